@@ -1,0 +1,35 @@
+public import Hummingbird
+
+/// `/health` (liveness, no I/O) and `/ready` (PostgreSQL and Redis reachable).
+public struct OperationalRoutes: Sendable {
+    let readiness: ReadinessChecker
+
+    public init(readiness: ReadinessChecker) {
+        self.readiness = readiness
+    }
+
+    public func register(on router: Router<ClaimsRequestContext>) {
+        router.get("health") { _, _ in
+            Response.json(["status": "ok"])
+        }
+        router.get("ready") { _, _ in
+            try await ready()
+        }
+    }
+
+    /// 200 with every dependency's state, or a 503 problem naming each one that is down.
+    func ready() async throws -> Response {
+        let checks = await readiness.check()
+        let down = checks.filter { !$0.value.isUp }.keys.sorted()
+        guard down.isEmpty else {
+            let reasons = down.map { "\($0) is unavailable: \(checks[$0]?.error ?? "no answer")" }
+            throw Problem(status: .serviceUnavailable, detail: reasons.joined(separator: "; "), title: "Dependency unavailable", checks: checks)
+        }
+        return Response.json(ReadyBody(status: "ready", checks: checks))
+    }
+
+    struct ReadyBody: Encodable {
+        var status: String
+        var checks: [String: DependencyStatus]
+    }
+}

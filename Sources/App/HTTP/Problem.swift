@@ -1,0 +1,72 @@
+import Foundation
+public import Hummingbird
+
+/// An RFC 9457 problem detail, sent as `application/problem+json`: the only shape claimsd's
+/// error responses take.
+public struct Problem: Error, Sendable, Encodable {
+    /// A URI naming the kind of problem; `about:blank` when the status says it all.
+    public var type: String
+    public var title: String
+    public var status: Int
+    public var detail: String?
+    /// The request id, so a client can quote it to operators.
+    public var instance: String?
+    /// Dependency states, for readiness problems.
+    public var checks: [String: DependencyStatus]?
+
+    public init(status: HTTPResponse.Status, detail: String? = nil, type: String = "about:blank", title: String? = nil, checks: [String: DependencyStatus]? = nil) {
+        self.type = type
+        self.title = title ?? status.reasonPhrase
+        self.status = status.code
+        self.detail = detail
+        self.checks = checks
+    }
+
+    /// The problem as a response with the `application/problem+json` media type.
+    public func response() -> Response {
+        Response.json(self, status: HTTPResponse.Status(code: status), contentType: "application/problem+json")
+    }
+}
+
+extension Response {
+    /// A JSON response with sorted keys, so bodies are stable for clients and tests.
+    static func json(_ value: some Encodable, status: HTTPResponse.Status = .ok, contentType: String = "application/json") -> Response {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let body = (try? encoder.encode(value)) ?? Data("{}".utf8)
+        var headers = HTTPFields()
+        headers[.contentType] = contentType
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
+    }
+}
+
+/// Turns every error a handler throws into a problem response: ``Problem``s as they are,
+/// Hummingbird's HTTP errors (404, 413, …) with their status, and anything else into a 500
+/// that is logged with the request id and never leaks internals to the client.
+public struct ProblemMiddleware: RouterMiddleware {
+    public typealias Context = ClaimsRequestContext
+
+    public init() {}
+
+    public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch var problem as Problem {
+            problem.instance = problem.instance ?? context.requestID
+            return problem.response()
+        } catch let error as HTTPError {
+            var problem = Problem(status: error.status, detail: error.body)
+            problem.instance = context.requestID
+            return problem.response()
+        } catch let error as any HTTPResponseError {
+            var problem = Problem(status: error.status)
+            problem.instance = context.requestID
+            return problem.response()
+        } catch {
+            context.logger.error("unhandled error", metadata: ["event": "unhandled_error", "error": "\(error)"])
+            var problem = Problem(status: .internalServerError, detail: "an unexpected error occurred; quote the request id to the operators")
+            problem.instance = context.requestID
+            return problem.response()
+        }
+    }
+}

@@ -1,0 +1,113 @@
+public import Logging
+public import Postgres
+
+/// Applies ``Migration``s in version order, each in its own transaction, and records them in
+/// `schema_migrations`.
+///
+/// Several instances may start at once: the migrator holds a PostgreSQL advisory lock for the
+/// whole run, so exactly one applies each migration and the others then find it recorded.
+public struct Migrator: Sendable {
+    public var migrations: [Migration]
+    private let client: PostgresClient
+    private let logger: Logger
+
+    /// The advisory lock key all claimsd instances agree on for migrations.
+    static let lockKey: Int64 = 0x636C_6169_6D73_6D67  // "claimsmg"
+
+    public init(client: PostgresClient, migrations: [Migration] = Migration.bundled, logger: Logger) {
+        self.client = client
+        self.migrations = migrations.sorted { $0.version < $1.version }
+        self.logger = logger
+    }
+
+    /// Applies every migration not yet recorded and returns the ones applied by this call.
+    @discardableResult
+    public func migrate() async throws -> [Migration] {
+        try await client.withConnection { connection in
+            try await connection.query("SELECT pg_advisory_lock(\(Self.lockKey))")
+            do {
+                let applied = try await applyPending(on: connection)
+                try await connection.query("SELECT pg_advisory_unlock(\(Self.lockKey))")
+                return applied
+            } catch {
+                // The lock is per session: if unlocking fails the connection is broken and the
+                // server drops the lock with it.
+                _ = try? await connection.query("SELECT pg_advisory_unlock(\(Self.lockKey))")
+                throw error
+            }
+        }
+    }
+
+    /// The versions recorded as applied, with their checksums.
+    public func appliedVersions() async throws -> [Int: String] {
+        try await client.withConnection { try await recorded(on: $0) }
+    }
+
+    private func applyPending(on connection: PostgresConnection) async throws -> [Migration] {
+        try await connection.execute(
+            script: """
+                CREATE TABLE IF NOT EXISTS schema_migrations (
+                    version    bigint PRIMARY KEY,
+                    name       text        NOT NULL,
+                    checksum   text        NOT NULL,
+                    applied_at timestamptz NOT NULL DEFAULT now()
+                )
+                """)
+        let recorded = try await recorded(on: connection)
+        for migration in migrations {
+            if let checksum = recorded[migration.version], checksum != migration.checksum {
+                throw MigrationError.checksumMismatch(version: migration.version, name: migration.name)
+            }
+        }
+        if let newest = recorded.keys.max(), let known = migrations.last?.version, newest > known {
+            logger.warning(
+                "database schema is newer than this binary",
+                metadata: ["event": "schema_newer_than_binary", "database_version": "\(newest)", "binary_version": "\(known)"])
+        }
+
+        var applied: [Migration] = []
+        for migration in migrations where recorded[migration.version] == nil {
+            try await connection.execute(script: "BEGIN")
+            do {
+                try await connection.execute(script: migration.sql)
+                try await connection.query(
+                    "INSERT INTO schema_migrations (version, name, checksum) VALUES (\(migration.version), \(migration.name), \(migration.checksum))")
+                try await connection.execute(script: "COMMIT")
+            } catch {
+                try? await connection.execute(script: "ROLLBACK")
+                throw MigrationError.failed(version: migration.version, name: migration.name, underlying: "\(error)")
+            }
+            logger.info("migration applied", metadata: ["event": "migration_applied", "version": "\(migration.version)", "name": "\(migration.name)"])
+            applied.append(migration)
+        }
+        return applied
+    }
+
+    private func recorded(on connection: PostgresConnection) async throws -> [Int: String] {
+        let exists = try await connection.query("SELECT to_regclass('schema_migrations') IS NOT NULL AS present")
+        guard try exists.rows.first?.decode("present", as: Bool.self) == true else { return [:] }
+        let result = try await connection.query("SELECT version, checksum FROM schema_migrations")
+        var versions: [Int: String] = [:]
+        for row in result.rows {
+            versions[try row.decode("version")] = try row.decode("checksum", as: String.self)
+        }
+        return versions
+    }
+}
+
+/// Why migrations could not be applied.
+public enum MigrationError: Error, Sendable, CustomStringConvertible, Equatable {
+    /// A migration already applied was edited afterwards; add a new migration instead.
+    case checksumMismatch(version: Int, name: String)
+    /// A migration's SQL failed; it was rolled back and nothing of it remains.
+    case failed(version: Int, name: String, underlying: String)
+
+    public var description: String {
+        switch self {
+        case .checksumMismatch(let version, let name):
+            return "migration \(version) (\(name)) was changed after it was applied; revert the edit and add a new migration instead"
+        case .failed(let version, let name, let underlying):
+            return "migration \(version) (\(name)) failed and was rolled back: \(underlying)"
+        }
+    }
+}

@@ -1,0 +1,136 @@
+import Foundation
+public import Journal
+public import Logging
+public import Postgres
+public import Redis
+
+/// Everything claimsd reads from its environment, validated once at start-up.
+///
+/// Each setting comes from an environment variable; command-line options override it by
+/// supplying the same variable name (see ``load(environment:)``).
+public struct ServiceConfiguration: Sendable {
+    public var host: String = "127.0.0.1"
+    public var port: Int = 8000
+    public var databaseURL: String = "postgresql://claimsd@127.0.0.1:5432/claimsd"
+    public var redisURL: String = "redis://127.0.0.1:6379/0"
+    public var logLevel: Logger.Level = .info
+    public var logTarget: LogTarget = .auto
+    public var migrateOnStart: Bool = true
+    public var databasePoolSize: Int = 8
+    public var redisPoolSize: Int = 8
+    /// How long start-up keeps retrying while PostgreSQL is not reachable yet.
+    public var startupTimeoutSeconds: Int = 30
+
+    public init() {}
+
+    /// The Redis settings the URL and pool size describe.
+    public var redis: RedisConfiguration {
+        get throws(ConfigurationError) {
+            do {
+                var configuration = try RedisConfiguration(url: redisURL)
+                configuration.maxConnections = redisPoolSize
+                return configuration
+            } catch {
+                throw ConfigurationError(setting: .redisURL, value: redisURL, problem: error.message)
+            }
+        }
+    }
+
+    /// The PostgreSQL client settings the URL and pool size describe.
+    public var postgres: PostgresClient.Configuration {
+        PostgresClient.Configuration(conninfo: databaseURL, maxConnections: databasePoolSize)
+    }
+
+    /// Reads and checks every setting; the first bad one stops start-up with a message that
+    /// names the variable, the option and what would be accepted.
+    public static func load(environment: [String: String]) throws(ConfigurationError) -> ServiceConfiguration {
+        var configuration = ServiceConfiguration()
+        func value(_ setting: Setting) -> String? {
+            environment[setting.rawValue].flatMap { $0.isEmpty ? nil : $0 }
+        }
+        func integer(_ setting: Setting, in range: ClosedRange<Int>) throws(ConfigurationError) -> Int? {
+            guard let text = value(setting) else { return nil }
+            guard let number = Int(text), range.contains(number) else {
+                throw ConfigurationError(setting: setting, value: text, problem: "must be a whole number from \(range.lowerBound) to \(range.upperBound)")
+            }
+            return number
+        }
+
+        if let host = value(.host) { configuration.host = host }
+        if let port = try integer(.port, in: 0...65535) { configuration.port = port }
+        if let url = value(.databaseURL) {
+            guard url.hasPrefix("postgres://") || url.hasPrefix("postgresql://") || url.contains("=") else {
+                throw ConfigurationError(setting: .databaseURL, value: url, problem: "must be a libpq URI (postgresql://user@host:port/db) or key=value string")
+            }
+            do {
+                try PostgresClient.Configuration.validate(conninfo: url)
+            } catch {
+                throw ConfigurationError(setting: .databaseURL, value: url, problem: error.message)
+            }
+            configuration.databaseURL = url
+        }
+        if let url = value(.redisURL) { configuration.redisURL = url }
+        if let level = value(.logLevel) {
+            guard let parsed = Logger.Level(rawValue: level.lowercased()) else {
+                throw ConfigurationError(setting: .logLevel, value: level, problem: "must be one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            configuration.logLevel = parsed
+        }
+        if let target = value(.logTarget) {
+            guard let parsed = LogTarget(rawValue: target.lowercased()) else {
+                throw ConfigurationError(setting: .logTarget, value: target, problem: "must be one of \(LogTarget.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            configuration.logTarget = parsed
+        }
+        if let flag = value(.migrateOnStart) {
+            switch flag.lowercased() {
+            case "1", "true", "yes", "on": configuration.migrateOnStart = true
+            case "0", "false", "no", "off": configuration.migrateOnStart = false
+            default: throw ConfigurationError(setting: .migrateOnStart, value: flag, problem: "must be true or false")
+            }
+        }
+        if let size = try integer(.databasePoolSize, in: 1...256) { configuration.databasePoolSize = size }
+        if let size = try integer(.redisPoolSize, in: 1...256) { configuration.redisPoolSize = size }
+        if let seconds = try integer(.startupTimeout, in: 0...3600) { configuration.startupTimeoutSeconds = seconds }
+        _ = try configuration.redis
+        return configuration
+    }
+
+    /// The environment variables claimsd reads, with the command-line option for each.
+    public enum Setting: String, Sendable, CaseIterable {
+        case host = "CLAIMS_HOST"
+        case port = "CLAIMS_PORT"
+        case databaseURL = "CLAIMS_DATABASE_URL"
+        case redisURL = "CLAIMS_REDIS_URL"
+        case logLevel = "CLAIMS_LOG_LEVEL"
+        case logTarget = "CLAIMS_LOG_TARGET"
+        case migrateOnStart = "CLAIMS_MIGRATE_ON_START"
+        case databasePoolSize = "CLAIMS_DATABASE_POOL_SIZE"
+        case redisPoolSize = "CLAIMS_REDIS_POOL_SIZE"
+        case startupTimeout = "CLAIMS_STARTUP_TIMEOUT"
+
+        /// The command-line option that overrides this variable.
+        public var option: String {
+            "--" + rawValue.dropFirst("CLAIMS_".count).lowercased().replacingOccurrences(of: "_", with: "-")
+        }
+    }
+}
+
+/// A setting that claimsd cannot start with.
+public struct ConfigurationError: Error, Sendable, CustomStringConvertible {
+    public var setting: ServiceConfiguration.Setting
+    public var value: String
+    public var problem: String
+
+    public var description: String {
+        "\(setting.rawValue) (\(setting.option)) \(problem); got \"\(Self.redacted(value))\""
+    }
+
+    /// The value with any password in a URL replaced, so the message is safe to print.
+    static func redacted(_ value: String) -> String {
+        guard let scheme = value.range(of: "://"), let at = value.lastIndex(of: "@"), at > scheme.upperBound else { return value }
+        let credentials = value[scheme.upperBound..<at]
+        guard let colon = credentials.firstIndex(of: ":") else { return value }
+        return String(value[..<credentials.index(after: colon)]) + "****" + String(value[at...])
+    }
+}

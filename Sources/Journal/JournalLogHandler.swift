@@ -1,0 +1,56 @@
+public import Logging
+
+/// A swift-log handler that masks personal data and hands each record to a ``LogSink``
+/// (journald, or JSON lines on stdout).
+public struct JournalLogHandler: LogHandler {
+    public var logLevel: Logger.Level
+    public var metadata: Logger.Metadata = [:]
+    public var metadataProvider: Logger.MetadataProvider?
+    private let label: String
+    private let sink: any LogSink
+    private let masker: PIIMasker
+
+    public init(label: String, sink: any LogSink, level: Logger.Level = .info, masker: PIIMasker = .standard, metadataProvider: Logger.MetadataProvider? = nil) {
+        self.label = label
+        self.sink = sink
+        self.logLevel = level
+        self.masker = masker
+        self.metadataProvider = metadataProvider
+    }
+
+    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    public func log(event: LogEvent) {
+        var merged = metadata
+        if let provided = metadataProvider?.get() { merged.merge(provided) { _, new in new } }
+        if let explicit = event.metadata { merged.merge(explicit) { _, new in new } }
+        if let error = event.error, merged["error"] == nil { merged["error"] = "\(error)" }
+        var masked = Logger.Metadata()
+        for (key, value) in merged { masked[key] = masker.mask(key: key, value: value) }
+        sink.write(
+            LogRecord(
+                timestamp: .now(), level: event.level, logger: label, message: event.message.description,
+                metadata: masked, source: event.source, file: event.file, function: event.function, line: event.line
+            ))
+    }
+}
+
+/// Where the service's logs go.
+public enum LogTarget: String, Sendable, CaseIterable {
+    /// journald when its socket exists, stdout otherwise.
+    case auto
+    case journal
+    case stdout
+
+    /// The sink for this target on this machine.
+    public func makeSink(identifier: String) -> any LogSink {
+        switch self {
+        case .stdout: return StdoutJSONSink()
+        case .journal: return JournaldSink(identifier: identifier)
+        case .auto: return JournaldSink.isAvailable ? JournaldSink(identifier: identifier) : StdoutJSONSink()
+        }
+    }
+}

@@ -1,0 +1,87 @@
+import Glibc
+public import Logging
+
+/// One log call, with the handler's and the call's metadata merged and masked.
+public struct LogRecord: Sendable {
+    public var timestamp: WallClockTime
+    public var level: Logger.Level
+    public var logger: String
+    public var message: String
+    public var metadata: Logger.Metadata
+    public var source: String
+    public var file: String
+    public var function: String
+    public var line: UInt
+
+    /// The record as one JSON object: `timestamp`, `level`, `logger`, `message`, then the
+    /// metadata keys in sorted order.
+    public var json: [UInt8] {
+        var writer = JSONWriter(capacity: 192 + message.utf8.count)
+        writer.raw("{\"timestamp\":")
+        writer.string(Self.rfc3339(timestamp))
+        writer.raw(",\"level\":")
+        writer.string(level.rawValue)
+        writer.raw(",\"logger\":")
+        writer.string(logger)
+        writer.raw(",\"message\":")
+        writer.string(message)
+        for key in metadata.keys.sorted() {
+            guard let value = metadata[key], !Self.reservedKeys.contains(key) else { continue }
+            writer.raw(",")
+            writer.string(key)
+            writer.raw(":")
+            writer.value(value)
+        }
+        writer.raw("}")
+        return writer.bytes
+    }
+
+    private static let reservedKeys: Set<String> = ["timestamp", "level", "logger", "message"]
+
+    /// `2026-11-22T07:52:00.123Z`: RFC 3339, UTC, millisecond precision.
+    public static func rfc3339(_ time: WallClockTime) -> String {
+        var seconds = time.seconds
+        var parts = tm()
+        gmtime_r(&seconds, &parts)
+        func pad(_ value: Int32, _ width: Int) -> String {
+            let digits = String(value)
+            return String(repeating: "0", count: max(0, width - digits.count)) + digits
+        }
+        let millis = Int32(time.nanoseconds / 1_000_000)
+        return "\(pad(parts.tm_year + 1900, 4))-\(pad(parts.tm_mon + 1, 2))-\(pad(parts.tm_mday, 2))"
+            + "T\(pad(parts.tm_hour, 2)):\(pad(parts.tm_min, 2)):\(pad(parts.tm_sec, 2)).\(pad(millis, 3))Z"
+    }
+
+}
+
+/// A point in wall-clock time: seconds and nanoseconds since the Unix epoch.
+public struct WallClockTime: Sendable, Equatable {
+    public var seconds: Int
+    public var nanoseconds: Int
+
+    public init(seconds: Int, nanoseconds: Int) {
+        self.seconds = seconds
+        self.nanoseconds = nanoseconds
+    }
+
+    /// The current wall-clock time.
+    public static func now() -> WallClockTime {
+        var time = timespec()
+        clock_gettime(CLOCK_REALTIME, &time)
+        return WallClockTime(seconds: time.tv_sec, nanoseconds: time.tv_nsec)
+    }
+}
+
+extension Logger.Level {
+    /// The syslog priority journald stores for this level (0 emerg … 7 debug).
+    public var syslogPriority: Int {
+        switch self {
+        case .trace, .debug: return 7
+        case .info: return 6
+        case .notice: return 5
+        case .warning: return 4
+        case .error: return 3
+        case .critical: return 2
+        }
+    }
+}

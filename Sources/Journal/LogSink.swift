@@ -1,0 +1,127 @@
+import CSystemd
+import Glibc
+import Logging
+import Synchronization
+
+/// Where finished log records go.
+public protocol LogSink: Sendable {
+    func write(_ record: LogRecord)
+}
+
+/// Writes each record as one JSON object per line to standard output, lines never interleaved.
+public final class StdoutJSONSink: LogSink {
+    private let lock = Mutex<Void>(())
+
+    public init() {}
+
+    public func write(_ record: LogRecord) {
+        var line = record.json
+        line.append(UInt8(ascii: "\n"))
+        lock.withLock { _ in Self.writeAll(line, to: STDOUT_FILENO) }
+    }
+
+    static func writeAll(_ bytes: [UInt8], to descriptor: Int32) {
+        bytes.withUnsafeBytes { buffer in
+            var offset = 0
+            while offset < buffer.count {
+                let written = Glibc.write(descriptor, buffer.baseAddress.map { $0 + offset }, buffer.count - offset)
+                if written > 0 {
+                    offset += written
+                } else if written < 0, errno == EINTR {
+                    continue
+                } else {
+                    return
+                }
+            }
+        }
+    }
+}
+
+/// Sends each record to journald over its native protocol (`sd_journal_sendv`).
+///
+/// Fields: `MESSAGE` holds the record as one JSON object; `PRIORITY` is the syslog priority of
+/// the level; `SYSLOG_IDENTIFIER` names the service; `CODE_FILE`, `CODE_LINE`, `CODE_FUNC` say
+/// where the call was; every metadata key becomes an uppercase field (see ``journalFieldName(_:)``)
+/// so `journalctl -t claimsd HTTP_STATUS=503` works. When journald refuses a record (socket
+/// gone), it is written to `fallback` instead, so nothing is lost.
+public struct JournaldSink: LogSink {
+    public let identifier: String
+    public let fallback: any LogSink
+
+    public init(identifier: String, fallback: any LogSink = StdoutJSONSink()) {
+        self.identifier = identifier
+        self.fallback = fallback
+    }
+
+    /// The path of journald's native socket; present when journald runs.
+    public static let socketPath = "/run/systemd/journal/socket"
+
+    /// Whether journald's socket exists on this machine.
+    public static var isAvailable: Bool { access(socketPath, F_OK) == 0 }
+
+    public func write(_ record: LogRecord) {
+        var fields: [[UInt8]] = []
+        fields.reserveCapacity(6 + record.metadata.count)
+        fields.append(Array("MESSAGE=".utf8) + record.json)
+        fields.append(Array("PRIORITY=\(record.level.syslogPriority)".utf8))
+        fields.append(Array("SYSLOG_IDENTIFIER=\(identifier)".utf8))
+        fields.append(Array("CODE_FILE=\(record.file)".utf8))
+        fields.append(Array("CODE_LINE=\(record.line)".utf8))
+        fields.append(Array("CODE_FUNC=\(record.function)".utf8))
+        fields.append(Array("LOGGER=\(record.logger)".utf8))
+        for (key, value) in record.metadata {
+            guard let name = Self.journalFieldName(key) else { continue }
+            let text: [UInt8]
+            switch value {
+            case .string(let string): text = Array(string.utf8)
+            case .stringConvertible(let convertible): text = Array(convertible.description.utf8)
+            case .array, .dictionary:
+                var writer = JSONWriter()
+                writer.value(value)
+                text = writer.bytes
+            }
+            fields.append(Array(name.utf8) + [UInt8(ascii: "=")] + text)
+        }
+        if Self.send(fields) < 0 {
+            fallback.write(record)
+        }
+    }
+
+    /// Sends the fields as one journal entry; returns `sd_journal_sendv`'s result.
+    private static func send(_ fields: [[UInt8]]) -> Int32 {
+        let storage = fields.flatMap { $0 }
+        return storage.withUnsafeBytes { buffer in
+            var vectors: [iovec] = []
+            vectors.reserveCapacity(fields.count)
+            var offset = 0
+            for field in fields {
+                let base = buffer.baseAddress.map { UnsafeMutableRawPointer(mutating: $0 + offset) }
+                vectors.append(iovec(iov_base: base, iov_len: field.count))
+                offset += field.count
+            }
+            return sd_journal_sendv(vectors, Int32(vectors.count))
+        }
+    }
+
+    /// The journal field name for a metadata key: uppercase letters, digits and underscores,
+    /// not starting with an underscore (reserved for trusted fields) or a digit, at most 64
+    /// characters; `nil` when nothing usable is left.
+    public static func journalFieldName(_ key: String) -> String? {
+        var name = ""
+        for scalar in key.unicodeScalars {
+            switch scalar {
+            case "a"..."z": name.unicodeScalars.append(Unicode.Scalar(scalar.value - 32) ?? "_")
+            case "A"..."Z", "0"..."9": name.unicodeScalars.append(scalar)
+            default: name.append("_")
+            }
+        }
+        while name.hasPrefix("_") { name.removeFirst() }
+        guard let first = name.first else { return nil }
+        if first.isNumber { name = "F_" + name }
+        if Self.ownFields.contains(name) { name = "META_" + name }
+        return String(name.prefix(64))
+    }
+
+    /// Fields this sink sets itself; metadata keys with these names are renamed, not dropped.
+    private static let ownFields: Set<String> = ["MESSAGE", "PRIORITY", "SYSLOG_IDENTIFIER", "CODE_FILE", "CODE_LINE", "CODE_FUNC", "LOGGER"]
+}

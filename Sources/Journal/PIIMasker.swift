@@ -1,0 +1,58 @@
+public import Logging
+
+/// Masks the values of metadata keys that can carry personal data or secrets, so they never
+/// reach a log unmasked.
+///
+/// Keys are compared after lowercasing and dropping everything but letters and digits, so
+/// `subscriber_id`, `Subscriber#` and `subscriberId` all match `subscriberid`. Identifiers keep
+/// their last four characters (enough to correlate with the source system), secrets keep
+/// nothing.
+public struct PIIMasker: Sendable {
+    /// Keys whose values identify a person; the last four characters stay visible.
+    public var identifierKeys: Set<String>
+    /// Keys whose values are secrets; nothing stays visible.
+    public var secretKeys: Set<String>
+
+    public static let standard = PIIMasker(
+        identifierKeys: [
+            "subscriber", "subscriberid", "memberid", "membername", "name", "firstname", "lastname",
+            "patientname", "email", "phone", "ssn", "dateofbirth", "dob", "address", "username",
+        ],
+        secretKeys: [
+            "password", "token", "accesstoken", "refreshtoken", "apikey", "authorization", "secret", "cookie",
+        ]
+    )
+
+    public init(identifierKeys: Set<String>, secretKeys: Set<String>) {
+        self.identifierKeys = identifierKeys
+        self.secretKeys = secretKeys
+    }
+
+    /// The normalized form of a metadata key used for matching.
+    public static func normalize(_ key: String) -> String {
+        String(key.lowercased().unicodeScalars.filter { ("a"..."z").contains($0) || ("0"..."9").contains($0) }.map(Character.init))
+    }
+
+    /// `value` masked when `key` names personal data or a secret, nested values included.
+    public func mask(key: String, value: Logger.MetadataValue) -> Logger.MetadataValue {
+        let normalized = Self.normalize(key)
+        if secretKeys.contains(normalized) { return .string("[REDACTED]") }
+        if identifierKeys.contains(normalized) { return .string(Self.maskIdentifier(value)) }
+        switch value {
+        case .dictionary(let dictionary):
+            var masked = Logger.Metadata()
+            for (nestedKey, nestedValue) in dictionary { masked[nestedKey] = mask(key: nestedKey, value: nestedValue) }
+            return .dictionary(masked)
+        case .array(let elements):
+            return .array(elements.map { mask(key: key, value: $0) })
+        default:
+            return value
+        }
+    }
+
+    static func maskIdentifier(_ value: Logger.MetadataValue) -> String {
+        let text = value.description
+        guard text.count >= 8 else { return String(repeating: "*", count: max(text.count, 4)) }
+        return String(repeating: "*", count: text.count - 4) + text.suffix(4)
+    }
+}

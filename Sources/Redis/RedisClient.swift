@@ -1,0 +1,88 @@
+public import Logging
+import NIOPosix
+public import Pooling
+
+/// The service's Redis client: a bounded pool of hiredis connections whose blocking calls run
+/// on a dedicated thread pool (one thread per connection).
+///
+/// A connection closed by the server — for example because redis-server restarted — is noticed
+/// before it is lent out again or when a command fails, and replaced.
+public final class RedisClient: Sendable {
+    public let configuration: RedisConfiguration
+    private let pool: ConnectionPool<RedisConnection>
+    private let threadPool: NIOThreadPool
+    private let logger: Logger
+
+    /// Creates the client; connections are opened on first use, not here.
+    public init(configuration: RedisConfiguration, logger: Logger) {
+        self.configuration = configuration
+        self.logger = logger
+        let threadPool = NIOThreadPool(numberOfThreads: configuration.maxConnections)
+        threadPool.start()
+        self.threadPool = threadPool
+        self.pool = ConnectionPool(
+            configuration: .init(maxConnections: configuration.maxConnections, acquireTimeout: configuration.acquireTimeout)
+        ) {
+            try await RedisConnection.connect(configuration: configuration, threadPool: threadPool)
+        }
+    }
+
+    /// Sends one command; an error reply is thrown as `RedisError` with code `.server`.
+    @discardableResult
+    public func send(_ arguments: RedisArgument...) async throws -> RedisValue {
+        try await send(arguments)
+    }
+
+    /// Sends one command given as an array of arguments.
+    @discardableResult
+    public func send(_ arguments: [RedisArgument]) async throws -> RedisValue {
+        try await withConnection { try await $0.send(arguments) }
+    }
+
+    /// Sends several commands in one round trip; replies come back in order, error replies in
+    /// place as `.error`.
+    public func pipeline(_ commands: [[RedisArgument]]) async throws -> [RedisValue] {
+        try await withConnection { try await $0.pipeline(commands) }
+    }
+
+    /// Runs `script` with EVALSHA, loading it first when Redis does not know it (NOSCRIPT).
+    @discardableResult
+    public func evaluate(_ script: RedisScript, keys: [RedisArgument] = [], arguments: [RedisArgument] = []) async throws -> RedisValue {
+        try await withConnection { connection in
+            if let sha = script.sha {
+                do {
+                    return try await connection.send(["EVALSHA", RedisArgument(sha), RedisArgument(keys.count)] + keys + arguments)
+                } catch let error as RedisError where error.serverErrorPrefix == "NOSCRIPT" {
+                    // Redis restarted or flushed its script cache: load again below.
+                }
+            }
+            let loaded = try await connection.send(["SCRIPT", "LOAD", RedisArgument(script.source)])
+            guard let sha = loaded.string else {
+                throw RedisError(code: .unexpectedReply, message: "SCRIPT LOAD returned \(loaded)")
+            }
+            script.sha = sha
+            return try await connection.send(["EVALSHA", RedisArgument(sha), RedisArgument(keys.count)] + keys + arguments)
+        }
+    }
+
+    /// Runs `body` with one pooled connection; the closure must not keep the connection.
+    public func withConnection<Result: Sendable>(_ body: (RedisConnection) async throws -> Result) async throws -> Result {
+        do {
+            return try await pool.withConnection(body)
+        } catch let error as RedisError where error.code == .connectionLost {
+            logger.warning("redis connection lost", metadata: ["error": "\(error.message)"])
+            throw error
+        }
+    }
+
+    /// The pool's current counts.
+    public func statistics() async -> ConnectionPool<RedisConnection>.Statistics {
+        await pool.statistics
+    }
+
+    /// Closes the pool and stops its threads.
+    public func shutdown() async {
+        await pool.close()
+        try? await threadPool.shutdownGracefully()
+    }
+}

@@ -1,0 +1,132 @@
+import App
+import ArgumentParser
+import Foundation
+import Hummingbird
+import Journal
+import Logging
+
+@main
+struct Claimsd: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "claimsd",
+        abstract: "Healthcare claims service: intake, pricing, provider ranking and self-monitoring.",
+        discussion: """
+            Settings come from the environment (CLAIMS_HOST, CLAIMS_PORT, CLAIMS_DATABASE_URL,
+            CLAIMS_REDIS_URL, CLAIMS_LOG_LEVEL, …); each option below overrides its variable.
+            See README.md for the full list.
+            """,
+        subcommands: [Serve.self, Migrate.self],
+        defaultSubcommand: Serve.self
+    )
+}
+
+/// Command-line overrides for the environment settings shared by every subcommand.
+struct SettingOptions: ParsableArguments {
+    @Option(help: "Address to listen on (CLAIMS_HOST, default 127.0.0.1).")
+    var host: String?
+
+    @Option(help: "Port to listen on; 0 picks a free one (CLAIMS_PORT, default 8000).")
+    var port: String?
+
+    @Option(help: "libpq connection URI (CLAIMS_DATABASE_URL).")
+    var databaseURL: String?
+
+    @Option(help: "redis://[:password@]host[:port][/db] (CLAIMS_REDIS_URL).")
+    var redisURL: String?
+
+    @Option(help: "trace, debug, info, notice, warning, error or critical (CLAIMS_LOG_LEVEL, default info).")
+    var logLevel: String?
+
+    @Option(help: "auto, journal or stdout (CLAIMS_LOG_TARGET, default auto).")
+    var logTarget: String?
+
+    /// The environment with these options laid over it.
+    func environment() -> [String: String] {
+        var environment = ProcessInfo.processInfo.environment
+        let overrides: [(ServiceConfiguration.Setting, String?)] = [
+            (.host, host), (.port, port), (.databaseURL, databaseURL), (.redisURL, redisURL), (.logLevel, logLevel), (.logTarget, logTarget),
+        ]
+        for (setting, value) in overrides {
+            if let value { environment[setting.rawValue] = value }
+        }
+        return environment
+    }
+
+    /// The validated configuration, or exit 78 (EX_CONFIG) with one line saying what is wrong.
+    func load(_ adjust: (inout [String: String]) -> Void = { _ in }) throws -> ServiceConfiguration {
+        var environment = environment()
+        adjust(&environment)
+        do {
+            return try ServiceConfiguration.load(environment: environment)
+        } catch {
+            FileHandle.standardError.write(Data("claimsd: configuration error: \(error)\n".utf8))
+            throw ExitCode(78)
+        }
+    }
+}
+
+/// Sends swift-log output to journald or stdout as JSON, and returns the root logger.
+func bootstrapLogging(_ configuration: ServiceConfiguration) -> Logger {
+    let sink = configuration.logTarget.makeSink(identifier: "claimsd")
+    let level = configuration.logLevel
+    LoggingSystem.bootstrap { label in JournalLogHandler(label: label, sink: sink, level: level) }
+    var logger = Logger(label: "claimsd")
+    logger.logLevel = level
+    return logger
+}
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run the HTTP service (the default).")
+
+    @OptionGroup var settings: SettingOptions
+
+    @Flag(inversion: .prefixedNo, help: "Apply pending migrations before serving (CLAIMS_MIGRATE_ON_START, default on).")
+    var migrate: Bool?
+
+    func run() async throws {
+        let configuration = try settings.load { environment in
+            if let migrate { environment[ServiceConfiguration.Setting.migrateOnStart.rawValue] = migrate ? "true" : "false" }
+        }
+        let logger = bootstrapLogging(configuration)
+        logger.info(
+            "configuration loaded",
+            metadata: [
+                "event": "configuration_loaded", "host": "\(configuration.host)", "port": "\(configuration.port)",
+                "log_target": "\(configuration.logTarget.rawValue)", "migrate_on_start": "\(configuration.migrateOnStart)",
+            ])
+        do {
+            let app = try await buildApplication(configuration: configuration, logger: logger)
+            try await app.runService()
+        } catch {
+            logger.critical("claimsd stopped", metadata: ["event": "startup_failed", "error": "\(error)"])
+            throw ExitCode.failure
+        }
+    }
+}
+
+struct Migrate: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Apply pending database migrations and exit.")
+
+    @OptionGroup var settings: SettingOptions
+
+    func run() async throws {
+        let configuration = try settings.load()
+        let logger = bootstrapLogging(configuration)
+        let dependencies = try AppDependencies(configuration: configuration, logger: logger)
+        var failure: (any Error)?
+        do {
+            let migrator = Migrator(client: dependencies.postgres, logger: logger)
+            try await migrateWhenReachable(migrator, timeout: .seconds(configuration.startupTimeoutSeconds), logger: logger)
+            let versions = try await migrator.appliedVersions().keys.sorted()
+            print("claimsd: schema at version \(versions.last ?? 0) (\(versions.count) migrations applied)")
+        } catch {
+            failure = error
+        }
+        await dependencies.postgres.shutdown()
+        await dependencies.redis.shutdown()
+        if let failure {
+            FileHandle.standardError.write(Data("claimsd: migration failed: \(failure)\n".utf8))
+            throw ExitCode.failure
+        }
+    }
+}

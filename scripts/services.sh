@@ -1,0 +1,230 @@
+#!/usr/bin/env bash
+# Starts and stops the real servers claimsd needs, from Debian's packages, with all data under
+# .local/<instance>/ in the repository (git-ignored). Used by run.sh, test.sh and the tests.
+#
+#   scripts/services.sh install                      install missing Debian packages
+#   scripts/services.sh start  postgres INSTANCE PORT
+#   scripts/services.sh start  redis    INSTANCE PORT
+#   scripts/services.sh start  journald INSTANCE     (only when no journal socket exists)
+#   scripts/services.sh stop   postgres|redis|journald|all INSTANCE
+#   scripts/services.sh status INSTANCE
+#
+# Works as root (PostgreSQL then runs as the unprivileged 'postgres' user) and as a normal
+# user (root-only steps go through sudo). Stopping only ever stops what this script started,
+# identified by the PID it recorded.
+set -euo pipefail
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+STATE="${CLAIMS_STATE_DIR:-$REPO/.local}"
+PACKAGES=(postgresql redis-server redis-tools libpq-dev libhiredis-dev libsystemd-dev systemd pkg-config curl)
+
+log() { printf 'services: %s\n' "$*" >&2; }
+die() { printf 'services: error: %s\n' "$*" >&2; exit 1; }
+
+# Runs a command as root: directly when we are root, through sudo otherwise.
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"
+  elif command -v sudo >/dev/null; then sudo "$@"
+  else die "'$*' needs root and sudo is not installed; run this script as root once"
+  fi
+}
+
+install_packages() {
+  local missing=()
+  for package in "${PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  log "installing ${missing[*]}"
+  # Another apt run (or unattended upgrades) may hold the dpkg lock: wait and retry.
+  local attempt
+  for attempt in $(seq 1 20); do
+    if as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq \
+      && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null; then
+      return 0
+    fi
+    log "apt-get failed (attempt $attempt), retrying in 5 s"
+    sleep 5
+  done
+  die "could not install ${missing[*]}"
+}
+
+pg_bindir() {
+  local dir
+  dir="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)"
+  [ -n "$dir" ] || die "PostgreSQL server binaries not found; run 'scripts/services.sh install'"
+  echo "$dir"
+}
+
+# PostgreSQL refuses to run as root: as root, run its tools as the 'postgres' user.
+as_pg() {
+  if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+# The directory holding an instance's PostgreSQL cluster. As root it must be reachable by the
+# 'postgres' user; when the repository is not (e.g. under /root), the cluster lives in
+# /var/tmp and .local/<instance>/postgres links to it.
+pg_base() {
+  local instance="$1"
+  local base="$STATE/$instance/postgres"
+  if [ "$(id -u)" -eq 0 ] && [ ! -L "$base" ] && ! runuser -u postgres -- test -x "$STATE/$instance" 2>/dev/null; then
+    local outside="/var/tmp/claimsd-$(printf '%s' "$STATE/$instance" | md5sum | cut -c1-12)"
+    mkdir -p "$outside"
+    ln -sfn "$outside" "$base"
+  fi
+  mkdir -p "$base"
+  echo "$base"
+}
+
+start_postgres() {
+  local instance="$1" port="$2" bin base data
+  bin="$(pg_bindir)"
+  mkdir -p "$STATE/$instance"
+  chmod 755 "$STATE" "$STATE/$instance" 2>/dev/null || true
+  base="$(pg_base "$instance")"
+  data="$base/data"
+  [ "$(id -u)" -eq 0 ] && chown postgres: "$base"
+  if [ ! -f "$data/PG_VERSION" ]; then
+    log "initdb $data"
+    as_pg "$bin/initdb" -D "$data" -U postgres -A trust -E UTF8 --locale=C.UTF-8 >"$base/initdb.log" 2>&1 \
+      || { cat "$base/initdb.log" >&2; die "initdb failed"; }
+  fi
+  mkdir -p "$base/socket"
+  [ "$(id -u)" -eq 0 ] && chown postgres: "$base/socket"
+  if as_pg "$bin/pg_ctl" -D "$data" status >/dev/null 2>&1; then
+    log "postgres ($instance) already running"
+  else
+    log "starting postgres ($instance) on 127.0.0.1:$port"
+    as_pg "$bin/pg_ctl" -D "$data" -l "$base/postgres.log" -w -t 60 \
+      -o "-p $port -k $base/socket -c listen_addresses=127.0.0.1 -c max_connections=200 -c fsync=${CLAIMS_PG_FSYNC:-on}" start >/dev/null \
+      || { tail -n 20 "$base/postgres.log" >&2; die "postgres ($instance) did not start"; }
+  fi
+  head -n 1 "$data/postmaster.pid" >"$STATE/$instance/postgres.pid"
+  echo "$port" >"$STATE/$instance/postgres.port"
+  # The service's own role and database, created once.
+  local psql=("$bin/psql" -h 127.0.0.1 -p "$port" -U postgres -d postgres -v ON_ERROR_STOP=1 -qtA)
+  if [ "$("${psql[@]}" -c "SELECT 1 FROM pg_roles WHERE rolname = 'claimsd'")" != "1" ]; then
+    "${psql[@]}" -c "CREATE ROLE claimsd LOGIN CREATEDB" >/dev/null
+  fi
+  if [ "$("${psql[@]}" -c "SELECT 1 FROM pg_database WHERE datname = 'claimsd'")" != "1" ]; then
+    "${psql[@]}" -c "CREATE DATABASE claimsd OWNER claimsd" >/dev/null
+  fi
+}
+
+stop_postgres() {
+  local instance="$1" base data pid
+  base="$STATE/$instance/postgres"
+  data="$base/data"
+  [ -f "$STATE/$instance/postgres.pid" ] || return 0
+  pid="$(cat "$STATE/$instance/postgres.pid")"
+  if [ -f "$data/postmaster.pid" ] && [ "$(head -n 1 "$data/postmaster.pid")" = "$pid" ]; then
+    log "stopping postgres ($instance, pid $pid)"
+    as_pg "$(pg_bindir)/pg_ctl" -D "$data" -m fast -w -t 60 stop >/dev/null || true
+  fi
+  rm -f "$STATE/$instance/postgres.pid"
+}
+
+start_redis() {
+  local instance="$1" port="$2"
+  local dir="$STATE/$instance/redis"
+  mkdir -p "$dir"
+  if [ -f "$dir/redis.pid" ] && kill -0 "$(cat "$dir/redis.pid")" 2>/dev/null; then
+    log "redis ($instance) already running"
+  else
+    log "starting redis ($instance) on 127.0.0.1:$port"
+    redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no --dir "$dir" \
+      --daemonize yes --pidfile "$dir/redis.pid" --logfile "$dir/redis.log"
+  fi
+  local attempt
+  for attempt in $(seq 1 100); do
+    redis-cli -h 127.0.0.1 -p "$port" ping 2>/dev/null | grep -q PONG && break
+    [ "$attempt" -eq 100 ] && { tail -n 20 "$dir/redis.log" >&2; die "redis ($instance) did not answer"; }
+    sleep 0.1
+  done
+  cp "$dir/redis.pid" "$STATE/$instance/redis.pid"
+  echo "$port" >"$STATE/$instance/redis.port"
+}
+
+stop_redis() {
+  local instance="$1" pid
+  [ -f "$STATE/$instance/redis.pid" ] || return 0
+  pid="$(cat "$STATE/$instance/redis.pid")"
+  if kill -0 "$pid" 2>/dev/null; then
+    log "stopping redis ($instance, pid $pid)"
+    kill "$pid"
+    local attempt
+    for attempt in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  fi
+  rm -f "$STATE/$instance/redis.pid" "$STATE/$instance/redis/redis.pid"
+}
+
+JOURNAL_SOCKET=/run/systemd/journal/socket
+
+# journald runs standalone (no systemd as PID 1 needed) and is started only when no journal
+# socket exists; its journal lives in /run/log/journal, where journalctl reads it.
+start_journald() {
+  local instance="$1"
+  mkdir -p "$STATE/$instance"
+  if [ -S "$JOURNAL_SOCKET" ]; then
+    log "journald socket present"
+    return 0
+  fi
+  log "starting systemd-journald"
+  local binary=/lib/systemd/systemd-journald
+  [ -x "$binary" ] || binary=/usr/lib/systemd/systemd-journald
+  [ -x "$binary" ] || die "systemd-journald not found; run 'scripts/services.sh install'"
+  as_root bash -c "nohup '$binary' >/dev/null 2>&1 & echo \$! >'$STATE/$instance/journald.pid'"
+  local attempt
+  for attempt in $(seq 1 100); do
+    [ -S "$JOURNAL_SOCKET" ] && return 0
+    sleep 0.1
+  done
+  die "systemd-journald did not create $JOURNAL_SOCKET"
+}
+
+stop_journald() {
+  local instance="$1" pid
+  [ -f "$STATE/$instance/journald.pid" ] || return 0
+  pid="$(cat "$STATE/$instance/journald.pid")"
+  if as_root kill -0 "$pid" 2>/dev/null; then
+    log "stopping systemd-journald (pid $pid)"
+    as_root kill "$pid" || true
+    local attempt
+    for attempt in $(seq 1 50); do as_root kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  fi
+  rm -f "$STATE/$instance/journald.pid"
+}
+
+status() {
+  local instance="$1" name pid
+  for name in postgres redis journald claimsd; do
+    if [ -f "$STATE/$instance/$name.pid" ]; then
+      pid="$(cat "$STATE/$instance/$name.pid")"
+      if kill -0 "$pid" 2>/dev/null || as_root kill -0 "$pid" 2>/dev/null; then echo "$name: running (pid $pid)"; else echo "$name: not running (stale pid $pid)"; fi
+    else
+      echo "$name: not started by this instance"
+    fi
+  done
+}
+
+command="${1:-}"; shift || true
+case "$command" in
+  install) install_packages ;;
+  start)
+    case "${1:-}" in
+      postgres) start_postgres "$2" "$3" ;;
+      redis) start_redis "$2" "$3" ;;
+      journald) start_journald "$2" ;;
+      *) die "usage: services.sh start postgres|redis INSTANCE PORT | journald INSTANCE" ;;
+    esac ;;
+  stop)
+    case "${1:-}" in
+      postgres) stop_postgres "$2" ;;
+      redis) stop_redis "$2" ;;
+      journald) stop_journald "$2" ;;
+      all) stop_redis "$2"; stop_postgres "$2"; stop_journald "$2" ;;
+      *) die "usage: services.sh stop postgres|redis|journald|all INSTANCE" ;;
+    esac ;;
+  status) status "${1:?usage: services.sh status INSTANCE}" ;;
+  *) die "usage: services.sh install | start … | stop … | status INSTANCE" ;;
+esac
