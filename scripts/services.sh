@@ -3,8 +3,8 @@
 # .local/<instance>/ in the repository (git-ignored). Used by run.sh, test.sh and the tests.
 #
 #   scripts/services.sh install                      install missing Debian packages
-#   scripts/services.sh start  postgres INSTANCE PORT
-#   scripts/services.sh start  redis    INSTANCE PORT
+#   scripts/services.sh start  postgres INSTANCE [PORT]   (PORT defaults to the last one used)
+#   scripts/services.sh start  redis    INSTANCE [PORT]
 #   scripts/services.sh start  journald INSTANCE     (only when no journal socket exists)
 #   scripts/services.sh stop   postgres|redis|journald|all INSTANCE
 #   scripts/services.sh status INSTANCE
@@ -119,7 +119,10 @@ stop_postgres() {
   pid="$(cat "$STATE/$instance/postgres.pid")"
   if [ -f "$data/postmaster.pid" ] && [ "$(head -n 1 "$data/postmaster.pid")" = "$pid" ]; then
     log "stopping postgres ($instance, pid $pid)"
-    as_pg "$(pg_bindir)/pg_ctl" -D "$data" -m fast -w -t 60 stop >/dev/null || true
+    if ! as_pg "$(pg_bindir)/pg_ctl" -D "$data" -m fast -w -t 30 stop >/dev/null; then
+      log "postgres ($instance) ignored a fast stop; stopping it immediately"
+      as_pg "$(pg_bindir)/pg_ctl" -D "$data" -m immediate -w -t 10 stop >/dev/null || as_root kill -KILL "$pid" || true
+    fi
   fi
   rm -f "$STATE/$instance/postgres.pid"
 }
@@ -132,6 +135,10 @@ start_redis() {
     log "redis ($instance) already running"
   else
     log "starting redis ($instance) on 127.0.0.1:$port"
+    if redis-cli -h 127.0.0.1 -p "$port" ping >/dev/null 2>&1; then
+      die "port $port already has a Redis this script did not start; stop it or choose another port"
+    fi
+    rm -f "$dir/redis.pid"
     redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no --dir "$dir" \
       --daemonize yes --pidfile "$dir/redis.pid" --logfile "$dir/redis.log"
   fi
@@ -141,6 +148,8 @@ start_redis() {
     [ "$attempt" -eq 100 ] && { tail -n 20 "$dir/redis.log" >&2; die "redis ($instance) did not answer"; }
     sleep 0.1
   done
+  for attempt in $(seq 1 50); do [ -s "$dir/redis.pid" ] && break; sleep 0.1; done
+  [ -s "$dir/redis.pid" ] || { tail -n 5 "$dir/redis.log" >&2; die "redis ($instance) wrote no pid file"; }
   cp "$dir/redis.pid" "$STATE/$instance/redis.pid"
   echo "$port" >"$STATE/$instance/redis.port"
 }
@@ -154,21 +163,38 @@ stop_redis() {
     kill "$pid"
     local attempt
     for attempt in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    if kill -0 "$pid" 2>/dev/null; then
+      log "redis ($instance) ignored SIGTERM; asking it to shut down, then killing it"
+      redis-cli -p "$(cat "$STATE/$instance/redis.port")" shutdown nosave >/dev/null 2>&1 || true
+      sleep 0.5
+      kill -KILL "$pid" 2>/dev/null || true
+    fi
   fi
   rm -f "$STATE/$instance/redis.pid" "$STATE/$instance/redis/redis.pid"
 }
 
 JOURNAL_SOCKET=/run/systemd/journal/socket
 
+# Whether a systemd-journald process exists (its comm is truncated to 15 characters).
+journald_running() {
+  local comm
+  for comm in /proc/[0-9]*/comm; do
+    [ "$(cat "$comm" 2>/dev/null)" = "systemd-journal" ] && return 0
+  done
+  return 1
+}
+
 # journald runs standalone (no systemd as PID 1 needed) and is started only when no journal
 # socket exists; its journal lives in /run/log/journal, where journalctl reads it.
 start_journald() {
   local instance="$1"
   mkdir -p "$STATE/$instance"
-  if [ -S "$JOURNAL_SOCKET" ]; then
-    log "journald socket present"
+  if [ -S "$JOURNAL_SOCKET" ] && journald_running; then
+    log "journald already running"
     return 0
   fi
+  # A socket left behind by a journald that was killed accepts nothing: replace it.
+  [ -e "$JOURNAL_SOCKET" ] && as_root rm -f "$JOURNAL_SOCKET"
   log "starting systemd-journald"
   local binary=/lib/systemd/systemd-journald
   [ -x "$binary" ] || binary=/usr/lib/systemd/systemd-journald
@@ -207,13 +233,21 @@ status() {
   done
 }
 
+# The port given, or the one recorded when the instance last started (for restarts).
+port_for() {
+  local service="$1" instance="$2" port="$3"
+  if [ -z "$port" ] && [ -f "$STATE/$instance/$service.port" ]; then port="$(cat "$STATE/$instance/$service.port")"; fi
+  [ -n "$port" ] || die "no port given for $service ($instance) and none recorded"
+  echo "$port"
+}
+
 command="${1:-}"; shift || true
 case "$command" in
   install) install_packages ;;
   start)
     case "${1:-}" in
-      postgres) start_postgres "$2" "$3" ;;
-      redis) start_redis "$2" "$3" ;;
+      postgres) start_postgres "$2" "$(port_for postgres "$2" "${3:-}")" ;;
+      redis) start_redis "$2" "$(port_for redis "$2" "${3:-}")" ;;
       journald) start_journald "$2" ;;
       *) die "usage: services.sh start postgres|redis INSTANCE PORT | journald INSTANCE" ;;
     esac ;;

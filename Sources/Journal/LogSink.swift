@@ -8,16 +8,20 @@ public protocol LogSink: Sendable {
     func write(_ record: LogRecord)
 }
 
-/// Writes each record as one JSON object per line to standard output, lines never interleaved.
+/// Writes each record as one JSON object per line to standard output (or another descriptor),
+/// lines never interleaved.
 public final class StdoutJSONSink: LogSink {
     private let lock = Mutex<Void>(())
+    private let descriptor: Int32
 
-    public init() {}
+    public init(descriptor: Int32 = 1) {
+        self.descriptor = descriptor
+    }
 
     public func write(_ record: LogRecord) {
         var line = record.json
         line.append(UInt8(ascii: "\n"))
-        lock.withLock { _ in Self.writeAll(line, to: STDOUT_FILENO) }
+        lock.withLock { _ in Self.writeAll(line, to: descriptor) }
     }
 
     static func writeAll(_ bytes: [UInt8], to descriptor: Int32) {

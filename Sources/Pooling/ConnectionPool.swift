@@ -25,6 +25,12 @@ public actor ConnectionPool<Connection: PooledConnection> {
         public var idle: Int
         public var waiters: Int
         public var inUse: Int { open - idle }
+
+        public init(open: Int, idle: Int, waiters: Int) {
+            self.open = open
+            self.idle = idle
+            self.waiters = waiters
+        }
     }
 
     /// Opens a new connection; may block its own thread, never the caller's.

@@ -36,9 +36,20 @@ public final class PostgresClient: Sendable {
                 PQconninfoFree(options)
                 if let error { PQfreemem(error) }
             }
-            if options == nil {
+            guard var option = options else {
                 let reason = error.map { PostgresConnection.message($0) } ?? "cannot be parsed"
                 throw PostgresError(code: .invalidConfiguration, message: reason)
+            }
+            // libpq checks ports only when connecting; a typo should stop start-up instead.
+            while let keyword = option.pointee.keyword {
+                if String(cString: keyword) == "port", let value = option.pointee.val {
+                    for port in String(cString: value).split(separator: ",", omittingEmptySubsequences: false) {
+                        guard let number = Int(port), (1...65535).contains(number) else {
+                            throw PostgresError(code: .invalidConfiguration, message: "invalid port number: \"\(port)\"")
+                        }
+                    }
+                }
+                option += 1
             }
         }
 

@@ -65,14 +65,17 @@ public final class PostgresConnection: PooledConnection, @unchecked Sendable {
         guard PQstatus(handle) == CONNECTION_OK else { return false }
         let socket = PQsocket(handle)
         guard socket >= 0 else { return false }
-        var descriptor = pollfd(fd: socket, events: Int16(POLLIN), revents: 0)
-        let ready = poll(&descriptor, 1, 0)
-        if ready == 0 { return true }
-        if ready < 0 { return false }
-        // An idle connection became readable: the server sent a notice or, when it shut down,
-        // a termination message and EOF. Reading it tells which, without a round trip.
-        guard PQconsumeInput(handle) == 1 else { return false }
-        return PQstatus(handle) == CONNECTION_OK
+        // An idle connection that became readable got a notice or, when the server shut down,
+        // a termination message followed by EOF. Consume until nothing is left: the read that
+        // meets EOF fails and marks the connection bad, all without a round trip.
+        for _ in 0..<4 {
+            var descriptor = pollfd(fd: socket, events: Int16(POLLIN), revents: 0)
+            let ready = poll(&descriptor, 1, 0)
+            if ready == 0 { return PQstatus(handle) == CONNECTION_OK }
+            if ready < 0 || PQconsumeInput(handle) == 0 { return false }
+        }
+        // Still readable after several reads: the server keeps talking to an idle session.
+        return false
     }
 
     public var isReusable: Bool {

@@ -97,6 +97,7 @@ struct Serve: AsyncParsableCommand {
         do {
             let app = try await buildApplication(configuration: configuration, logger: logger)
             try await app.runService()
+            logger.info("claimsd stopped", metadata: ["event": "shutdown_complete"])
         } catch {
             logger.critical("claimsd stopped", metadata: ["event": "startup_failed", "error": "\(error)"])
             throw ExitCode.failure

@@ -1,0 +1,147 @@
+@testable import App
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import Postgres
+import Redis
+import Testing
+import TestSupport
+
+/// Builds the app on `buildRouter` with clients for the given servers.
+func makeDependencies(databaseURL: String, redisURL: String) throws -> AppDependencies {
+    AppDependencies(
+        postgres: try PostgresClient(configuration: .init(conninfo: databaseURL, maxConnections: 2, connectTimeoutSeconds: 2), logger: TestEnvironment.quietLogger),
+        redis: RedisClient(configuration: try RedisConfiguration(url: redisURL), logger: TestEnvironment.quietLogger)
+    )
+}
+
+func json(_ buffer: ByteBuffer) throws -> [String: Any] {
+    try #require(try JSONSerialization.jsonObject(with: Data(buffer.readableBytesView)) as? [String: Any])
+}
+
+@Suite struct HTTPTests {
+    @Test func healthAnswersWithoutTouchingDependencies() async throws {
+        // Deliberately unreachable stores: /health must not care.
+        let dependencies = try makeDependencies(databaseURL: "postgresql://claimsd@127.0.0.1:1/none", redisURL: "redis://127.0.0.1:1")
+        let app = Application(router: buildRouter(dependencies: dependencies))
+        try await app.test(.router) { client in
+            try await client.execute(uri: "/health", method: .get) { response in
+                #expect(response.status == .ok)
+                let body = try json(response.body)
+                #expect(body["status"] as? String == "ok")
+            }
+        }
+    }
+
+    @Test func everyResponseCarriesARequestID() async throws {
+        let dependencies = try makeDependencies(databaseURL: TestEnvironment.databaseURL, redisURL: TestEnvironment.redisURL)
+        let app = Application(router: buildRouter(dependencies: dependencies))
+        try await app.test(.router) { client in
+            var generated: [String] = []
+            for _ in 0..<2 {
+                try await client.execute(uri: "/health", method: .get) { response in
+                    let id = try #require(response.headers[.requestID])
+                    #expect(UUID(uuidString: id) != nil)
+                    generated.append(id)
+                }
+            }
+            #expect(generated[0] != generated[1])
+
+            try await client.execute(uri: "/health", method: .get, headers: [.requestID: "trace-42.a:b_c"]) { response in
+                #expect(response.headers[.requestID] == "trace-42.a:b_c")
+            }
+            // A malformed id (spaces, too long) is replaced, never echoed.
+            for bad in ["has spaces", String(repeating: "x", count: 129), "quote\"d"] {
+                try await client.execute(uri: "/health", method: .get, headers: [.requestID: bad]) { response in
+                    let id = try #require(response.headers[.requestID])
+                    #expect(id != bad)
+                    #expect(UUID(uuidString: id) != nil)
+                }
+            }
+            // Errors carry it too, in the header and as the problem's instance.
+            try await client.execute(uri: "/no/such/route", method: .get, headers: [.requestID: "req-404"]) { response in
+                #expect(response.status == .notFound)
+                #expect(response.headers[.contentType] == "application/problem+json")
+                #expect(response.headers[.requestID] == "req-404")
+                let problem = try json(response.body)
+                #expect(problem["status"] as? Int == 404)
+                #expect(problem["instance"] as? String == "req-404")
+            }
+        }
+        await dependencies.postgres.shutdown()
+        await dependencies.redis.shutdown()
+    }
+
+    @Test func unexpectedErrorsBecomeA500ProblemWithoutInternals() async throws {
+        let dependencies = try makeDependencies(databaseURL: TestEnvironment.databaseURL, redisURL: TestEnvironment.redisURL)
+        let router = buildRouter(dependencies: dependencies)
+        struct SecretFailure: Error, CustomStringConvertible { var description: String { "password=hunter2 at db.internal" } }
+        router.get("boom") { _, _ -> Response in throw SecretFailure() }
+        try await Application(router: router).test(.router) { client in
+            try await client.execute(uri: "/boom", method: .get) { response in
+                #expect(response.status == .internalServerError)
+                #expect(response.headers[.contentType] == "application/problem+json")
+                let body = String(buffer: response.body)
+                #expect(!body.contains("hunter2"))
+                let problem = try json(response.body)
+                #expect(problem["instance"] as? String == response.headers[.requestID])
+            }
+        }
+    }
+
+    @Test func readyIsOKWhenBothStoresAnswer() async throws {
+        let dependencies = try makeDependencies(databaseURL: TestEnvironment.databaseURL, redisURL: TestEnvironment.redisURL)
+        try await Application(router: buildRouter(dependencies: dependencies)).test(.router) { client in
+            try await client.execute(uri: "/ready", method: .get) { response in
+                #expect(response.status == .ok)
+                let body = try json(response.body)
+                #expect(body["status"] as? String == "ready")
+                let checks = try #require(body["checks"] as? [String: [String: Any]])
+                #expect(checks["postgresql"]?["status"] as? String == "up")
+                #expect(checks["redis"]?["status"] as? String == "up")
+            }
+        }
+        await dependencies.postgres.shutdown()
+        await dependencies.redis.shutdown()
+    }
+}
+
+/// Stops and restarts the readiness PostgreSQL and Redis; serialized so the outages never overlap.
+@Suite(.serialized) struct ReadinessRecoveryTests {
+    @Test func readyTurns503WhilePostgresIsStoppedAndRecovers() async throws {
+        try await expectReadinessFollows(service: "postgres", dependency: "postgresql")
+    }
+
+    @Test func readyTurns503WhileRedisIsStoppedAndRecovers() async throws {
+        try await expectReadinessFollows(service: "redis", dependency: "redis")
+    }
+
+    func expectReadinessFollows(service: String, dependency: String) async throws {
+        let dependencies = try makeDependencies(databaseURL: TestEnvironment.readinessDatabaseURL, redisURL: TestEnvironment.readinessRedisURL)
+        try await Application(router: buildRouter(dependencies: dependencies)).test(.router) { client in
+            try await client.execute(uri: "/ready", method: .get) { #expect($0.status == .ok) }
+
+            try await TestEnvironment.services("stop", service, "readiness")
+            do {
+                try await client.execute(uri: "/ready", method: .get) { response in
+                    #expect(response.status == .serviceUnavailable)
+                    #expect(response.headers[.contentType] == "application/problem+json")
+                    let problem = try json(response.body)
+                    #expect(problem["status"] as? Int == 503)
+                    #expect((problem["detail"] as? String)?.hasPrefix("\(dependency) is unavailable") == true)
+                    let checks = try #require(problem["checks"] as? [String: [String: Any]])
+                    #expect(checks[dependency]?["status"] as? String == "down")
+                    #expect(checks.filter { $0.key != dependency }.allSatisfy { $0.value["status"] as? String == "up" })
+                }
+            } catch {
+                try? await TestEnvironment.services("start", service, "readiness")
+                throw error
+            }
+
+            try await TestEnvironment.services("start", service, "readiness")
+            try await client.execute(uri: "/ready", method: .get) { #expect($0.status == .ok) }
+        }
+        await dependencies.postgres.shutdown()
+        await dependencies.redis.shutdown()
+    }
+}

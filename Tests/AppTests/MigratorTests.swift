@@ -1,0 +1,68 @@
+@testable import App
+import Postgres
+import Testing
+import TestSupport
+
+@Suite struct MigratorTests {
+    @Test func appliesBundledMigrationsOnceAndRecordsThem() async throws {
+        try await ScratchDatabase.with { client, _ in
+            let migrator = Migrator(client: client, logger: TestEnvironment.quietLogger)
+            let applied = try await migrator.migrate()
+            #expect(applied.map(\.version) == Migration.bundled.map(\.version))
+            #expect(try await migrator.migrate().isEmpty)
+            let recorded = try await migrator.appliedVersions()
+            #expect(recorded == Dictionary(uniqueKeysWithValues: Migration.bundled.map { ($0.version, $0.checksum) }))
+            // The schema really exists.
+            let tables = try await client.query(
+                "SELECT count(*)::int AS n FROM information_schema.tables WHERE table_name IN ('claims', 'claim_lines', 'outbox_events')")
+            #expect(try tables.rows.first?.decode("n", as: Int.self) == 3)
+        }
+    }
+
+    @Test func instancesStartingTogetherApplyEachMigrationExactlyOnce() async throws {
+        try await ScratchDatabase.with(maxConnections: 8) { client, _ in
+            let migrations = (1...5).map { Migration(version: $0, name: "step\($0)", sql: "CREATE TABLE step\($0) (id int); SELECT pg_sleep(0.02)") }
+            let appliedCounts = try await withThrowingTaskGroup(of: Int.self) { group in
+                for _ in 0..<4 {
+                    group.addTask { try await Migrator(client: client, migrations: migrations, logger: TestEnvironment.quietLogger).migrate().count }
+                }
+                return try await group.reduce(into: [Int]()) { $0.append($1) }
+            }
+            #expect(appliedCounts.reduce(0, +) == 5)
+            let rows = try await client.query("SELECT count(*)::int AS n FROM schema_migrations").rows
+            #expect(try rows.first?.decode("n", as: Int.self) == 5)
+        }
+    }
+
+    @Test func aFailingMigrationIsRolledBackAndStopsTheRun() async throws {
+        try await ScratchDatabase.with { client, _ in
+            let migrations = [
+                Migration(version: 1, name: "good", sql: "CREATE TABLE good (id int)"),
+                Migration(version: 2, name: "bad", sql: "CREATE TABLE half (id int); SELECT * FROM missing_table"),
+                Migration(version: 3, name: "later", sql: "CREATE TABLE later (id int)"),
+            ]
+            let migrator = Migrator(client: client, migrations: migrations, logger: TestEnvironment.quietLogger)
+            let error = await #expect(throws: MigrationError.self) { try await migrator.migrate() }
+            guard case .failed(let version, _, let underlying) = error else {
+                Issue.record("expected a failed migration, got \(String(describing: error))")
+                return
+            }
+            #expect(version == 2)
+            #expect(underlying.contains("42P01"))
+            #expect(try await migrator.appliedVersions().keys.sorted() == [1])
+            let half = try await client.query("SELECT to_regclass('half') IS NULL AS gone").rows.first
+            #expect(try half?.decode("gone", as: Bool.self) == true)
+        }
+    }
+
+    @Test func anEditedMigrationIsRefused() async throws {
+        try await ScratchDatabase.with { client, _ in
+            let original = [Migration(version: 1, name: "t", sql: "CREATE TABLE t (id int)")]
+            try await Migrator(client: client, migrations: original, logger: TestEnvironment.quietLogger).migrate()
+            let edited = [Migration(version: 1, name: "t", sql: "CREATE TABLE t (id bigint)")]
+            await #expect(throws: MigrationError.checksumMismatch(version: 1, name: "t")) {
+                try await Migrator(client: client, migrations: edited, logger: TestEnvironment.quietLogger).migrate()
+            }
+        }
+    }
+}

@@ -1,0 +1,70 @@
+@testable import App
+import Testing
+
+@Suite struct ServiceConfigurationTests {
+    @Test func defaultsWhenNothingIsSet() throws {
+        let configuration = try ServiceConfiguration.load(environment: [:])
+        #expect(configuration.host == "127.0.0.1")
+        #expect(configuration.port == 8000)
+        #expect(configuration.logLevel == .info)
+        #expect(configuration.migrateOnStart)
+        #expect(try configuration.redis.port == 6379)
+    }
+
+    @Test func readsEverySetting() throws {
+        let configuration = try ServiceConfiguration.load(environment: [
+            "CLAIMS_HOST": "0.0.0.0", "CLAIMS_PORT": "9000", "CLAIMS_DATABASE_URL": "postgresql://u@db:5433/claims",
+            "CLAIMS_REDIS_URL": "redis://cache:6380/3", "CLAIMS_LOG_LEVEL": "DEBUG", "CLAIMS_LOG_TARGET": "stdout",
+            "CLAIMS_MIGRATE_ON_START": "false", "CLAIMS_DATABASE_POOL_SIZE": "16", "CLAIMS_REDIS_POOL_SIZE": "4", "CLAIMS_STARTUP_TIMEOUT": "0",
+        ])
+        #expect(configuration.host == "0.0.0.0")
+        #expect(configuration.port == 9000)
+        #expect(configuration.databaseURL == "postgresql://u@db:5433/claims")
+        #expect(try configuration.redis.host == "cache")
+        #expect(try configuration.redis.database == 3)
+        #expect(try configuration.redis.maxConnections == 4)
+        #expect(configuration.postgres.maxConnections == 16)
+        #expect(configuration.logLevel == .debug)
+        #expect(configuration.logTarget == .stdout)
+        #expect(!configuration.migrateOnStart)
+        #expect(configuration.startupTimeoutSeconds == 0)
+    }
+
+    @Test(arguments: [
+        ("CLAIMS_PORT", "eighty", "CLAIMS_PORT (--port)"),
+        ("CLAIMS_PORT", "70000", "CLAIMS_PORT (--port)"),
+        ("CLAIMS_DATABASE_URL", "mysql://x", "CLAIMS_DATABASE_URL (--database-url)"),
+        ("CLAIMS_DATABASE_URL", "postgresql://h:99999/db", "CLAIMS_DATABASE_URL (--database-url)"),
+        ("CLAIMS_DATABASE_URL", "postgresql://h/db?bogus=1", "CLAIMS_DATABASE_URL (--database-url)"),
+        ("CLAIMS_REDIS_URL", "http://cache", "CLAIMS_REDIS_URL (--redis-url)"),
+        ("CLAIMS_LOG_LEVEL", "loud", "CLAIMS_LOG_LEVEL (--log-level)"),
+        ("CLAIMS_LOG_TARGET", "syslog", "CLAIMS_LOG_TARGET (--log-target)"),
+        ("CLAIMS_MIGRATE_ON_START", "maybe", "CLAIMS_MIGRATE_ON_START (--migrate-on-start)"),
+        ("CLAIMS_DATABASE_POOL_SIZE", "0", "CLAIMS_DATABASE_POOL_SIZE (--database-pool-size)"),
+    ])
+    func badValuesNameTheSettingAndTheValue(variable: String, value: String, named: String) {
+        let error = #expect(throws: ConfigurationError.self) { try ServiceConfiguration.load(environment: [variable: value]) }
+        let message = error?.description ?? ""
+        #expect(message.hasPrefix(named))
+        #expect(message.contains("\"\(value)\""))
+        #expect(!message.contains("\n"))
+    }
+
+    @Test func passwordsNeverAppearInErrors() {
+        let error = #expect(throws: ConfigurationError.self) {
+            try ServiceConfiguration.load(environment: ["CLAIMS_DATABASE_URL": "postgresql://claims:topsecret@db:99999/x"])
+        }
+        #expect(error?.description.contains("topsecret") == false)
+        #expect(error?.description.contains("postgresql://claims:****@db:99999/x") == true)
+    }
+
+    @Test func everyBundledMigrationFileIsRegisteredInOrder() throws {
+        let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../Sources/App/Migrations/sql").standardized
+        let files = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.hasSuffix(".sql") }.sorted()
+        let registered = Migration.bundled.map { String(format: "V%04d__%@.sql", $0.version, $0.name) }
+        #expect(registered == files)
+        #expect(Migration.bundled.map(\.version) == Array(1...Migration.bundled.count))
+    }
+}
+
+import Foundation

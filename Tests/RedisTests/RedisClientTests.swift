@@ -1,0 +1,107 @@
+import Redis
+import Testing
+import TestSupport
+
+/// Against the real redis-server scripts/test.sh started; keys are unique per test.
+@Suite struct RedisClientTests {
+    func makeClient(maxConnections: Int = 4) throws -> RedisClient {
+        var configuration = try RedisConfiguration(url: TestEnvironment.redisURL)
+        configuration.maxConnections = maxConnections
+        return RedisClient(configuration: configuration, logger: TestEnvironment.quietLogger)
+    }
+
+    func key(_ name: String) -> RedisArgument { RedisArgument("test:\(name):\(TestEnvironment.uniqueSuffix())") }
+
+    @Test func valuesAreBinarySafe() async throws {
+        let redis = try makeClient()
+        let key = key("binary")
+        let bytes: [UInt8] = [0, 1, 13, 10, 255, 0, 42]
+        #expect(try await redis.send("SET", key, RedisArgument(bytes: bytes)) == .simpleString("OK"))
+        #expect(try await redis.send("GET", key) == .bulkString(bytes))
+        #expect(try await redis.send("GET", RedisArgument("test:absent:\(TestEnvironment.uniqueSuffix())")) == .null)
+        await redis.shutdown()
+    }
+
+    @Test func integersArraysAndSortedSets() async throws {
+        let redis = try makeClient()
+        let ranking = key("zset")
+        #expect(try await redis.send("ZADD", ranking, 300, "b", 100, "a", 300, "c").integer == 3)
+        #expect(try await redis.send("ZINCRBY", ranking, 50, "a").string == "150")
+        let top = try await redis.send("ZREVRANGE", ranking, 0, 1, "WITHSCORES").array?.compactMap(\.string)
+        #expect(top == ["c", "300", "b", "300"])
+        await redis.shutdown()
+    }
+
+    @Test func errorRepliesAreThrownWithTheirPrefix() async throws {
+        let redis = try makeClient()
+        let list = key("list")
+        try await redis.send("RPUSH", list, "x")
+        let error = await #expect(throws: RedisError.self) { try await redis.send("INCR", list) }
+        #expect(error?.code == .server)
+        #expect(error?.serverErrorPrefix == "WRONGTYPE")
+        // The connection is still in step after an error reply.
+        #expect(try await redis.send("LLEN", list).integer == 1)
+        await redis.shutdown()
+    }
+
+    @Test func aPipelineReturnsEveryReplyInOrderWithErrorsInPlace() async throws {
+        let redis = try makeClient()
+        let counter = key("counter")
+        let replies = try await redis.pipeline([
+            ["INCR", counter], ["INCRBY", counter, 10], ["HSET", counter, "f", "v"], ["GET", counter],
+        ])
+        #expect(replies.count == 4)
+        #expect(replies[0] == .integer(1))
+        #expect(replies[1] == .integer(11))
+        if case .error(let message) = replies[2] { #expect(message.hasPrefix("WRONGTYPE")) } else { Issue.record("expected an error reply, got \(replies[2])") }
+        #expect(replies[3].string == "11")
+        await redis.shutdown()
+    }
+
+    @Test func scriptsLoadOnFirstUseAndAfterTheCacheIsFlushed() async throws {
+        let redis = try makeClient(maxConnections: 1)
+        let script = RedisScript("return redis.call('INCRBY', KEYS[1], ARGV[1])")
+        let counter = key("script")
+        #expect(try await redis.evaluate(script, keys: [counter], arguments: [5]).integer == 5)
+        try await redis.send("SCRIPT", "FLUSH")
+        #expect(try await redis.evaluate(script, keys: [counter], arguments: [2]).integer == 7)
+        await redis.shutdown()
+    }
+
+    @Test func concurrentCommandsShareTheBoundedPool() async throws {
+        let redis = try makeClient(maxConnections: 3)
+        let counter = key("concurrent")
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for _ in 0..<200 { group.addTask { try await redis.send("INCR", counter) } }
+            try await group.waitForAll()
+        }
+        #expect(try await redis.send("GET", counter).integer == 200)
+        #expect(await redis.statistics().open <= 3)
+        await redis.shutdown()
+    }
+
+    @Test func connectingToANonexistentServerFailsWithConnectionFailed() async throws {
+        let redis = RedisClient(configuration: RedisConfiguration(port: 1), logger: TestEnvironment.quietLogger)
+        let error = await #expect(throws: RedisError.self) { try await redis.send("PING") }
+        #expect(error?.code == .connectionFailed)
+        await redis.shutdown()
+    }
+}
+
+/// Stops and restarts the chaos redis-server; serialized so no other test sees it down.
+@Suite(.serialized) struct RedisRecoveryTests {
+    @Test func aCommandAfterRedisRestartsSucceedsOnTheSameClient() async throws {
+        let redis = RedisClient(configuration: try RedisConfiguration(url: TestEnvironment.chaosRedisURL), logger: TestEnvironment.quietLogger)
+        #expect(try await redis.send("PING") == .simpleString("PONG"))
+        #expect(await redis.statistics().idle == 1)
+
+        try await TestEnvironment.services("stop", "redis", "chaos")
+        let whileDown = await #expect(throws: RedisError.self) { try await redis.send("PING") }
+        #expect(whileDown?.code == .connectionFailed)
+
+        try await TestEnvironment.services("start", "redis", "chaos")
+        #expect(try await redis.send("SET", "recovered", "yes") == .simpleString("OK"))
+        #expect(try await redis.send("GET", "recovered").string == "yes")
+        await redis.shutdown()
+    }
+}

@@ -1,0 +1,92 @@
+import Foundation
+public import Logging
+public import Postgres
+
+/// The real servers scripts/test.sh started, and ways to control them.
+public enum TestEnvironment {
+    /// The value of an environment variable scripts/test.sh sets; stops the test run with a
+    /// clear message when the tests were started some other way.
+    public static func required(_ name: String) -> String {
+        guard let value = ProcessInfo.processInfo.environment[name], !value.isEmpty else {
+            fatalError("\(name) is not set: run the tests with scripts/test.sh, which starts PostgreSQL, Redis and journald")
+        }
+        return value
+    }
+
+    public static var databaseURL: String { required("CLAIMS_TEST_DATABASE_URL") }
+    public static var redisURL: String { required("CLAIMS_TEST_REDIS_URL") }
+    /// A PostgreSQL the recovery tests may stop and restart.
+    public static var chaosDatabaseURL: String { required("CLAIMS_TEST_CHAOS_DATABASE_URL") }
+    /// A Redis the recovery tests may stop and restart.
+    public static var chaosRedisURL: String { required("CLAIMS_TEST_CHAOS_REDIS_URL") }
+
+    /// A PostgreSQL and a Redis that the readiness tests may stop and restart.
+    public static var readinessDatabaseURL: String { required("CLAIMS_TEST_READINESS_DATABASE_URL") }
+    public static var readinessRedisURL: String { required("CLAIMS_TEST_READINESS_REDIS_URL") }
+
+    /// A logger that discards everything, for clients under test.
+    public static let quietLogger = Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }
+
+    /// Runs `scripts/services.sh` with `arguments`, e.g. `["stop", "postgres", "chaos"]`.
+    public static func services(_ arguments: String...) async throws {
+        try await run("/bin/bash", [required("CLAIMS_TEST_SERVICES")] + arguments)
+    }
+
+    /// Runs a program to completion; throws when it exits non-zero. Returns its standard output.
+    @discardableResult
+    public static func run(_ executable: String, _ arguments: [String], timeout: Duration = .seconds(120)) async throws -> String {
+        let child = try ChildProcess(executable, arguments)
+        let status = try await child.waitForExit(timeout: timeout)
+        guard status == 0 else {
+            throw TestEnvironmentError.commandFailed(
+                "\(executable) \(arguments.joined(separator: " ")) exited \(status): \(child.standardError)")
+        }
+        return child.standardOutput
+    }
+
+    /// A short random suffix for names that must not collide between parallel tests.
+    public static func uniqueSuffix() -> String {
+        String(UInt64.random(in: 0...UInt64.max), radix: 36)
+    }
+}
+
+public enum TestEnvironmentError: Error, CustomStringConvertible {
+    case commandFailed(String)
+    public var description: String {
+        switch self {
+        case .commandFailed(let message): return message
+        }
+    }
+}
+
+/// A database created for one test and dropped afterwards, so tests never see each other's rows.
+public struct ScratchDatabase: Sendable {
+    public let name: String
+    public let url: String
+
+    /// Creates an empty database on the test PostgreSQL, runs `body` with a client for it, then
+    /// drops it.
+    public static func with<Result: Sendable>(
+        maxConnections: Int = 4, _ body: (PostgresClient, ScratchDatabase) async throws -> Result
+    ) async throws -> Result {
+        let admin = try PostgresClient(configuration: .init(conninfo: TestEnvironment.databaseURL, maxConnections: 1), logger: TestEnvironment.quietLogger)
+        let name = "scratch_" + TestEnvironment.uniqueSuffix()
+        try await admin.query(PostgresQuery(sql: "CREATE DATABASE \(name)"))
+        let base = TestEnvironment.databaseURL
+        let url = String(base[..<(base.lastIndex(of: "/") ?? base.endIndex)]) + "/" + name
+        let database = ScratchDatabase(name: name, url: url)
+        let client = try PostgresClient(configuration: .init(conninfo: url, maxConnections: maxConnections), logger: TestEnvironment.quietLogger)
+        do {
+            let result = try await body(client, database)
+            await client.shutdown()
+            try await admin.query(PostgresQuery(sql: "DROP DATABASE \(name) WITH (FORCE)"))
+            await admin.shutdown()
+            return result
+        } catch {
+            await client.shutdown()
+            _ = try? await admin.query(PostgresQuery(sql: "DROP DATABASE \(name) WITH (FORCE)"))
+            await admin.shutdown()
+            throw error
+        }
+    }
+}

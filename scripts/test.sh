@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Runs the whole test suite against real PostgreSQL, Redis and journald, which it installs and
+# starts itself on its own ports and data (.local/test, .local/chaos), so it can run beside a
+# service started by scripts/run.sh. Extra arguments go to 'swift test' (e.g. --filter Redis).
+# Exits non-zero on any failure.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+cd "$REPO"
+
+PG_PORT="${CLAIMS_TEST_PG_PORT:-55433}"
+REDIS_PORT="${CLAIMS_TEST_REDIS_PORT:-56380}"
+CHAOS_PG_PORT="${CLAIMS_TEST_CHAOS_PG_PORT:-55434}"
+CHAOS_REDIS_PORT="${CLAIMS_TEST_CHAOS_REDIS_PORT:-56381}"
+READINESS_PG_PORT="${CLAIMS_TEST_READINESS_PG_PORT:-55435}"
+READINESS_REDIS_PORT="${CLAIMS_TEST_READINESS_REDIS_PORT:-56382}"
+INSTANCES=(test chaos readiness)
+
+bash "$SERVICES" install
+
+cleanup() {
+  for instance in "${INSTANCES[@]}"; do bash "$SERVICES" stop all "$instance" || true; done
+}
+trap cleanup EXIT
+
+# Start from empty stores each run: results never depend on an earlier run's leftovers.
+for instance in "${INSTANCES[@]}"; do
+  bash "$SERVICES" stop all "$instance"
+  for store in postgres redis; do
+    target="$REPO/.local/$instance/$store"
+    [ -L "$target" ] && rm -rf "$(readlink -f "$target")"
+    rm -rf "$target"
+  done
+done
+
+bash "$SERVICES" start postgres test "$PG_PORT"
+bash "$SERVICES" start redis test "$REDIS_PORT"
+# Servers the recovery tests stop and restart: 'chaos' for the client wrappers, 'readiness'
+# for /ready, so the two never see each other's outages (Swift Testing runs suites in parallel).
+bash "$SERVICES" start postgres chaos "$CHAOS_PG_PORT"
+bash "$SERVICES" start redis chaos "$CHAOS_REDIS_PORT"
+bash "$SERVICES" start postgres readiness "$READINESS_PG_PORT"
+bash "$SERVICES" start redis readiness "$READINESS_REDIS_PORT"
+bash "$SERVICES" start journald test
+
+export CLAIMS_TEST_DATABASE_URL="postgresql://claimsd@127.0.0.1:$PG_PORT/claimsd"
+export CLAIMS_TEST_REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0"
+export CLAIMS_TEST_CHAOS_DATABASE_URL="postgresql://claimsd@127.0.0.1:$CHAOS_PG_PORT/claimsd"
+export CLAIMS_TEST_CHAOS_REDIS_URL="redis://127.0.0.1:$CHAOS_REDIS_PORT/0"
+export CLAIMS_TEST_READINESS_DATABASE_URL="postgresql://claimsd@127.0.0.1:$READINESS_PG_PORT/claimsd"
+export CLAIMS_TEST_READINESS_REDIS_URL="redis://127.0.0.1:$READINESS_REDIS_PORT/0"
+export CLAIMS_TEST_SERVICES="$SERVICES"
+if [ "$(id -u)" -ne 0 ]; then export CLAIMS_TEST_JOURNALCTL="sudo journalctl"; fi
+
+swift build --build-tests
+swift test --skip-build "$@"
