@@ -111,7 +111,10 @@ public struct ServiceConfiguration: Sendable {
 
         /// The command-line option that overrides this variable.
         public var option: String {
-            "--" + rawValue.dropFirst("CLAIMS_".count).lowercased().replacingOccurrences(of: "_", with: "-")
+            switch self {
+            case .migrateOnStart: return "--[no-]migrate"
+            default: return "--" + rawValue.dropFirst("CLAIMS_".count).lowercased().replacingOccurrences(of: "_", with: "-")
+            }
         }
     }
 }
@@ -123,7 +126,7 @@ public struct ConfigurationError: Error, Sendable, CustomStringConvertible {
     public var problem: String
 
     public var description: String {
-        "\(setting.rawValue) (\(setting.option)) \(problem); got \"\(Self.redacted(value))\""
+        "\(setting.rawValue) (\(setting.option)) is invalid: \(problem); got \"\(Self.redacted(value))\""
     }
 
     /// The value with any password in a URL replaced, so the message is safe to print.

@@ -40,11 +40,21 @@ struct SettingOptions: ParsableArguments {
     @Option(help: "auto, journal or stdout (CLAIMS_LOG_TARGET, default auto).")
     var logTarget: String?
 
+    @Option(help: "PostgreSQL connections, 1–256 (CLAIMS_DATABASE_POOL_SIZE, default 8).")
+    var databasePoolSize: String?
+
+    @Option(help: "Redis connections, 1–256 (CLAIMS_REDIS_POOL_SIZE, default 8).")
+    var redisPoolSize: String?
+
+    @Option(help: "Seconds start-up waits for an unreachable PostgreSQL (CLAIMS_STARTUP_TIMEOUT, default 30).")
+    var startupTimeout: String?
+
     /// The environment with these options laid over it.
     func environment() -> [String: String] {
         var environment = ProcessInfo.processInfo.environment
         let overrides: [(ServiceConfiguration.Setting, String?)] = [
             (.host, host), (.port, port), (.databaseURL, databaseURL), (.redisURL, redisURL), (.logLevel, logLevel), (.logTarget, logTarget),
+            (.databasePoolSize, databasePoolSize), (.redisPoolSize, redisPoolSize), (.startupTimeout, startupTimeout),
         ]
         for (setting, value) in overrides {
             if let value { environment[setting.rawValue] = value }

@@ -31,7 +31,7 @@ import Testing
     }
 
     @Test(arguments: [
-        ("CLAIMS_PORT", "eighty", "CLAIMS_PORT (--port)"),
+        ("CLAIMS_PORT", "eighty", "CLAIMS_PORT (--port) is invalid: must be a whole number from 0 to 65535"),
         ("CLAIMS_PORT", "70000", "CLAIMS_PORT (--port)"),
         ("CLAIMS_DATABASE_URL", "mysql://x", "CLAIMS_DATABASE_URL (--database-url)"),
         ("CLAIMS_DATABASE_URL", "postgresql://h:99999/db", "CLAIMS_DATABASE_URL (--database-url)"),
@@ -39,7 +39,7 @@ import Testing
         ("CLAIMS_REDIS_URL", "http://cache", "CLAIMS_REDIS_URL (--redis-url)"),
         ("CLAIMS_LOG_LEVEL", "loud", "CLAIMS_LOG_LEVEL (--log-level)"),
         ("CLAIMS_LOG_TARGET", "syslog", "CLAIMS_LOG_TARGET (--log-target)"),
-        ("CLAIMS_MIGRATE_ON_START", "maybe", "CLAIMS_MIGRATE_ON_START (--migrate-on-start)"),
+        ("CLAIMS_MIGRATE_ON_START", "maybe", "CLAIMS_MIGRATE_ON_START (--[no-]migrate) is invalid"),
         ("CLAIMS_DATABASE_POOL_SIZE", "0", "CLAIMS_DATABASE_POOL_SIZE (--database-pool-size)"),
     ])
     func badValuesNameTheSettingAndTheValue(variable: String, value: String, named: String) {
@@ -48,6 +48,13 @@ import Testing
         #expect(message.hasPrefix(named))
         #expect(message.contains("\"\(value)\""))
         #expect(!message.contains("\n"))
+    }
+
+    @Test func everySettingHasACommandLineOption() {
+        #expect(ServiceConfiguration.Setting.allCases.map(\.option) == [
+            "--host", "--port", "--database-url", "--redis-url", "--log-level", "--log-target", "--[no-]migrate",
+            "--database-pool-size", "--redis-pool-size", "--startup-timeout",
+        ])
     }
 
     @Test func passwordsNeverAppearInErrors() {
