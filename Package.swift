@@ -58,12 +58,19 @@ let package = Package(
             swiftSettings: strict
         ),
 
+        // The claims domain: normalization, parsing, validation rules, pricing. Pure Swift, no I/O.
+        .target(name: "Claims", swiftSettings: strict),
+
+        // Claims in PostgreSQL: repository protocol and its implementation.
+        .target(name: "ClaimStore", dependencies: ["Claims", "Postgres"], swiftSettings: strict),
+
         // The service: configuration, migrations, HTTP wiring, lifecycle.
         .target(
             name: "App",
             dependencies: [
-                "Postgres", "Redis", "Journal",
+                "Postgres", "Redis", "Journal", "Claims", "ClaimStore",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -88,6 +95,7 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "PoolingTests", dependencies: ["Pooling"], swiftSettings: strict),
+        .testTarget(name: "ClaimsTests", dependencies: ["Claims"], swiftSettings: strict),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "RedisTests", dependencies: ["Redis", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "JournalTests", dependencies: ["Journal", "TestSupport"], swiftSettings: strict),

@@ -1,3 +1,5 @@
+import ClaimStore
+public import Claims
 public import Hummingbird
 public import Logging
 public import Postgres
@@ -26,11 +28,15 @@ public struct AppDependencies: Sendable {
 }
 
 /// The router with all middleware and routes; production and tests both use it.
-public func buildRouter(dependencies: AppDependencies) -> Router<ClaimsRequestContext> {
+public func buildRouter(
+    dependencies: AppDependencies, validator: ClaimValidator = ClaimValidator(), limits: IntakeLimits = IntakeLimits()
+) -> Router<ClaimsRequestContext> {
     let router = Router(context: ClaimsRequestContext.self)
     router.add(middleware: RequestIDMiddleware())
     router.add(middleware: ProblemMiddleware())
     OperationalRoutes(readiness: dependencies.readiness).register(on: router)
+    ClaimsController(repository: PostgresClaimRepository(client: dependencies.postgres), validator: validator, limits: limits)
+        .register(on: router)
     return router
 }
 
@@ -41,8 +47,10 @@ public func buildApplication(configuration: ServiceConfiguration, logger: Logger
         try await migrateWhenReachable(
             Migrator(client: dependencies.postgres, logger: logger), timeout: .seconds(configuration.startupTimeoutSeconds), logger: logger)
     }
+    let validator = ClaimValidator(rules: try configuration.ruleSet())
+    let limits = IntakeLimits(maxClaimBytes: configuration.maxClaimBytes, maxImportBytes: configuration.maxImportBytes)
     return Application(
-        router: buildRouter(dependencies: dependencies),
+        router: buildRouter(dependencies: dependencies, validator: validator, limits: limits),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "claimsd"),
         services: [DependencyClientsService(postgres: dependencies.postgres, redis: dependencies.redis)],
         logger: logger

@@ -1,4 +1,5 @@
 import Foundation
+public import Claims
 public import Journal
 public import Logging
 public import Postgres
@@ -20,6 +21,12 @@ public struct ServiceConfiguration: Sendable {
     public var redisPoolSize: Int = 8
     /// How long start-up keeps retrying while PostgreSQL is not reachable yet.
     public var startupTimeoutSeconds: Int = 30
+    /// Largest body of POST/PUT /api/v1/claims.
+    public var maxClaimBytes: Int = 1 << 20
+    /// Largest body of POST /api/v1/claims/import.
+    public var maxImportBytes: Int = 256 << 20
+    /// A JSON file changing the standard validation rules (see docs/claims.md).
+    public var rulesFile: String?
 
     public init() {}
 
@@ -33,6 +40,19 @@ public struct ServiceConfiguration: Sendable {
             } catch {
                 throw ConfigurationError(setting: .redisURL, value: redisURL, problem: error.message)
             }
+        }
+    }
+
+    /// The validation rules: the standard ones, changed by `rulesFile` when set.
+    public func ruleSet() throws(ConfigurationError) -> RuleSet {
+        guard let rulesFile else { return .standard }
+        guard let data = FileManager.default.contents(atPath: rulesFile) else {
+            throw ConfigurationError(setting: .rulesFile, value: rulesFile, problem: "names no readable file")
+        }
+        do {
+            return try RuleSet.standard(overriddenBy: data)
+        } catch {
+            throw ConfigurationError(setting: .rulesFile, value: rulesFile, problem: error.description)
         }
     }
 
@@ -92,6 +112,12 @@ public struct ServiceConfiguration: Sendable {
         if let size = try integer(.databasePoolSize, in: 1...256) { configuration.databasePoolSize = size }
         if let size = try integer(.redisPoolSize, in: 1...256) { configuration.redisPoolSize = size }
         if let seconds = try integer(.startupTimeout, in: 0...3600) { configuration.startupTimeoutSeconds = seconds }
+        if let bytes = try integer(.maxClaimBytes, in: 1024...(64 << 20)) { configuration.maxClaimBytes = bytes }
+        if let bytes = try integer(.maxImportBytes, in: 1024...(4 << 30)) { configuration.maxImportBytes = bytes }
+        if let path = value(.rulesFile) {
+            configuration.rulesFile = path
+            _ = try configuration.ruleSet()
+        }
         _ = try configuration.redis
         return configuration
     }
@@ -108,6 +134,9 @@ public struct ServiceConfiguration: Sendable {
         case databasePoolSize = "CLAIMS_DATABASE_POOL_SIZE"
         case redisPoolSize = "CLAIMS_REDIS_POOL_SIZE"
         case startupTimeout = "CLAIMS_STARTUP_TIMEOUT"
+        case maxClaimBytes = "CLAIMS_MAX_CLAIM_BYTES"
+        case maxImportBytes = "CLAIMS_MAX_IMPORT_BYTES"
+        case rulesFile = "CLAIMS_RULES_FILE"
 
         /// The command-line option that overrides this variable.
         public var option: String {

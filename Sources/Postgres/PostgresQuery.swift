@@ -51,6 +51,12 @@ public struct PostgresQuery: Sendable, ExpressibleByStringInterpolation {
             sql += "$\(binds.count)"
         }
 
+        /// Appends trusted SQL text written in the code (a column expression, a fixed fragment).
+        /// Never pass user input here.
+        public mutating func appendInterpolation(unescaped fragment: String) {
+            sql += fragment
+        }
+
         /// Appends a SQL identifier (table or column name), quoted so it cannot end the identifier.
         public mutating func appendInterpolation(identifier: String) {
             sql += "\"" + identifier.replacingAll("\"", with: "\"\"") + "\""

@@ -49,12 +49,22 @@ struct SettingOptions: ParsableArguments {
     @Option(help: "Seconds start-up waits for an unreachable PostgreSQL (CLAIMS_STARTUP_TIMEOUT, default 30).")
     var startupTimeout: String?
 
+    @Option(help: "Largest claim body in bytes (CLAIMS_MAX_CLAIM_BYTES, default 1 MiB).")
+    var maxClaimBytes: String?
+
+    @Option(help: "Largest import body in bytes (CLAIMS_MAX_IMPORT_BYTES, default 256 MiB).")
+    var maxImportBytes: String?
+
+    @Option(help: "JSON file changing the validation rules (CLAIMS_RULES_FILE).")
+    var rulesFile: String?
+
     /// The environment with these options laid over it.
     func environment() -> [String: String] {
         var environment = ProcessInfo.processInfo.environment
         let overrides: [(ServiceConfiguration.Setting, String?)] = [
             (.host, host), (.port, port), (.databaseURL, databaseURL), (.redisURL, redisURL), (.logLevel, logLevel), (.logTarget, logTarget),
             (.databasePoolSize, databasePoolSize), (.redisPoolSize, redisPoolSize), (.startupTimeout, startupTimeout),
+            (.maxClaimBytes, maxClaimBytes), (.maxImportBytes, maxImportBytes), (.rulesFile, rulesFile),
         ]
         for (setting, value) in overrides {
             if let value { environment[setting.rawValue] = value }

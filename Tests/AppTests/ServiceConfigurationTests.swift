@@ -53,7 +53,7 @@ import Testing
     @Test func everySettingHasACommandLineOption() {
         #expect(ServiceConfiguration.Setting.allCases.map(\.option) == [
             "--host", "--port", "--database-url", "--redis-url", "--log-level", "--log-target", "--[no-]migrate",
-            "--database-pool-size", "--redis-pool-size", "--startup-timeout",
+            "--database-pool-size", "--redis-pool-size", "--startup-timeout", "--max-claim-bytes", "--max-import-bytes", "--rules-file",
         ])
     }
 

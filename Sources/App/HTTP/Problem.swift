@@ -1,3 +1,4 @@
+public import Claims
 import Foundation
 public import Hummingbird
 
@@ -13,6 +14,15 @@ public struct Problem: Error, Sendable, Encodable {
     public var instance: String?
     /// Dependency states, for readiness problems.
     public var checks: [String: DependencyStatus]?
+    /// Every rule a rejected claim broke, with line, field and rule name.
+    public var errors: [Violation]?
+    /// Input keys that named no known field.
+    public var ignoredFields: [String]?
+
+    enum CodingKeys: String, CodingKey {
+        case type, title, status, detail, instance, checks, errors
+        case ignoredFields = "ignored_fields"
+    }
 
     public init(status: HTTPResponse.Status, detail: String? = nil, type: String = "about:blank", title: String? = nil, checks: [String: DependencyStatus]? = nil) {
         self.type = type

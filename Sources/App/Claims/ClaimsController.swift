@@ -1,0 +1,243 @@
+public import ClaimStore
+public import Claims
+import Foundation
+public import Hummingbird
+import HTTPTypes
+import Logging
+
+/// The claims API: intake (JSON and CSV), reads, lists, re-pricing and voiding.
+///
+/// Generic over the repository so the HTTP behaviour does not depend on how claims are stored.
+public struct ClaimsController<Repository: ClaimRepository>: Sendable {
+    let repository: Repository
+    let validator: ClaimValidator
+    let limits: IntakeLimits
+    let ids = UUIDv7Generator()
+
+    public init(repository: Repository, validator: ClaimValidator, limits: IntakeLimits) {
+        self.repository = repository
+        self.validator = validator
+        self.limits = limits
+    }
+
+    public func register(on router: Router<ClaimsRequestContext>) {
+        let claims = router.group("api/v1/claims")
+        claims.post { request, context in try await create(request, context: context) }
+        claims.get { request, _ in try await list(request) }
+        claims.get(":id") { _, context in try await show(id: try claimID(context)) }
+        claims.get(":id/status") { _, context in try await status(id: try claimID(context)) }
+        claims.put(":id") { request, context in try await replace(id: try claimID(context), request: request, context: context) }
+        claims.delete(":id") { _, context in try await void(id: try claimID(context), context: context) }
+    }
+
+    // MARK: - Handlers
+
+    func create(_ request: Request, context: ClaimsRequestContext) async throws -> Response {
+        let key = try idempotencyKey(request)
+        let (body, kind) = try await readBody(request, limit: limits.maxClaimBytes)
+        let requestHash = Self.fingerprint(body, kind: kind)
+        if let key, let stored = try await repository.idempotencyRecord(key: key) {
+            return try replay(stored, requestHash: requestHash)
+        }
+
+        let claim = try validated(try decode(body, kind: kind), context: context)
+        let stored = StoredClaim(id: ids.next(), claim: claim, at: rfc3339Now())
+        let responseBody = try encodeJSON(ClaimBody(stored))
+        let record = key.map { IdempotencyRecord(key: $0, requestHash: requestHash, status: 201, body: String(decoding: responseBody, as: UTF8.self)) }
+        if let earlier = try await repository.create(stored, idempotency: record) {
+            // A concurrent request with the same key stored its claim first.
+            return try replay(earlier, requestHash: requestHash)
+        }
+        context.logger.info(
+            "claim accepted",
+            metadata: [
+                "event": "claim_accepted", "claim_id": "\(stored.id.uuidString.lowercased())", "lines": "\(stored.lines.count)",
+                "warnings": .array(stored.warnings.map { .string($0.rule) }),
+            ])
+        var headers = HTTPFields()
+        headers[.contentType] = "application/json"
+        headers[.location] = "/api/v1/claims/\(stored.id.uuidString.lowercased())"
+        return Response(status: .created, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: responseBody)))
+    }
+
+    func show(id: UUID) async throws -> Response {
+        guard let claim = try await repository.find(id: id) else { throw Self.notFound(id) }
+        return try jsonResponse(ClaimBody(claim))
+    }
+
+    func status(id: UUID) async throws -> Response {
+        guard let claim = try await repository.find(id: id) else { throw Self.notFound(id) }
+        return try jsonResponse(ClaimStatusBody(id: claim.id.uuidString.lowercased(), status: claim.status.rawValue, updatedAt: claim.updatedAt))
+    }
+
+    func list(_ request: Request) async throws -> Response {
+        let query = try ClaimListParameters.parse(request.uri.queryParameters)
+        let page = try await repository.list(query)
+        return try jsonResponse(ClaimPageBody(items: page.items.map(ClaimSummaryBody.init), nextCursor: page.nextAfter.map(ClaimListParameters.cursor)))
+    }
+
+    func replace(id: UUID, request: Request, context: ClaimsRequestContext) async throws -> Response {
+        let (body, kind) = try await readBody(request, limit: limits.maxClaimBytes)
+        let claim = try validated(try decode(body, kind: kind), context: context)
+        do {
+            let updated = try await repository.replace(id: id, with: claim, at: rfc3339Now())
+            context.logger.info("claim updated", metadata: ["event": "claim_updated", "claim_id": "\(id.uuidString.lowercased())"])
+            return try jsonResponse(ClaimBody(updated))
+        } catch let error as ClaimStoreError {
+            throw Self.problem(error)
+        }
+    }
+
+    func void(id: UUID, context: ClaimsRequestContext) async throws -> Response {
+        do {
+            let voided = try await repository.void(id: id, at: rfc3339Now())
+            context.logger.info("claim voided", metadata: ["event": "claim_voided", "claim_id": "\(id.uuidString.lowercased())"])
+            return try jsonResponse(ClaimBody(voided))
+        } catch let error as ClaimStoreError {
+            throw Self.problem(error)
+        }
+    }
+
+    // MARK: - Intake steps
+
+    /// The kinds of body the intake reads.
+    enum BodyKind: String {
+        case json
+        case csv
+    }
+
+    /// The body within `limit` bytes, and its kind from `Content-Type`.
+    func readBody(_ request: Request, limit: Int) async throws -> ([UInt8], BodyKind) {
+        let mediaType = request.headers[.contentType]?.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+        let kind: BodyKind
+        switch mediaType {
+        case "application/json", "application/problem+json": kind = .json
+        case "text/csv", "application/csv": kind = .csv
+        default:
+            throw Problem(
+                status: .unsupportedMediaType,
+                detail: "send claims as application/json or text/csv (got \(mediaType.map { "\"\($0)\"" } ?? "no Content-Type"))")
+        }
+        var request = request
+        do {
+            let buffer = try await request.collectBody(upTo: limit)
+            return (Array(buffer.readableBytesView), kind)
+        } catch let error as any HTTPResponseError where error.status == .contentTooLarge {
+            throw Problem(status: .contentTooLarge, detail: "the body is larger than \(limit) bytes; split it or use /api/v1/claims/import")
+        }
+    }
+
+    func decode(_ body: [UInt8], kind: BodyKind) throws -> RawClaim {
+        do {
+            switch kind {
+            case .json: return try ClaimDecoding.claim(fromJSON: Data(body))
+            case .csv: return try ClaimDecoding.claim(fromCSV: body)
+            }
+        } catch {
+            throw Problem(status: .badRequest, detail: error.description, type: ProblemType.unreadableBody, title: "Unreadable claim")
+        }
+    }
+
+    /// The validated claim, or a 422 problem listing every violation.
+    func validated(_ raw: RawClaim, context: ClaimsRequestContext) throws -> ValidatedClaim {
+        switch validator.validate(raw, today: utcToday()) {
+        case .accepted(let claim):
+            return claim
+        case .rejected(let violations, let ignored):
+            context.logger.warning(
+                "claim rejected",
+                metadata: ["event": "claim_rejected", "rules": .array(Array(Set(violations.map(\.rule))).sorted().map { .string($0) })])
+            var problem = Problem(
+                status: .unprocessableContent,
+                detail: "the claim breaks \(violations.filter { $0.severity == .reject }.count) rule(s); see errors",
+                type: ProblemType.validation, title: "Invalid claim")
+            problem.errors = violations
+            problem.ignoredFields = ignored
+            throw problem
+        }
+    }
+
+    func idempotencyKey(_ request: Request) throws -> String? {
+        guard let key = request.headers[.idempotencyKey] else { return nil }
+        guard (1...255).contains(key.utf8.count), key.unicodeScalars.allSatisfy({ $0.isASCII && $0.value > 32 && $0.value < 127 }) else {
+            throw Problem(status: .badRequest, detail: "Idempotency-Key must be 1–255 visible ASCII characters")
+        }
+        return key
+    }
+
+    func replay(_ record: IdempotencyRecord, requestHash: String) throws -> Response {
+        guard record.requestHash == requestHash else {
+            throw Problem(status: .conflict, detail: ClaimStoreError.idempotencyKeyReused(record.key).description, type: ProblemType.idempotencyConflict)
+        }
+        var headers = HTTPFields()
+        headers[.contentType] = "application/json"
+        headers[.idempotentReplayed] = "true"
+        if let id = (try? JSONSerialization.jsonObject(with: Data(record.body.utf8)) as? [String: Any])?["id"] as? String {
+            headers[.location] = "/api/v1/claims/\(id)"
+        }
+        return Response(status: HTTPResponse.Status(code: record.status), headers: headers, body: .init(byteBuffer: ByteBuffer(string: record.body)))
+    }
+
+    /// A digest of the body and its kind (FNV-1a, 64 bit), to tell a retry from a different
+    /// request under the same Idempotency-Key.
+    static func fingerprint(_ body: [UInt8], kind: BodyKind) -> String {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in Array(kind.rawValue.utf8) + [0] + body {
+            hash ^= UInt64(byte)
+            hash = hash &* 0x0000_0100_0000_01b3
+        }
+        return "\(body.count):" + String(hash, radix: 16)
+    }
+
+    func claimID(_ context: ClaimsRequestContext) throws -> UUID {
+        guard let text = context.parameters.get("id"), let id = UUID(uuidString: text) else {
+            throw Problem(status: .badRequest, detail: "a claim id is a UUID, like 0190c3d2-7a4e-7b1c-9d2e-3f4a5b6c7d8e")
+        }
+        return id
+    }
+
+    func jsonResponse(_ value: some Encodable) throws -> Response {
+        var headers = HTTPFields()
+        headers[.contentType] = "application/json"
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: try encodeJSON(value))))
+    }
+
+    static func notFound(_ id: UUID) -> Problem {
+        Problem(status: .notFound, detail: ClaimStoreError.notFound(id).description)
+    }
+
+    static func problem(_ error: ClaimStoreError) -> Problem {
+        switch error {
+        case .notFound(let id): return notFound(id)
+        case .invalidTransition: return Problem(status: .conflict, detail: error.description, type: ProblemType.invalidTransition)
+        case .idempotencyKeyReused: return Problem(status: .conflict, detail: error.description, type: ProblemType.idempotencyConflict)
+        }
+    }
+}
+
+/// Size limits of the intake endpoints.
+public struct IntakeLimits: Sendable {
+    /// Largest body accepted by POST and PUT /api/v1/claims.
+    public var maxClaimBytes: Int
+    /// Largest body accepted by POST /api/v1/claims/import.
+    public var maxImportBytes: Int
+
+    public init(maxClaimBytes: Int = 1 << 20, maxImportBytes: Int = 256 << 20) {
+        self.maxClaimBytes = maxClaimBytes
+        self.maxImportBytes = maxImportBytes
+    }
+}
+
+/// Problem type URIs, so clients can branch on the kind of problem.
+enum ProblemType {
+    static let validation = "https://claimsd.dev/problems/validation"
+    static let unreadableBody = "https://claimsd.dev/problems/unreadable-body"
+    static let invalidTransition = "https://claimsd.dev/problems/invalid-transition"
+    static let idempotencyConflict = "https://claimsd.dev/problems/idempotency-key-reused"
+    static let invalidQuery = "https://claimsd.dev/problems/invalid-query"
+}
+
+extension HTTPField.Name {
+    static var idempotencyKey: Self { Self("Idempotency-Key")! }
+    static var idempotentReplayed: Self { Self("Idempotent-Replayed")! }
+}

@@ -1,0 +1,278 @@
+public import Claims
+public import Foundation
+public import Postgres
+
+/// Claims in PostgreSQL: every change and its outbox events in one transaction.
+public struct PostgresClaimRepository: ClaimRepository {
+    let client: PostgresClient
+
+    /// The advisory lock key that orders outbox inserts (see the outbox_events table comment).
+    static let outboxLockKey: Int64 = 0x636C_6169_6D6F_7574  // "claimout"
+
+    public init(client: PostgresClient) {
+        self.client = client
+    }
+
+    public func create(_ claim: StoredClaim, idempotency: IdempotencyRecord?) async throws -> IdempotencyRecord? {
+        try await client.withTransaction { connection in
+            if let record = idempotency {
+                // Claim the key first: a concurrent request with the same key waits here until
+                // this transaction ends, then finds the stored response.
+                let inserted = try await connection.query(
+                    """
+                    INSERT INTO idempotency_keys (key, request_hash, response_status, response_body, claim_id)
+                    VALUES (\(record.key), \(record.requestHash), \(record.status), \(record.body), \(claim.id))
+                    ON CONFLICT (key) DO NOTHING RETURNING key
+                    """)
+                if inserted.rows.isEmpty {
+                    return try await Self.idempotencyRecord(key: record.key, on: connection)
+                }
+            }
+            try await Self.insertClaim(claim, on: connection)
+            try await Self.insertLines(of: claim.id, claim.lines, on: connection)
+            try await Self.appendEvents(
+                [EventDraft(claimID: claim.id, type: "claim.created", providerNPI: claim.providerNPI, delta: claim.netFee, netFee: claim.netFee, status: .submitted)],
+                on: connection)
+            return nil
+        }
+    }
+
+    public func find(id: UUID) async throws -> StoredClaim? {
+        try await client.withConnection { try await Self.load(id: id, on: $0, lock: false) }
+    }
+
+    public func list(_ query: ClaimListQuery) async throws -> ClaimPage {
+        var sql = "SELECT \(Self.summaryColumns) FROM claims WHERE true"
+        var binds: [String?] = []
+        func bind(_ value: String) -> String {
+            binds.append(value)
+            return "$\(binds.count)"
+        }
+        if let npi = query.providerNPI { sql += " AND provider_npi = \(bind(npi))" }
+        if let status = query.status { sql += " AND status = \(bind(status.rawValue))" }
+        if let from = query.serviceDateFrom { sql += " AND service_date_to >= \(bind(from.description))::date" }
+        if let to = query.serviceDateTo { sql += " AND service_date_from <= \(bind(to.description))::date" }
+        if let after = query.after { sql += " AND id < \(bind(after.postgresText))::uuid" }
+        sql += " ORDER BY id DESC LIMIT \(bind(String(query.limit + 1)))::int"
+        let rows = try await client.query(PostgresQuery(sql: sql, binds: binds)).rows
+        let items = try rows.prefix(query.limit).map(Self.summary)
+        return ClaimPage(items: items, nextAfter: rows.count > query.limit ? items.last?.id : nil)
+    }
+
+    public func replace(id: UUID, with claim: ValidatedClaim, at timestamp: String) async throws -> StoredClaim {
+        try await client.withTransaction { connection in
+            guard let current = try await Self.load(id: id, on: connection, lock: true) else { throw ClaimStoreError.notFound(id) }
+            guard current.status == .submitted else { throw ClaimStoreError.invalidTransition(id: id, from: current.status, action: "updated") }
+            var updated = StoredClaim(id: id, claim: claim, at: current.createdAt)
+            updated.updatedAt = timestamp
+            let dates = updated.serviceDateRange
+            try await connection.query(
+                """
+                UPDATE claims SET external_claim_number = \(updated.externalClaimNumber), provider_npi = \(updated.providerNPI),
+                    net_fee = \(updated.netFee.description)::numeric, line_count = \(updated.lines.count),
+                    service_date_from = \(dates?.lowerBound.description ?? "")::date, service_date_to = \(dates?.upperBound.description ?? "")::date,
+                    warnings = \(try Self.json(updated.warnings))::jsonb, ignored_fields = \(try Self.json(updated.ignoredFields))::jsonb,
+                    updated_at = \(timestamp)::timestamptz
+                WHERE id = \(id)
+                """)
+            try await connection.query("DELETE FROM claim_lines WHERE claim_id = \(id)")
+            try await Self.insertLines(of: id, updated.lines, on: connection)
+            var events: [EventDraft] = []
+            if current.providerNPI == updated.providerNPI {
+                events.append(EventDraft(claimID: id, type: "claim.updated", providerNPI: updated.providerNPI, delta: updated.netFee - current.netFee, netFee: updated.netFee, status: .submitted))
+            } else {
+                // The claim moved to another provider: take it from one ranking, add it to the other.
+                events.append(EventDraft(claimID: id, type: "claim.updated", providerNPI: current.providerNPI, delta: .zero - current.netFee, netFee: updated.netFee, status: .submitted))
+                events.append(EventDraft(claimID: id, type: "claim.updated", providerNPI: updated.providerNPI, delta: updated.netFee, netFee: updated.netFee, status: .submitted))
+            }
+            try await Self.appendEvents(events, on: connection)
+            return updated
+        }
+    }
+
+    public func void(id: UUID, at timestamp: String) async throws -> StoredClaim {
+        try await client.withTransaction { connection in
+            guard var claim = try await Self.load(id: id, on: connection, lock: true) else { throw ClaimStoreError.notFound(id) }
+            switch claim.status {
+            case .voided:
+                return claim
+            case .paid:
+                throw ClaimStoreError.invalidTransition(id: id, from: .paid, action: "voided")
+            case .submitted, .paymentFailed:
+                // A failed payment already took the claim out of the ranking: nothing to subtract.
+                let delta: Money = claim.status == .submitted ? .zero - claim.netFee : .zero
+                try await connection.query("UPDATE claims SET status = 'voided', updated_at = \(timestamp)::timestamptz WHERE id = \(id)")
+                claim.status = .voided
+                claim.updatedAt = timestamp
+                try await Self.appendEvents(
+                    [EventDraft(claimID: id, type: "claim.voided", providerNPI: claim.providerNPI, delta: delta, netFee: claim.netFee, status: .voided)],
+                    on: connection)
+                return claim
+            }
+        }
+    }
+
+    public func idempotencyRecord(key: String) async throws -> IdempotencyRecord? {
+        try await client.withConnection { try await Self.idempotencyRecord(key: key, on: $0) }
+    }
+
+    public func events(after sequence: Int64, limit: Int) async throws -> [OutboxEvent] {
+        let rows = try await client.query(
+            """
+            SELECT sequence, claim_id, event_type, provider_npi, net_fee_delta::text AS delta, net_fee::text AS net_fee, status,
+                   \(unescaped: Self.rfc3339("created_at")) AS created_at
+            FROM outbox_events WHERE sequence > \(sequence) ORDER BY sequence LIMIT \(limit)
+            """
+        ).rows
+        return try rows.map { row in
+            OutboxEvent(
+                sequence: try row.decode("sequence"), claimID: try row.decode("claim_id"), eventType: try row.decode("event_type"),
+                providerNPI: try row.decode("provider_npi"), netFeeDelta: try Self.money(row, "delta"), netFee: try Self.money(row, "net_fee"),
+                status: try Self.status(row), createdAt: try row.decode("created_at"))
+        }
+    }
+
+    // MARK: - SQL
+
+    struct EventDraft {
+        var claimID: UUID
+        var type: String
+        var providerNPI: String
+        var delta: Money
+        var netFee: Money
+        var status: ClaimStatus
+    }
+
+    static func insertClaim(_ claim: StoredClaim, on connection: PostgresConnection) async throws {
+        let dates = claim.serviceDateRange
+        try await connection.query(
+            """
+            INSERT INTO claims (id, external_claim_number, status, provider_npi, net_fee, line_count, service_date_from, service_date_to,
+                                warnings, ignored_fields, created_at, updated_at)
+            VALUES (\(claim.id), \(claim.externalClaimNumber), \(claim.status.rawValue), \(claim.providerNPI), \(claim.netFee.description)::numeric,
+                    \(claim.lines.count), \(dates?.lowerBound.description ?? "")::date, \(dates?.upperBound.description ?? "")::date,
+                    \(try json(claim.warnings))::jsonb, \(try json(claim.ignoredFields))::jsonb, \(claim.createdAt)::timestamptz, \(claim.updatedAt)::timestamptz)
+            """)
+    }
+
+    static func insertLines(of id: UUID, _ lines: [ClaimLine], on connection: PostgresConnection) async throws {
+        // One multi-row INSERT; claims are capped at 1,000 lines, far below the 65,535 parameter limit.
+        var sql = """
+            INSERT INTO claim_lines (claim_id, line_number, service_date, submitted_procedure, quadrant, group_id, subscriber_id,
+                                     provider_npi, provider_fees, allowed_fees, member_coinsurance, member_copay, net_fee) VALUES
+            """
+        var binds: [String?] = []
+        for (index, line) in lines.enumerated() {
+            let base = binds.count
+            binds += [
+                id.postgresText, String(line.lineNumber), line.serviceDate.description, line.submittedProcedure, line.quadrant, line.groupID,
+                line.subscriberID, line.providerNPI, line.providerFees.description, line.allowedFees.description,
+                line.memberCoinsurance.description, line.memberCopay.description, line.netFee.description,
+            ]
+            let placeholders = (1...13).map { "$\(base + $0)" }
+            sql += (index == 0 ? " " : ", ")
+                + "(\(placeholders[0])::uuid, \(placeholders[1])::int, \(placeholders[2])::date, \(placeholders[3]), \(placeholders[4]), "
+                + "\(placeholders[5]), \(placeholders[6]), \(placeholders[7]), \(placeholders[8])::numeric, \(placeholders[9])::numeric, "
+                + "\(placeholders[10])::numeric, \(placeholders[11])::numeric, \(placeholders[12])::numeric)"
+        }
+        try await connection.query(PostgresQuery(sql: sql, binds: binds))
+    }
+
+    /// Appends events as the transaction's last step, under the ordering lock.
+    static func appendEvents(_ events: [EventDraft], on connection: PostgresConnection) async throws {
+        guard !events.isEmpty else { return }
+        try await connection.query("SELECT pg_advisory_xact_lock(\(outboxLockKey))")
+        for event in events {
+            try await connection.query(
+                """
+                INSERT INTO outbox_events (claim_id, event_type, provider_npi, net_fee_delta, net_fee, status)
+                VALUES (\(event.claimID), \(event.type), \(event.providerNPI), \(event.delta.description)::numeric, \(event.netFee.description)::numeric, \(event.status.rawValue))
+                """)
+        }
+    }
+
+    static func load(id: UUID, on connection: PostgresConnection, lock: Bool) async throws -> StoredClaim? {
+        let claimRows = try await connection.query(
+            PostgresQuery(
+                sql: "SELECT \(summaryColumns), warnings::text AS warnings, ignored_fields::text AS ignored_fields FROM claims WHERE id = $1::uuid"
+                    + (lock ? " FOR UPDATE" : ""),
+                binds: [id.postgresText])
+        ).rows
+        guard let row = claimRows.first else { return nil }
+        let summary = try summary(row)
+        let lineRows = try await connection.query(
+            """
+            SELECT line_number, service_date::text AS service_date, submitted_procedure, quadrant, group_id, subscriber_id, provider_npi,
+                   provider_fees::text AS provider_fees, allowed_fees::text AS allowed_fees, member_coinsurance::text AS member_coinsurance,
+                   member_copay::text AS member_copay
+            FROM claim_lines WHERE claim_id = \(id) ORDER BY line_number
+            """
+        ).rows
+        let lines = try lineRows.map { line in
+            ClaimLine(
+                lineNumber: try line.decode("line_number"), serviceDate: try date(line, "service_date"),
+                submittedProcedure: try line.decode("submitted_procedure"), quadrant: try line.decodeIfPresent("quadrant"),
+                groupID: try line.decode("group_id"), subscriberID: try line.decode("subscriber_id"), providerNPI: try line.decode("provider_npi"),
+                providerFees: try money(line, "provider_fees"), allowedFees: try money(line, "allowed_fees"),
+                memberCoinsurance: try money(line, "member_coinsurance"), memberCopay: try money(line, "member_copay"))
+        }
+        let decoder = JSONDecoder()
+        return StoredClaim(
+            id: summary.id, externalClaimNumber: summary.externalClaimNumber, status: summary.status, providerNPI: summary.providerNPI,
+            netFee: summary.netFee, lines: lines,
+            warnings: try decoder.decode([Violation].self, from: Data(try row.decode("warnings", as: String.self).utf8)),
+            ignoredFields: try decoder.decode([String].self, from: Data(try row.decode("ignored_fields", as: String.self).utf8)),
+            createdAt: summary.createdAt, updatedAt: summary.updatedAt)
+    }
+
+    static func idempotencyRecord(key: String, on connection: PostgresConnection) async throws -> IdempotencyRecord? {
+        guard let row = try await connection.query(
+            "SELECT key, request_hash, response_status, response_body FROM idempotency_keys WHERE key = \(key)"
+        ).rows.first else { return nil }
+        return IdempotencyRecord(
+            key: try row.decode("key"), requestHash: try row.decode("request_hash"), status: try row.decode("response_status"),
+            body: try row.decode("response_body"))
+    }
+
+    static let summaryColumns = """
+        id, external_claim_number, status, provider_npi, net_fee::text AS net_fee, line_count,
+        service_date_from::text AS service_date_from, service_date_to::text AS service_date_to,
+        \(rfc3339("created_at")) AS created_at, \(rfc3339("updated_at")) AS updated_at
+        """
+
+    static func rfc3339(_ column: String) -> String {
+        "to_char(\(column) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+    }
+
+    static func summary(_ row: PostgresRow) throws -> ClaimSummary {
+        ClaimSummary(
+            id: try row.decode("id"), externalClaimNumber: try row.decodeIfPresent("external_claim_number"), status: try status(row),
+            providerNPI: try row.decode("provider_npi"), netFee: try money(row, "net_fee"), lineCount: try row.decode("line_count"),
+            serviceDateFrom: try date(row, "service_date_from"), serviceDateTo: try date(row, "service_date_to"),
+            createdAt: try row.decode("created_at"), updatedAt: try row.decode("updated_at"))
+    }
+
+    static func money(_ row: PostgresRow, _ column: String) throws -> Money {
+        let text: String = try row.decode(column)
+        guard let money = Money(parsing: text) else { throw PostgresError(code: .decoding, message: "column \"\(column)\" value \"\(text)\" is not money") }
+        return money
+    }
+
+    static func date(_ row: PostgresRow, _ column: String) throws -> CalendarDate {
+        let text: String = try row.decode(column)
+        guard let date = CalendarDate(parsing: text) else { throw PostgresError(code: .decoding, message: "column \"\(column)\" value \"\(text)\" is not a date") }
+        return date
+    }
+
+    static func status(_ row: PostgresRow) throws -> ClaimStatus {
+        let text: String = try row.decode("status")
+        guard let status = ClaimStatus(rawValue: text) else { throw PostgresError(code: .decoding, message: "unknown claim status \"\(text)\"") }
+        return status
+    }
+
+    static func json(_ value: some Encodable) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        return String(decoding: try encoder.encode(value), as: UTF8.self)
+    }
+}

@@ -1,0 +1,169 @@
+public import Claims
+public import Foundation
+
+/// Where a claim is in its life.
+public enum ClaimStatus: String, Sendable, Codable, CaseIterable {
+    case submitted
+    case voided
+    case paid
+    case paymentFailed = "payment_failed"
+}
+
+/// A claim as stored: its id, status, priced lines and history stamps.
+public struct StoredClaim: Sendable, Equatable {
+    public var id: UUID
+    public var externalClaimNumber: String?
+    public var status: ClaimStatus
+    public var providerNPI: String
+    public var netFee: Money
+    public var lines: [ClaimLine]
+    public var warnings: [Violation]
+    public var ignoredFields: [String]
+    /// RFC 3339 UTC with milliseconds.
+    public var createdAt: String
+    public var updatedAt: String
+
+    /// A new, submitted claim made from a validated one.
+    public init(id: UUID, claim: ValidatedClaim, at timestamp: String) {
+        self.id = id
+        self.externalClaimNumber = claim.externalClaimNumber
+        self.status = .submitted
+        self.providerNPI = claim.providerNPI
+        self.netFee = claim.netFee
+        self.lines = claim.lines
+        self.warnings = claim.warnings
+        self.ignoredFields = claim.ignoredFields
+        self.createdAt = timestamp
+        self.updatedAt = timestamp
+    }
+
+    public init(
+        id: UUID, externalClaimNumber: String?, status: ClaimStatus, providerNPI: String, netFee: Money, lines: [ClaimLine],
+        warnings: [Violation], ignoredFields: [String], createdAt: String, updatedAt: String
+    ) {
+        self.id = id
+        self.externalClaimNumber = externalClaimNumber
+        self.status = status
+        self.providerNPI = providerNPI
+        self.netFee = netFee
+        self.lines = lines
+        self.warnings = warnings
+        self.ignoredFields = ignoredFields
+        self.createdAt = createdAt
+        self.updatedAt = updatedAt
+    }
+
+    /// The earliest and latest service dates of the lines.
+    public var serviceDateRange: ClosedRange<CalendarDate>? {
+        guard let first = lines.map(\.serviceDate).min(), let last = lines.map(\.serviceDate).max() else { return nil }
+        return first...last
+    }
+}
+
+/// A claim in a list: everything but its lines.
+public struct ClaimSummary: Sendable, Equatable {
+    public var id: UUID
+    public var externalClaimNumber: String?
+    public var status: ClaimStatus
+    public var providerNPI: String
+    public var netFee: Money
+    public var lineCount: Int
+    public var serviceDateFrom: CalendarDate
+    public var serviceDateTo: CalendarDate
+    public var createdAt: String
+    public var updatedAt: String
+}
+
+/// Filters and position for listing claims, newest first.
+public struct ClaimListQuery: Sendable, Equatable {
+    public var providerNPI: String?
+    public var status: ClaimStatus?
+    /// Claims with a line on or after this day.
+    public var serviceDateFrom: CalendarDate?
+    /// Claims with a line on or before this day.
+    public var serviceDateTo: CalendarDate?
+    /// Only claims older than this id (the previous page's last id).
+    public var after: UUID?
+    public var limit: Int
+
+    public init(
+        providerNPI: String? = nil, status: ClaimStatus? = nil, serviceDateFrom: CalendarDate? = nil, serviceDateTo: CalendarDate? = nil,
+        after: UUID? = nil, limit: Int = 50
+    ) {
+        self.providerNPI = providerNPI
+        self.status = status
+        self.serviceDateFrom = serviceDateFrom
+        self.serviceDateTo = serviceDateTo
+        self.after = after
+        self.limit = limit
+    }
+}
+
+/// One page of a list and the id to continue after, when there is more.
+public struct ClaimPage: Sendable, Equatable {
+    public var items: [ClaimSummary]
+    public var nextAfter: UUID?
+}
+
+/// A stored response for an `Idempotency-Key`.
+public struct IdempotencyRecord: Sendable, Equatable {
+    public var key: String
+    /// A digest of the request body, to tell a retry from a different request under the same key.
+    public var requestHash: String
+    public var status: Int
+    public var body: String
+
+    public init(key: String, requestHash: String, status: Int, body: String) {
+        self.key = key
+        self.requestHash = requestHash
+        self.status = status
+        self.body = body
+    }
+}
+
+/// One change event as consumers (the relay, the payments service) read it.
+public struct OutboxEvent: Sendable, Equatable {
+    public var sequence: Int64
+    public var claimID: UUID
+    public var eventType: String
+    public var providerNPI: String
+    public var netFeeDelta: Money
+    public var netFee: Money
+    public var status: ClaimStatus
+    public var createdAt: String
+}
+
+/// Why a store operation did not happen.
+public enum ClaimStoreError: Error, Sendable, Equatable, CustomStringConvertible {
+    case notFound(UUID)
+    /// The claim's status does not allow the change (e.g. re-pricing a voided claim).
+    case invalidTransition(id: UUID, from: ClaimStatus, action: String)
+    /// The idempotency key was already used with a different request body.
+    case idempotencyKeyReused(String)
+
+    public var description: String {
+        switch self {
+        case .notFound(let id): return "no claim has id \(id.uuidString.lowercased())"
+        case .invalidTransition(let id, let from, let action):
+            return "claim \(id.uuidString.lowercased()) is \(from.rawValue) and cannot be \(action)"
+        case .idempotencyKeyReused: return "this Idempotency-Key was already used with a different request body"
+        }
+    }
+}
+
+/// Storage of claims and their change events; the HTTP layer depends only on this.
+public protocol ClaimRepository: Sendable {
+    /// Stores a new claim, its lines and its outbox event, plus the idempotency record when
+    /// given, in one transaction. When another request stored the same key first, returns that
+    /// request's record instead (and stores nothing).
+    func create(_ claim: StoredClaim, idempotency: IdempotencyRecord?) async throws -> IdempotencyRecord?
+    func find(id: UUID) async throws -> StoredClaim?
+    func list(_ query: ClaimListQuery) async throws -> ClaimPage
+    /// Replaces a submitted claim's lines and re-prices it; writes the net-fee change as events.
+    func replace(id: UUID, with claim: ValidatedClaim, at timestamp: String) async throws -> StoredClaim
+    /// Voids a claim (kept for history); voiding a voided claim changes nothing.
+    func void(id: UUID, at timestamp: String) async throws -> StoredClaim
+    func idempotencyRecord(key: String) async throws -> IdempotencyRecord?
+    /// Events after `sequence`, in order.
+    func events(after sequence: Int64, limit: Int) async throws -> [OutboxEvent]
+}

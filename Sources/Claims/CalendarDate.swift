@@ -1,0 +1,104 @@
+/// A date without time or zone, as a service date is.
+public struct CalendarDate: Hashable, Comparable, Sendable, CustomStringConvertible {
+    public var year: Int
+    public var month: Int
+    public var day: Int
+
+    /// A valid date, or `nil` (February 30th, month 13, …).
+    public init?(year: Int, month: Int, day: Int) {
+        guard (1...9999).contains(year), (1...12).contains(month), (1...Self.days(inMonth: month, year: year)).contains(day) else { return nil }
+        self.year = year
+        self.month = month
+        self.day = day
+    }
+
+    /// The civil date `days` after 1970-01-01 (negative: before), always valid.
+    public init(daysSinceEpoch days: Int) {
+        // Howard Hinnant's civil_from_days, in eras of 400 years starting on March 1st.
+        let shifted = days + 719_468
+        let era = (shifted >= 0 ? shifted : shifted - 146_096) / 146_097
+        let dayOfEra = shifted - era * 146_097
+        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
+        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
+        let monthIndex = (5 * dayOfYear + 2) / 153
+        day = dayOfYear - (153 * monthIndex + 2) / 5 + 1
+        month = monthIndex < 10 ? monthIndex + 3 : monthIndex - 9
+        year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
+    }
+
+    /// ISO 8601: `2018-03-28`.
+    public var description: String {
+        func pad(_ value: Int, _ width: Int) -> String {
+            let digits = String(value)
+            return String(repeating: "0", count: max(0, width - digits.count)) + digits
+        }
+        return "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2))"
+    }
+
+    public static func < (lhs: CalendarDate, rhs: CalendarDate) -> Bool {
+        (lhs.year, lhs.month, lhs.day) < (rhs.year, rhs.month, rhs.day)
+    }
+
+    static func days(inMonth month: Int, year: Int) -> Int {
+        switch month {
+        case 2: return (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 ? 29 : 28
+        case 4, 6, 9, 11: return 30
+        default: return 31
+        }
+    }
+
+    /// Reads the date forms real exports use: `3/28/18 0:00`, `3/28/2018`, `2018-03-28`,
+    /// `2018-03-28 00:00:00`, ISO 8601 `2018-03-28T00:00:00Z` / `…+02:00`. The time part, when
+    /// present, must be a valid time and is dropped (a service date is a calendar day as written).
+    /// Two-digit years pivot on `pivotYear`: years up to its last two digits are 20xx, later ones 19xx.
+    public init?(parsing text: String, pivotYear: Int = 2069) {
+        let trimmed = text.trimmingSpaces
+        guard !trimmed.isEmpty else { return nil }
+        let dateEnd = trimmed.firstIndex(where: { $0 == " " || $0 == "T" }) ?? trimmed.endIndex
+        let datePart = trimmed[..<dateEnd]
+        let timePart = dateEnd == trimmed.endIndex ? Substring("") : trimmed[trimmed.index(after: dateEnd)...]
+        guard timePart.isEmpty || Self.isValidTime(timePart) else { return nil }
+
+        if datePart.contains("-") {
+            let fields = datePart.split(separator: "-", omittingEmptySubsequences: false)
+            guard fields.count == 3, fields[0].count == 4, (1...2).contains(fields[1].count), (1...2).contains(fields[2].count),
+                let year = Int(fields[0]), let month = Int(fields[1]), let day = Int(fields[2])
+            else { return nil }
+            self.init(year: year, month: month, day: day)
+        } else if datePart.contains("/") {
+            let fields = datePart.split(separator: "/", omittingEmptySubsequences: false)
+            guard fields.count == 3, (1...2).contains(fields[0].count), (1...2).contains(fields[1].count), [2, 4].contains(fields[2].count),
+                fields.allSatisfy({ $0.allSatisfy(\.isASCIIDigit) }),
+                let month = Int(fields[0]), let day = Int(fields[1]), var year = Int(fields[2])
+            else { return nil }
+            if fields[2].count == 2 { year += year <= pivotYear % 100 ? 2000 : 1900 }
+            self.init(year: year, month: month, day: day)
+        } else {
+            return nil
+        }
+    }
+
+    /// `0:00`, `00:00:00`, `00:00:00.000`, with an optional `Z` or `±hh:mm` zone.
+    static func isValidTime(_ text: Substring) -> Bool {
+        var time = text
+        if time.hasSuffix("Z") || time.hasSuffix("z") {
+            time = time.dropLast()
+        } else if let sign = time.lastIndex(where: { $0 == "+" || $0 == "-" }) {
+            let zone = time[time.index(after: sign)...].split(separator: ":")
+            guard (1...2).contains(zone.count), zone.allSatisfy({ $0.count == 2 && $0.allSatisfy(\.isASCIIDigit) }) else { return false }
+            time = time[..<sign]
+        }
+        let fields = time.split(separator: ":", omittingEmptySubsequences: false)
+        guard (2...3).contains(fields.count) else { return false }
+        let seconds = fields.count == 3 ? fields[2].split(separator: ".", maxSplits: 1).first ?? "" : "0"
+        guard let hour = Int(fields[0]), let minute = Int(fields[1]), let second = Int(seconds),
+            (1...2).contains(fields[0].count), fields[1].count == 2,
+            (0...23).contains(hour), (0...59).contains(minute), (0...60).contains(second)
+        else { return false }
+        if fields.count == 3, let fractionStart = fields[2].firstIndex(of: ".") {
+            let fraction = fields[2][fields[2].index(after: fractionStart)...]
+            guard !fraction.isEmpty, fraction.allSatisfy(\.isASCIIDigit) else { return false }
+        }
+        return true
+    }
+}

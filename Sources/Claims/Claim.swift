@@ -1,0 +1,100 @@
+public import Foundation
+
+/// One priced line of a claim: typed values only, as normalized at intake.
+public struct ClaimLine: Sendable, Equatable {
+    public var lineNumber: Int
+    public var serviceDate: CalendarDate
+    public var submittedProcedure: String
+    public var quadrant: String?
+    public var groupID: String
+    public var subscriberID: String
+    public var providerNPI: String
+    public var providerFees: Money
+    public var allowedFees: Money
+    public var memberCoinsurance: Money
+    public var memberCopay: Money
+
+    public init(
+        lineNumber: Int, serviceDate: CalendarDate, submittedProcedure: String, quadrant: String?, groupID: String, subscriberID: String,
+        providerNPI: String, providerFees: Money, allowedFees: Money, memberCoinsurance: Money, memberCopay: Money
+    ) {
+        self.lineNumber = lineNumber
+        self.serviceDate = serviceDate
+        self.submittedProcedure = submittedProcedure
+        self.quadrant = quadrant
+        self.groupID = groupID
+        self.subscriberID = subscriberID
+        self.providerNPI = providerNPI
+        self.providerFees = providerFees
+        self.allowedFees = allowedFees
+        self.memberCoinsurance = memberCoinsurance
+        self.memberCopay = memberCopay
+    }
+
+    /// provider fees + member coinsurance + member copay − allowed fees.
+    public var netFee: Money {
+        providerFees + memberCoinsurance + memberCopay - allowedFees
+    }
+}
+
+/// A claim that passed validation: its lines, the warnings it carries and what was ignored.
+public struct ValidatedClaim: Sendable, Equatable {
+    public var externalClaimNumber: String?
+    public var lines: [ClaimLine]
+    /// Violations of rules whose severity is `warn`, recorded on the claim.
+    public var warnings: [Violation]
+    /// Input keys that name no known field, in first-seen order.
+    public var ignoredFields: [String]
+
+    /// The billing provider: every line of a claim has the same one.
+    public var providerNPI: String { lines.first?.providerNPI ?? "" }
+
+    /// The sum of the lines' net fees.
+    public var netFee: Money { lines.reduce(.zero) { $0 + $1.netFee } }
+}
+
+/// Time-ordered UUIDs (RFC 9562 version 7): 48 bits of Unix milliseconds, then randomness, with a
+/// counter so ids made in the same millisecond by one process still sort in creation order.
+public struct UUIDv7Generator: Sendable {
+    private let state = LockedState()
+
+    public init() {}
+
+    public func next(now: Date = Date()) -> UUID {
+        let millis = UInt64(max(0, now.timeIntervalSince1970 * 1000))
+        let (timestamp, counter) = state.advance(millis: millis)
+        var bytes = [UInt8](repeating: 0, count: 16)
+        for index in 0..<6 { bytes[index] = UInt8(truncatingIfNeeded: timestamp >> (8 * (5 - index))) }
+        bytes[6] = 0x70 | UInt8((counter >> 8) & 0x0F)
+        bytes[7] = UInt8(counter & 0xFF)
+        var random = SystemRandomNumberGenerator()
+        let tail = random.next() as UInt64
+        for index in 8..<16 { bytes[index] = UInt8(truncatingIfNeeded: tail >> (8 * (15 - index))) }
+        bytes[8] = 0x80 | (bytes[8] & 0x3F)
+        return UUID(uuid: (bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7],
+                           bytes[8], bytes[9], bytes[10], bytes[11], bytes[12], bytes[13], bytes[14], bytes[15]))
+    }
+
+    /// The last timestamp and 12-bit counter, advanced under a lock.
+    final class LockedState: @unchecked Sendable {
+        private let lock = NSLock()
+        private var lastMillis: UInt64 = 0
+        private var counter: UInt16 = 0
+
+        func advance(millis: UInt64) -> (UInt64, UInt16) {
+            lock.withLock {
+                if millis > lastMillis {
+                    lastMillis = millis
+                    counter = UInt16.random(in: 0..<0x400)  // room to count up within the millisecond
+                } else if counter < 0xFFF {
+                    counter += 1
+                } else {
+                    // 4096 ids in one millisecond: borrow the next millisecond to stay ordered.
+                    lastMillis += 1
+                    counter = 0
+                }
+                return (lastMillis, counter)
+            }
+        }
+    }
+}

@@ -1,0 +1,180 @@
+public import Foundation
+
+/// Why a request body could not be read as claims at all (as opposed to rule violations).
+public enum ClaimDecodingError: Error, Sendable, Equatable, CustomStringConvertible {
+    case malformedJSON(String)
+    case unexpectedShape(String)
+    case csv(CSVError)
+
+    public var description: String {
+        switch self {
+        case .malformedJSON(let reason): return "the body is not valid JSON: \(reason)"
+        case .unexpectedShape(let reason): return reason
+        case .csv(let error): return error.description
+        }
+    }
+}
+
+/// Reads claims from the shapes clients send: JSON objects or arrays, and CSV exports.
+public enum ClaimDecoding {
+    /// A claim from JSON: `{"claim_number": …, "lines": [{…}, …]}`, a bare array of line objects
+    /// (as posted straight from a spreadsheet export), or a single line object. Numbers keep
+    /// their exact decimal text, so `130.1` stays 130.10, never a binary fraction.
+    public static func claim(fromJSON data: Data) throws(ClaimDecodingError) -> RawClaim {
+        let value: JSONValue
+        do {
+            value = try JSONDecoder().decode(JSONValue.self, from: data)
+        } catch let DecodingError.dataCorrupted(context) {
+            throw .malformedJSON(context.underlyingError.map { "\($0)" } ?? context.debugDescription)
+        } catch {
+            throw .malformedJSON("\(error)")
+        }
+        return try claim(from: value)
+    }
+
+    static func claim(from value: JSONValue) throws(ClaimDecodingError) -> RawClaim {
+        switch value {
+        case .array(let elements):
+            return RawClaim(lines: try lines(from: elements, path: "$"))
+        case .object(let members):
+            let linesKey = members.first { ["lines", "claimlines", "items"].contains(ClaimField.normalizedKey($0.key)) }
+            var number: String?
+            if let numberMember = members.first(where: { ClaimField.isExternalClaimNumber($0.key) }) {
+                number = numberMember.value.text
+            }
+            guard let linesKey else {
+                // One line posted on its own.
+                return RawClaim(externalClaimNumber: number, lines: [try line(from: value, path: "$")])
+            }
+            guard case .array(let elements) = linesKey.value else {
+                throw .unexpectedShape("\"\(linesKey.key)\" must be an array of line objects")
+            }
+            return RawClaim(externalClaimNumber: number, lines: try lines(from: elements, path: "$.\(linesKey.key)"))
+        default:
+            throw .unexpectedShape("the body must be a claim object with a \"lines\" array, or an array of line objects")
+        }
+    }
+
+    private static func lines(from elements: [JSONValue], path: String) throws(ClaimDecodingError) -> [RawLine] {
+        var lines: [RawLine] = []
+        for (index, element) in elements.enumerated() { lines.append(try line(from: element, path: "\(path)[\(index)]")) }
+        return lines
+    }
+
+    private static func line(from value: JSONValue, path: String) throws(ClaimDecodingError) -> RawLine {
+        guard case .object(let members) = value else {
+            throw .unexpectedShape("\(path) must be an object of line fields")
+        }
+        var fields: [(key: String, value: String?)] = []
+        for (key, member) in members {
+            switch member {
+            case .object, .array:
+                fields.append((key, "\u{FFFD}nested"))  // kept so a known field reports a format error
+            default:
+                fields.append((key, member.text))
+            }
+        }
+        return RawLine(fields: fields)
+    }
+
+    /// A claim from a CSV export with one claim per file, like `../shared/data/claim_1234.csv`:
+    /// a header row, then one line per row. Unknown columns are ignored; a "claim number" column,
+    /// when present, gives the external claim number.
+    public static func claim(fromCSV bytes: [UInt8]) throws(ClaimDecodingError) -> RawClaim {
+        let table: CSVTable
+        do {
+            table = try CSVParser.parse(bytes: bytes)
+        } catch {
+            throw .csv(error)
+        }
+        let claims = try claims(from: table)
+        guard claims.count <= 1 else {
+            throw .unexpectedShape("the CSV holds \(claims.count) different claim numbers; post it to /api/v1/claims/import instead")
+        }
+        return claims.first ?? RawClaim(lines: [])
+    }
+
+    /// Claims from a CSV table, grouped by the claim-number column (one claim when there is none),
+    /// in first-seen order. Rows whose cell count differs from the header's are reported as read
+    /// problems of their claim.
+    public static func claims(from table: CSVTable) throws(ClaimDecodingError) -> [RawClaim] {
+        let numberColumn = table.header.firstIndex(where: ClaimField.isExternalClaimNumber)
+        var order: [String] = []
+        var grouped: [String: RawClaim] = [:]
+        for record in table.records {
+            let number = numberColumn.flatMap { $0 < record.fields.count ? String(record.fields[$0].trimmingSpaces) : nil } ?? ""
+            var claim = grouped[number] ?? RawClaim(externalClaimNumber: number.isEmpty ? nil : number, lines: [])
+            if grouped[number] == nil { order.append(number) }
+            if record.fields.count != table.header.count {
+                claim.readProblems.append(
+                    Violation(line: claim.lines.count + 1, field: "row", rule: "csv_columns", severity: .reject,
+                        message: "CSV line \(record.line) has \(record.fields.count) cells but the header has \(table.header.count)"))
+            }
+            let cells = zip(table.header, record.fields).map { (key: $0.0, value: Optional($0.1)) }
+            claim.lines.append(RawLine(fields: cells))
+            grouped[number] = claim
+        }
+        return order.compactMap { grouped[$0] }
+    }
+}
+
+/// Any JSON value; numbers keep their exact decimal value.
+enum JSONValue: Decodable, Equatable {
+    case string(String)
+    case number(Decimal)
+    case bool(Bool)
+    case null
+    case array([JSONValue])
+    case object([(key: String, value: JSONValue)])
+
+    init(from decoder: any Decoder) throws {
+        if let container = try? decoder.container(keyedBy: AnyKey.self) {
+            self = .object(try container.allKeys.sorted { $0.stringValue < $1.stringValue }.map { ($0.stringValue, try container.decode(JSONValue.self, forKey: $0)) })
+        } else if var container = try? decoder.unkeyedContainer() {
+            var elements: [JSONValue] = []
+            while !container.isAtEnd { elements.append(try container.decode(JSONValue.self)) }
+            self = .array(elements)
+        } else {
+            let container = try decoder.singleValueContainer()
+            if container.decodeNil() {
+                self = .null
+            } else if let flag = try? container.decode(Bool.self) {
+                self = .bool(flag)
+            } else if let number = try? container.decode(Decimal.self) {
+                self = .number(number)
+            } else {
+                self = .string(try container.decode(String.self))
+            }
+        }
+    }
+
+    /// The value as text for a line field; `nil` for null.
+    var text: String? {
+        switch self {
+        case .string(let text): return text
+        case .number(let number): return "\(number)"
+        case .bool(let flag): return flag ? "true" : "false"
+        case .null: return nil
+        case .array, .object: return nil
+        }
+    }
+
+    static func == (lhs: JSONValue, rhs: JSONValue) -> Bool {
+        switch (lhs, rhs) {
+        case (.string(let a), .string(let b)): return a == b
+        case (.number(let a), .number(let b)): return a == b
+        case (.bool(let a), .bool(let b)): return a == b
+        case (.null, .null): return true
+        case (.array(let a), .array(let b)): return a == b
+        case (.object(let a), .object(let b)): return a.map(\.key) == b.map(\.key) && a.map(\.value) == b.map(\.value)
+        default: return false
+        }
+    }
+
+    struct AnyKey: CodingKey {
+        var stringValue: String
+        var intValue: Int? { nil }
+        init(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { nil }
+    }
+}

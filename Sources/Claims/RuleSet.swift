@@ -1,0 +1,171 @@
+public import Foundation
+
+/// The validation rules in force, in the order they are checked.
+public struct RuleSet: Sendable {
+    public private(set) var rules: [ValidationRule]
+    /// Compiled `pattern` rules, by rule name.
+    let patterns: [String: CompiledPattern]
+
+    public init(rules: [ValidationRule]) throws(RuleSetError) {
+        var patterns: [String: CompiledPattern] = [:]
+        var seen = Set<String>()
+        for rule in rules {
+            guard seen.insert(rule.name).inserted else { throw RuleSetError.duplicateName(rule.name) }
+            switch rule.kind {
+            case .pattern:
+                guard let source = rule.pattern else { throw RuleSetError.missingParameter(rule: rule.name, parameter: "pattern") }
+                do {
+                    patterns[rule.name] = CompiledPattern(try NSRegularExpression(pattern: "^(?:" + source + ")$"))
+                } catch {
+                    throw RuleSetError.invalidPattern(rule: rule.name, pattern: source)
+                }
+            case .oneOf:
+                guard let values = rule.values, !values.isEmpty else { throw RuleSetError.missingParameter(rule: rule.name, parameter: "values") }
+            case .maxAmount:
+                guard rule.maxCents != nil else { throw RuleSetError.missingParameter(rule: rule.name, parameter: "max_cents") }
+                guard rule.field.isMoney else { throw RuleSetError.wrongField(rule: rule.name, field: rule.field, expected: "a money field") }
+            case .nonNegative:
+                guard rule.field.isMoney else { throw RuleSetError.wrongField(rule: rule.name, field: rule.field, expected: "a money field") }
+            case .notInFuture:
+                guard rule.field == .serviceDate else { throw RuleSetError.wrongField(rule: rule.name, field: rule.field, expected: "service_date") }
+            case .npiCheckDigit:
+                guard rule.field == .providerNPI else { throw RuleSetError.wrongField(rule: rule.name, field: rule.field, expected: "provider_npi") }
+            case .required:
+                // A claim line cannot be stored or priced without these: their presence rules
+                // may not be relaxed.
+                if ClaimField.mandatory.contains(rule.field), rule.severity != .reject {
+                    throw RuleSetError.mandatoryFieldRelaxed(rule: rule.name, field: rule.field)
+                }
+            }
+        }
+        for field in ClaimField.mandatory where !rules.contains(where: { $0.kind == .required && $0.field == field && $0.severity == .reject }) {
+            throw RuleSetError.mandatoryFieldRelaxed(rule: "\(field.rawValue)_required", field: field)
+        }
+        self.rules = rules
+        self.patterns = patterns
+    }
+
+    /// The rules the service starts with.
+    public static let standardRules: [ValidationRule] = {
+        var rules = ClaimField.mandatory.map { ValidationRule(name: "\($0.rawValue)_required", field: $0, kind: .required) }
+        rules += [
+            ValidationRule(name: "cdt_code", field: .submittedProcedure, kind: .pattern, pattern: "D[0-9]{4}",
+                message: "must be a CDT code: the letter D and four digits, like D0180"),
+            ValidationRule(name: "npi_format", field: .providerNPI, kind: .pattern, pattern: "[0-9]{10}", message: "must be exactly 10 digits"),
+            ValidationRule(name: "npi_check_digit", field: .providerNPI, kind: .npiCheckDigit, severity: .warn,
+                message: "fails the NPI check digit (Luhn over 80840 + NPI); check for a typo"),
+            ValidationRule(name: "quadrant_code", field: .quadrant, kind: .oneOf, values: ["UR", "UL", "LR", "LL"], message: "must be one of UR, UL, LR, LL"),
+            ValidationRule(name: "service_date_not_in_future", field: .serviceDate, kind: .notInFuture, message: "must not be in the future"),
+        ]
+        rules += ClaimField.allCases.filter(\.isMoney).map {
+            ValidationRule(name: "\($0.rawValue)_non_negative", field: $0, kind: .nonNegative, message: "must not be negative")
+        }
+        return rules
+    }()
+
+    /// The standard rules; they always form a valid set.
+    public static var standard: RuleSet {
+        // The standard rules satisfy every check `init(rules:)` makes (a unit test proves it).
+        (try? RuleSet(rules: standardRules)) ?? RuleSet(unchecked: standardRules)
+    }
+
+    private init(unchecked rules: [ValidationRule]) {
+        self.rules = rules
+        self.patterns = [:]
+    }
+
+    /// The standard rules changed by a JSON document of the form
+    /// `{"rules": [{"name": "npi_check_digit", "severity": "reject"}, {"name": "my_rule", "field": "group_id", "kind": "pattern", "pattern": "GRP-[0-9]+"}]}`:
+    /// an entry naming a standard rule changes the properties it gives; any other entry adds a
+    /// rule and must give `field` and `kind`. `"severity": "off"` switches a rule off.
+    public static func standard(overriddenBy json: Data) throws(RuleSetError) -> RuleSet {
+        let document: RuleDocument
+        do {
+            document = try JSONDecoder().decode(RuleDocument.self, from: json)
+        } catch {
+            throw RuleSetError.unreadable("\(error)")
+        }
+        var rules = standardRules
+        for entry in document.rules {
+            if let index = rules.firstIndex(where: { $0.name == entry.name }) {
+                entry.apply(to: &rules[index])
+            } else {
+                guard let field = entry.field, let kind = entry.kind else {
+                    throw RuleSetError.missingParameter(rule: entry.name, parameter: "field and kind (it is not a standard rule)")
+                }
+                var rule = ValidationRule(name: entry.name, field: field, kind: kind)
+                entry.apply(to: &rule)
+                rules.append(rule)
+            }
+        }
+        return try RuleSet(rules: rules)
+    }
+}
+
+/// `NSRegularExpression` is immutable once made and documented thread-safe for matching.
+struct CompiledPattern: @unchecked Sendable {
+    let expression: NSRegularExpression
+    init(_ expression: NSRegularExpression) { self.expression = expression }
+
+    func matches(_ text: String) -> Bool {
+        expression.firstMatch(in: text, range: NSRange(text.startIndex..., in: text)) != nil
+    }
+}
+
+/// One entry of a rules file: a change to a standard rule or a new rule.
+struct RuleDocument: Decodable {
+    struct Entry: Decodable {
+        var name: String
+        var field: ClaimField?
+        var kind: ValidationRule.Kind?
+        var severity: Severity?
+        var pattern: String?
+        var values: [String]?
+        var maxCents: Int64?
+        var message: String?
+
+        enum CodingKeys: String, CodingKey {
+            case name, field, kind, severity, pattern, values, message
+            case maxCents = "max_cents"
+        }
+
+        func apply(to rule: inout ValidationRule) {
+            if let field { rule.field = field }
+            if let kind { rule.kind = kind }
+            if let severity { rule.severity = severity }
+            if let pattern { rule.pattern = pattern }
+            if let values { rule.values = values }
+            if let maxCents { rule.maxCents = maxCents }
+            if let message { rule.message = message }
+        }
+    }
+
+    var rules: [Entry]
+}
+
+/// Why a rule set cannot be used; claimsd refuses to start with it.
+public enum RuleSetError: Error, Sendable, Equatable, CustomStringConvertible {
+    case unreadable(String)
+    case duplicateName(String)
+    case missingParameter(rule: String, parameter: String)
+    case invalidPattern(rule: String, pattern: String)
+    case wrongField(rule: String, field: ClaimField, expected: String)
+    case mandatoryFieldRelaxed(rule: String, field: ClaimField)
+
+    public var description: String {
+        switch self {
+        case .unreadable(let reason): return "the rules file is not valid JSON of the form {\"rules\": [...]}: \(reason)"
+        case .duplicateName(let name): return "two rules are named \"\(name)\""
+        case .missingParameter(let rule, let parameter): return "rule \"\(rule)\" needs \(parameter)"
+        case .invalidPattern(let rule, let pattern): return "rule \"\(rule)\" has an invalid regular expression: \(pattern)"
+        case .wrongField(let rule, let field, let expected): return "rule \"\(rule)\" applies to \(field.rawValue) but needs \(expected)"
+        case .mandatoryFieldRelaxed(let rule, let field):
+            return "rule \"\(rule)\": \(field.rawValue) is needed to store and price a claim, so its required rule must stay at severity reject"
+        }
+    }
+}
+
+extension ClaimField {
+    /// Fields every line must have: all but the quadrant.
+    public static let mandatory: [ClaimField] = allCases.filter { $0 != .quadrant }
+}
