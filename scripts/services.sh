@@ -193,6 +193,9 @@ start_journald() {
     log "journald already running"
     return 0
   fi
+  if [ "$(id -u)" -ne 0 ] && ! command -v sudo >/dev/null; then
+    die "no systemd-journald runs and starting one needs root: run 'scripts/services.sh start journald system' as root once (or use a machine where journald runs)"
+  fi
   # A socket left behind by a journald that was killed accepts nothing: replace it.
   [ -e "$JOURNAL_SOCKET" ] && as_root rm -f "$JOURNAL_SOCKET"
   log "starting systemd-journald"
