@@ -202,6 +202,9 @@ start_journald() {
   local binary=/lib/systemd/systemd-journald
   [ -x "$binary" ] || binary=/usr/lib/systemd/systemd-journald
   [ -x "$binary" ] || die "systemd-journald not found; run 'scripts/services.sh install'"
+  # What systemd's tmpfiles.d would do: journal files readable by the systemd-journal group, so
+  # members can run journalctl without root.
+  as_root bash -c "mkdir -p /run/log/journal && chgrp -R systemd-journal /run/log/journal 2>/dev/null && chmod -R g+rxs /run/log/journal 2>/dev/null; true"
   as_root bash -c "nohup '$binary' >/dev/null 2>&1 & echo \$! >'$STATE/$instance/journald.pid'"
   local attempt
   for attempt in $(seq 1 100); do
