@@ -47,7 +47,7 @@ public func buildApplication(configuration: ServiceConfiguration, logger: Logger
         try await migrateWhenReachable(
             Migrator(client: dependencies.postgres, logger: logger), timeout: .seconds(configuration.startupTimeoutSeconds), logger: logger)
     }
-    let validator = ClaimValidator(rules: try configuration.ruleSet())
+    let validator = ClaimValidator(rules: configuration.rules)
     let limits = IntakeLimits(maxClaimBytes: configuration.maxClaimBytes, maxImportBytes: configuration.maxImportBytes)
     return Application(
         router: buildRouter(dependencies: dependencies, validator: validator, limits: limits),

@@ -27,6 +27,9 @@ public struct ServiceConfiguration: Sendable {
     public var maxImportBytes: Int = 256 << 20
     /// A JSON file changing the standard validation rules (see docs/claims.md).
     public var rulesFile: String?
+    /// The validation rules in force: the standard ones, changed by `rulesFile` when set; read
+    /// and checked once, in ``load(environment:)``.
+    public var rules: RuleSet = .standard
 
     public init() {}
 
@@ -43,16 +46,15 @@ public struct ServiceConfiguration: Sendable {
         }
     }
 
-    /// The validation rules: the standard ones, changed by `rulesFile` when set.
-    public func ruleSet() throws(ConfigurationError) -> RuleSet {
-        guard let rulesFile else { return .standard }
-        guard let data = FileManager.default.contents(atPath: rulesFile) else {
-            throw ConfigurationError(setting: .rulesFile, value: rulesFile, problem: "names no readable file")
+    /// The standard rules changed by the JSON file at `path`.
+    static func loadRules(from path: String) throws(ConfigurationError) -> RuleSet {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ConfigurationError(setting: .rulesFile, value: path, problem: "names no readable file")
         }
         do {
             return try RuleSet.standard(overriddenBy: data)
         } catch {
-            throw ConfigurationError(setting: .rulesFile, value: rulesFile, problem: error.description)
+            throw ConfigurationError(setting: .rulesFile, value: path, problem: error.description)
         }
     }
 
@@ -116,7 +118,7 @@ public struct ServiceConfiguration: Sendable {
         if let bytes = try integer(.maxImportBytes, in: 1024...(4 << 30)) { configuration.maxImportBytes = bytes }
         if let path = value(.rulesFile) {
             configuration.rulesFile = path
-            _ = try configuration.ruleSet()
+            configuration.rules = try loadRules(from: path)
         }
         _ = try configuration.redis
         return configuration

@@ -63,16 +63,15 @@ public struct RuleSet: Sendable {
         return rules
     }()
 
-    /// The standard rules; they always form a valid set.
-    public static var standard: RuleSet {
-        // The standard rules satisfy every check `init(rules:)` makes (a unit test proves it).
-        (try? RuleSet(rules: standardRules)) ?? RuleSet(unchecked: standardRules)
-    }
-
-    private init(unchecked rules: [ValidationRule]) {
-        self.rules = rules
-        self.patterns = [:]
-    }
+    /// The standard rules, compiled once. They always form a valid set (a unit test proves it);
+    /// failing here would be a programming error in `standardRules`, not bad input.
+    public static let standard: RuleSet = {
+        do {
+            return try RuleSet(rules: standardRules)
+        } catch {
+            preconditionFailure("the standard validation rules are invalid: \(error)")
+        }
+    }()
 
     /// The standard rules changed by a JSON document of the form
     /// `{"rules": [{"name": "npi_check_digit", "severity": "reject"}, {"name": "my_rule", "field": "group_id", "kind": "pattern", "pattern": "GRP-[0-9]+"}]}`:

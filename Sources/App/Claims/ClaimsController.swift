@@ -181,12 +181,7 @@ public struct ClaimsController<Repository: ClaimRepository>: Sendable {
     /// A digest of the body and its kind (FNV-1a, 64 bit), to tell a retry from a different
     /// request under the same Idempotency-Key.
     static func fingerprint(_ body: [UInt8], kind: BodyKind) -> String {
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in Array(kind.rawValue.utf8) + [0] + body {
-            hash ^= UInt64(byte)
-            hash = hash &* 0x0000_0100_0000_01b3
-        }
-        return "\(body.count):" + String(hash, radix: 16)
+        "\(body.count):" + fnv1a64Hex(Array(kind.rawValue.utf8) + [0] + body)
     }
 
     func claimID(_ context: ClaimsRequestContext) throws -> UUID {

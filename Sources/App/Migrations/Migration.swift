@@ -13,13 +13,7 @@ public struct Migration: Sendable, Equatable {
     /// A stable fingerprint of the SQL (FNV-1a, 64 bit), recorded when the migration is applied
     /// so a file edited after release is caught instead of silently diverging.
     public var checksum: String {
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in sql.utf8 {
-            hash ^= UInt64(byte)
-            hash = hash &* 0x0000_0100_0000_01b3
-        }
-        let hex = String(hash, radix: 16)
-        return String(repeating: "0", count: 16 - hex.count) + hex
+        fnv1a64Hex(sql.utf8)
     }
 }
 
