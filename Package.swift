@@ -81,7 +81,7 @@ let package = Package(
         .executableTarget(
             name: "claimsd",
             dependencies: [
-                "App",
+                "App", "Claims", "ClaimStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict

@@ -132,6 +132,39 @@ public struct PostgresClaimRepository: ClaimRepository {
         }
     }
 
+    public func store(_ batch: ImportBatch) async throws {
+        guard !batch.accepted.isEmpty || !batch.rejected.isEmpty else { return }
+        try await client.withTransaction { connection in
+            if !batch.accepted.isEmpty {
+                try await connection.copyFrom(
+                    """
+                    COPY claims (id, external_claim_number, status, provider_npi, net_fee, line_count, service_date_from, service_date_to,
+                                 warnings, ignored_fields, created_at, updated_at) FROM STDIN
+                    """,
+                    rows: try batch.accepted.map(Self.claimRow))
+                try await connection.copyFrom(
+                    "COPY claim_lines (\(Self.lineColumns)) FROM STDIN",
+                    rows: batch.accepted.flatMap { claim in claim.lines.map { Self.lineRow(claim.id, $0) } })
+            }
+            if !batch.rejected.isEmpty {
+                try await connection.copyFrom(
+                    "COPY rejected_claims (id, import_id, external_claim_number, source, raw, violations) FROM STDIN",
+                    rows: try batch.rejected.map { rejected in
+                        [rejected.id.postgresText, rejected.importID.postgresText, rejected.externalClaimNumber, rejected.source,
+                         rejected.originalJSON, try Self.json(rejected.violations)]
+                    })
+            }
+            guard !batch.accepted.isEmpty else { return }
+            // Last, under the ordering lock, like every other change.
+            try await connection.query("SELECT pg_advisory_xact_lock(\(Self.outboxLockKey))")
+            try await connection.copyFrom(
+                "COPY outbox_events (claim_id, event_type, provider_npi, net_fee_delta, net_fee, status) FROM STDIN",
+                rows: batch.accepted.map { claim in
+                    [claim.id.postgresText, "claim.created", claim.providerNPI, claim.netFee.description, claim.netFee.description, ClaimStatus.submitted.rawValue]
+                })
+        }
+    }
+
     // MARK: - SQL
 
     struct EventDraft {
@@ -155,20 +188,38 @@ public struct PostgresClaimRepository: ClaimRepository {
             """)
     }
 
+    static let lineColumns = """
+        claim_id, line_number, service_date, submitted_procedure, quadrant, group_id, subscriber_id, provider_npi, provider_fees, \
+        allowed_fees, member_coinsurance, member_copay, net_fee
+        """
+
+    /// A line's column values in ``lineColumns`` order, as PostgreSQL text.
+    static func lineRow(_ claimID: UUID, _ line: ClaimLine) -> [String?] {
+        [
+            claimID.postgresText, String(line.lineNumber), line.serviceDate.description, line.submittedProcedure, line.quadrant, line.groupID,
+            line.subscriberID, line.providerNPI, line.providerFees.description, line.allowedFees.description,
+            line.memberCoinsurance.description, line.memberCopay.description, line.netFee.description,
+        ]
+    }
+
+    /// A claim's column values for COPY into `claims`.
+    static func claimRow(_ claim: StoredClaim) throws -> [String?] {
+        let dates = claim.serviceDateRange
+        return [
+            claim.id.postgresText, claim.externalClaimNumber, claim.status.rawValue, claim.providerNPI, claim.netFee.description,
+            String(claim.lines.count), dates?.lowerBound.description, dates?.upperBound.description,
+            claim.warnings.isEmpty ? "[]" : try json(claim.warnings), claim.ignoredFields.isEmpty ? "[]" : try json(claim.ignoredFields),
+            claim.createdAt, claim.updatedAt,
+        ]
+    }
+
     static func insertLines(of id: UUID, _ lines: [ClaimLine], on connection: PostgresConnection) async throws {
         // One multi-row INSERT; claims are capped at 1,000 lines, far below the 65,535 parameter limit.
-        var sql = """
-            INSERT INTO claim_lines (claim_id, line_number, service_date, submitted_procedure, quadrant, group_id, subscriber_id,
-                                     provider_npi, provider_fees, allowed_fees, member_coinsurance, member_copay, net_fee) VALUES
-            """
+        var sql = "INSERT INTO claim_lines (\(lineColumns)) VALUES"
         var binds: [String?] = []
         for (index, line) in lines.enumerated() {
             let base = binds.count
-            binds += [
-                id.postgresText, String(line.lineNumber), line.serviceDate.description, line.submittedProcedure, line.quadrant, line.groupID,
-                line.subscriberID, line.providerNPI, line.providerFees.description, line.allowedFees.description,
-                line.memberCoinsurance.description, line.memberCopay.description, line.netFee.description,
-            ]
+            binds += lineRow(id, line)
             let placeholders = (1...13).map { "$\(base + $0)" }
             sql += (index == 0 ? " " : ", ")
                 + "(\(placeholders[0])::uuid, \(placeholders[1])::int, \(placeholders[2])::date, \(placeholders[3]), \(placeholders[4]), "

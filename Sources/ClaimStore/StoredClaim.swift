@@ -166,4 +166,39 @@ public protocol ClaimRepository: Sendable {
     func idempotencyRecord(key: String) async throws -> IdempotencyRecord?
     /// Events after `sequence`, in order.
     func events(after sequence: Int64, limit: Int) async throws -> [OutboxEvent]
+    /// Stores one batch of a bulk import in one transaction: accepted claims with their lines and
+    /// outbox events, and the rejected input for review.
+    func store(_ batch: ImportBatch) async throws
+}
+
+/// Input a bulk import rejected, kept for review with every reason.
+public struct RejectedClaim: Sendable, Equatable {
+    public var id: UUID
+    public var importID: UUID
+    public var externalClaimNumber: String?
+    /// Where it was in the input: `csv lines 2-5`, `ndjson line 3`.
+    public var source: String
+    /// The input as it arrived, as one JSON value.
+    public var originalJSON: String
+    public var violations: [Violation]
+
+    public init(id: UUID, importID: UUID, externalClaimNumber: String?, source: String, originalJSON: String, violations: [Violation]) {
+        self.id = id
+        self.importID = importID
+        self.externalClaimNumber = externalClaimNumber
+        self.source = source
+        self.originalJSON = originalJSON
+        self.violations = violations
+    }
+}
+
+/// One transaction's worth of a bulk import.
+public struct ImportBatch: Sendable {
+    public var accepted: [StoredClaim]
+    public var rejected: [RejectedClaim]
+
+    public init(accepted: [StoredClaim] = [], rejected: [RejectedClaim] = []) {
+        self.accepted = accepted
+        self.rejected = rejected
+    }
 }

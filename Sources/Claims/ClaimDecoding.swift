@@ -98,21 +98,34 @@ public enum ClaimDecoding {
     /// in first-seen order. Rows whose cell count differs from the header's are reported as read
     /// problems of their claim.
     public static func claims(from table: CSVTable) throws(ClaimDecodingError) -> [RawClaim] {
+        groups(of: table).map(\.claim)
+    }
+
+    /// A claim from a CSV table and the records it was made of.
+    struct CSVGroup {
+        var claim: RawClaim
+        var records: [CSVRecord]
+    }
+
+    static func groups(of table: CSVTable) -> [CSVGroup] {
         let numberColumn = table.header.firstIndex(where: ClaimField.isExternalClaimNumber)
         var order: [String] = []
-        var grouped: [String: RawClaim] = [:]
+        var grouped: [String: CSVGroup] = [:]
         for record in table.records {
             let number = numberColumn.flatMap { $0 < record.fields.count ? String(record.fields[$0].trimmingSpaces) : nil } ?? ""
-            var claim = grouped[number] ?? RawClaim(externalClaimNumber: number.isEmpty ? nil : number, lines: [])
-            if grouped[number] == nil { order.append(number) }
+            var group = grouped.removeValue(forKey: number)
+                ?? CSVGroup(claim: RawClaim(externalClaimNumber: number.isEmpty ? nil : number, lines: []), records: [])
+            if group.records.isEmpty { order.append(number) }
             if record.fields.count != table.header.count {
-                claim.readProblems.append(
-                    Violation(line: claim.lines.count + 1, field: "row", rule: "csv_columns", severity: .reject,
+                group.claim.readProblems.append(
+                    Violation(line: group.claim.lines.count + 1, field: "row", rule: "csv_columns", severity: .reject,
                         message: "CSV line \(record.line) has \(record.fields.count) cells but the header has \(table.header.count)"))
             }
             let cells = zip(table.header, record.fields).map { (key: $0.0, value: Optional($0.1)) }
-            claim.lines.append(RawLine(fields: cells))
-            grouped[number] = claim
+            group.claim.lines.append(RawLine(fields: cells))
+            group.claim.sourceLines.append(record.line)
+            group.records.append(record)
+            grouped[number] = group
         }
         return order.compactMap { grouped[$0] }
     }

@@ -5,11 +5,14 @@ public struct RawClaim: Sendable, Equatable {
     /// Problems found while reading the input (a CSV row with too many cells, …); they reject
     /// the claim together with the rule violations.
     public var readProblems: [Violation]
+    /// Where each line came from in the input (the physical CSV or NDJSON line), when known.
+    public var sourceLines: [Int]
 
-    public init(externalClaimNumber: String? = nil, lines: [RawLine], readProblems: [Violation] = []) {
+    public init(externalClaimNumber: String? = nil, lines: [RawLine], readProblems: [Violation] = [], sourceLines: [Int] = []) {
         self.externalClaimNumber = externalClaimNumber
         self.lines = lines
         self.readProblems = readProblems
+        self.sourceLines = sourceLines
     }
 }
 

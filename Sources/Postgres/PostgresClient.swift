@@ -118,6 +118,7 @@ public final class PostgresClient: Sendable {
     }
 
     /// Bulk-loads rows through `COPY … FROM STDIN` on a pooled connection.
+    @discardableResult
     public func copyFrom(_ statement: String, rows: [[String?]]) async throws -> Int {
         try await withConnection { try await $0.copyFrom(statement, rows: rows) }
     }

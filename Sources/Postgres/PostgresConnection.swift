@@ -55,6 +55,7 @@ public final class PostgresConnection: PooledConnection, @unchecked Sendable {
     /// Streams `rows` to a `COPY … FROM STDIN` statement in text format and returns the number
     /// of rows the server stored. Each row lists its column values in the statement's column
     /// order; `nil` is NULL.
+    @discardableResult
     public func copyFrom(_ statement: String, rows: [[String?]]) async throws -> Int {
         try await threadPool.runIfActive { try self.runCopy(statement, rows: rows) }
     }

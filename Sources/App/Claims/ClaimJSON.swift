@@ -1,6 +1,6 @@
 import ClaimStore
-import Claims
-import Foundation
+public import Claims
+public import Foundation
 import Journal
 
 /// The JSON shapes of claims in responses. Money is always a decimal string with two places
@@ -141,6 +141,88 @@ struct ClaimStatusBody: Encodable {
     }
 }
 
+/// The result of a bulk import: counts, then every claim's outcome in input order.
+struct ImportReportBody: Encodable {
+    struct Accepted: Encodable {
+        var source: String
+        var claimNumber: String?
+        var id: String
+        var lineCount: Int
+        var netFee: String
+        var warnings: [String]
+
+        enum CodingKeys: String, CodingKey {
+            case source, claimNumber = "claim_number", id, lineCount = "line_count", netFee = "net_fee", warnings
+        }
+    }
+
+    struct Rejected: Encodable {
+        var source: String
+        var claimNumber: String?
+        var rejectionId: String
+        var errors: [ImportViolationBody]
+
+        enum CodingKeys: String, CodingKey {
+            case source, claimNumber = "claim_number", rejectionId = "rejection_id", errors
+        }
+    }
+
+    var importId: String
+    var claims: Int
+    var accepted: Int
+    var rejected: Int
+    var acceptedLines: Int
+    var acceptedClaims: [Accepted]
+    var rejectedClaims: [Rejected]
+
+    init(_ report: ImportReport) {
+        importId = report.importID.uuidString.lowercased()
+        claims = report.items
+        accepted = report.accepted.count
+        rejected = report.rejected.count
+        acceptedLines = report.acceptedLines
+        acceptedClaims = report.accepted.map {
+            Accepted(source: $0.source, claimNumber: $0.claimNumber, id: $0.id.uuidString.lowercased(), lineCount: $0.lines, netFee: $0.netFee.description, warnings: $0.warnings)
+        }
+        rejectedClaims = report.rejected.map { rejected in
+            Rejected(
+                source: rejected.source, claimNumber: rejected.claimNumber, rejectionId: rejected.id.uuidString.lowercased(),
+                errors: rejected.errors.map { ImportViolationBody($0, sourceLine: rejected.sourceLine(of: $0)) })
+        }
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case importId = "import_id", claims, accepted, rejected, acceptedLines = "accepted_lines", acceptedClaims = "accepted_claims"
+        case rejectedClaims = "rejected_claims"
+    }
+}
+
+/// A violation in an import result, with the input line it is on.
+struct ImportViolationBody: Encodable {
+    var violation: Violation
+    var sourceLine: Int?
+
+    init(_ violation: Violation, sourceLine: Int?) {
+        self.violation = violation
+        self.sourceLine = sourceLine
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        try violation.encode(to: encoder)
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encodeIfPresent(sourceLine, forKey: .sourceLine)
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case sourceLine = "source_line"
+    }
+}
+
+/// A bulk import's full result as the JSON that POST /api/v1/claims/import returns.
+public func importReportJSON(_ report: ImportReport) throws -> Data {
+    try encodeJSON(ImportReportBody(report))
+}
+
 /// JSON text with sorted keys: stable bodies for clients, tests and idempotent replays.
 func encodeJSON(_ value: some Encodable) throws -> Data {
     let encoder = JSONEncoder()
@@ -155,6 +237,6 @@ func rfc3339Now(_ date: Date = Date()) -> String {
 }
 
 /// Today's date in UTC: the day "not in the future" is measured against.
-func utcToday(_ date: Date = Date()) -> CalendarDate {
+public func utcToday(_ date: Date = Date()) -> CalendarDate {
     CalendarDate(daysSinceEpoch: Int((date.timeIntervalSince1970 / 86_400).rounded(.down)))
 }

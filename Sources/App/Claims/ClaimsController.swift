@@ -23,6 +23,7 @@ public struct ClaimsController<Repository: ClaimRepository>: Sendable {
     public func register(on router: Router<ClaimsRequestContext>) {
         let claims = router.group("api/v1/claims")
         claims.post { request, context in try await create(request, context: context) }
+        claims.post("import") { request, context in try await importClaims(request, context: context) }
         claims.get { request, _ in try await list(request) }
         claims.get(":id") { _, context in try await show(id: try claimID(context)) }
         claims.get(":id/status") { _, context in try await status(id: try claimID(context)) }
@@ -58,6 +59,56 @@ public struct ClaimsController<Repository: ClaimRepository>: Sendable {
         headers[.contentType] = "application/json"
         headers[.location] = "/api/v1/claims/\(stored.id.uuidString.lowercased())"
         return Response(status: .created, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: responseBody)))
+    }
+
+    func importClaims(_ request: Request, context: ClaimsRequestContext) async throws -> Response {
+        let format = try importFormat(request)
+        var request = request
+        let body: [UInt8]
+        do {
+            body = Array(try await request.collectBody(upTo: limits.maxImportBytes).readableBytesView)
+        } catch let error as any HTTPResponseError where error.status == .contentTooLarge {
+            throw Problem(status: .contentTooLarge, detail: "the import is larger than \(limits.maxImportBytes) bytes; split it into several imports")
+        }
+        let items: [ImportItem]
+        do {
+            items = try ClaimDecoding.importItems(from: body, format: format)
+        } catch {
+            throw Problem(status: .badRequest, detail: error.description, type: ProblemType.unreadableBody, title: "Unreadable import")
+        }
+        guard !items.isEmpty else {
+            throw Problem(status: .badRequest, detail: "the import holds no claims", type: ProblemType.unreadableBody, title: "Unreadable import")
+        }
+        let importID = ids.next()
+        let importer = ClaimImporter(repository: repository, validator: validator)
+        let report: ImportReport
+        do {
+            report = try await importer.run(items, importID: importID, today: utcToday())
+        } catch {
+            context.logger.error("import interrupted", metadata: ["event": "import_interrupted", "import_id": "\(importID.uuidString.lowercased())", "error": "\(error)"])
+            throw Problem(status: .serviceUnavailable, detail: error.description, type: ProblemType.importInterrupted, title: "Import interrupted")
+        }
+        context.logger.info(
+            "import completed",
+            metadata: [
+                "event": "import_completed", "import_id": "\(importID.uuidString.lowercased())", "format": "\(format.rawValue)",
+                "accepted": "\(report.accepted.count)", "rejected": "\(report.rejected.count)", "lines": "\(report.acceptedLines)",
+            ])
+        return try jsonResponse(ImportReportBody(report))
+    }
+
+    /// The import format from `Content-Type`.
+    func importFormat(_ request: Request) throws -> ImportFormat {
+        let mediaType = request.headers[.contentType]?.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+        switch mediaType {
+        case "text/csv", "application/csv": return .csv
+        case "application/x-ndjson", "application/ndjson", "application/jsonl", "application/x-jsonlines": return .ndjson
+        default:
+            throw Problem(
+                status: .unsupportedMediaType,
+                detail: "send an import as text/csv (claims grouped by claim number) or application/x-ndjson (one claim per line); "
+                    + "got \(mediaType.map { "\"\($0)\"" } ?? "no Content-Type")")
+        }
     }
 
     func show(id: UUID) async throws -> Response {
@@ -230,6 +281,7 @@ enum ProblemType {
     static let invalidTransition = "https://claimsd.dev/problems/invalid-transition"
     static let idempotencyConflict = "https://claimsd.dev/problems/idempotency-key-reused"
     static let invalidQuery = "https://claimsd.dev/problems/invalid-query"
+    static let importInterrupted = "https://claimsd.dev/problems/import-interrupted"
 }
 
 extension HTTPField.Name {

@@ -1,0 +1,159 @@
+public import ClaimStore
+public import Claims
+public import Foundation
+
+/// Bulk import: validates claims and stores them in batches (one COPY transaction each); every
+/// rejected claim is stored too, with its input and every violation, so nothing is lost.
+public struct ClaimImporter<Repository: ClaimRepository>: Sendable {
+    let repository: Repository
+    let validator: ClaimValidator
+    /// Claims per transaction.
+    let batchSize: Int
+    let ids = UUIDv7Generator()
+
+    public init(repository: Repository, validator: ClaimValidator, batchSize: Int = 1000) {
+        self.repository = repository
+        self.validator = validator
+        self.batchSize = max(1, batchSize)
+    }
+
+    /// Validates and stores `items` in order. Validation of one batch overlaps with storing the
+    /// previous one. `progress` is called after each stored batch with the items done so far.
+    public func run(
+        _ items: [ImportItem], importID: UUID, today: CalendarDate, progress: @Sendable (Int) -> Void = { _ in }
+    ) async throws(ImportError) -> ImportReport {
+        var report = ImportReport(importID: importID, items: items.count)
+        var storing: (task: Task<Void, any Error>, through: Committed)?
+        var committed = Committed()
+        for start in stride(from: 0, to: items.count, by: batchSize) {
+            let slice = items[start..<min(start + batchSize, items.count)]
+            let batch = self.batch(slice, importID: importID, today: today, report: &report)
+            if let previous = storing {
+                committed = try await finish(previous, committed: committed, importID: importID, progress: progress)
+            }
+            let repository = self.repository
+            storing = (Task { try await repository.store(batch) }, Committed(items: start + slice.count, accepted: report.accepted.count, rejected: report.rejected.count))
+        }
+        if let previous = storing {
+            _ = try await finish(previous, committed: committed, importID: importID, progress: progress)
+        }
+        return report
+    }
+
+    /// How much of an import is stored.
+    struct Committed {
+        var items = 0
+        var accepted = 0
+        var rejected = 0
+    }
+
+    /// Waits for a batch's transaction; returns the new committed position.
+    private func finish(
+        _ storing: (task: Task<Void, any Error>, through: Committed), committed: Committed, importID: UUID, progress: @Sendable (Int) -> Void
+    ) async throws(ImportError) -> Committed {
+        do {
+            try await storing.task.value
+        } catch {
+            throw .interrupted(
+                importID: importID, storedItems: committed.items, storedAccepted: committed.accepted, storedRejected: committed.rejected,
+                reason: "\(error)")
+        }
+        progress(storing.through.items)
+        return storing.through
+    }
+
+    /// Validates one slice of items into a batch and records each outcome in `report`.
+    func batch(_ items: ArraySlice<ImportItem>, importID: UUID, today: CalendarDate, report: inout ImportReport) -> ImportBatch {
+        var batch = ImportBatch()
+        let timestamp = rfc3339Now()
+        for item in items {
+            let violations: [Violation]
+            let number: String?
+            var sourceLines: [Int] = []
+            switch item.claim {
+            case .failure(let error):
+                number = nil
+                violations = [Violation(line: nil, field: "claim", rule: "readable", severity: .reject, message: error.description)]
+            case .success(let raw):
+                number = raw.externalClaimNumber
+                sourceLines = raw.sourceLines
+                switch validator.validate(raw, today: today) {
+                case .accepted(let claim):
+                    let stored = StoredClaim(id: ids.next(), claim: claim, at: timestamp)
+                    batch.accepted.append(stored)
+                    report.accepted.append(
+                        ImportReport.Accepted(source: item.source, claimNumber: number, id: stored.id, lines: stored.lines.count, netFee: stored.netFee,
+                            warnings: stored.warnings.map(\.rule)))
+                    continue
+                case .rejected(let found, _):
+                    violations = found
+                }
+            }
+            let rejected = RejectedClaim(
+                id: ids.next(), importID: importID, externalClaimNumber: number, source: item.source, originalJSON: item.original.json,
+                violations: violations)
+            batch.rejected.append(rejected)
+            report.rejected.append(
+                ImportReport.Rejected(source: item.source, claimNumber: number, id: rejected.id, errors: violations, sourceLines: sourceLines))
+        }
+        return batch
+    }
+}
+
+/// What a bulk import did with each claim, in input order.
+public struct ImportReport: Sendable, Equatable {
+    public struct Accepted: Sendable, Equatable {
+        public var source: String
+        public var claimNumber: String?
+        public var id: UUID
+        public var lines: Int
+        public var netFee: Money
+        /// Names of the warning rules recorded on the claim.
+        public var warnings: [String]
+    }
+
+    public struct Rejected: Sendable, Equatable {
+        public var source: String
+        public var claimNumber: String?
+        /// The id of the kept input in `rejected_claims`.
+        public var id: UUID
+        public var errors: [Violation]
+        /// The input line of each claim line, to point at the row a violation is on.
+        public var sourceLines: [Int]
+
+        /// The input line a violation is on, when it is about one claim line.
+        public func sourceLine(of violation: Violation) -> Int? {
+            guard let line = violation.line, sourceLines.indices.contains(line - 1) else { return nil }
+            return sourceLines[line - 1]
+        }
+    }
+
+    public var importID: UUID
+    /// Claims (and unreadable pieces) found in the input.
+    public var items: Int
+    public var accepted: [Accepted] = []
+    public var rejected: [Rejected] = []
+
+    public init(importID: UUID, items: Int) {
+        self.importID = importID
+        self.items = items
+    }
+
+    /// Lines of the accepted claims.
+    public var acceptedLines: Int { accepted.reduce(0) { $0 + $1.lines } }
+}
+
+/// Why an import stopped before the end.
+public enum ImportError: Error, Sendable, CustomStringConvertible {
+    /// Storing a batch failed. The first `storedItems` items are committed (accepted and
+    /// rejected ones alike); nothing after them is.
+    case interrupted(importID: UUID, storedItems: Int, storedAccepted: Int, storedRejected: Int, reason: String)
+
+    public var description: String {
+        switch self {
+        case .interrupted(let importID, let items, let accepted, let rejected, let reason):
+            return "import \(importID.uuidString.lowercased()) stopped after storing the first \(items) claims (\(accepted) accepted, "
+                + "\(rejected) rejected); retry from the next one: \(reason)"
+        }
+    }
+}
