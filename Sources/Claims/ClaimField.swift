@@ -24,21 +24,24 @@ public enum ClaimField: String, CaseIterable, Sendable, Codable {
 
     /// Whether the field holds money.
     public var isMoney: Bool {
-        [.providerFees, .allowedFees, .memberCoinsurance, .memberCopay].contains(self)
+        switch self {
+        case .providerFees, .allowedFees, .memberCoinsurance, .memberCopay: return true
+        default: return false
+        }
     }
 
     /// A key lowercased with everything but ASCII letters and digits removed.
     public static func normalizedKey(_ key: String) -> String {
-        var result = ""
-        result.reserveCapacity(key.utf8.count)
-        for scalar in key.unicodeScalars {
-            switch scalar {
-            case "a"..."z", "0"..."9": result.unicodeScalars.append(scalar)
-            case "A"..."Z": result.unicodeScalars.append(Unicode.Scalar(scalar.value + 32) ?? scalar)
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(key.utf8.count)
+        for byte in key.utf8 {
+            switch byte {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"): bytes.append(byte)
+            case UInt8(ascii: "A")...UInt8(ascii: "Z"): bytes.append(byte + 32)
             default: continue
             }
         }
-        return result
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     private static let synonyms: [String: ClaimField] = {

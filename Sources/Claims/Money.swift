@@ -25,42 +25,69 @@ public struct Money: Hashable, Comparable, Sendable, CustomStringConvertible {
     /// `"(5.00)"` (accounting negative), `"12.345"` is refused (sub-cent amounts are ambiguous).
     /// Returns `nil` for anything that is not exactly an amount.
     public init?(parsing text: String) {
-        var characters = Substring(text.trimmingSpaces)
-        guard !characters.isEmpty else { return nil }
+        // One pass over the UTF-8 bytes: this runs for every amount of every imported line.
+        var bytes = text.trimmingSpaces.utf8[...]
+        guard !bytes.isEmpty else { return nil }
         var negative = false
-        if characters.first == "(" && characters.last == ")" {
+        if bytes.first == UInt8(ascii: "("), bytes.last == UInt8(ascii: ")") {
             negative = true
-            characters = characters.dropFirst().dropLast()
+            bytes = bytes.dropFirst().dropLast()
         }
-        if characters.first == "-" {
+        if bytes.first == UInt8(ascii: "-") {
             negative.toggle()
-            characters = characters.dropFirst()
-        } else if characters.first == "+" {
-            characters = characters.dropFirst()
+            bytes = bytes.dropFirst()
+        } else if bytes.first == UInt8(ascii: "+") {
+            bytes = bytes.dropFirst()
         }
-        if characters.first == "$" { characters = characters.dropFirst() }
-        if !negative, characters.first == "-" {
+        if bytes.first == UInt8(ascii: "$") { bytes = bytes.dropFirst() }
+        if !negative, bytes.first == UInt8(ascii: "-") {
             negative = true
-            characters = characters.dropFirst()
+            bytes = bytes.dropFirst()
         }
-        let parts = characters.split(separator: ".", maxSplits: 2, omittingEmptySubsequences: false)
-        guard (1...2).contains(parts.count) else { return nil }
-        let whole = parts[0]
-        let fraction = parts.count == 2 ? parts[1] : ""
-        guard !whole.isEmpty || !fraction.isEmpty, fraction.count <= 2, fraction.allSatisfy(\.isASCIIDigit) else { return nil }
-        // "12." is a half-typed number, not an amount.
-        if parts.count == 2, fraction.isEmpty { return nil }
-        // Thousands separators only in groups of three: "1,300" yes, "1,30" no.
-        let groups = whole.split(separator: ",", omittingEmptySubsequences: false)
-        guard groups.allSatisfy({ $0.allSatisfy(\.isASCIIDigit) }) else { return nil }
-        if groups.count > 1 {
-            guard let first = groups.first, (1...3).contains(first.count), groups.dropFirst().allSatisfy({ $0.count == 3 }) else { return nil }
+
+        var units: Int64 = 0
+        var wholeDigits = 0
+        var commas = 0
+        var groupLength = 0
+        var index = bytes.startIndex
+        scan: while index < bytes.endIndex {
+            switch bytes[index] {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"):
+                units = units * 10 + Int64(bytes[index] - UInt8(ascii: "0"))
+                wholeDigits += 1
+                groupLength += 1
+                guard wholeDigits <= 15 else { return nil }
+            case UInt8(ascii: ","):
+                // Thousands separators only in groups of three: "1,300" yes, "1,30" no.
+                guard commas == 0 ? (1...3).contains(groupLength) : groupLength == 3 else { return nil }
+                commas += 1
+                groupLength = 0
+            case UInt8(ascii: "."):
+                break scan
+            default:
+                return nil
+            }
+            index = bytes.index(after: index)
         }
-        let digits = groups.joined()
-        guard digits.count <= 15 else { return nil }
-        let units = Int64(digits.isEmpty ? "0" : digits) ?? 0
-        let paddedFraction = fraction + String(repeating: "0", count: 2 - fraction.count)
-        let cents = units * 100 + (Int64(paddedFraction) ?? 0)
+        if commas > 0, groupLength != 3 { return nil }
+
+        var fraction: Int64 = 0
+        var fractionDigits = 0
+        if index < bytes.endIndex {  // at the "."
+            index = bytes.index(after: index)
+            while index < bytes.endIndex {
+                let byte = bytes[index]
+                guard (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte), fractionDigits < 2 else { return nil }
+                fraction = fraction * 10 + Int64(byte - UInt8(ascii: "0"))
+                fractionDigits += 1
+                index = bytes.index(after: index)
+            }
+            // "12." is a half-typed number, not an amount.
+            guard fractionDigits > 0 else { return nil }
+        }
+        guard wholeDigits > 0 || fractionDigits > 0 else { return nil }
+        if fractionDigits == 1 { fraction *= 10 }
+        let cents = units * 100 + fraction
         self.init(cents: negative ? -cents : cents)
     }
 }
@@ -73,6 +100,8 @@ extension StringProtocol {
     /// The text without leading and trailing whitespace (spaces, tabs, non-breaking spaces, line breaks).
     var trimmingSpaces: Substring {
         let text = Substring(self)
+        // Most values start and end with a visible ASCII character: nothing to trim.
+        if let first = text.utf8.first, let last = text.utf8.last, (0x21..<0x7F).contains(first), (0x21..<0x7F).contains(last) { return text }
         guard let start = text.firstIndex(where: { !$0.isWhitespace }), let end = text.lastIndex(where: { !$0.isWhitespace }) else { return "" }
         return text[start...end]
     }

@@ -1,4 +1,5 @@
 @testable import App
+@testable import ClaimStore
 import Claims
 import Foundation
 import Hummingbird
@@ -200,5 +201,19 @@ import TestSupport
         let unknown = try ChildProcess(ExecutableTests.binary.path, ["import", "/tmp/claims.xlsx"])
         #expect(try await unknown.waitForExit() == 1)
         #expect(unknown.standardError.contains("pass --format csv or --format ndjson"))
+    }
+}
+
+@Suite struct ViolationsJSONTests {
+    @Test func handWrittenJSONReadsBackAsTheSameViolations() throws {
+        let violations = [
+            Violation(line: 3, field: "provider_npi", rule: "npi_format", severity: .reject, message: "quote \" backslash \\ newline \n tab \t bell \u{7} é ✓"),
+            Violation(line: nil, field: "lines", rule: "lines_required", severity: .warn, message: ""),
+        ]
+        let text = PostgresClaimRepository.violationsJSON(violations)
+        #expect(try JSONDecoder().decode([Violation].self, from: Data(text.utf8)) == violations)
+        #expect(PostgresClaimRepository.violationsJSON([]) == "[]")
+        // The same text JSONEncoder writes with sorted keys, so stored rows look alike whichever path wrote them.
+        #expect(text == (try PostgresClaimRepository.json(violations)).replacingOccurrences(of: "\\/", with: "/"))
     }
 }

@@ -27,7 +27,7 @@ public struct ClaimImporter<Repository: ClaimRepository>: Sendable {
         var committed = Committed()
         for start in stride(from: 0, to: items.count, by: batchSize) {
             let slice = items[start..<min(start + batchSize, items.count)]
-            let batch = self.batch(slice, importID: importID, today: today, report: &report)
+            let batch = await self.batch(slice, importID: importID, today: today, report: &report)
             if let previous = storing {
                 committed = try await finish(previous, committed: committed, importID: importID, progress: progress)
             }
@@ -62,9 +62,39 @@ public struct ClaimImporter<Repository: ClaimRepository>: Sendable {
         return storing.through
     }
 
-    /// Validates one slice of items into a batch and records each outcome in `report`.
-    func batch(_ items: ArraySlice<ImportItem>, importID: UUID, today: CalendarDate, report: inout ImportReport) -> ImportBatch {
+    /// Validates one slice of items into a batch, spread over the machine's cores, and records
+    /// each outcome in `report` in input order.
+    func batch(_ items: ArraySlice<ImportItem>, importID: UUID, today: CalendarDate, report: inout ImportReport) async -> ImportBatch {
+        let workers = max(1, min(ProcessInfo.processInfo.activeProcessorCount, items.count / 64))
+        let chunkSize = (items.count + workers - 1) / workers
+        let parts = await withTaskGroup(of: (Int, ValidatedChunk).self) { group in
+            for (number, start) in stride(from: items.startIndex, to: items.endIndex, by: max(1, chunkSize)).enumerated() {
+                let chunk = items[start..<min(start + chunkSize, items.endIndex)]
+                group.addTask { (number, self.validate(chunk, importID: importID, today: today)) }
+            }
+            var parts: [(Int, ValidatedChunk)] = []
+            for await part in group { parts.append(part) }
+            return parts.sorted { $0.0 < $1.0 }.map(\.1)
+        }
         var batch = ImportBatch()
+        for part in parts {
+            batch.accepted += part.batch.accepted
+            batch.rejected += part.batch.rejected
+            report.accepted += part.accepted
+            report.rejected += part.rejected
+        }
+        return batch
+    }
+
+    /// One chunk's claims to store and its outcomes for the report.
+    struct ValidatedChunk: Sendable {
+        var batch = ImportBatch()
+        var accepted: [ImportReport.Accepted] = []
+        var rejected: [ImportReport.Rejected] = []
+    }
+
+    func validate(_ items: ArraySlice<ImportItem>, importID: UUID, today: CalendarDate) -> ValidatedChunk {
+        var result = ValidatedChunk()
         let timestamp = rfc3339Now()
         for item in items {
             let violations: [Violation]
@@ -80,8 +110,8 @@ public struct ClaimImporter<Repository: ClaimRepository>: Sendable {
                 switch validator.validate(raw, today: today) {
                 case .accepted(let claim):
                     let stored = StoredClaim(id: ids.next(), claim: claim, at: timestamp)
-                    batch.accepted.append(stored)
-                    report.accepted.append(
+                    result.batch.accepted.append(stored)
+                    result.accepted.append(
                         ImportReport.Accepted(source: item.source, claimNumber: number, id: stored.id, lines: stored.lines.count, netFee: stored.netFee,
                             warnings: stored.warnings.map(\.rule)))
                     continue
@@ -92,11 +122,11 @@ public struct ClaimImporter<Repository: ClaimRepository>: Sendable {
             let rejected = RejectedClaim(
                 id: ids.next(), importID: importID, externalClaimNumber: number, source: item.source, originalJSON: item.original.json,
                 violations: violations)
-            batch.rejected.append(rejected)
-            report.rejected.append(
+            result.batch.rejected.append(rejected)
+            result.rejected.append(
                 ImportReport.Rejected(source: item.source, claimNumber: number, id: rejected.id, errors: violations, sourceLines: sourceLines))
         }
-        return batch
+        return result
     }
 }
 
