@@ -341,6 +341,11 @@ public struct PostgresClaimRepository: ClaimRepository {
 
     static func appendJSONString(_ value: String, to text: inout String) {
         text += "\""
+        if !value.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
+            text += value
+            text += "\""
+            return
+        }
         for scalar in value.unicodeScalars {
             switch scalar {
             case "\"": text += "\\\""

@@ -53,28 +53,45 @@ public struct CalendarDate: Hashable, Comparable, Sendable, CustomStringConverti
     /// Two-digit years pivot on `pivotYear`: years up to its last two digits are 20xx, later ones 19xx.
     public init?(parsing text: String, pivotYear: Int = 2069) {
         let trimmed = text.trimmingSpaces
-        guard !trimmed.isEmpty else { return nil }
-        let dateEnd = trimmed.firstIndex(where: { $0 == " " || $0 == "T" }) ?? trimmed.endIndex
-        let datePart = trimmed[..<dateEnd]
-        let timePart = dateEnd == trimmed.endIndex ? Substring("") : trimmed[trimmed.index(after: dateEnd)...]
+        let utf8 = trimmed.utf8
+        guard !utf8.isEmpty else { return nil }
+        let dateEnd = utf8.firstIndex(where: { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "T") }) ?? utf8.endIndex
+        let timePart = dateEnd == utf8.endIndex ? Substring("") : trimmed[utf8.index(after: dateEnd)...]
         guard timePart.isEmpty || Self.isValidTime(timePart) else { return nil }
 
-        if datePart.contains("-") {
-            let fields = datePart.split(separator: "-", omittingEmptySubsequences: false)
-            guard fields.count == 3, fields[0].count == 4, (1...2).contains(fields[1].count), (1...2).contains(fields[2].count),
-                let year = Int(fields[0]), let month = Int(fields[1]), let day = Int(fields[2])
-            else { return nil }
-            self.init(year: year, month: month, day: day)
-        } else if datePart.contains("/") {
-            let fields = datePart.split(separator: "/", omittingEmptySubsequences: false)
-            guard fields.count == 3, (1...2).contains(fields[0].count), (1...2).contains(fields[1].count), [2, 4].contains(fields[2].count),
-                fields.allSatisfy({ $0.allSatisfy(\.isASCIIDigit) }),
-                let month = Int(fields[0]), let day = Int(fields[1]), var year = Int(fields[2])
-            else { return nil }
-            if fields[2].count == 2 { year += year <= pivotYear % 100 ? 2000 : 1900 }
-            self.init(year: year, month: month, day: day)
+        // Three runs of digits with one kind of separator, read byte by byte (every imported
+        // line has a date).
+        var numbers = (0, 0, 0)
+        var widths = (0, 0, 0)
+        var field = 0
+        var separator: UInt8?
+        for byte in utf8[..<dateEnd] {
+            switch byte {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"):
+                let digit = Int(byte - UInt8(ascii: "0"))
+                switch field {
+                case 0: numbers.0 = numbers.0 * 10 + digit; widths.0 += 1
+                case 1: numbers.1 = numbers.1 * 10 + digit; widths.1 += 1
+                default: numbers.2 = numbers.2 * 10 + digit; widths.2 += 1
+                }
+                guard widths.0 <= 4, widths.1 <= 4, widths.2 <= 4 else { return nil }
+            case UInt8(ascii: "-"), UInt8(ascii: "/"):
+                guard separator == nil || separator == byte, field < 2 else { return nil }
+                separator = byte
+                field += 1
+            default:
+                return nil
+            }
+        }
+        guard field == 2 else { return nil }
+        if separator == UInt8(ascii: "-") {
+            guard widths.0 == 4, (1...2).contains(widths.1), (1...2).contains(widths.2) else { return nil }
+            self.init(year: numbers.0, month: numbers.1, day: numbers.2)
         } else {
-            return nil
+            guard (1...2).contains(widths.0), (1...2).contains(widths.1), widths.2 == 2 || widths.2 == 4 else { return nil }
+            var year = numbers.2
+            if widths.2 == 2 { year += year <= pivotYear % 100 ? 2000 : 1900 }
+            self.init(year: year, month: numbers.0, day: numbers.1)
         }
     }
 

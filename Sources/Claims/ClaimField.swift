@@ -64,3 +64,37 @@ public enum ClaimField: String, CaseIterable, Sendable, Codable {
         return table
     }()
 }
+
+extension ClaimField {
+    /// The field's position in `allCases`, for ``FieldMap``.
+    var ordinal: Int {
+        switch self {
+        case .serviceDate: return 0
+        case .submittedProcedure: return 1
+        case .quadrant: return 2
+        case .groupID: return 3
+        case .subscriberID: return 4
+        case .providerNPI: return 5
+        case .providerFees: return 6
+        case .allowedFees: return 7
+        case .memberCoinsurance: return 8
+        case .memberCopay: return 9
+        }
+    }
+}
+
+/// A value per field in a fixed array: the validator fills and reads several of these for every
+/// line, where a hashed dictionary would dominate the cost of validation.
+struct FieldMap<Value> {
+    private var slots = [Value?](repeating: nil, count: ClaimField.allCases.count)
+
+    subscript(field: ClaimField) -> Value? {
+        get { slots[field.ordinal] }
+        set { slots[field.ordinal] = newValue }
+    }
+
+    /// The fields that have a value, in `allCases` order.
+    var entries: [(field: ClaimField, value: Value)] {
+        ClaimField.allCases.compactMap { field in slots[field.ordinal].map { (field, $0) } }
+    }
+}

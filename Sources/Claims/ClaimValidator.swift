@@ -92,8 +92,8 @@ public struct ClaimValidator: Sendable {
 
     /// Maps keys to fields; trims values; blank counts as missing. Procedure and quadrant codes
     /// are upper-cased here, at the edge, so "d0180" and "ur" are accepted as D0180 and UR.
-    private func normalize(_ raw: RawLine, line: Int, violations: inout [Violation], ignored: inout [String]) -> [ClaimField: String] {
-        var values: [ClaimField: String] = [:]
+    private func normalize(_ raw: RawLine, line: Int, violations: inout [Violation], ignored: inout [String]) -> FieldMap<String> {
+        var values = FieldMap<String>()
         for (key, value) in raw.fields {
             guard let field = ClaimField.matching(key) else {
                 if !ClaimField.isExternalClaimNumber(key), !ignored.contains(key) { ignored.append(key) }
@@ -112,8 +112,8 @@ public struct ClaimValidator: Sendable {
     }
 
     /// Applies every rule to one line and builds it when nothing rejects it.
-    private func check(_ values: [ClaimField: String], line: Int, today: CalendarDate, violations: inout [Violation]) -> ClaimLine? {
-        var money: [ClaimField: Money] = [:]
+    private func check(_ values: FieldMap<String>, line: Int, today: CalendarDate, violations: inout [Violation]) -> ClaimLine? {
+        var money = FieldMap<Money>()
         var date: CalendarDate?
         var rejected = false
         func report(_ rule: ValidationRule, _ fallback: String) {
@@ -123,7 +123,7 @@ public struct ClaimValidator: Sendable {
         }
 
         // Values that cannot be read at all are rejected whatever the rules say.
-        for (field, text) in values {
+        for (field, text) in values.entries {
             if field.isMoney {
                 if let amount = Money(parsing: text) {
                     money[field] = amount

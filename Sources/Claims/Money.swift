@@ -99,9 +99,13 @@ extension Character {
 extension StringProtocol {
     /// The text without leading and trailing whitespace (spaces, tabs, non-breaking spaces, line breaks).
     var trimmingSpaces: Substring {
-        let text = Substring(self)
-        // Most values start and end with a visible ASCII character: nothing to trim.
-        if let first = text.utf8.first, let last = text.utf8.last, (0x21..<0x7F).contains(first), (0x21..<0x7F).contains(last) { return text }
+        var text = Substring(self)
+        // Most values are ASCII at both ends: trim ASCII blanks byte by byte, and only look at
+        // Unicode whitespace (non-breaking spaces, …) when a non-ASCII byte is at an end.
+        let isASCIIBlank = { (byte: UInt8) in byte == 0x20 || (0x09...0x0D).contains(byte) }
+        while let first = text.utf8.first, isASCIIBlank(first) { text = text.dropFirst() }
+        while let last = text.utf8.last, isASCIIBlank(last) { text = text.dropLast() }
+        if let first = text.utf8.first, let last = text.utf8.last, first < 0x80, last < 0x80 { return text }
         guard let start = text.firstIndex(where: { !$0.isWhitespace }), let end = text.lastIndex(where: { !$0.isWhitespace }) else { return "" }
         return text[start...end]
     }
