@@ -14,27 +14,63 @@ public struct PostgresClaimRepository: ClaimRepository {
     }
 
     public func create(_ claim: StoredClaim, idempotency: IdempotencyRecord?) async throws -> IdempotencyRecord? {
-        try await client.withTransaction { connection in
-            if let record = idempotency {
-                // Claim the key first: a concurrent request with the same key waits here until
-                // this transaction ends, then finds the stored response.
-                let inserted = try await connection.query(
-                    """
-                    INSERT INTO idempotency_keys (key, request_hash, response_status, response_body, claim_id)
-                    VALUES (\(record.key), \(record.requestHash), \(record.status), \(record.body), \(claim.id))
-                    ON CONFLICT (key) DO NOTHING RETURNING key
-                    """)
-                if inserted.rows.isEmpty {
-                    return try await Self.idempotencyRecord(key: record.key, on: connection)
-                }
-            }
-            try await Self.insertClaim(claim, on: connection)
-            try await Self.insertLines(of: claim.id, claim.lines, on: connection)
-            try await Self.appendEvents(
-                [EventDraft(claimID: claim.id, type: "claim.created", providerNPI: claim.providerNPI, delta: claim.netFee, netFee: claim.netFee, status: .submitted)],
-                on: connection)
+        let insert = try Self.insertStatement(for: claim)
+        guard let record = idempotency else {
+            // One statement, so one round trip and its own transaction: the outbox ordering lock
+            // is held only from the event insert to the commit, never across a network wait.
+            try await client.query(insert)
             return nil
         }
+        return try await client.withTransaction { connection in
+            // Claim the key first: a concurrent request with the same key waits here until this
+            // transaction ends, then finds the stored response.
+            let inserted = try await connection.query(
+                """
+                INSERT INTO idempotency_keys (key, request_hash, response_status, response_body, claim_id)
+                VALUES (\(record.key), \(record.requestHash), \(record.status), \(record.body), \(claim.id))
+                ON CONFLICT (key) DO NOTHING RETURNING key
+                """)
+            if inserted.rows.isEmpty {
+                return try await Self.idempotencyRecord(key: record.key, on: connection)
+            }
+            try await connection.query(insert)
+            return nil
+        }
+    }
+
+    /// The claim, its lines and its creation event in one statement. The event is inserted last,
+    /// after taking the outbox ordering lock (see ``appendEvents(_:on:)``).
+    static func insertStatement(for claim: StoredClaim) throws -> PostgresQuery {
+        var binds: [String?] = []
+        func placeholders(_ values: [String?], casts: [String]) -> String {
+            let base = binds.count
+            binds += values
+            return "(" + casts.enumerated().map { "$\(base + $0.offset + 1)\($0.element)" }.joined(separator: ", ") + ")"
+        }
+        let dates = claim.serviceDateRange
+        let claimValues = placeholders(
+            [
+                claim.id.postgresText, claim.externalClaimNumber, claim.status.rawValue, claim.providerNPI, claim.netFee.description,
+                String(claim.lines.count), dates?.lowerBound.description, dates?.upperBound.description, violationsJSON(claim.warnings),
+                try json(claim.ignoredFields), claim.createdAt, claim.updatedAt,
+            ],
+            casts: ["::uuid", "", "", "", "::numeric", "::int", "::date", "::date", "::jsonb", "::jsonb", "::timestamptz", "::timestamptz"])
+        let lineValues = claim.lines.map { placeholders(lineRow(claim.id, $0), casts: lineCasts) }.joined(separator: ", ")
+        let lock = placeholders([String(outboxLockKey)], casts: ["::bigint"])
+        let event = placeholders(
+            [claim.id.postgresText, "claim.created", claim.providerNPI, claim.netFee.description, claim.netFee.description, ClaimStatus.submitted.rawValue],
+            casts: ["::uuid", "", "", "::numeric", "::numeric", ""])
+        let sql = """
+            WITH new_claim AS (
+                INSERT INTO claims (id, external_claim_number, status, provider_npi, net_fee, line_count, service_date_from, service_date_to,
+                                    warnings, ignored_fields, created_at, updated_at)
+                VALUES \(claimValues)),
+            new_lines AS (INSERT INTO claim_lines (\(lineColumns)) VALUES \(lineValues)),
+            ordering AS (SELECT pg_advisory_xact_lock\(lock))
+            INSERT INTO outbox_events (claim_id, event_type, provider_npi, net_fee_delta, net_fee, status)
+            SELECT event.* FROM ordering, (VALUES \(event)) AS event
+            """
+        return PostgresQuery(sql: sql, binds: binds)
     }
 
     public func find(id: UUID) async throws -> StoredClaim? {
@@ -176,18 +212,6 @@ public struct PostgresClaimRepository: ClaimRepository {
         var status: ClaimStatus
     }
 
-    static func insertClaim(_ claim: StoredClaim, on connection: PostgresConnection) async throws {
-        let dates = claim.serviceDateRange
-        try await connection.query(
-            """
-            INSERT INTO claims (id, external_claim_number, status, provider_npi, net_fee, line_count, service_date_from, service_date_to,
-                                warnings, ignored_fields, created_at, updated_at)
-            VALUES (\(claim.id), \(claim.externalClaimNumber), \(claim.status.rawValue), \(claim.providerNPI), \(claim.netFee.description)::numeric,
-                    \(claim.lines.count), \(dates?.lowerBound.description ?? "")::date, \(dates?.upperBound.description ?? "")::date,
-                    \(violationsJSON(claim.warnings))::jsonb, \(try json(claim.ignoredFields))::jsonb, \(claim.createdAt)::timestamptz, \(claim.updatedAt)::timestamptz)
-            """)
-    }
-
     static let lineColumns = """
         claim_id, line_number, service_date, submitted_procedure, quadrant, group_id, subscriber_id, provider_npi, provider_fees, \
         allowed_fees, member_coinsurance, member_copay, net_fee
@@ -213,33 +237,39 @@ public struct PostgresClaimRepository: ClaimRepository {
         ]
     }
 
+    /// The casts of ``lineColumns``, in order.
+    static let lineCasts = ["::uuid", "::int", "::date", "", "", "", "", "", "::numeric", "::numeric", "::numeric", "::numeric", "::numeric"]
+
     static func insertLines(of id: UUID, _ lines: [ClaimLine], on connection: PostgresConnection) async throws {
         // One multi-row INSERT; claims are capped at 1,000 lines, far below the 65,535 parameter limit.
-        var sql = "INSERT INTO claim_lines (\(lineColumns)) VALUES"
         var binds: [String?] = []
-        for (index, line) in lines.enumerated() {
+        let rows = lines.map { line in
             let base = binds.count
             binds += lineRow(id, line)
-            let placeholders = (1...13).map { "$\(base + $0)" }
-            sql += (index == 0 ? " " : ", ")
-                + "(\(placeholders[0])::uuid, \(placeholders[1])::int, \(placeholders[2])::date, \(placeholders[3]), \(placeholders[4]), "
-                + "\(placeholders[5]), \(placeholders[6]), \(placeholders[7]), \(placeholders[8])::numeric, \(placeholders[9])::numeric, "
-                + "\(placeholders[10])::numeric, \(placeholders[11])::numeric, \(placeholders[12])::numeric)"
+            return "(" + lineCasts.enumerated().map { "$\(base + $0.offset + 1)\($0.element)" }.joined(separator: ", ") + ")"
         }
-        try await connection.query(PostgresQuery(sql: sql, binds: binds))
+        try await connection.query(PostgresQuery(sql: "INSERT INTO claim_lines (\(lineColumns)) VALUES \(rows.joined(separator: ", "))", binds: binds))
     }
 
-    /// Appends events as the transaction's last step, under the ordering lock.
+    /// Appends events as the transaction's last step, in one statement that first takes the
+    /// outbox ordering lock: sequence numbers are drawn under the lock, which is held until
+    /// commit, so sequence order is commit order.
     static func appendEvents(_ events: [EventDraft], on connection: PostgresConnection) async throws {
         guard !events.isEmpty else { return }
-        try await connection.query("SELECT pg_advisory_xact_lock(\(outboxLockKey))")
+        var binds: [String?] = [String(outboxLockKey)]
+        var rows: [String] = []
         for event in events {
-            try await connection.query(
-                """
-                INSERT INTO outbox_events (claim_id, event_type, provider_npi, net_fee_delta, net_fee, status)
-                VALUES (\(event.claimID), \(event.type), \(event.providerNPI), \(event.delta.description)::numeric, \(event.netFee.description)::numeric, \(event.status.rawValue))
-                """)
+            let base = binds.count
+            binds += [event.claimID.postgresText, event.type, event.providerNPI, event.delta.description, event.netFee.description, event.status.rawValue]
+            rows.append("($\(base + 1)::uuid, $\(base + 2), $\(base + 3), $\(base + 4)::numeric, $\(base + 5)::numeric, $\(base + 6))")
         }
+        try await connection.query(
+            PostgresQuery(
+                sql: """
+                    INSERT INTO outbox_events (claim_id, event_type, provider_npi, net_fee_delta, net_fee, status)
+                    SELECT event.* FROM (SELECT pg_advisory_xact_lock($1::bigint)) AS ordering, (VALUES \(rows.joined(separator: ", "))) AS event
+                    """,
+                binds: binds))
     }
 
     static func load(id: UUID, on connection: PostgresConnection, lock: Bool) async throws -> StoredClaim? {

@@ -23,11 +23,9 @@ public enum ClaimDecoding {
     public static func claim(fromJSON data: Data) throws(ClaimDecodingError) -> RawClaim {
         let value: JSONValue
         do {
-            value = try JSONDecoder().decode(JSONValue.self, from: data)
-        } catch let DecodingError.dataCorrupted(context) {
-            throw .malformedJSON(context.underlyingError.map { "\($0)" } ?? context.debugDescription)
+            value = try JSONReader.parse(Array(data))
         } catch {
-            throw .malformedJSON("\(error)")
+            throw .malformedJSON(error.description)
         }
         return try claim(from: value)
     }
@@ -66,12 +64,16 @@ public enum ClaimDecoding {
             throw .unexpectedShape("\(path) must be an object of line fields")
         }
         var fields: [(key: String, value: String?)] = []
-        for (key, member) in members {
-            switch member {
+        fields.reserveCapacity(members.count)
+        for member in members {
+            switch member.value {
             case .object, .array:
-                fields.append((key, "\u{FFFD}nested"))  // kept so a known field reports a format error
+                fields.append((member.key, "\u{FFFD}nested"))  // kept so a known field reports a format error
+            case .number(let text) where text.utf8.contains(where: { $0 == UInt8(ascii: "e") || $0 == UInt8(ascii: "E") }):
+                // 1.3e3 is 1300 exactly: Decimal keeps it decimal.
+                fields.append((member.key, Decimal(string: text).map { "\($0)" } ?? text))
             default:
-                fields.append((key, member.text))
+                fields.append((member.key, member.value.text))
             }
         }
         return RawLine(fields: fields)
@@ -128,66 +130,5 @@ public enum ClaimDecoding {
             grouped[number] = group
         }
         return order.compactMap { grouped[$0] }
-    }
-}
-
-/// Any JSON value; numbers keep their exact decimal value.
-enum JSONValue: Decodable, Equatable {
-    case string(String)
-    case number(Decimal)
-    case bool(Bool)
-    case null
-    case array([JSONValue])
-    case object([(key: String, value: JSONValue)])
-
-    init(from decoder: any Decoder) throws {
-        if let container = try? decoder.container(keyedBy: AnyKey.self) {
-            self = .object(try container.allKeys.sorted { $0.stringValue < $1.stringValue }.map { ($0.stringValue, try container.decode(JSONValue.self, forKey: $0)) })
-        } else if var container = try? decoder.unkeyedContainer() {
-            var elements: [JSONValue] = []
-            while !container.isAtEnd { elements.append(try container.decode(JSONValue.self)) }
-            self = .array(elements)
-        } else {
-            let container = try decoder.singleValueContainer()
-            if container.decodeNil() {
-                self = .null
-            } else if let flag = try? container.decode(Bool.self) {
-                self = .bool(flag)
-            } else if let number = try? container.decode(Decimal.self) {
-                self = .number(number)
-            } else {
-                self = .string(try container.decode(String.self))
-            }
-        }
-    }
-
-    /// The value as text for a line field; `nil` for null.
-    var text: String? {
-        switch self {
-        case .string(let text): return text
-        case .number(let number): return "\(number)"
-        case .bool(let flag): return flag ? "true" : "false"
-        case .null: return nil
-        case .array, .object: return nil
-        }
-    }
-
-    static func == (lhs: JSONValue, rhs: JSONValue) -> Bool {
-        switch (lhs, rhs) {
-        case (.string(let a), .string(let b)): return a == b
-        case (.number(let a), .number(let b)): return a == b
-        case (.bool(let a), .bool(let b)): return a == b
-        case (.null, .null): return true
-        case (.array(let a), .array(let b)): return a == b
-        case (.object(let a), .object(let b)): return a.map(\.key) == b.map(\.key) && a.map(\.value) == b.map(\.value)
-        default: return false
-        }
-    }
-
-    struct AnyKey: CodingKey {
-        var stringValue: String
-        var intValue: Int? { nil }
-        init(stringValue: String) { self.stringValue = stringValue }
-        init?(intValue: Int) { nil }
     }
 }
