@@ -49,12 +49,25 @@ rate() { awk -v n="$1" -v ns="$2" 'BEGIN { printf "%.0f", n / (ns / 1e9) }'; }
 
 "$BINARY" migrate >/dev/null
 
+# Starts claimsd in the background and waits for /ready; stops the run if it does not come up.
+start_claimsd() {
+  "$BINARY" serve --port "$HTTP_PORT" >>"$WORK/claimsd.out" 2>&1 &
+  CLAIMSD=$!
+  trap 'kill $CLAIMSD 2>/dev/null || true' EXIT
+  for _ in $(seq 1 100); do
+    curl -fsS "http://127.0.0.1:$HTTP_PORT/ready" >/dev/null 2>&1 && return 0
+    kill -0 $CLAIMSD 2>/dev/null || break
+    sleep 0.2
+  done
+  tail -n 5 "$WORK/claimsd.out" >&2
+  echo "bench: claimsd did not become ready on port $HTTP_PORT" >&2
+  exit 1
+}
+: >"$WORK/claimsd.out"
+
 # --- POST /api/v1/claims through claimsd ------------------------------------------------------
 reset_tables
-"$BINARY" serve --port "$HTTP_PORT" >"$WORK/claimsd.out" 2>&1 &
-CLAIMSD=$!
-trap 'kill $CLAIMSD 2>/dev/null || true' EXIT
-for _ in $(seq 1 100); do curl -fsS "http://127.0.0.1:$HTTP_PORT/ready" >/dev/null 2>&1 && break; sleep 0.2; done
+start_claimsd
 wrk -t2 -c"$CONNECTIONS" -d"${WARMUP_SECONDS}s" -s benchmarks/post-claim.lua "http://127.0.0.1:$HTTP_PORT" >/dev/null
 before=$(psql -c "SELECT count(*) FROM claims")
 echo "bench: POST /api/v1/claims, $CONNECTIONS connections, ${SECONDS_PER_PHASE}s" >&2
@@ -100,10 +113,7 @@ psql -1 -c "\\copy claims FROM '$WORK/claims.copy'" -c "\\copy claim_lines FROM 
 copy_ns=$(( $(now_ns) - start ))
 
 reset_tables
-"$BINARY" serve --port "$HTTP_PORT" >>"$WORK/claimsd.out" 2>&1 &
-CLAIMSD=$!
-trap 'kill $CLAIMSD 2>/dev/null || true' EXIT
-for _ in $(seq 1 100); do curl -fsS "http://127.0.0.1:$HTTP_PORT/ready" >/dev/null 2>&1 && break; sleep 0.2; done
+start_claimsd
 echo "bench: POST /api/v1/claims/import of the same file" >&2
 start=$(now_ns)
 # No "Expect: 100-continue": curl would wait a second for an interim response first.

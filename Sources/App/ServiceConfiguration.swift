@@ -60,7 +60,12 @@ public struct ServiceConfiguration: Sendable {
 
     /// The PostgreSQL client settings the URL and pool size describe.
     public var postgres: PostgresClient.Configuration {
-        PostgresClient.Configuration(conninfo: databaseURL, maxConnections: databasePoolSize)
+        // Connections live for the whole run, and PostgreSQL keeps the first plan of a foreign-key
+        // check for the life of a session: planned while `claims` was nearly empty, it stays a
+        // sequential scan and every insert slows down as the table grows (measured: 1,100 → 560
+        // claims/s within 15 s). Custom plans are made with the table's current size.
+        PostgresClient.Configuration(
+            conninfo: databaseURL, maxConnections: databasePoolSize, sessionSettings: ["plan_cache_mode": "force_custom_plan"])
     }
 
     /// Reads and checks every setting; the first bad one stops start-up with a message that

@@ -20,12 +20,18 @@ public final class PostgresClient: Sendable {
         public var acquireTimeout: Duration
         /// Seconds libpq waits for a new connection; applied when `conninfo` sets none.
         public var connectTimeoutSeconds: Int
+        /// Run-time parameters set on every new connection (`set_config(name, value, false)`).
+        public var sessionSettings: [String: String]
 
-        public init(conninfo: String, maxConnections: Int = 8, acquireTimeout: Duration = .seconds(5), connectTimeoutSeconds: Int = 5) {
+        public init(
+            conninfo: String, maxConnections: Int = 8, acquireTimeout: Duration = .seconds(5), connectTimeoutSeconds: Int = 5,
+            sessionSettings: [String: String] = [:]
+        ) {
             self.conninfo = conninfo
             self.maxConnections = maxConnections
             self.acquireTimeout = acquireTimeout
             self.connectTimeoutSeconds = connectTimeoutSeconds
+            self.sessionSettings = sessionSettings
         }
 
         /// Checks that libpq can parse `conninfo`, without connecting.
@@ -77,10 +83,18 @@ public final class PostgresClient: Sendable {
         threadPool.start()
         self.threadPool = threadPool
         let conninfo = configuration.effectiveConninfo
+        let settings = configuration.sessionSettings.sorted { $0.key < $1.key }
         self.pool = ConnectionPool(
             configuration: .init(maxConnections: configuration.maxConnections, acquireTimeout: configuration.acquireTimeout)
         ) {
-            try await PostgresConnection.connect(conninfo: conninfo, threadPool: threadPool)
+            let connection = try await PostgresConnection.connect(conninfo: conninfo, threadPool: threadPool)
+            do {
+                for (name, value) in settings { try await connection.query("SELECT set_config(\(name), \(value), false)") }
+            } catch {
+                connection.close()
+                throw error
+            }
+            return connection
         }
     }
 

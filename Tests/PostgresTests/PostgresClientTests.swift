@@ -24,6 +24,34 @@ import TestSupport
         }
     }
 
+    @Test func sessionSettingsApplyToEveryPooledConnection() async throws {
+        try await ScratchDatabase.with { _, database in
+            let client = try PostgresClient(
+                configuration: .init(conninfo: database.url, maxConnections: 3, sessionSettings: ["plan_cache_mode": "force_custom_plan", "application_name": "settings-test"]),
+                logger: TestEnvironment.quietLogger)
+            // Three connections at once, so each is a new session.
+            let modes = try await withThrowingTaskGroup(of: [String].self) { group in
+                for _ in 0..<3 {
+                    group.addTask {
+                        try await client.withConnection { connection in
+                            let row = try #require(try await connection.query("SELECT current_setting('plan_cache_mode') AS m, current_setting('application_name') AS a, pg_sleep(0.2)::text").rows.first)
+                            return [try row.decode("m", as: String.self), try row.decode("a", as: String.self)]
+                        }
+                    }
+                }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            #expect(modes == Array(repeating: ["force_custom_plan", "settings-test"], count: 3))
+            #expect(await client.statistics().open == 3)
+            await client.shutdown()
+
+            let broken = try PostgresClient(
+                configuration: .init(conninfo: database.url, maxConnections: 1, sessionSettings: ["plan_cache_mode": "sometimes"]), logger: TestEnvironment.quietLogger)
+            await #expect(throws: PostgresError.self) { try await broken.query("SELECT 1") }
+            await broken.shutdown()
+        }
+    }
+
     @Test func decodingReportsMissingNullAndMistypedColumns() async throws {
         try await ScratchDatabase.with { client, _ in
             let row = try #require(try await client.query("SELECT 'x' AS word, NULL::int AS nothing").rows.first)
