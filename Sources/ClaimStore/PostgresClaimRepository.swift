@@ -171,6 +171,9 @@ public struct PostgresClaimRepository: ClaimRepository {
     public func store(_ batch: ImportBatch) async throws {
         guard !batch.accepted.isEmpty || !batch.rejected.isEmpty else { return }
         try await client.withTransaction { connection in
+            // COPY checks the lines' foreign key once per row: a plan made per check (the
+            // session default, see ServiceConfiguration) would cost more than the row itself.
+            try await connection.query("SELECT set_config('plan_cache_mode', 'auto', true)")
             if !batch.accepted.isEmpty {
                 try await connection.copyFrom(
                     """
