@@ -78,7 +78,15 @@ public struct PostgresClaimRepository: ClaimRepository {
     }
 
     public func list(_ query: ClaimListQuery) async throws -> ClaimPage {
-        var sql = "SELECT \(Self.summaryColumns) FROM claims WHERE true"
+        let rows = try await client.query(Self.listStatement(query)).rows
+        let items = try rows.prefix(query.limit).map(Self.summary)
+        return ClaimPage(items: items, nextAfter: rows.count > query.limit ? items.last?.id : nil)
+    }
+
+    /// The list query: newest first by id (UUIDv7, so creation order), one row more than the
+    /// limit to tell whether another page follows. Each filter has an index (see the schema).
+    static func listStatement(_ query: ClaimListQuery) -> PostgresQuery {
+        var sql = "SELECT \(summaryColumns) FROM claims WHERE true"
         var binds: [String?] = []
         func bind(_ value: String) -> String {
             binds.append(value)
@@ -90,9 +98,7 @@ public struct PostgresClaimRepository: ClaimRepository {
         if let to = query.serviceDateTo { sql += " AND service_date_from <= \(bind(to.description))::date" }
         if let after = query.after { sql += " AND id < \(bind(after.postgresText))::uuid" }
         sql += " ORDER BY id DESC LIMIT \(bind(String(query.limit + 1)))::int"
-        let rows = try await client.query(PostgresQuery(sql: sql, binds: binds)).rows
-        let items = try rows.prefix(query.limit).map(Self.summary)
-        return ClaimPage(items: items, nextAfter: rows.count > query.limit ? items.last?.id : nil)
+        return PostgresQuery(sql: sql, binds: binds)
     }
 
     public func replace(id: UUID, with claim: ValidatedClaim, at timestamp: String) async throws -> StoredClaim {
