@@ -12,6 +12,8 @@ public import Pooling
 public final class PostgresConnection: PooledConnection, @unchecked Sendable {
     private let handle: OpaquePointer
     private let threadPool: NIOThreadPool
+    /// Touched only by the task that holds the connection, on the thread pool.
+    private var statements = StatementCache()
 
     private init(handle: OpaquePointer, threadPool: NIOThreadPool) {
         self.handle = handle
@@ -90,14 +92,56 @@ public final class PostgresConnection: PooledConnection, @unchecked Sendable {
     // MARK: - Blocking libpq calls (thread pool only)
 
     private func runQuery(_ query: PostgresQuery) throws -> PostgresResult {
+        let name = try preparedStatement(for: query)
         let parameters = query.binds.map { $0.flatMap { strdup($0) } }
         defer { parameters.forEach { free($0) } }
         let result = parameters.map { UnsafePointer($0) }.withUnsafeBufferPointer { values in
-            PQexecParams(handle, query.sql, Int32(values.count), nil, values.baseAddress, nil, nil, 0)
+            PQexecPrepared(handle, name, Int32(values.count), values.baseAddress, nil, nil, 0)
         }
         defer { PQclear(result) }
         try check(result)
         return Self.copyResult(result)
+    }
+
+    /// The name of this session's prepared statement for `query`'s SQL, preparing it on first
+    /// use: the server then parses and analyzes each distinct statement once per connection,
+    /// not on every call. The least recently used statements are deallocated beyond
+    /// ``statementCacheSize``.
+    private func preparedStatement(for query: PostgresQuery) throws -> String {
+        if let name = statements.names[query.sql] {
+            statements.touch(query.sql)
+            return name
+        }
+        statements.counter += 1
+        let name = "claimsd_\(statements.counter)"
+        let prepared = PQprepare(handle, name, query.sql, Int32(query.binds.count), nil)
+        defer { PQclear(prepared) }
+        try check(prepared)
+        statements.names[query.sql] = name
+        statements.recent.append(query.sql)
+        if statements.recent.count > Self.statementCacheSize {
+            let evicted = statements.recent.removeFirst()
+            if let old = statements.names.removeValue(forKey: evicted) {
+                PQclear(PQexec(handle, "DEALLOCATE \(old)"))
+            }
+        }
+        return name
+    }
+
+    /// Most prepared statements kept per connection.
+    static let statementCacheSize = 128
+
+    /// Prepared statements of this session, by SQL text, least recently used first.
+    struct StatementCache {
+        var names: [String: String] = [:]
+        var recent: [String] = []
+        var counter = 0
+
+        mutating func touch(_ sql: String) {
+            guard recent.last != sql, let index = recent.lastIndex(of: sql) else { return }
+            recent.remove(at: index)
+            recent.append(sql)
+        }
     }
 
     private func runCopy(_ statement: String, rows: [[String?]]) throws -> Int {

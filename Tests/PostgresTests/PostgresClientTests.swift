@@ -52,6 +52,23 @@ import TestSupport
         }
     }
 
+    @Test func statementsArePreparedOncePerConnectionAndTheCacheIsBounded() async throws {
+        try await ScratchDatabase.with { client, _ in
+            try await client.withConnection { connection in
+                for _ in 0..<3 { try await connection.query("SELECT \(1)::int + 0 AS same") }
+                let once = try await connection.query("SELECT count(*)::int AS n FROM pg_prepared_statements WHERE statement = \("SELECT $1::int + 0 AS same")").rows.first
+                #expect(try once?.decode("n", as: Int.self) == 1)
+
+                for index in 0..<140 { try await connection.query("SELECT \(index)::int + \(unescaped: String(index)) AS distinct_\(unescaped: String(index))") }
+                let kept = try await connection.query("SELECT count(*)::int AS n FROM pg_prepared_statements").rows.first
+                #expect(try kept?.decode("n", as: Int.self) ?? 0 <= 128)
+                // An evicted statement is prepared again and still answers.
+                let again = try await connection.query("SELECT \(0)::int + 0 AS distinct_0").rows.first
+                #expect(try again?.decode("distinct_0", as: Int.self) == 0)
+            }
+        }
+    }
+
     @Test func decodingReportsMissingNullAndMistypedColumns() async throws {
         try await ScratchDatabase.with { client, _ in
             let row = try #require(try await client.query("SELECT 'x' AS word, NULL::int AS nothing").rows.first)
