@@ -49,10 +49,13 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // JSON text into byte buffers, without Foundation, for hot paths.
+        .target(name: "JSONText", swiftSettings: strict),
+
         .target(
             name: "Journal",
             dependencies: [
-                "CSystemd",
+                "CSystemd", "JSONText",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
@@ -62,13 +65,13 @@ let package = Package(
         .target(name: "Claims", swiftSettings: strict),
 
         // Claims in PostgreSQL: repository protocol and its implementation.
-        .target(name: "ClaimStore", dependencies: ["Claims", "Postgres"], swiftSettings: strict),
+        .target(name: "ClaimStore", dependencies: ["Claims", "Postgres", "JSONText"], swiftSettings: strict),
 
         // The service: configuration, migrations, HTTP wiring, lifecycle.
         .target(
             name: "App",
             dependencies: [
-                "Postgres", "Redis", "Journal", "Claims", "ClaimStore",
+                "Postgres", "Redis", "Journal", "Claims", "ClaimStore", "JSONText",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -96,6 +99,7 @@ let package = Package(
         ),
         .testTarget(name: "PoolingTests", dependencies: ["Pooling"], swiftSettings: strict),
         .testTarget(name: "ClaimsTests", dependencies: ["Claims"], swiftSettings: strict),
+        .testTarget(name: "JSONTextTests", dependencies: ["JSONText"], swiftSettings: strict),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "RedisTests", dependencies: ["Redis", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "JournalTests", dependencies: ["Journal", "TestSupport"], swiftSettings: strict),

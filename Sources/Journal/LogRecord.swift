@@ -1,4 +1,5 @@
 import Glibc
+import JSONText
 public import Logging
 
 /// One log call, with the handler's and the call's metadata merged and masked.

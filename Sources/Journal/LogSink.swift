@@ -1,5 +1,6 @@
 import CSystemd
 import Glibc
+import JSONText
 import Logging
 import Synchronization
 

@@ -1,93 +1,71 @@
 import ClaimStore
+import JSONText
+import Postgres
 public import Claims
 public import Foundation
 import Journal
 
-/// The JSON shapes of claims in responses. Money is always a decimal string with two places
-/// ("116.85"), so no client parses it into binary floating point by accident.
-struct ClaimBody: Encodable {
-    struct Line: Encodable {
-        var lineNumber: Int
-        var serviceDate: String
-        var submittedProcedure: String
-        var quadrant: String?
-        var groupId: String
-        var subscriberId: String
-        var providerNpi: String
-        var providerFees: String
-        var allowedFees: String
-        var memberCoinsurance: String
-        var memberCopay: String
-        var netFee: String
-
-        init(_ line: ClaimLine) {
-            lineNumber = line.lineNumber
-            serviceDate = line.serviceDate.description
-            submittedProcedure = line.submittedProcedure
-            quadrant = line.quadrant
-            groupId = line.groupID
-            subscriberId = line.subscriberID
-            providerNpi = line.providerNPI
-            providerFees = line.providerFees.description
-            allowedFees = line.allowedFees.description
-            memberCoinsurance = line.memberCoinsurance.description
-            memberCopay = line.memberCopay.description
-            netFee = line.netFee.description
-        }
-
-        func encode(to encoder: any Encoder) throws {
-            var container = encoder.container(keyedBy: CodingKeys.self)
-            try container.encode(lineNumber, forKey: .lineNumber)
-            try container.encode(serviceDate, forKey: .serviceDate)
-            try container.encode(submittedProcedure, forKey: .submittedProcedure)
-            try container.encode(quadrant, forKey: .quadrant)  // null, not absent
-            try container.encode(groupId, forKey: .groupId)
-            try container.encode(subscriberId, forKey: .subscriberId)
-            try container.encode(providerNpi, forKey: .providerNpi)
-            try container.encode(providerFees, forKey: .providerFees)
-            try container.encode(allowedFees, forKey: .allowedFees)
-            try container.encode(memberCoinsurance, forKey: .memberCoinsurance)
-            try container.encode(memberCopay, forKey: .memberCopay)
-            try container.encode(netFee, forKey: .netFee)
-        }
-
-        enum CodingKeys: String, CodingKey {
-            case lineNumber = "line_number", serviceDate = "service_date", submittedProcedure = "submitted_procedure", quadrant
-            case groupId = "group_id", subscriberId = "subscriber_id", providerNpi = "provider_npi", providerFees = "provider_fees"
-            case allowedFees = "allowed_fees", memberCoinsurance = "member_coinsurance", memberCopay = "member_copay", netFee = "net_fee"
-        }
+/// A stored claim as a response body. Money is always a decimal string with two places
+/// ("116.85"), so no client parses it into binary floating point by accident. Keys are sorted, as
+/// in every other body; `claim_number` is left out when there is none, `quadrant` is `null`.
+/// Written directly (every POST and GET of a claim returns one), not through `JSONEncoder`.
+func claimJSON(_ claim: StoredClaim) -> [UInt8] {
+    var writer = JSONWriter(capacity: 512 + 400 * claim.lines.count)
+    writer.raw("{")
+    if let number = claim.externalClaimNumber {
+        writer.raw("\"claim_number\":")
+        writer.string(number)
+        writer.raw(",")
     }
-
-    var id: String
-    var claimNumber: String?
-    var status: String
-    var providerNpi: String
-    var netFee: String
-    var lineCount: Int
-    var lines: [Line]
-    var warnings: [Violation]
-    var ignoredFields: [String]
-    var createdAt: String
-    var updatedAt: String
-
-    init(_ claim: StoredClaim) {
-        id = claim.id.uuidString.lowercased()
-        claimNumber = claim.externalClaimNumber
-        status = claim.status.rawValue
-        providerNpi = claim.providerNPI
-        netFee = claim.netFee.description
-        lineCount = claim.lines.count
-        lines = claim.lines.map(Line.init)
-        warnings = claim.warnings
-        ignoredFields = claim.ignoredFields
-        createdAt = claim.createdAt
-        updatedAt = claim.updatedAt
+    writer.raw("\"created_at\":")
+    writer.string(claim.createdAt)
+    writer.raw(",\"id\":")
+    writer.string(claim.id.postgresText)
+    writer.raw(",\"ignored_fields\":")
+    writer.strings(claim.ignoredFields)
+    writer.raw(",\"line_count\":")
+    writer.integer(claim.lines.count)
+    writer.raw(",\"lines\":[")
+    for (index, line) in claim.lines.enumerated() {
+        if index > 0 { writer.raw(",") }
+        writer.raw("{\"allowed_fees\":")
+        writer.string(line.allowedFees.description)
+        writer.raw(",\"group_id\":")
+        writer.string(line.groupID)
+        writer.raw(",\"line_number\":")
+        writer.integer(line.lineNumber)
+        writer.raw(",\"member_coinsurance\":")
+        writer.string(line.memberCoinsurance.description)
+        writer.raw(",\"member_copay\":")
+        writer.string(line.memberCopay.description)
+        writer.raw(",\"net_fee\":")
+        writer.string(line.netFee.description)
+        writer.raw(",\"provider_fees\":")
+        writer.string(line.providerFees.description)
+        writer.raw(",\"provider_npi\":")
+        writer.string(line.providerNPI)
+        writer.raw(",\"quadrant\":")
+        writer.string(orNull: line.quadrant)
+        writer.raw(",\"service_date\":")
+        writer.string(line.serviceDate.description)
+        writer.raw(",\"submitted_procedure\":")
+        writer.string(line.submittedProcedure)
+        writer.raw(",\"subscriber_id\":")
+        writer.string(line.subscriberID)
+        writer.raw("}")
     }
-
-    enum CodingKeys: String, CodingKey {
-        case id, claimNumber = "claim_number", status, providerNpi = "provider_npi", netFee = "net_fee", lineCount = "line_count", lines, warnings
-        case ignoredFields = "ignored_fields", createdAt = "created_at", updatedAt = "updated_at"
-    }
+    writer.raw("],\"net_fee\":")
+    writer.string(claim.netFee.description)
+    writer.raw(",\"provider_npi\":")
+    writer.string(claim.providerNPI)
+    writer.raw(",\"status\":")
+    writer.string(claim.status.rawValue)
+    writer.raw(",\"updated_at\":")
+    writer.string(claim.updatedAt)
+    writer.raw(",\"warnings\":")
+    writer.violations(claim.warnings)
+    writer.raw("}")
+    return writer.bytes
 }
 
 /// A claim in a list page: no lines.

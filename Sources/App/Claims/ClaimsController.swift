@@ -43,7 +43,7 @@ public struct ClaimsController<Repository: ClaimRepository>: Sendable {
 
         let claim = try validated(try decode(body, kind: kind), context: context)
         let stored = StoredClaim(id: ids.next(), claim: claim, at: rfc3339Now())
-        let responseBody = try encodeJSON(ClaimBody(stored))
+        let responseBody = claimJSON(stored)
         let record = key.map { IdempotencyRecord(key: $0, requestHash: requestHash, status: 201, body: String(decoding: responseBody, as: UTF8.self)) }
         if let earlier = try await repository.create(stored, idempotency: record) {
             // A concurrent request with the same key stored its claim first.
@@ -113,7 +113,7 @@ public struct ClaimsController<Repository: ClaimRepository>: Sendable {
 
     func show(id: UUID) async throws -> Response {
         guard let claim = try await repository.find(id: id) else { throw Self.notFound(id) }
-        return try jsonResponse(ClaimBody(claim))
+        return jsonResponse(bytes: claimJSON(claim))
     }
 
     func status(id: UUID) async throws -> Response {
@@ -133,7 +133,7 @@ public struct ClaimsController<Repository: ClaimRepository>: Sendable {
         do {
             let updated = try await repository.replace(id: id, with: claim, at: rfc3339Now())
             context.logger.info("claim updated", metadata: ["event": "claim_updated", "claim_id": "\(id.uuidString.lowercased())"])
-            return try jsonResponse(ClaimBody(updated))
+            return jsonResponse(bytes: claimJSON(updated))
         } catch let error as ClaimStoreError {
             throw Self.problem(error)
         }
@@ -143,7 +143,7 @@ public struct ClaimsController<Repository: ClaimRepository>: Sendable {
         do {
             let voided = try await repository.void(id: id, at: rfc3339Now())
             context.logger.info("claim voided", metadata: ["event": "claim_voided", "claim_id": "\(id.uuidString.lowercased())"])
-            return try jsonResponse(ClaimBody(voided))
+            return jsonResponse(bytes: claimJSON(voided))
         } catch let error as ClaimStoreError {
             throw Self.problem(error)
         }
@@ -243,9 +243,13 @@ public struct ClaimsController<Repository: ClaimRepository>: Sendable {
     }
 
     func jsonResponse(_ value: some Encodable) throws -> Response {
+        jsonResponse(bytes: Array(try encodeJSON(value)))
+    }
+
+    func jsonResponse(bytes: [UInt8]) -> Response {
         var headers = HTTPFields()
         headers[.contentType] = "application/json"
-        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: try encodeJSON(value))))
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
     }
 
     static func notFound(_ id: UUID) -> Problem {

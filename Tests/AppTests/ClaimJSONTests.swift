@@ -1,0 +1,60 @@
+@testable import App
+@testable import ClaimStore
+@testable import Claims
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import Postgres
+import Testing
+import TestSupport
+
+@Suite struct ClaimJSONTests {
+    static func claim(number: String?, quadrant: String?) -> StoredClaim {
+        let line = ClaimLine(
+            lineNumber: 1, serviceDate: CalendarDate(year: 2018, month: 3, day: 28)!, submittedProcedure: "D0180", quadrant: quadrant,
+            groupID: "GRP \"1\"", subscriberID: "S\\1", providerNPI: "1497775530", providerFees: Money(cents: 13_000),
+            allowedFees: Money(cents: 6_500), memberCoinsurance: Money(cents: 1_625), memberCopay: Money(cents: 0))
+        return StoredClaim(
+            id: UUID(uuidString: "01a20277-ad4e-71df-9f5d-684a4fdda57e")!, externalClaimNumber: number, status: .submitted, providerNPI: "1497775530",
+            netFee: line.netFee, lines: [line], warnings: [Violation(line: 1, field: "provider_npi", rule: "npi_check_digit", severity: .warn, message: "fails")],
+            ignoredFields: ["notes"], createdAt: "2026-11-22T09:00:00.000Z", updatedAt: "2026-11-22T09:00:01.000Z")
+    }
+
+    @Test func theBodyHasEveryFieldWithMoneyAsStrings() throws {
+        let body = try #require(try JSONSerialization.jsonObject(with: Data(claimJSON(Self.claim(number: "C-1", quadrant: nil)))) as? [String: Any])
+        #expect(body.keys.sorted() == ["claim_number", "created_at", "id", "ignored_fields", "line_count", "lines", "net_fee", "provider_npi", "status", "updated_at", "warnings"])
+        #expect(body["id"] as? String == "01a20277-ad4e-71df-9f5d-684a4fdda57e")
+        #expect(body["net_fee"] as? String == "81.25")
+        #expect(body["line_count"] as? Int == 1)
+        #expect(body["ignored_fields"] as? [String] == ["notes"])
+        let line = try #require((body["lines"] as? [[String: Any]])?.first)
+        #expect(line["quadrant"] is NSNull)
+        #expect(line["group_id"] as? String == "GRP \"1\"")
+        #expect(line["subscriber_id"] as? String == "S\\1")
+        #expect(line["provider_fees"] as? String == "130.00")
+        #expect(line["service_date"] as? String == "2018-03-28")
+        #expect(line.count == 12)
+        #expect((body["warnings"] as? [[String: Any]])?.first?["rule"] as? String == "npi_check_digit")
+    }
+
+    @Test func keysAreSortedAndAMissingClaimNumberIsLeftOut() throws {
+        let text = String(decoding: claimJSON(Self.claim(number: nil, quadrant: "UR")), as: UTF8.self)
+        #expect(text.hasPrefix(#"{"created_at":"#))
+        #expect(!text.contains("claim_number"))
+        #expect(text.contains(#""quadrant":"UR""#))
+    }
+}
+
+@Suite struct ViolationsJSONTests {
+    @Test func handWrittenJSONReadsBackAsTheSameViolations() throws {
+        let violations = [
+            Violation(line: 3, field: "provider_npi", rule: "npi_format", severity: .reject, message: "quote \" backslash \\ newline \n tab \t bell \u{7} é ✓"),
+            Violation(line: nil, field: "lines", rule: "lines_required", severity: .warn, message: ""),
+        ]
+        let text = PostgresClaimRepository.violationsJSON(violations)
+        #expect(try JSONDecoder().decode([Violation].self, from: Data(text.utf8)) == violations)
+        #expect(PostgresClaimRepository.violationsJSON([]) == "[]")
+        // The same text JSONEncoder writes with sorted keys, so stored rows look alike whichever path wrote them.
+        #expect(text == (try PostgresClaimRepository.json(violations)).replacingOccurrences(of: "\\/", with: "/"))
+    }
+}

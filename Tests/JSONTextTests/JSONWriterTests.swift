@@ -1,0 +1,37 @@
+import Foundation
+import JSONText
+import Testing
+
+@Suite struct JSONWriterTests {
+    @Test(arguments: ["plain", "", "quote \" backslash \\ slash /", "lines\n\r\ttab", "bell \u{7} nul \u{0} unit \u{1F}", "é ✓ 😀"])
+    func stringsReadBackExactly(_ text: String) throws {
+        var writer = JSONWriter()
+        writer.raw("[")
+        writer.string(text)
+        writer.raw("]")
+        #expect(try JSONSerialization.jsonObject(with: Data(writer.bytes)) as? [String] == [text])
+    }
+
+    @Test func controlCharactersUseLowercaseUnicodeEscapes() {
+        var writer = JSONWriter()
+        writer.string("\u{1}\u{1F}")
+        #expect(writer.text == #""\u0001\u001f""#)
+    }
+
+    @Test func nullsIntegersAndStringArrays() throws {
+        var writer = JSONWriter()
+        writer.raw("{\"a\":")
+        writer.string(orNull: nil)
+        writer.raw(",\"b\":")
+        writer.string(orNull: "x")
+        writer.raw(",\"c\":")
+        writer.integer(-42)
+        writer.raw(",\"d\":")
+        writer.strings(["p", "q\""])
+        writer.raw(",\"e\":")
+        writer.strings([])
+        writer.raw("}")
+        #expect(writer.text == #"{"a":null,"b":"x","c":-42,"d":["p","q\""],"e":[]}"#)
+        #expect(try JSONSerialization.jsonObject(with: Data(writer.bytes)) is [String: Any])
+    }
+}
