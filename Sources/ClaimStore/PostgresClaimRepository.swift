@@ -42,36 +42,19 @@ public struct PostgresClaimRepository: ClaimRepository {
     /// The claim, its lines and its creation event in one statement. The event is inserted last,
     /// after taking the outbox ordering lock (see ``appendEvents(_:on:)``).
     static func insertStatement(for claim: StoredClaim) throws -> PostgresQuery {
-        var binds: [String?] = []
-        func placeholders(_ values: [String?], casts: [String]) -> String {
-            let base = binds.count
-            binds += values
-            return "(" + casts.enumerated().map { "$\(base + $0.offset + 1)\($0.element)" }.joined(separator: ", ") + ")"
-        }
-        let dates = claim.serviceDateRange
-        let claimValues = placeholders(
-            [
-                claim.id.postgresText, claim.externalClaimNumber, claim.status.rawValue, claim.providerNPI, claim.netFee.description,
-                String(claim.lines.count), dates?.lowerBound.description, dates?.upperBound.description, violationsJSON(claim.warnings),
-                try json(claim.ignoredFields), claim.createdAt, claim.updatedAt,
-            ],
-            casts: ["::uuid", "", "", "", "::numeric", "::int", "::date", "::date", "::jsonb", "::jsonb", "::timestamptz", "::timestamptz"])
-        let lineValues = claim.lines.map { placeholders(lineRow(claim.id, $0), casts: lineCasts) }.joined(separator: ", ")
-        let lock = placeholders([String(outboxLockKey)], casts: ["::bigint"])
-        let event = placeholders(
-            [claim.id.postgresText, "claim.created", claim.providerNPI, claim.netFee.description, claim.netFee.description, ClaimStatus.submitted.rawValue],
-            casts: ["::uuid", "", "", "::numeric", "::numeric", ""])
+        var binds = BindList()
+        let claimValues = binds.row(try claimRow(claim), casts: claimCasts)
+        let lineValues = claim.lines.map { binds.row(lineRow(claim.id, $0), casts: lineCasts) }.joined(separator: ", ")
+        let lock = binds.row([String(outboxLockKey)], casts: ["::bigint"])
+        let event = binds.row(EventDraft.created(claim).row, casts: EventDraft.casts)
         let sql = """
-            WITH new_claim AS (
-                INSERT INTO claims (id, external_claim_number, status, provider_npi, net_fee, line_count, service_date_from, service_date_to,
-                                    warnings, ignored_fields, created_at, updated_at)
-                VALUES \(claimValues)),
+            WITH new_claim AS (INSERT INTO claims (\(claimColumns)) VALUES \(claimValues)),
             new_lines AS (INSERT INTO claim_lines (\(lineColumns)) VALUES \(lineValues)),
             ordering AS (SELECT pg_advisory_xact_lock\(lock))
-            INSERT INTO outbox_events (claim_id, event_type, provider_npi, net_fee_delta, net_fee, status)
+            INSERT INTO outbox_events (\(EventDraft.columns))
             SELECT event.* FROM ordering, (VALUES \(event)) AS event
             """
-        return PostgresQuery(sql: sql, binds: binds)
+        return PostgresQuery(sql: sql, binds: binds.values)
     }
 
     public func find(id: UUID) async throws -> StoredClaim? {
@@ -182,12 +165,7 @@ public struct PostgresClaimRepository: ClaimRepository {
             // session default, see ServiceConfiguration) would cost more than the row itself.
             try await connection.query("SELECT set_config('plan_cache_mode', 'auto', true)")
             if !batch.accepted.isEmpty {
-                try await connection.copyFrom(
-                    """
-                    COPY claims (id, external_claim_number, status, provider_npi, net_fee, line_count, service_date_from, service_date_to,
-                                 warnings, ignored_fields, created_at, updated_at) FROM STDIN
-                    """,
-                    rows: try batch.accepted.map(Self.claimRow))
+                try await connection.copyFrom("COPY claims (\(Self.claimColumns)) FROM STDIN", rows: try batch.accepted.map(Self.claimRow))
                 try await connection.copyFrom(
                     "COPY claim_lines (\(Self.lineColumns)) FROM STDIN",
                     rows: batch.accepted.flatMap { claim in claim.lines.map { Self.lineRow(claim.id, $0) } })
@@ -204,10 +182,7 @@ public struct PostgresClaimRepository: ClaimRepository {
             // Last, under the ordering lock, like every other change.
             try await connection.query("SELECT pg_advisory_xact_lock(\(Self.outboxLockKey))")
             try await connection.copyFrom(
-                "COPY outbox_events (claim_id, event_type, provider_npi, net_fee_delta, net_fee, status) FROM STDIN",
-                rows: batch.accepted.map { claim in
-                    [claim.id.postgresText, "claim.created", claim.providerNPI, claim.netFee.description, claim.netFee.description, ClaimStatus.submitted.rawValue]
-                })
+                "COPY outbox_events (\(EventDraft.columns)) FROM STDIN", rows: batch.accepted.map { EventDraft.created($0).row })
         }
     }
 
@@ -220,7 +195,39 @@ public struct PostgresClaimRepository: ClaimRepository {
         var delta: Money
         var netFee: Money
         var status: ClaimStatus
+
+        /// The event a new claim gets: its whole net fee added to its provider.
+        static func created(_ claim: StoredClaim) -> EventDraft {
+            EventDraft(claimID: claim.id, type: "claim.created", providerNPI: claim.providerNPI, delta: claim.netFee, netFee: claim.netFee, status: .submitted)
+        }
+
+        static let columns = "claim_id, event_type, provider_npi, net_fee_delta, net_fee, status"
+        static let casts = ["::uuid", "", "", "::numeric", "::numeric", ""]
+
+        /// The column values in ``columns`` order, as PostgreSQL text.
+        var row: [String?] {
+            [claimID.postgresText, type, providerNPI, delta.description, netFee.description, status.rawValue]
+        }
     }
+
+    /// Bind values for one statement, and the `($n::cast, …)` placeholders of each row added.
+    struct BindList {
+        private(set) var values: [String?] = []
+
+        mutating func row(_ row: [String?], casts: [String]) -> String {
+            let base = values.count
+            values += row
+            return "(" + casts.enumerated().map { "$\(base + $0.offset + 1)\($0.element)" }.joined(separator: ", ") + ")"
+        }
+    }
+
+    static let claimColumns = """
+        id, external_claim_number, status, provider_npi, net_fee, line_count, service_date_from, service_date_to, warnings, \
+        ignored_fields, created_at, updated_at
+        """
+
+    /// The casts of ``claimColumns``, in order.
+    static let claimCasts = ["::uuid", "", "", "", "::numeric", "::int", "::date", "::date", "::jsonb", "::jsonb", "::timestamptz", "::timestamptz"]
 
     static let lineColumns = """
         claim_id, line_number, service_date, submitted_procedure, quadrant, group_id, subscriber_id, provider_npi, provider_fees, \
@@ -236,7 +243,7 @@ public struct PostgresClaimRepository: ClaimRepository {
         ]
     }
 
-    /// A claim's column values for COPY into `claims`.
+    /// A claim's column values in ``claimColumns`` order, as PostgreSQL text.
     static func claimRow(_ claim: StoredClaim) throws -> [String?] {
         let dates = claim.serviceDateRange
         return [
@@ -252,13 +259,9 @@ public struct PostgresClaimRepository: ClaimRepository {
 
     static func insertLines(of id: UUID, _ lines: [ClaimLine], on connection: PostgresConnection) async throws {
         // One multi-row INSERT; claims are capped at 1,000 lines, far below the 65,535 parameter limit.
-        var binds: [String?] = []
-        let rows = lines.map { line in
-            let base = binds.count
-            binds += lineRow(id, line)
-            return "(" + lineCasts.enumerated().map { "$\(base + $0.offset + 1)\($0.element)" }.joined(separator: ", ") + ")"
-        }
-        try await connection.query(PostgresQuery(sql: "INSERT INTO claim_lines (\(lineColumns)) VALUES \(rows.joined(separator: ", "))", binds: binds))
+        var binds = BindList()
+        let rows = lines.map { binds.row(lineRow(id, $0), casts: lineCasts) }.joined(separator: ", ")
+        try await connection.query(PostgresQuery(sql: "INSERT INTO claim_lines (\(lineColumns)) VALUES \(rows)", binds: binds.values))
     }
 
     /// Appends events as the transaction's last step, in one statement that first takes the
@@ -266,20 +269,16 @@ public struct PostgresClaimRepository: ClaimRepository {
     /// commit, so sequence order is commit order.
     static func appendEvents(_ events: [EventDraft], on connection: PostgresConnection) async throws {
         guard !events.isEmpty else { return }
-        var binds: [String?] = [String(outboxLockKey)]
-        var rows: [String] = []
-        for event in events {
-            let base = binds.count
-            binds += [event.claimID.postgresText, event.type, event.providerNPI, event.delta.description, event.netFee.description, event.status.rawValue]
-            rows.append("($\(base + 1)::uuid, $\(base + 2), $\(base + 3), $\(base + 4)::numeric, $\(base + 5)::numeric, $\(base + 6))")
-        }
+        var binds = BindList()
+        let lock = binds.row([String(outboxLockKey)], casts: ["::bigint"])
+        let rows = events.map { binds.row($0.row, casts: EventDraft.casts) }.joined(separator: ", ")
         try await connection.query(
             PostgresQuery(
                 sql: """
-                    INSERT INTO outbox_events (claim_id, event_type, provider_npi, net_fee_delta, net_fee, status)
-                    SELECT event.* FROM (SELECT pg_advisory_xact_lock($1::bigint)) AS ordering, (VALUES \(rows.joined(separator: ", "))) AS event
+                    INSERT INTO outbox_events (\(EventDraft.columns))
+                    SELECT event.* FROM (SELECT pg_advisory_xact_lock\(lock)) AS ordering, (VALUES \(rows)) AS event
                     """,
-                binds: binds))
+                binds: binds.values))
     }
 
     static func load(id: UUID, on connection: PostgresConnection, lock: Bool) async throws -> StoredClaim? {

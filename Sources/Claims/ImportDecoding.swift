@@ -32,7 +32,7 @@ public enum ImportOriginal: Sendable, Equatable {
         case .csv(let header, let rows):
             return Self.encode(CSVOriginal(header: header, rows: rows))
         case .text(let text):
-            if (try? JSONSerialization.jsonObject(with: Data(text.utf8), options: [.fragmentsAllowed])) != nil { return text }
+            if (try? JSONReader.parse(Array(text.utf8))) != nil { return text }
             return Self.encode(text)
         }
     }

@@ -57,7 +57,6 @@ struct Import: AsyncParsableCommand {
         guard !items.isEmpty else { throw fail("\(file) holds no claims") }
 
         let dependencies = try AppDependencies(configuration: configuration, logger: logger)
-        defer { Task { await dependencies.redis.shutdown() } }
         let outcome: Result<ImportReport, any Error>
         do {
             if configuration.migrateOnStart {
@@ -88,7 +87,7 @@ struct Import: AsyncParsableCommand {
                 throw fail("cannot write the report to \(path): \(error.localizedDescription)")
             }
         }
-        let seconds = Double((ContinuousClock.now - started).components.attoseconds) / 1e18 + Double((ContinuousClock.now - started).components.seconds)
+        let seconds = (ContinuousClock.now - started).seconds
         print(
             "claimsd: import \(result.importID.uuidString.lowercased()): \(result.accepted.count) accepted (\(result.acceptedLines) lines), "
                 + "\(result.rejected.count) rejected, in \(String(format: "%.1f", seconds)) s")
@@ -128,8 +127,7 @@ struct ProgressBar: Sendable {
         guard enabled, total > 0 else { return }
         let width = 30
         let filled = width * done / total
-        let elapsed = ContinuousClock.now - started
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        let seconds = (ContinuousClock.now - started).seconds
         let rate = seconds > 0 ? Int(Double(done) / seconds) : 0
         let text = "importing [\(String(repeating: "#", count: filled))\(String(repeating: "-", count: width - filled))] "
             + "\(100 * done / total)% \(done)/\(total) claims, \(rate) claims/s"
@@ -139,4 +137,9 @@ struct ProgressBar: Sendable {
     func finish() {
         if enabled, interactive { FileHandle.standardError.write(Data("\n".utf8)) }
     }
+}
+
+extension Duration {
+    /// The duration in seconds, with fractions.
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
 }

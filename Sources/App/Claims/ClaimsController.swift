@@ -63,13 +63,8 @@ public struct ClaimsController<Repository: ClaimRepository>: Sendable {
 
     func importClaims(_ request: Request, context: ClaimsRequestContext) async throws -> Response {
         let format = try importFormat(request)
-        var request = request
-        let body: [UInt8]
-        do {
-            body = Array(try await request.collectBody(upTo: limits.maxImportBytes).readableBytesView)
-        } catch let error as any HTTPResponseError where error.status == .contentTooLarge {
-            throw Problem(status: .contentTooLarge, detail: "the import is larger than \(limits.maxImportBytes) bytes; split it into several imports")
-        }
+        let body = try await collect(
+            request, limit: limits.maxImportBytes, tooLarge: "the import is larger than \(limits.maxImportBytes) bytes; split it into several imports")
         let items: [ImportItem]
         do {
             items = try ClaimDecoding.importItems(from: body, format: format)
@@ -99,7 +94,7 @@ public struct ClaimsController<Repository: ClaimRepository>: Sendable {
 
     /// The import format from `Content-Type`.
     func importFormat(_ request: Request) throws -> ImportFormat {
-        let mediaType = request.headers[.contentType]?.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+        let mediaType = Self.mediaType(of: request)
         switch mediaType {
         case "text/csv", "application/csv": return .csv
         case "application/x-ndjson", "application/ndjson", "application/jsonl", "application/x-jsonlines": return .ndjson
@@ -159,7 +154,7 @@ public struct ClaimsController<Repository: ClaimRepository>: Sendable {
 
     /// The body within `limit` bytes, and its kind from `Content-Type`.
     func readBody(_ request: Request, limit: Int) async throws -> ([UInt8], BodyKind) {
-        let mediaType = request.headers[.contentType]?.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+        let mediaType = Self.mediaType(of: request)
         let kind: BodyKind
         switch mediaType {
         case "application/json", "application/problem+json": kind = .json
@@ -169,12 +164,21 @@ public struct ClaimsController<Repository: ClaimRepository>: Sendable {
                 status: .unsupportedMediaType,
                 detail: "send claims as application/json or text/csv (got \(mediaType.map { "\"\($0)\"" } ?? "no Content-Type"))")
         }
+        return (try await collect(request, limit: limit, tooLarge: "the body is larger than \(limit) bytes; split it or use /api/v1/claims/import"), kind)
+    }
+
+    /// `Content-Type` without parameters, lower-cased.
+    static func mediaType(of request: Request) -> String? {
+        request.headers[.contentType]?.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+    }
+
+    /// The whole body, or a 413 problem saying `tooLarge` once it passes `limit` bytes.
+    func collect(_ request: Request, limit: Int, tooLarge: String) async throws -> [UInt8] {
         var request = request
         do {
-            let buffer = try await request.collectBody(upTo: limit)
-            return (Array(buffer.readableBytesView), kind)
+            return Array(try await request.collectBody(upTo: limit).readableBytesView)
         } catch let error as any HTTPResponseError where error.status == .contentTooLarge {
-            throw Problem(status: .contentTooLarge, detail: "the body is larger than \(limit) bytes; split it or use /api/v1/claims/import")
+            throw Problem(status: .contentTooLarge, detail: tooLarge)
         }
     }
 
