@@ -67,18 +67,40 @@ let package = Package(
         // Claims in PostgreSQL: repository protocol and its implementation.
         .target(name: "ClaimStore", dependencies: ["Claims", "Postgres", "JSONText"], swiftSettings: strict),
 
+        // The provider ranking in Redis and the outbox relay that keeps it (and the payments
+        // stream) up to date, exactly once.
+        .target(
+            name: "Ranking",
+            dependencies: [
+                "ClaimStore", "Claims", "Postgres", "Redis",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
+
+        // Sliding-window rate limiting in Redis, with an in-process fallback.
+        .target(
+            name: "RateLimiting",
+            dependencies: ["Redis", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict
+        ),
+
         // The service: configuration, migrations, HTTP wiring, lifecycle.
         .target(
             name: "App",
             dependencies: [
-                "Postgres", "Redis", "Journal", "Claims", "ClaimStore", "JSONText",
+                "Postgres", "Redis", "Journal", "Claims", "ClaimStore", "JSONText", "Ranking", "RateLimiting",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
-            resources: [.embedInCode("Migrations/sql/V0001__claims_schema.sql")],
+            resources: [
+                .embedInCode("Migrations/sql/V0001__claims_schema.sql"),
+                .embedInCode("Migrations/sql/V0002__provider_ranking.sql"),
+            ],
             swiftSettings: strict
         ),
         .executableTarget(
@@ -100,6 +122,8 @@ let package = Package(
         .testTarget(name: "PoolingTests", dependencies: ["Pooling"], swiftSettings: strict),
         .testTarget(name: "ClaimsTests", dependencies: ["Claims"], swiftSettings: strict),
         .testTarget(name: "JSONTextTests", dependencies: ["JSONText"], swiftSettings: strict),
+        .testTarget(name: "RateLimitingTests", dependencies: ["RateLimiting", "Redis", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "RankingTests", dependencies: ["Ranking", "App", "ClaimStore", "Claims", "Postgres", "Redis", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "RedisTests", dependencies: ["Redis", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "JournalTests", dependencies: ["Journal", "TestSupport"], swiftSettings: strict),

@@ -105,11 +105,20 @@ public struct PostgresClaimRepository: ClaimRepository {
             try await Self.insertLines(of: id, updated.lines, on: connection)
             var events: [EventDraft] = []
             if current.providerNPI == updated.providerNPI {
-                events.append(EventDraft(claimID: id, type: "claim.updated", providerNPI: updated.providerNPI, delta: updated.netFee - current.netFee, netFee: updated.netFee, status: .submitted))
+                events.append(
+                    EventDraft(
+                        claimID: id, type: "claim.updated", providerNPI: updated.providerNPI, delta: updated.netFee - current.netFee,
+                        providerClaimsDelta: 0, netFee: updated.netFee, status: .submitted))
             } else {
                 // The claim moved to another provider: take it from one ranking, add it to the other.
-                events.append(EventDraft(claimID: id, type: "claim.updated", providerNPI: current.providerNPI, delta: .zero - current.netFee, netFee: updated.netFee, status: .submitted))
-                events.append(EventDraft(claimID: id, type: "claim.updated", providerNPI: updated.providerNPI, delta: updated.netFee, netFee: updated.netFee, status: .submitted))
+                events.append(
+                    EventDraft(
+                        claimID: id, type: "claim.updated", providerNPI: current.providerNPI, delta: .zero - current.netFee,
+                        providerClaimsDelta: -1, netFee: updated.netFee, status: .submitted))
+                events.append(
+                    EventDraft(
+                        claimID: id, type: "claim.updated", providerNPI: updated.providerNPI, delta: updated.netFee,
+                        providerClaimsDelta: 1, netFee: updated.netFee, status: .submitted))
             }
             try await Self.appendEvents(events, on: connection)
             return updated
@@ -126,16 +135,108 @@ public struct PostgresClaimRepository: ClaimRepository {
                 throw ClaimStoreError.invalidTransition(id: id, from: .paid, action: "voided")
             case .submitted, .paymentFailed:
                 // A failed payment already took the claim out of the ranking: nothing to subtract.
-                let delta: Money = claim.status == .submitted ? .zero - claim.netFee : .zero
+                let counted = claim.status.countsTowardsRanking
                 try await connection.query("UPDATE claims SET status = 'voided', updated_at = \(timestamp)::timestamptz WHERE id = \(id)")
                 claim.status = .voided
                 claim.updatedAt = timestamp
                 try await Self.appendEvents(
-                    [EventDraft(claimID: id, type: "claim.voided", providerNPI: claim.providerNPI, delta: delta, netFee: claim.netFee, status: .voided)],
+                    [
+                        EventDraft(
+                            claimID: id, type: "claim.voided", providerNPI: claim.providerNPI, delta: counted ? .zero - claim.netFee : .zero,
+                            providerClaimsDelta: counted ? -1 : 0, netFee: claim.netFee, status: .voided)
+                    ],
                     on: connection)
                 return claim
             }
         }
+    }
+
+    public func recordPayment(id: UUID, report: PaymentReport, at timestamp: String) async throws -> PaymentRecord {
+        try await client.withTransaction { connection in
+            guard let claim = try await Self.load(id: id, on: connection, lock: true) else { throw ClaimStoreError.notFound(id) }
+            if let earlier = try await Self.paymentRecord(claimID: id, status: claim.status, on: connection) {
+                guard earlier.report.outcome == report.outcome else {
+                    throw ClaimStoreError.paymentAlreadyReported(id: id, outcome: earlier.report.outcome)
+                }
+                return earlier
+            }
+            guard claim.status == .submitted else {
+                throw ClaimStoreError.invalidTransition(id: id, from: claim.status, action: report.outcome == .paid ? "paid" : "marked as failed")
+            }
+            let status = report.outcome.claimStatus
+            try await connection.query("UPDATE claims SET status = \(status.rawValue), updated_at = \(timestamp)::timestamptz WHERE id = \(id)")
+            // A failed payment is compensated: the claim's net fee leaves its provider's ranking.
+            let event = report.outcome == .paid
+                ? EventDraft(claimID: id, type: "claim.paid", providerNPI: claim.providerNPI, delta: .zero, providerClaimsDelta: 0, netFee: claim.netFee, status: status)
+                : EventDraft(
+                    claimID: id, type: "claim.payment_failed", providerNPI: claim.providerNPI, delta: .zero - claim.netFee, providerClaimsDelta: -1,
+                    netFee: claim.netFee, status: status)
+            let sequence = try await Self.appendEvents([event], on: connection)[0]
+            try await connection.query(
+                """
+                INSERT INTO payment_results (claim_id, outcome, reason, payment_id, sequence, recorded_at)
+                VALUES (\(id), \(report.outcome.rawValue), \(report.reason), \(report.paymentID), \(sequence), \(timestamp)::timestamptz)
+                """)
+            return PaymentRecord(claimID: id, report: report, status: status, sequence: sequence, recordedAt: timestamp, isReplay: false)
+        }
+    }
+
+    public func outboxPosition(after sequence: Int64) async throws -> OutboxPosition {
+        let row = try await client.query(
+            """
+            SELECT (SELECT coalesce(max(sequence), 0) FROM outbox_events) AS latest,
+                   (SELECT extract(epoch FROM clock_timestamp() - created_at)::float8 FROM outbox_events
+                    WHERE sequence > \(sequence) ORDER BY sequence LIMIT 1) AS oldest_pending_age
+            """
+        ).rows[0]
+        return OutboxPosition(latestSequence: try row.decode("latest"), oldestPendingAgeSeconds: try row.decodeIfPresent("oldest_pending_age") ?? 0)
+    }
+
+    public func topProviders(limit: Int) async throws -> [ProviderTotal] {
+        try await client.query(
+            """
+            SELECT provider_npi, sum(net_fee)::text AS net_fee, count(*)::int AS claims FROM claims
+            WHERE status IN ('submitted', 'paid') GROUP BY provider_npi ORDER BY sum(net_fee) DESC, provider_npi LIMIT \(limit)
+            """
+        ).rows.map(Self.providerTotal)
+    }
+
+    public func rankingSnapshot() async throws -> RankingSnapshot {
+        try await client.withTransaction { connection in
+            // One snapshot for both reads. Outbox sequences commit in order (see appendEvents), so
+            // the snapshot holds exactly the events up to its highest sequence, and the claims
+            // table as those events left it.
+            try await connection.execute(script: "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            let sequence: Int64 = try await connection.query("SELECT coalesce(max(sequence), 0) AS sequence FROM outbox_events")
+                .rows[0].decode("sequence")
+            let totals = try await connection.query(
+                """
+                SELECT provider_npi, sum(net_fee)::text AS net_fee, count(*)::int AS claims FROM claims
+                WHERE status IN ('submitted', 'paid') GROUP BY provider_npi
+                """
+            ).rows.map(Self.providerTotal)
+            return RankingSnapshot(sequence: sequence, totals: totals)
+        }
+    }
+
+    static func providerTotal(_ row: PostgresRow) throws -> ProviderTotal {
+        ProviderTotal(providerNPI: try row.decode("provider_npi"), netFee: try money(row, "net_fee"), claims: try row.decode("claims"))
+    }
+
+    static func paymentRecord(claimID: UUID, status: ClaimStatus, on connection: PostgresConnection) async throws -> PaymentRecord? {
+        guard let row = try await connection.query(
+            """
+            SELECT outcome, reason, payment_id, sequence, \(unescaped: rfc3339("recorded_at")) AS recorded_at
+            FROM payment_results WHERE claim_id = \(claimID)
+            """
+        ).rows.first else { return nil }
+        let outcomeText: String = try row.decode("outcome")
+        guard let outcome = PaymentOutcome(rawValue: outcomeText) else {
+            throw PostgresError(code: .decoding, message: "unknown payment outcome \"\(outcomeText)\"")
+        }
+        return PaymentRecord(
+            claimID: claimID, report: PaymentReport(outcome: outcome, reason: try row.decodeIfPresent("reason"), paymentID: try row.decodeIfPresent("payment_id")),
+            status: status, sequence: try row.decode("sequence"), recordedAt: try row.decode("recorded_at"), isReplay: true)
     }
 
     public func idempotencyRecord(key: String) async throws -> IdempotencyRecord? {
@@ -145,15 +246,16 @@ public struct PostgresClaimRepository: ClaimRepository {
     public func events(after sequence: Int64, limit: Int) async throws -> [OutboxEvent] {
         let rows = try await client.query(
             """
-            SELECT sequence, claim_id, event_type, provider_npi, net_fee_delta::text AS delta, net_fee::text AS net_fee, status,
-                   \(unescaped: Self.rfc3339("created_at")) AS created_at
+            SELECT sequence, claim_id, event_type, provider_npi, net_fee_delta::text AS delta, provider_claims_delta::int AS claims_delta,
+                   net_fee::text AS net_fee, status, \(unescaped: Self.rfc3339("created_at")) AS created_at
             FROM outbox_events WHERE sequence > \(sequence) ORDER BY sequence LIMIT \(limit)
             """
         ).rows
         return try rows.map { row in
             OutboxEvent(
                 sequence: try row.decode("sequence"), claimID: try row.decode("claim_id"), eventType: try row.decode("event_type"),
-                providerNPI: try row.decode("provider_npi"), netFeeDelta: try Self.money(row, "delta"), netFee: try Self.money(row, "net_fee"),
+                providerNPI: try row.decode("provider_npi"), netFeeDelta: try Self.money(row, "delta"),
+                providerClaimsDelta: try row.decode("claims_delta"), netFee: try Self.money(row, "net_fee"),
                 status: try Self.status(row), createdAt: try row.decode("created_at"))
         }
     }
@@ -193,20 +295,24 @@ public struct PostgresClaimRepository: ClaimRepository {
         var type: String
         var providerNPI: String
         var delta: Money
+        /// How the event changes the number of the provider's claims that count towards its ranking.
+        var providerClaimsDelta: Int
         var netFee: Money
         var status: ClaimStatus
 
         /// The event a new claim gets: its whole net fee added to its provider.
         static func created(_ claim: StoredClaim) -> EventDraft {
-            EventDraft(claimID: claim.id, type: "claim.created", providerNPI: claim.providerNPI, delta: claim.netFee, netFee: claim.netFee, status: .submitted)
+            EventDraft(
+                claimID: claim.id, type: "claim.created", providerNPI: claim.providerNPI, delta: claim.netFee, providerClaimsDelta: 1,
+                netFee: claim.netFee, status: .submitted)
         }
 
-        static let columns = "claim_id, event_type, provider_npi, net_fee_delta, net_fee, status"
-        static let casts = ["::uuid", "", "", "::numeric", "::numeric", ""]
+        static let columns = "claim_id, event_type, provider_npi, net_fee_delta, provider_claims_delta, net_fee, status"
+        static let casts = ["::uuid", "", "", "::numeric", "::smallint", "::numeric", ""]
 
         /// The column values in ``columns`` order, as PostgreSQL text.
         var row: [String?] {
-            [claimID.postgresText, type, providerNPI, delta.description, netFee.description, status.rawValue]
+            [claimID.postgresText, type, providerNPI, delta.description, String(providerClaimsDelta), netFee.description, status.rawValue]
         }
     }
 
@@ -267,18 +373,21 @@ public struct PostgresClaimRepository: ClaimRepository {
     /// Appends events as the transaction's last step, in one statement that first takes the
     /// outbox ordering lock: sequence numbers are drawn under the lock, which is held until
     /// commit, so sequence order is commit order.
-    static func appendEvents(_ events: [EventDraft], on connection: PostgresConnection) async throws {
-        guard !events.isEmpty else { return }
+    @discardableResult
+    static func appendEvents(_ events: [EventDraft], on connection: PostgresConnection) async throws -> [Int64] {
+        guard !events.isEmpty else { return [] }
         var binds = BindList()
         let lock = binds.row([String(outboxLockKey)], casts: ["::bigint"])
         let rows = events.map { binds.row($0.row, casts: EventDraft.casts) }.joined(separator: ", ")
-        try await connection.query(
+        let inserted = try await connection.query(
             PostgresQuery(
                 sql: """
                     INSERT INTO outbox_events (\(EventDraft.columns))
                     SELECT event.* FROM (SELECT pg_advisory_xact_lock\(lock)) AS ordering, (VALUES \(rows)) AS event
+                    RETURNING sequence
                     """,
                 binds: binds.values))
+        return try inserted.rows.map { try $0.decode("sequence") }.sorted()
     }
 
     static func load(id: UUID, on connection: PostgresConnection, lock: Bool) async throws -> StoredClaim? {

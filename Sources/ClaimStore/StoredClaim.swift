@@ -7,6 +7,9 @@ public enum ClaimStatus: String, Sendable, Codable, CaseIterable {
     case voided
     case paid
     case paymentFailed = "payment_failed"
+
+    /// Whether a claim in this status adds its net fee to its provider's ranking total.
+    public var countsTowardsRanking: Bool { self == .submitted || self == .paid }
 }
 
 /// A claim as stored: its id, status, priced lines and history stamps.
@@ -128,6 +131,8 @@ public struct OutboxEvent: Sendable, Equatable {
     public var eventType: String
     public var providerNPI: String
     public var netFeeDelta: Money
+    /// How the event changes the number of the provider's claims that count towards its ranking.
+    public var providerClaimsDelta: Int
     public var netFee: Money
     public var status: ClaimStatus
     public var createdAt: String
@@ -140,6 +145,8 @@ public enum ClaimStoreError: Error, Sendable, Equatable, CustomStringConvertible
     case invalidTransition(id: UUID, from: ClaimStatus, action: String)
     /// The idempotency key was already used with a different request body.
     case idempotencyKeyReused(String)
+    /// The payments service already reported a different result for the claim.
+    case paymentAlreadyReported(id: UUID, outcome: PaymentOutcome)
 
     public var description: String {
         switch self {
@@ -147,6 +154,8 @@ public enum ClaimStoreError: Error, Sendable, Equatable, CustomStringConvertible
         case .invalidTransition(let id, let from, let action):
             return "claim \(id.uuidString.lowercased()) is \(from.rawValue) and cannot be \(action)"
         case .idempotencyKeyReused: return "this Idempotency-Key was already used with a different request body"
+        case .paymentAlreadyReported(let id, let outcome):
+            return "claim \(id.uuidString.lowercased()) already has the payment result \"\(outcome.rawValue)\"; a result cannot be changed"
         }
     }
 }
@@ -169,6 +178,15 @@ public protocol ClaimRepository: Sendable {
     /// Stores one batch of a bulk import in one transaction: accepted claims with their lines and
     /// outbox events, and the rejected input for review.
     func store(_ batch: ImportBatch) async throws
+    /// Records the payments service's result for a submitted claim and writes its outbox event; a
+    /// repeat of the same result returns the first record and changes nothing.
+    func recordPayment(id: UUID, report: PaymentReport, at timestamp: String) async throws -> PaymentRecord
+    /// The `limit` providers with the largest totals, ties by NPI ascending, from the claims table.
+    func topProviders(limit: Int) async throws -> [ProviderTotal]
+    /// Every provider's total and the outbox sequence they reflect, read in one snapshot.
+    func rankingSnapshot() async throws -> RankingSnapshot
+    /// The newest outbox sequence, and how long the first event after `sequence` has waited.
+    func outboxPosition(after sequence: Int64) async throws -> OutboxPosition
 }
 
 /// Input a bulk import rejected, kept for review with every reason.

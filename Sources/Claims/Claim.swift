@@ -46,6 +46,13 @@ public struct ValidatedClaim: Sendable, Equatable {
     /// Input keys that name no known field, in first-seen order.
     public var ignoredFields: [String]
 
+    public init(externalClaimNumber: String?, lines: [ClaimLine], warnings: [Violation] = [], ignoredFields: [String] = []) {
+        self.externalClaimNumber = externalClaimNumber
+        self.lines = lines
+        self.warnings = warnings
+        self.ignoredFields = ignoredFields
+    }
+
     /// The billing provider: every line of a claim has the same one.
     public var providerNPI: String { lines.first?.providerNPI ?? "" }
 

@@ -265,6 +265,7 @@ public struct ClaimsController<Repository: ClaimRepository>: Sendable {
         case .notFound(let id): return notFound(id)
         case .invalidTransition: return Problem(status: .conflict, detail: error.description, type: ProblemType.invalidTransition)
         case .idempotencyKeyReused: return Problem(status: .conflict, detail: error.description, type: ProblemType.idempotencyConflict)
+        case .paymentAlreadyReported: return Problem(status: .conflict, detail: error.description, type: ProblemType.paymentConflict)
         }
     }
 }
@@ -290,6 +291,9 @@ enum ProblemType {
     static let idempotencyConflict = "https://claimsd.dev/problems/idempotency-key-reused"
     static let invalidQuery = "https://claimsd.dev/problems/invalid-query"
     static let importInterrupted = "https://claimsd.dev/problems/import-interrupted"
+    static let paymentConflict = "https://claimsd.dev/problems/payment-already-reported"
+    static let rateLimited = "https://claimsd.dev/problems/rate-limited"
+    static let rateLimiterUnavailable = "https://claimsd.dev/problems/rate-limiter-unavailable"
 }
 
 extension HTTPField.Name {

@@ -18,6 +18,8 @@ public struct Problem: Error, Sendable, Encodable {
     public var errors: [Violation]?
     /// Input keys that named no known field.
     public var ignoredFields: [String]?
+    /// Extra response headers, such as `Retry-After`; not part of the body.
+    public var headers: HTTPFields = [:]
 
     enum CodingKeys: String, CodingKey {
         case type, title, status, detail, instance, checks, errors
@@ -34,7 +36,9 @@ public struct Problem: Error, Sendable, Encodable {
 
     /// The problem as a response with the `application/problem+json` media type.
     public func response() -> Response {
-        Response.json(self, status: HTTPResponse.Status(code: status), contentType: "application/problem+json")
+        var response = Response.json(self, status: HTTPResponse.Status(code: status), contentType: "application/problem+json")
+        response.headers.append(contentsOf: headers)
+        return response
     }
 }
 

@@ -22,5 +22,6 @@ extension Migration {
     /// new file here (a test fails when a file is missing from this list).
     public static let bundled: [Migration] = [
         Migration(version: 1, name: "claims_schema", sql: String(decoding: PackageResources.V0001__claims_schema_sql, as: UTF8.self)),
+        Migration(version: 2, name: "provider_ranking", sql: String(decoding: PackageResources.V0002__provider_ranking_sql, as: UTF8.self)),
     ]
 }

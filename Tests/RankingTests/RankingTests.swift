@@ -1,0 +1,220 @@
+import App
+import ClaimStore
+import Claims
+import Foundation
+import Postgres
+@testable import Ranking
+import Redis
+import Testing
+import TestSupport
+
+/// Claims for ranking tests, made directly (validation is tested elsewhere).
+struct ClaimFactory {
+    let ids = UUIDv7Generator()
+
+    /// A one-line claim whose net fee is exactly `dollars`.
+    func claim(npi: String, dollars: Int64, cents: Int64 = 0) -> ValidatedClaim {
+        ValidatedClaim(externalClaimNumber: nil, lines: [line(npi: npi, netFee: Money(cents: dollars * 100 + cents))])
+    }
+
+    func line(npi: String, netFee: Money) -> ClaimLine {
+        ClaimLine(
+            lineNumber: 1, serviceDate: CalendarDate(parsing: "2024-03-28")!, submittedProcedure: "D0180", quadrant: nil, groupID: "GRP-1000",
+            subscriberID: "3730189502", providerNPI: npi, providerFees: netFee + Money(cents: 5000), allowedFees: Money(cents: 5000),
+            memberCoinsurance: .zero, memberCopay: .zero)
+    }
+
+    func stored(_ claim: ValidatedClaim) -> StoredClaim {
+        StoredClaim(id: ids.next(), claim: claim, at: "2026-11-22T10:00:00.000Z")
+    }
+}
+
+/// A migrated scratch database, a Redis key prefix of its own, and the relay between them.
+struct RankingFixture {
+    let postgres: PostgresClient
+    let repository: PostgresClaimRepository
+    let redis: RedisClient
+    let cache: RankingCache
+    let relay: OutboxRelay
+
+    static func with(redisURL: String = TestEnvironment.redisURL, batchSize: Int = 500, _ body: (RankingFixture) async throws -> Void) async throws {
+        try await ScratchDatabase.with { postgres, _ in
+            try await Migrator(client: postgres, logger: TestEnvironment.quietLogger).migrate()
+            let redis = RedisClient(configuration: try RedisConfiguration(url: redisURL), logger: TestEnvironment.quietLogger)
+            let repository = PostgresClaimRepository(client: postgres)
+            let cache = RankingCache(redis: redis, keys: RankingKeys(prefix: "test-\(TestEnvironment.uniqueSuffix()):"))
+            let relay = OutboxRelay(
+                postgres: postgres, repository: repository, cache: cache,
+                settings: RelaySettings(batchSize: batchSize, pollInterval: .milliseconds(20), takeoverInterval: .milliseconds(200)),
+                logger: TestEnvironment.quietLogger)
+            let fixture = RankingFixture(postgres: postgres, repository: repository, redis: redis, cache: cache, relay: relay)
+            do {
+                try await body(fixture)
+            } catch {
+                await redis.shutdown()
+                throw error
+            }
+            await redis.shutdown()
+        }
+    }
+
+    /// The ranking in Redis, all of it.
+    func ranking() async throws -> [ProviderTotal] {
+        let top = try await cache.top(100_000)
+        return try #require(top).totals
+    }
+
+    /// The SQL answer the ranking must equal.
+    func expected() async throws -> [ProviderTotal] {
+        try await repository.topProviders(limit: 100_000)
+    }
+}
+
+@Suite struct RankingTests {
+    let factory = ClaimFactory()
+
+    @Test func rankingEqualsSQLAfterRandomClaimsUpdatesVoidsAndPayments() async throws {
+        try await RankingFixture.with { fixture in
+            // The first run finds no marker and builds the (empty) ranking from PostgreSQL; all
+            // that follows arrives as events.
+            try await fixture.relay.catchUp()
+            #expect(fixture.relay.state.rebuilds == 1)
+
+            var generator = SystemRandomNumberGenerator()
+            let providers = (0..<300).map { String(format: "1%09d", $0 * 7919 % 1_000_000_000) }
+            // Fees from a small set of round amounts, so many providers tie.
+            func randomClaim() -> ValidatedClaim {
+                factory.claim(npi: providers.randomElement(using: &generator)!, dollars: Int64.random(in: 0...8, using: &generator) * 25)
+            }
+            var stored: [StoredClaim] = []
+            for _ in 0..<5 {
+                let batch = (0..<1000).map { _ in factory.stored(randomClaim()) }
+                try await fixture.repository.store(ImportBatch(accepted: batch))
+                stored += batch
+                try await fixture.relay.catchUp()
+            }
+            #expect(try await fixture.ranking() == (try await fixture.expected()))
+
+            // Re-price (sometimes moving to another provider), void, and report payments.
+            for claim in stored.shuffled(using: &generator).prefix(600) {
+                switch Int.random(in: 0..<5, using: &generator) {
+                case 0, 1: _ = try await fixture.repository.replace(id: claim.id, with: randomClaim(), at: "2026-11-22T11:00:00.000Z")
+                case 2: _ = try await fixture.repository.void(id: claim.id, at: "2026-11-22T11:00:00.000Z")
+                case 3: _ = try await fixture.repository.recordPayment(id: claim.id, report: PaymentReport(outcome: .paid), at: "2026-11-22T11:00:00.000Z")
+                default:
+                    _ = try await fixture.repository.recordPayment(
+                        id: claim.id, report: PaymentReport(outcome: .failed, reason: "account closed"), at: "2026-11-22T11:00:00.000Z")
+                }
+            }
+            try await fixture.relay.catchUp()
+            let ranking = try await fixture.ranking()
+            let expected = try await fixture.expected()
+            #expect(ranking == expected)
+            #expect(ranking.count > 250)
+            // Ties are present and ordered by NPI ascending.
+            let tied = zip(ranking, ranking.dropFirst()).filter { $0.netFee == $1.netFee }
+            #expect(!tied.isEmpty)
+            #expect(tied.allSatisfy { $0.providerNPI < $1.providerNPI })
+            #expect(try await fixture.cache.top(10)?.totals == Array(expected.prefix(10)))
+            #expect(fixture.relay.state.rebuilds == 1)
+        }
+    }
+
+    @Test func aRetriedOrOverlappingBatchIsAppliedOnce() async throws {
+        try await RankingFixture.with { fixture in
+            try await fixture.relay.catchUp()
+            let claims = (0..<40).map { factory.stored(factory.claim(npi: "10000000\(String(format: "%02d", $0 % 7))", dollars: Int64($0))) }
+            try await fixture.repository.store(ImportBatch(accepted: claims))
+            let events = try await fixture.repository.events(after: 0, limit: 1000)
+            #expect(events.count == 40)
+
+            // A relay that crashed after Redis applied a batch but before it learned so sends the
+            // same batch again; a deposed leader sends an overlapping one.
+            #expect(try await fixture.cache.apply(Array(events[0..<25])) == .applied(count: 25, appliedSequence: events[24].sequence))
+            #expect(try await fixture.cache.apply(Array(events[0..<25])) == .applied(count: 0, appliedSequence: events[24].sequence))
+            #expect(try await fixture.cache.apply(Array(events[10..<40])) == .applied(count: 15, appliedSequence: events[39].sequence))
+            #expect(try await fixture.ranking() == (try await fixture.expected()))
+
+            // One stream entry per event, ids = sequences, despite the repeats.
+            let length = try await fixture.redis.send("XLEN", fixture.cache.keys.paymentsStream).integer
+            #expect(length == 40)
+            let first = try await fixture.redis.send("XRANGE", fixture.cache.keys.paymentsStream, "-", "+", "COUNT", "1")
+            let entry = try #require(first.array?.first?.array)
+            #expect(entry[0].string == "\(events[0].sequence)-0")
+            let values = entry[1].array ?? []
+            let fields = values.compactMap { $0.string }
+            #expect(fields.contains("claim_id") && fields.contains(events[0].claimID.uuidString.lowercased()))
+            #expect(fields.contains("net_fee") && fields.contains(events[0].netFee.description))
+        }
+    }
+
+    @Test func aGapInSequencesIsRefusedNotSkipped() async throws {
+        try await RankingFixture.with { fixture in
+            try await fixture.relay.catchUp()
+            let claims = (0..<3).map { factory.stored(factory.claim(npi: "1000000001", dollars: Int64($0 + 1))) }
+            try await fixture.repository.store(ImportBatch(accepted: claims))
+            let events = try await fixture.repository.events(after: 0, limit: 10)
+            await #expect(throws: RedisError.self) { try await fixture.cache.apply([events[2]]) }
+            #expect(try await fixture.cache.appliedSequence() == 0)
+        }
+    }
+
+    @Test func losingTheMarkerRebuildsFromPostgres() async throws {
+        try await RankingFixture.with { fixture in
+            try await fixture.relay.catchUp()
+            let claims = (0..<50).map { factory.stored(factory.claim(npi: "10000000\(String(format: "%02d", $0 % 9))", dollars: Int64($0 * 3))) }
+            try await fixture.repository.store(ImportBatch(accepted: claims))
+            try await fixture.relay.catchUp()
+            let before = try await fixture.ranking()
+
+            // Redis lost this deployment's keys (as after FLUSHALL), and the ranking was damaged.
+            try await fixture.redis.send("DEL", fixture.cache.keys.appliedSequence, fixture.cache.keys.ranking, fixture.cache.keys.claimCounts)
+            #expect(try await fixture.cache.top(10) == nil)
+            _ = try await fixture.repository.void(id: claims[0].id, at: "2026-11-22T11:00:00.000Z")
+            try await fixture.relay.catchUp()
+            #expect(fixture.relay.state.rebuilds == 2)
+            #expect(try await fixture.ranking() == (try await fixture.expected()))
+            #expect(try await fixture.ranking() != before)
+            let latest = try await fixture.repository.outboxPosition(after: 0).latestSequence
+            #expect(try await fixture.cache.appliedSequence() == latest)
+        }
+    }
+
+    @Test func oneOfTwoRelaysLeadsAndTheOtherTakesOver() async throws {
+        try await RankingFixture.with { fixture in
+            let second = OutboxRelay(
+                postgres: fixture.postgres, repository: fixture.repository, cache: fixture.cache,
+                settings: RelaySettings(pollInterval: .milliseconds(20), takeoverInterval: .milliseconds(200)), logger: TestEnvironment.quietLogger)
+            let first = Task { try await fixture.relay.run() }
+            try await waitUntil { fixture.relay.state.isLeader }
+            let standby = Task { try await second.run() }
+
+            let claims = (0..<200).map { factory.stored(factory.claim(npi: "10000000\(String(format: "%02d", $0 % 13))", dollars: Int64($0))) }
+            try await fixture.repository.store(ImportBatch(accepted: Array(claims[..<100])))
+            try await waitUntil { try await fixture.cache.appliedSequence() == 100 }
+            #expect(!second.state.isLeader)
+            #expect(second.state.eventsApplied == 0)
+
+            // The leader stops; the standby takes over within its takeover interval.
+            first.cancel()
+            _ = await first.result
+            try await fixture.repository.store(ImportBatch(accepted: Array(claims[100...])))
+            try await waitUntil(timeout: .seconds(10)) { second.state.isLeader }
+            try await waitUntil { try await fixture.cache.appliedSequence() == 200 }
+            #expect(second.state.eventsApplied == 100)
+            #expect(try await fixture.ranking() == (try await fixture.expected()))
+            standby.cancel()
+            _ = await standby.result
+        }
+    }
+}
+
+/// Polls `condition` until it holds or `timeout` passes.
+func waitUntil(timeout: Duration = .seconds(20), _ condition: () async throws -> Bool) async throws {
+    let deadline = ContinuousClock.now.advanced(by: timeout)
+    while ContinuousClock.now < deadline {
+        if try await condition() { return }
+        try await Task.sleep(for: .milliseconds(20))
+    }
+    throw TestEnvironmentError.commandFailed("condition not met within \(timeout)")
+}
