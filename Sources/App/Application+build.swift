@@ -1,42 +1,79 @@
 import ClaimStore
 public import Claims
+public import RateLimiting
+import Ranking
 public import Hummingbird
 public import Logging
 public import Postgres
 public import Redis
+import ServiceLifecycle
 
 /// The dependencies the HTTP layer needs, made in exactly one place (``buildApplication``).
 public struct AppDependencies: Sendable {
     public let postgres: PostgresClient
     public let redis: RedisClient
+    /// Prefix of every Redis key claimsd writes.
+    public let redisKeyPrefix: String
 
-    public init(postgres: PostgresClient, redis: RedisClient) {
+    public init(postgres: PostgresClient, redis: RedisClient, redisKeyPrefix: String = "claimsd:") {
         self.postgres = postgres
         self.redis = redis
+        self.redisKeyPrefix = redisKeyPrefix
     }
 
     /// The clients for `configuration`; no connection is opened yet.
     public init(configuration: ServiceConfiguration, logger: Logger) throws {
         self.postgres = try PostgresClient(configuration: configuration.postgres, logger: logger)
         self.redis = RedisClient(configuration: try configuration.redis, logger: logger)
+        self.redisKeyPrefix = configuration.redisKeyPrefix
     }
 
-    /// The readiness probes for these clients.
+    /// The readiness probes for these clients. Only PostgreSQL is required: without Redis,
+    /// claims are still accepted and the ranking is answered from PostgreSQL.
     public var readiness: ReadinessChecker {
         ReadinessChecker(probes: [PostgresProbe(client: postgres), RedisProbe(client: redis)])
+    }
+
+    /// The provider ranking in Redis, as the HTTP routes read it.
+    func rankingCache(streamLengthCap: Int = 1_000_000) -> RankingCache {
+        RankingCache(redis: redis, keys: RankingKeys(prefix: redisKeyPrefix), streamLengthCap: streamLengthCap)
+    }
+}
+
+/// Who may send how many requests: per-route limits and how clients are told apart.
+public struct TrafficSettings: Sendable {
+    public var rateLimits: [RateLimitRule]
+    /// Refuse limited routes while Redis is unreachable instead of limiting per instance.
+    public var failClosed: Bool
+    /// Peers whose `X-Forwarded-For` is believed.
+    public var trustedProxies: [String]
+
+    public init(rateLimits: [RateLimitRule] = ServiceConfiguration.defaultRateLimits, failClosed: Bool = false, trustedProxies: [String] = []) {
+        self.rateLimits = rateLimits
+        self.failClosed = failClosed
+        self.trustedProxies = trustedProxies
     }
 }
 
 /// The router with all middleware and routes; production and tests both use it.
 public func buildRouter(
-    dependencies: AppDependencies, validator: ClaimValidator = ClaimValidator(), limits: IntakeLimits = IntakeLimits()
+    dependencies: AppDependencies, validator: ClaimValidator = ClaimValidator(), limits: IntakeLimits = IntakeLimits(),
+    traffic: TrafficSettings = TrafficSettings()
 ) -> Router<ClaimsRequestContext> {
     let router = Router(context: ClaimsRequestContext.self)
     router.add(middleware: RequestIDMiddleware())
     router.add(middleware: ProblemMiddleware())
+    let limiter = SlidingWindowLimiter(
+        redis: dependencies.redis, keyPrefix: dependencies.redisKeyPrefix, failClosed: traffic.failClosed, logger: Logger(label: "claimsd.ratelimit"))
+    router.add(
+        middleware: RateLimitMiddleware(
+            limiter: limiter, rules: traffic.rateLimits, aliases: ProvidersController<PostgresClaimRepository>.aliases,
+            clients: ClientAddress(trustedProxies: traffic.trustedProxies)))
+    let repository = PostgresClaimRepository(client: dependencies.postgres)
     OperationalRoutes(readiness: dependencies.readiness).register(on: router)
-    ClaimsController(repository: PostgresClaimRepository(client: dependencies.postgres), validator: validator, limits: limits)
-        .register(on: router)
+    ClaimsController(repository: repository, validator: validator, limits: limits).register(on: router)
+    ProvidersController(repository: repository, cache: dependencies.rankingCache()).register(on: router)
+    PaymentsController(repository: repository).register(on: router)
     return router
 }
 
@@ -49,10 +86,20 @@ public func buildApplication(configuration: ServiceConfiguration, logger: Logger
     }
     let validator = ClaimValidator(rules: configuration.rules)
     let limits = IntakeLimits(maxClaimBytes: configuration.maxClaimBytes, maxImportBytes: configuration.maxImportBytes)
+    let traffic = TrafficSettings(
+        rateLimits: configuration.rateLimits, failClosed: configuration.rateLimitFailClosed, trustedProxies: configuration.trustedProxies)
+    var services: [any Service] = [DependencyClientsService(postgres: dependencies.postgres, redis: dependencies.redis)]
+    if configuration.relayEnabled {
+        services.append(
+            OutboxRelay(
+                postgres: dependencies.postgres, repository: PostgresClaimRepository(client: dependencies.postgres),
+                cache: dependencies.rankingCache(streamLengthCap: configuration.paymentsStreamMaxLength),
+                settings: RelaySettings(batchSize: configuration.relayBatchSize), logger: Logger(label: "claimsd.relay")))
+    }
     return Application(
-        router: buildRouter(dependencies: dependencies, validator: validator, limits: limits),
+        router: buildRouter(dependencies: dependencies, validator: validator, limits: limits, traffic: traffic),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "claimsd"),
-        services: [DependencyClientsService(postgres: dependencies.postgres, redis: dependencies.redis)],
+        services: services,
         logger: logger
     )
 }

@@ -5,6 +5,9 @@ public import Redis
 public protocol DependencyProbe: Sendable {
     /// The name shown in readiness answers, e.g. `postgresql`.
     var name: String { get }
+    /// Whether the service cannot do its job without it (down → 503) rather than working in a
+    /// reduced way (down → 200 `degraded`).
+    var isRequired: Bool { get }
     /// Returns when the dependency answers; throws the reason otherwise.
     func check() async throws
 }
@@ -12,6 +15,7 @@ public protocol DependencyProbe: Sendable {
 /// Checks PostgreSQL with `SELECT 1` on a pooled connection.
 public struct PostgresProbe: DependencyProbe {
     public let name = "postgresql"
+    public let isRequired = true
     let client: PostgresClient
 
     public init(client: PostgresClient) { self.client = client }
@@ -21,9 +25,12 @@ public struct PostgresProbe: DependencyProbe {
     }
 }
 
-/// Checks Redis with `PING` on a pooled connection.
+/// Checks Redis with `PING` on a pooled connection. Optional: without Redis, claims are still
+/// accepted (the relay catches up later), the ranking comes from PostgreSQL and the rate limiter
+/// limits per instance.
 public struct RedisProbe: DependencyProbe {
     public let name = "redis"
+    public let isRequired = false
     let client: RedisClient
 
     public init(client: RedisClient) { self.client = client }
@@ -37,13 +44,15 @@ public struct RedisProbe: DependencyProbe {
 public struct DependencyStatus: Sendable, Encodable, Equatable {
     /// `up` or `down`.
     public var status: String
+    /// Whether claimsd needs it to serve (see ``DependencyProbe/isRequired``).
+    public var required: Bool
     /// How long the check took, in milliseconds.
     public var latencyMs: Double
     /// Why the dependency is down.
     public var error: String?
 
     enum CodingKeys: String, CodingKey {
-        case status
+        case status, required
         case latencyMs = "latency_ms"
         case error
     }
@@ -71,7 +80,10 @@ public struct ReadinessChecker: Sendable {
                     let elapsed = start.duration(to: clock.now)
                     let millis = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
                     let rounded = (millis * 1000).rounded() / 1000
-                    return (probe.name, DependencyStatus(status: failure == nil ? "up" : "down", latencyMs: rounded, error: failure))
+                    return (
+                        probe.name,
+                        DependencyStatus(status: failure == nil ? "up" : "down", required: probe.isRequired, latencyMs: rounded, error: failure)
+                    )
                 }
             }
             var states: [String: DependencyStatus] = [:]

@@ -1,5 +1,6 @@
 import Foundation
 public import Claims
+public import RateLimiting
 public import Journal
 public import Logging
 public import Postgres
@@ -30,6 +31,25 @@ public struct ServiceConfiguration: Sendable {
     /// The validation rules in force: the standard ones, changed by `rulesFile` when set; read
     /// and checked once, in ``load(environment:)``.
     public var rules: RuleSet = .standard
+    /// Prefix of every Redis key claimsd writes; give each deployment sharing a Redis its own.
+    public var redisKeyPrefix: String = "claimsd:"
+    /// Per-route request limits (see ``RateLimitRule/parse(_:)``).
+    public var rateLimits: [RateLimitRule] = ServiceConfiguration.defaultRateLimits
+    /// Refuse limited routes (503) instead of limiting per instance while Redis is unreachable.
+    public var rateLimitFailClosed: Bool = false
+    /// Peers whose `X-Forwarded-For` is believed: IPv4 addresses or CIDR blocks, IPv6 addresses.
+    public var trustedProxies: [String] = []
+    /// Whether this instance takes part in relaying outbox events to Redis.
+    public var relayEnabled: Bool = true
+    /// Outbox events the relay applies per Redis call.
+    public var relayBatchSize: Int = 500
+    /// Approximate longest length of the payments stream in Redis; 0 keeps every entry.
+    public var paymentsStreamMaxLength: Int = 1_000_000
+
+    /// `GET /api/v1/providers/top`: 10 requests per minute per client.
+    public static let defaultRateLimits = [
+        RateLimitRule(method: "GET", route: "/api/v1/providers/top", policy: RateLimitPolicy(limit: 10, window: .seconds(60)))
+    ]
 
     public init() {}
 
@@ -121,6 +141,33 @@ public struct ServiceConfiguration: Sendable {
         if let seconds = try integer(.startupTimeout, in: 0...3600) { configuration.startupTimeoutSeconds = seconds }
         if let bytes = try integer(.maxClaimBytes, in: 1024...(64 << 20)) { configuration.maxClaimBytes = bytes }
         if let bytes = try integer(.maxImportBytes, in: 1024...(4 << 30)) { configuration.maxImportBytes = bytes }
+        func flag(_ setting: Setting) throws(ConfigurationError) -> Bool? {
+            guard let text = value(setting) else { return nil }
+            switch text.lowercased() {
+            case "1", "true", "yes", "on": return true
+            case "0", "false", "no", "off": return false
+            default: throw ConfigurationError(setting: setting, value: text, problem: "must be true or false")
+            }
+        }
+        if let prefix = value(.redisKeyPrefix) { configuration.redisKeyPrefix = prefix }
+        if let text = environment[Setting.rateLimits.rawValue] {
+            do {
+                configuration.rateLimits = try RateLimitRule.parse(text)
+            } catch {
+                throw ConfigurationError(setting: .rateLimits, value: text, problem: error.description)
+            }
+        }
+        if let failClosed = try flag(.rateLimitFailClosed) { configuration.rateLimitFailClosed = failClosed }
+        if let text = value(.trustedProxies) {
+            let proxies = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            if let bad = proxies.first(where: { ClientAddress.Matcher($0) == nil }) {
+                throw ConfigurationError(setting: .trustedProxies, value: text, problem: "\"\(bad)\" is not an IP address or IPv4 CIDR block")
+            }
+            configuration.trustedProxies = proxies
+        }
+        if let relay = try flag(.relay) { configuration.relayEnabled = relay }
+        if let size = try integer(.relayBatchSize, in: 1...10_000) { configuration.relayBatchSize = size }
+        if let length = try integer(.paymentsStreamMaxLength, in: 0...1_000_000_000) { configuration.paymentsStreamMaxLength = length }
         if let path = value(.rulesFile) {
             configuration.rulesFile = path
             configuration.rules = try loadRules(from: path)
@@ -144,6 +191,13 @@ public struct ServiceConfiguration: Sendable {
         case maxClaimBytes = "CLAIMS_MAX_CLAIM_BYTES"
         case maxImportBytes = "CLAIMS_MAX_IMPORT_BYTES"
         case rulesFile = "CLAIMS_RULES_FILE"
+        case redisKeyPrefix = "CLAIMS_REDIS_KEY_PREFIX"
+        case rateLimits = "CLAIMS_RATE_LIMITS"
+        case rateLimitFailClosed = "CLAIMS_RATE_LIMIT_FAIL_CLOSED"
+        case trustedProxies = "CLAIMS_TRUSTED_PROXIES"
+        case relay = "CLAIMS_RELAY"
+        case relayBatchSize = "CLAIMS_RELAY_BATCH_SIZE"
+        case paymentsStreamMaxLength = "CLAIMS_PAYMENTS_STREAM_MAX_LENGTH"
 
         /// The command-line option that overrides this variable.
         public var option: String {

@@ -41,6 +41,8 @@ public struct RelayState: Sendable, Equatable {
     public var rebuilds = 0
     /// Events this instance applied.
     public var eventsApplied = 0
+    /// The last failure the relay recovered from, if any.
+    public var lastError: String?
 
     /// Events written but not yet applied.
     public var lagEvents: Int64 { max(0, latestSequence - appliedSequence) }
@@ -94,7 +96,7 @@ public final class OutboxRelay: Service, Sendable {
                     logger.info("relay leadership released", metadata: ["event": "relay_leader_released"])
                 }
             } catch {
-                update { $0.isLeader = false }
+                update { $0.isLeader = false; $0.lastError = "\(error)" }
                 if !Self.stopping {
                     logger.warning("relay lost PostgreSQL; standing by", metadata: ["event": "dependency_lost", "dependency": "postgresql", "error": "\(error)"])
                 }
@@ -184,7 +186,7 @@ public final class OutboxRelay: Service, Sendable {
 
     private func redisFailed(_ error: RedisError) {
         let wasAvailable = current.withLock { state in
-            defer { state.redisAvailable = false }
+            defer { state.redisAvailable = false; state.lastError = "\(error)" }
             return state.redisAvailable
         }
         if wasAvailable {

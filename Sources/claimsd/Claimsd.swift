@@ -58,6 +58,27 @@ struct SettingOptions: ParsableArguments {
     @Option(help: "JSON file changing the validation rules (CLAIMS_RULES_FILE).")
     var rulesFile: String?
 
+    @Option(help: "Prefix of every Redis key claimsd writes (CLAIMS_REDIS_KEY_PREFIX, default claimsd:).")
+    var redisKeyPrefix: String?
+
+    @Option(help: "Per-route limits, e.g. 'GET /api/v1/providers/top=10/60s', or off (CLAIMS_RATE_LIMITS).")
+    var rateLimits: String?
+
+    @Option(help: "true: refuse limited routes while Redis is down; false: limit per instance (CLAIMS_RATE_LIMIT_FAIL_CLOSED, default false).")
+    var rateLimitFailClosed: String?
+
+    @Option(help: "Proxies whose X-Forwarded-For is believed: IPs or IPv4 CIDRs, comma-separated (CLAIMS_TRUSTED_PROXIES).")
+    var trustedProxies: String?
+
+    @Option(help: "on or off: take part in relaying outbox events to Redis (CLAIMS_RELAY, default on).")
+    var relay: String?
+
+    @Option(help: "Outbox events per Redis call, 1–10000 (CLAIMS_RELAY_BATCH_SIZE, default 500).")
+    var relayBatchSize: String?
+
+    @Option(help: "Approximate payments stream length cap; 0 keeps all (CLAIMS_PAYMENTS_STREAM_MAX_LENGTH, default 1000000).")
+    var paymentsStreamMaxLength: String?
+
     /// The environment with these options laid over it.
     func environment() -> [String: String] {
         var environment = ProcessInfo.processInfo.environment
@@ -65,6 +86,9 @@ struct SettingOptions: ParsableArguments {
             (.host, host), (.port, port), (.databaseURL, databaseURL), (.redisURL, redisURL), (.logLevel, logLevel), (.logTarget, logTarget),
             (.databasePoolSize, databasePoolSize), (.redisPoolSize, redisPoolSize), (.startupTimeout, startupTimeout),
             (.maxClaimBytes, maxClaimBytes), (.maxImportBytes, maxImportBytes), (.rulesFile, rulesFile),
+            (.redisKeyPrefix, redisKeyPrefix), (.rateLimits, rateLimits), (.rateLimitFailClosed, rateLimitFailClosed),
+            (.trustedProxies, trustedProxies), (.relay, relay), (.relayBatchSize, relayBatchSize),
+            (.paymentsStreamMaxLength, paymentsStreamMaxLength),
         ]
         for (setting, value) in overrides {
             if let value { environment[setting.rawValue] = value }
@@ -113,6 +137,7 @@ struct Serve: AsyncParsableCommand {
             metadata: [
                 "event": "configuration_loaded", "host": "\(configuration.host)", "port": "\(configuration.port)",
                 "log_target": "\(configuration.logTarget.rawValue)", "migrate_on_start": "\(configuration.migrateOnStart)",
+                "relay": "\(configuration.relayEnabled)", "rate_limits": "\(configuration.rateLimits.map { "\($0.method) \($0.route)=\($0.policy)" })",
             ])
         do {
             let app = try await buildApplication(configuration: configuration, logger: logger)

@@ -2,7 +2,9 @@
 import Foundation
 import Hummingbird
 import HummingbirdTesting
+import ClaimStore
 import Postgres
+import RateLimiting
 import Redis
 import Testing
 import TestSupport
@@ -112,8 +114,73 @@ func json(_ buffer: ByteBuffer) throws -> [String: Any] {
         try await expectReadinessFollows(service: "postgres", dependency: "postgresql")
     }
 
-    @Test func readyTurns503WhileRedisIsStoppedAndRecovers() async throws {
-        try await expectReadinessFollows(service: "redis", dependency: "redis")
+    /// Redis is optional: while it is stopped /ready says `degraded`, claims are still accepted,
+    /// the ranking comes from PostgreSQL and the rate limiter limits per instance; afterwards the
+    /// relay rebuilds the lost ranking and catches up.
+    @Test func withoutRedisTheServiceDegradesAndRecovers() async throws {
+        let traffic = TrafficSettings(rateLimits: try RateLimitRule.parse("GET /api/v1/providers/top=3/60s"))
+        try await RankingApp.with(redisURL: TestEnvironment.readinessRedisURL, traffic: traffic) { client, app in
+            let relay = Task { try await app.relay.run() }
+            defer { relay.cancel() }
+            try await submit(client, npi: "1000000001", fee: "10.00")
+            try await waitUntil { try await app.cache.appliedSequence() == 1 }
+
+            try await TestEnvironment.services("stop", "redis", "readiness")
+            do {
+                try await client.execute(uri: "/ready", method: .get) { response in
+                    #expect(response.status == .ok)
+                    let body = try json(response.body)
+                    #expect(body["status"] as? String == "degraded")
+                    let checks = try #require(body["checks"] as? [String: [String: Any]])
+                    #expect(checks["redis"]?["status"] as? String == "down")
+                    #expect(checks["postgresql"]?["status"] as? String == "up")
+                }
+                try await submit(client, npi: "1000000002", fee: "25.00")
+                let (response, providers) = try await topProviders(client)
+                #expect(response.status == .ok)
+                #expect(response.headers[.rankingSource] == "postgresql")
+                #expect(providers.first?["provider_npi"] as? String == "1000000002")
+                // The limiter still limits, per instance: 1 request made, 2 more allowed, then 429.
+                #expect(try await topProviders(client).0.headers[.rateLimitRemaining] == "1")
+                #expect(try await topProviders(client).0.status == .ok)
+                #expect(try await topProviders(client).0.status == .tooManyRequests)
+                try await waitUntil { !app.relay.state.redisAvailable }
+            } catch {
+                try? await TestEnvironment.services("start", "redis", "readiness")
+                throw error
+            }
+            try await TestEnvironment.services("start", "redis", "readiness")
+
+            // Redis came back empty: the relay rebuilds from PostgreSQL and applies what is new.
+            try await waitUntil { try await app.cache.appliedSequence() == 2 }
+            #expect(app.relay.state.rebuilds >= 2)
+            let ready = try json(try await client.execute(uri: "/ready", method: .get).body)
+            #expect(ready["status"] as? String == "ready")
+            let top = try await app.cache.top(10)
+            let ranked = try #require(top)
+            #expect(ranked.totals.map(\.providerNPI) == ["1000000002", "1000000001"])
+        }
+    }
+
+    @Test func afterFlushAllTheRelayRebuildsAnEqualRanking() async throws {
+        try await RankingApp.with(redisURL: TestEnvironment.readinessRedisURL) { client, app in
+            let relay = Task { try await app.relay.run() }
+            defer { relay.cancel() }
+            for index in 0..<30 { try await submit(client, npi: "100000000\(index % 4)", fee: "\(index).50") }
+            try await waitUntil { try await app.cache.appliedSequence() == 30 }
+            let rebuilds = app.relay.state.rebuilds
+
+            try await app.dependencies.redis.send("FLUSHALL")
+            let (during, _) = try await topProviders(client)
+            #expect(during.status == .ok)
+            try await submit(client, npi: "1000000009", fee: "1000.00")
+            try await waitUntil { try await app.cache.appliedSequence() == 31 }
+            #expect(app.relay.state.rebuilds == rebuilds + 1)
+            let expected = try await PostgresClaimRepository(client: app.postgres).topProviders(limit: 100)
+            let rebuilt = try await app.cache.top(100)
+            #expect(rebuilt?.totals == expected)
+            #expect(expected.first?.providerNPI == "1000000009")
+        }
     }
 
     func expectReadinessFollows(service: String, dependency: String) async throws {

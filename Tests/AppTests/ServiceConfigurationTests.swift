@@ -41,6 +41,10 @@ import Testing
         ("CLAIMS_LOG_TARGET", "syslog", "CLAIMS_LOG_TARGET (--log-target)"),
         ("CLAIMS_MIGRATE_ON_START", "maybe", "CLAIMS_MIGRATE_ON_START (--[no-]migrate) is invalid"),
         ("CLAIMS_DATABASE_POOL_SIZE", "0", "CLAIMS_DATABASE_POOL_SIZE (--database-pool-size)"),
+        ("CLAIMS_RATE_LIMITS", "GET /top=ten/60s", "CLAIMS_RATE_LIMITS (--rate-limits) is invalid"),
+        ("CLAIMS_TRUSTED_PROXIES", "10.0.0.0/40", "CLAIMS_TRUSTED_PROXIES (--trusted-proxies)"),
+        ("CLAIMS_RELAY", "sometimes", "CLAIMS_RELAY (--relay)"),
+        ("CLAIMS_RELAY_BATCH_SIZE", "0", "CLAIMS_RELAY_BATCH_SIZE (--relay-batch-size)"),
     ])
     func badValuesNameTheSettingAndTheValue(variable: String, value: String, named: String) {
         let error = #expect(throws: ConfigurationError.self) { try ServiceConfiguration.load(environment: [variable: value]) }
@@ -54,7 +58,29 @@ import Testing
         #expect(ServiceConfiguration.Setting.allCases.map(\.option) == [
             "--host", "--port", "--database-url", "--redis-url", "--log-level", "--log-target", "--[no-]migrate",
             "--database-pool-size", "--redis-pool-size", "--startup-timeout", "--max-claim-bytes", "--max-import-bytes", "--rules-file",
+            "--redis-key-prefix", "--rate-limits", "--rate-limit-fail-closed", "--trusted-proxies", "--relay", "--relay-batch-size",
+            "--payments-stream-max-length",
         ])
+    }
+
+    @Test func rankingRelayAndRateLimitSettingsAreRead() throws {
+        let configuration = try ServiceConfiguration.load(environment: [
+            "CLAIMS_REDIS_KEY_PREFIX": "{prod}:", "CLAIMS_RATE_LIMITS": "GET /api/v1/providers/top=20/30s, POST /api/v1/claims=100/1m",
+            "CLAIMS_RATE_LIMIT_FAIL_CLOSED": "true", "CLAIMS_TRUSTED_PROXIES": "10.0.0.0/8, 192.168.0.1", "CLAIMS_RELAY": "off",
+            "CLAIMS_RELAY_BATCH_SIZE": "1000", "CLAIMS_PAYMENTS_STREAM_MAX_LENGTH": "0",
+        ])
+        #expect(configuration.redisKeyPrefix == "{prod}:")
+        #expect(configuration.rateLimits.map { "\($0.method) \($0.route)=\($0.policy)" } == ["GET /api/v1/providers/top=20/30s", "POST /api/v1/claims=100/60s"])
+        #expect(configuration.rateLimitFailClosed)
+        #expect(configuration.trustedProxies == ["10.0.0.0/8", "192.168.0.1"])
+        #expect(!configuration.relayEnabled)
+        #expect(configuration.relayBatchSize == 1000)
+        #expect(configuration.paymentsStreamMaxLength == 0)
+        // Defaults: the top-providers limit of 10 per minute, the relay on.
+        let defaults = try ServiceConfiguration.load(environment: [:])
+        #expect(defaults.rateLimits == ServiceConfiguration.defaultRateLimits)
+        #expect(defaults.relayEnabled)
+        #expect(try ServiceConfiguration.load(environment: ["CLAIMS_RATE_LIMITS": "off"]).rateLimits.isEmpty)
     }
 
     @Test func passwordsNeverAppearInErrors() {

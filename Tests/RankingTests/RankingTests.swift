@@ -199,7 +199,12 @@ struct RankingFixture {
             first.cancel()
             _ = await first.result
             try await fixture.repository.store(ImportBatch(accepted: Array(claims[100...])))
-            try await waitUntil(timeout: .seconds(10)) { second.state.isLeader }
+            do {
+                try await waitUntil(timeout: .seconds(10)) { second.state.isLeader }
+            } catch {
+                Issue.record("no takeover; first: \(fixture.relay.state), second: \(second.state)")
+                throw error
+            }
             try await waitUntil { try await fixture.cache.appliedSequence() == 200 }
             #expect(second.state.eventsApplied == 100)
             #expect(try await fixture.ranking() == (try await fixture.expected()))
@@ -207,14 +212,4 @@ struct RankingFixture {
             _ = await standby.result
         }
     }
-}
-
-/// Polls `condition` until it holds or `timeout` passes.
-func waitUntil(timeout: Duration = .seconds(20), _ condition: () async throws -> Bool) async throws {
-    let deadline = ContinuousClock.now.advanced(by: timeout)
-    while ContinuousClock.now < deadline {
-        if try await condition() { return }
-        try await Task.sleep(for: .milliseconds(20))
-    }
-    throw TestEnvironmentError.commandFailed("condition not met within \(timeout)")
 }

@@ -90,3 +90,13 @@ public struct ScratchDatabase: Sendable {
         }
     }
 }
+
+/// Polls `condition` every 20 ms until it holds; throws when `timeout` passes first.
+public func waitUntil(timeout: Duration = .seconds(20), _ condition: @escaping @Sendable () async throws -> Bool) async throws {
+    let deadline = ContinuousClock.now.advanced(by: timeout)
+    while ContinuousClock.now < deadline {
+        if try await condition() { return }
+        try await Task.sleep(for: .milliseconds(20))
+    }
+    throw TestEnvironmentError.commandFailed("condition not met within \(timeout)")
+}

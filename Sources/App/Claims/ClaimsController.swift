@@ -25,10 +25,10 @@ public struct ClaimsController<Repository: ClaimRepository>: Sendable {
         claims.post { request, context in try await create(request, context: context) }
         claims.post("import") { request, context in try await importClaims(request, context: context) }
         claims.get { request, _ in try await list(request) }
-        claims.get(":id") { _, context in try await show(id: try claimID(context)) }
-        claims.get(":id/status") { _, context in try await status(id: try claimID(context)) }
-        claims.put(":id") { request, context in try await replace(id: try claimID(context), request: request, context: context) }
-        claims.delete(":id") { _, context in try await void(id: try claimID(context), context: context) }
+        claims.get(":id") { _, context in try await show(id: try RouteSupport.claimID(context)) }
+        claims.get(":id/status") { _, context in try await status(id: try RouteSupport.claimID(context)) }
+        claims.put(":id") { request, context in try await replace(id: try RouteSupport.claimID(context), request: request, context: context) }
+        claims.delete(":id") { _, context in try await void(id: try RouteSupport.claimID(context), context: context) }
     }
 
     // MARK: - Handlers
@@ -63,7 +63,7 @@ public struct ClaimsController<Repository: ClaimRepository>: Sendable {
 
     func importClaims(_ request: Request, context: ClaimsRequestContext) async throws -> Response {
         let format = try importFormat(request)
-        let body = try await collect(
+        let body = try await RouteSupport.collect(
             request, limit: limits.maxImportBytes, tooLarge: "the import is larger than \(limits.maxImportBytes) bytes; split it into several imports")
         let items: [ImportItem]
         do {
@@ -94,7 +94,7 @@ public struct ClaimsController<Repository: ClaimRepository>: Sendable {
 
     /// The import format from `Content-Type`.
     func importFormat(_ request: Request) throws -> ImportFormat {
-        let mediaType = Self.mediaType(of: request)
+        let mediaType = RouteSupport.mediaType(of: request)
         switch mediaType {
         case "text/csv", "application/csv": return .csv
         case "application/x-ndjson", "application/ndjson", "application/jsonl", "application/x-jsonlines": return .ndjson
@@ -107,12 +107,12 @@ public struct ClaimsController<Repository: ClaimRepository>: Sendable {
     }
 
     func show(id: UUID) async throws -> Response {
-        guard let claim = try await repository.find(id: id) else { throw Self.notFound(id) }
-        return jsonResponse(bytes: claimJSON(claim))
+        guard let claim = try await repository.find(id: id) else { throw RouteSupport.notFound(id) }
+        return RouteSupport.json(bytes: claimJSON(claim))
     }
 
     func status(id: UUID) async throws -> Response {
-        guard let claim = try await repository.find(id: id) else { throw Self.notFound(id) }
+        guard let claim = try await repository.find(id: id) else { throw RouteSupport.notFound(id) }
         return try jsonResponse(ClaimStatusBody(id: claim.id.uuidString.lowercased(), status: claim.status.rawValue, updatedAt: claim.updatedAt))
     }
 
@@ -128,9 +128,9 @@ public struct ClaimsController<Repository: ClaimRepository>: Sendable {
         do {
             let updated = try await repository.replace(id: id, with: claim, at: rfc3339Now())
             context.logger.info("claim updated", metadata: ["event": "claim_updated", "claim_id": "\(id.uuidString.lowercased())"])
-            return jsonResponse(bytes: claimJSON(updated))
+            return RouteSupport.json(bytes: claimJSON(updated))
         } catch let error as ClaimStoreError {
-            throw Self.problem(error)
+            throw RouteSupport.problem(error)
         }
     }
 
@@ -138,9 +138,9 @@ public struct ClaimsController<Repository: ClaimRepository>: Sendable {
         do {
             let voided = try await repository.void(id: id, at: rfc3339Now())
             context.logger.info("claim voided", metadata: ["event": "claim_voided", "claim_id": "\(id.uuidString.lowercased())"])
-            return jsonResponse(bytes: claimJSON(voided))
+            return RouteSupport.json(bytes: claimJSON(voided))
         } catch let error as ClaimStoreError {
-            throw Self.problem(error)
+            throw RouteSupport.problem(error)
         }
     }
 
@@ -154,7 +154,7 @@ public struct ClaimsController<Repository: ClaimRepository>: Sendable {
 
     /// The body within `limit` bytes, and its kind from `Content-Type`.
     func readBody(_ request: Request, limit: Int) async throws -> ([UInt8], BodyKind) {
-        let mediaType = Self.mediaType(of: request)
+        let mediaType = RouteSupport.mediaType(of: request)
         let kind: BodyKind
         switch mediaType {
         case "application/json", "application/problem+json": kind = .json
@@ -164,22 +164,7 @@ public struct ClaimsController<Repository: ClaimRepository>: Sendable {
                 status: .unsupportedMediaType,
                 detail: "send claims as application/json or text/csv (got \(mediaType.map { "\"\($0)\"" } ?? "no Content-Type"))")
         }
-        return (try await collect(request, limit: limit, tooLarge: "the body is larger than \(limit) bytes; split it or use /api/v1/claims/import"), kind)
-    }
-
-    /// `Content-Type` without parameters, lower-cased.
-    static func mediaType(of request: Request) -> String? {
-        request.headers[.contentType]?.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
-    }
-
-    /// The whole body, or a 413 problem saying `tooLarge` once it passes `limit` bytes.
-    func collect(_ request: Request, limit: Int, tooLarge: String) async throws -> [UInt8] {
-        var request = request
-        do {
-            return Array(try await request.collectBody(upTo: limit).readableBytesView)
-        } catch let error as any HTTPResponseError where error.status == .contentTooLarge {
-            throw Problem(status: .contentTooLarge, detail: tooLarge)
-        }
+        return (try await RouteSupport.collect(request, limit: limit, tooLarge: "the body is larger than \(limit) bytes; split it or use /api/v1/claims/import"), kind)
     }
 
     func decode(_ body: [UInt8], kind: BodyKind) throws -> RawClaim {
@@ -239,34 +224,8 @@ public struct ClaimsController<Repository: ClaimRepository>: Sendable {
         "\(body.count):" + fnv1a64Hex(Array(kind.rawValue.utf8) + [0] + body)
     }
 
-    func claimID(_ context: ClaimsRequestContext) throws -> UUID {
-        guard let text = context.parameters.get("id"), let id = UUID(uuidString: text) else {
-            throw Problem(status: .badRequest, detail: "a claim id is a UUID, like 0190c3d2-7a4e-7b1c-9d2e-3f4a5b6c7d8e")
-        }
-        return id
-    }
-
     func jsonResponse(_ value: some Encodable) throws -> Response {
-        jsonResponse(bytes: Array(try encodeJSON(value)))
-    }
-
-    func jsonResponse(bytes: [UInt8]) -> Response {
-        var headers = HTTPFields()
-        headers[.contentType] = "application/json"
-        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
-    }
-
-    static func notFound(_ id: UUID) -> Problem {
-        Problem(status: .notFound, detail: ClaimStoreError.notFound(id).description)
-    }
-
-    static func problem(_ error: ClaimStoreError) -> Problem {
-        switch error {
-        case .notFound(let id): return notFound(id)
-        case .invalidTransition: return Problem(status: .conflict, detail: error.description, type: ProblemType.invalidTransition)
-        case .idempotencyKeyReused: return Problem(status: .conflict, detail: error.description, type: ProblemType.idempotencyConflict)
-        case .paymentAlreadyReported: return Problem(status: .conflict, detail: error.description, type: ProblemType.paymentConflict)
-        }
+        RouteSupport.json(bytes: Array(try encodeJSON(value)))
     }
 }
 

@@ -5,8 +5,13 @@ public struct ClaimsRequestContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
     /// The request id echoed in `X-Request-Id` and attached to every log record of the request.
     public var requestID: String = ""
+    /// The address of the connection's peer (a client or a proxy), when known.
+    public let peerAddress: String?
+    /// The authenticated caller, once authentication sets one; rate limits key on it first.
+    public var principal: String?
 
     public init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)
+        self.peerAddress = source.channel.remoteAddress?.ipAddress
     }
 }

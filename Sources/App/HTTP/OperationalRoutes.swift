@@ -1,6 +1,6 @@
 public import Hummingbird
 
-/// `/health` (liveness, no I/O) and `/ready` (PostgreSQL and Redis reachable).
+/// `/health` (liveness, no I/O) and `/ready` (PostgreSQL reachable; Redis reported, optional).
 public struct OperationalRoutes: Sendable {
     let readiness: ReadinessChecker
 
@@ -17,15 +17,17 @@ public struct OperationalRoutes: Sendable {
         }
     }
 
-    /// 200 with every dependency's state, or a 503 problem naming each one that is down.
+    /// 200 `ready` when every dependency answers, 200 `degraded` when only optional ones (Redis)
+    /// are down, or a 503 problem naming each required one that is down.
     func ready() async throws -> Response {
         let checks = await readiness.check()
-        let down = checks.filter { !$0.value.isUp }.keys.sorted()
+        let down = checks.filter { !$0.value.isUp && $0.value.required }.keys.sorted()
         guard down.isEmpty else {
             let reasons = down.map { "\($0) is unavailable: \(checks[$0]?.error ?? "no answer")" }
             throw Problem(status: .serviceUnavailable, detail: reasons.joined(separator: "; "), title: "Dependency unavailable", checks: checks)
         }
-        return Response.json(ReadyBody(status: "ready", checks: checks))
+        let degraded = checks.values.contains { !$0.isUp }
+        return Response.json(ReadyBody(status: degraded ? "degraded" : "ready", checks: checks))
     }
 
     struct ReadyBody: Encodable {

@@ -1,0 +1,82 @@
+import Foundation
+public import Hummingbird
+import HTTPTypes
+public import RateLimiting
+
+/// Applies the configured per-route limits (see ``RateLimitRule``) before the handler runs.
+///
+/// Routes are matched by method and route template, so `/api/v1/claims/{id}` is one route for
+/// every id. Every response of a limited route carries `RateLimit-Limit`, `RateLimit-Remaining`
+/// and `RateLimit-Reset`; a refusal is a 429 problem with `Retry-After`.
+public struct RateLimitMiddleware: RouterMiddleware {
+    public typealias Context = ClaimsRequestContext
+
+    let limiter: SlidingWindowLimiter
+    /// Policies by `METHOD /template`.
+    let policies: [String: RateLimitPolicy]
+    /// Routes that share another route's limit and window: `GET /top-providers` → `GET /api/v1/providers/top`.
+    let aliases: [String: String]
+    let clients: ClientAddress
+
+    public init(limiter: SlidingWindowLimiter, rules: [RateLimitRule], aliases: [String: String] = [:], clients: ClientAddress) {
+        self.limiter = limiter
+        self.policies = Dictionary(rules.map { ("\($0.method) \($0.route)", $0.policy) }, uniquingKeysWith: { _, last in last })
+        self.aliases = aliases
+        self.clients = clients
+    }
+
+    public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        guard !policies.isEmpty, let template = context.endpointPath else { return try await next(request, context) }
+        let route = "\(request.method.rawValue) \(template)"
+        let scope = aliases[route] ?? route
+        guard let policy = policies[scope] else { return try await next(request, context) }
+        let client = context.principal.map { "principal:" + $0 }
+            ?? clients.client(peer: context.peerAddress, forwardedFor: request.headers[values: .xForwardedFor])
+
+        switch await limiter.check(scope: scope, client: client, policy: policy, requestID: UUID().uuidString) {
+        case .unavailable:
+            var problem = Problem(
+                status: .serviceUnavailable, detail: "the rate limiter cannot reach Redis and is configured to refuse requests until it can",
+                type: ProblemType.rateLimiterUnavailable, title: "Rate limiter unavailable")
+            problem.headers[.retryAfter] = "1"
+            throw problem
+        case .decided(let decision):
+            let headers = Self.headers(decision)
+            guard decision.allowed else {
+                context.logger.info(
+                    "request rate limited",
+                    metadata: ["event": "rate_limited", "route": "\(scope)", "limit": "\(policy)", "decided_by": "\(decision.source.rawValue)"])
+                var problem = Problem(
+                    status: .tooManyRequests,
+                    detail: "at most \(policy.limit) requests per \(policy.windowMilliseconds / 1000) s are allowed on \(scope); retry in \(decision.resetWholeSeconds) s",
+                    type: ProblemType.rateLimited, title: "Too many requests")
+                problem.headers = headers
+                problem.headers[.retryAfter] = String(max(1, decision.resetWholeSeconds))
+                throw problem
+            }
+            do {
+                var response = try await next(request, context)
+                response.headers.append(contentsOf: headers)
+                return response
+            } catch var problem as Problem {
+                problem.headers.append(contentsOf: headers)
+                throw problem
+            }
+        }
+    }
+
+    static func headers(_ decision: RateLimitDecision) -> HTTPFields {
+        var headers = HTTPFields()
+        headers[.rateLimitLimit] = String(decision.limit)
+        headers[.rateLimitRemaining] = String(decision.remaining)
+        headers[.rateLimitReset] = String(decision.resetWholeSeconds)
+        return headers
+    }
+}
+
+extension HTTPField.Name {
+    static var rateLimitLimit: Self { Self("RateLimit-Limit")! }
+    static var rateLimitRemaining: Self { Self("RateLimit-Remaining")! }
+    static var rateLimitReset: Self { Self("RateLimit-Reset")! }
+    static var xForwardedFor: Self { Self("X-Forwarded-For")! }
+}

@@ -1,0 +1,51 @@
+import ClaimStore
+import Foundation
+import Hummingbird
+import HTTPTypes
+
+/// Small pieces every claims-related route shares.
+enum RouteSupport {
+    /// The `{id}` path parameter as a claim id, or a 400 problem.
+    static func claimID(_ context: ClaimsRequestContext) throws -> UUID {
+        guard let text = context.parameters.get("id"), let id = UUID(uuidString: text) else {
+            throw Problem(status: .badRequest, detail: "a claim id is a UUID, like 0190c3d2-7a4e-7b1c-9d2e-3f4a5b6c7d8e")
+        }
+        return id
+    }
+
+    /// A JSON response with a body already written.
+    static func json(bytes: [UInt8], status: HTTPResponse.Status = .ok, headers extra: HTTPFields = [:]) -> Response {
+        var headers = extra
+        headers[.contentType] = "application/json"
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+    }
+
+    static func notFound(_ id: UUID) -> Problem {
+        Problem(status: .notFound, detail: ClaimStoreError.notFound(id).description)
+    }
+
+    /// The problem response for a store refusal: 404 or 409.
+    static func problem(_ error: ClaimStoreError) -> Problem {
+        switch error {
+        case .notFound(let id): return notFound(id)
+        case .invalidTransition: return Problem(status: .conflict, detail: error.description, type: ProblemType.invalidTransition)
+        case .idempotencyKeyReused: return Problem(status: .conflict, detail: error.description, type: ProblemType.idempotencyConflict)
+        case .paymentAlreadyReported: return Problem(status: .conflict, detail: error.description, type: ProblemType.paymentConflict)
+        }
+    }
+
+    /// `Content-Type` without parameters, lower-cased.
+    static func mediaType(of request: Request) -> String? {
+        request.headers[.contentType]?.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+    }
+
+    /// The whole body, or a 413 problem saying `tooLarge` once it passes `limit` bytes.
+    static func collect(_ request: Request, limit: Int, tooLarge: String) async throws -> [UInt8] {
+        var request = request
+        do {
+            return Array(try await request.collectBody(upTo: limit).readableBytesView)
+        } catch let error as any HTTPResponseError where error.status == .contentTooLarge {
+            throw Problem(status: .contentTooLarge, detail: tooLarge)
+        }
+    }
+}

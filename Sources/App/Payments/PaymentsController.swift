@@ -1,0 +1,190 @@
+public import ClaimStore
+import Claims
+import Foundation
+import HTTPTypes
+public import Hummingbird
+import HummingbirdCore
+import JSONText
+import Logging
+
+/// The payments service's side of claimsd: the durable event feed it consumes net fees from, and
+/// the endpoint it reports each payment's result to.
+public struct PaymentsController<Repository: ClaimRepository>: Sendable {
+    let repository: Repository
+
+    static var defaultLimit: Int { 100 }
+    static var maxLimit: Int { 1000 }
+    static var maxWaitSeconds: Int { 30 }
+    static var maxBodyBytes: Int { 16 * 1024 }
+
+    public init(repository: Repository) {
+        self.repository = repository
+    }
+
+    public func register(on router: Router<ClaimsRequestContext>) {
+        router.get("api/v1/payments/events") { request, _ in try await events(request) }
+        router.post("api/v1/claims/:id/payment") { request, context in
+            try await report(id: try RouteSupport.claimID(context), request: request, context: context)
+        }
+    }
+
+    // MARK: - GET /api/v1/payments/events
+
+    /// Events after `after`, oldest first; with `wait`, holds the request up to that many
+    /// seconds until at least one event exists (long poll).
+    func events(_ request: Request) async throws -> Response {
+        let query = try FeedQuery(request.uri.queryParameters)
+        let clock = ContinuousClock()
+        let deadline = clock.now.advanced(by: .seconds(query.waitSeconds))
+        var events = try await repository.events(after: query.after, limit: query.limit)
+        while events.isEmpty, clock.now < deadline, !Task.isCancelled {
+            try await Task.sleep(for: .milliseconds(200))
+            events = try await repository.events(after: query.after, limit: query.limit)
+        }
+        return RouteSupport.json(bytes: Self.feedBody(events, after: query.after))
+    }
+
+    struct FeedQuery {
+        var after: Int64 = 0
+        var limit = PaymentsController.defaultLimit
+        var waitSeconds = 0
+
+        init(_ parameters: FlatDictionary<Substring, Substring>) throws {
+            var problems: [String] = []
+            if let text = parameters.get("after") {
+                if let value = Int64(text), value >= 0 { after = value } else { problems.append("after must be a sequence number, 0 or more") }
+            }
+            if let text = parameters.get("limit") {
+                if let value = Int(text), (1...PaymentsController.maxLimit).contains(value) { limit = value } else {
+                    problems.append("limit must be 1–\(PaymentsController.maxLimit)")
+                }
+            }
+            if let text = parameters.get("wait") {
+                if let value = Int(text), (0...PaymentsController.maxWaitSeconds).contains(value) { waitSeconds = value } else {
+                    problems.append("wait must be 0–\(PaymentsController.maxWaitSeconds) seconds")
+                }
+            }
+            guard problems.isEmpty else {
+                throw Problem(status: .badRequest, detail: problems.joined(separator: "; "), type: ProblemType.invalidQuery, title: "Invalid query")
+            }
+        }
+    }
+
+    /// `{"events":[…],"next_after":N}`; `next_after` is the value to pass as `after` next time.
+    static func feedBody(_ events: [OutboxEvent], after: Int64) -> [UInt8] {
+        var writer = JSONWriter(capacity: 64 + 300 * events.count)
+        writer.raw("{\"events\":[")
+        for (index, event) in events.enumerated() {
+            if index > 0 { writer.raw(",") }
+            writer.raw("{\"claim_id\":")
+            writer.string(event.claimID.uuidString.lowercased())
+            writer.raw(",\"created_at\":")
+            writer.string(event.createdAt)
+            writer.raw(",\"event_type\":")
+            writer.string(event.eventType)
+            writer.raw(",\"net_fee\":")
+            writer.string(event.netFee.description)
+            writer.raw(",\"net_fee_delta\":")
+            writer.string(event.netFeeDelta.description)
+            writer.raw(",\"provider_npi\":")
+            writer.string(event.providerNPI)
+            writer.raw(",\"sequence\":")
+            writer.integer(event.sequence)
+            writer.raw(",\"status\":")
+            writer.string(event.status.rawValue)
+            writer.raw("}")
+        }
+        writer.raw("],\"next_after\":")
+        writer.integer(events.last?.sequence ?? after)
+        writer.raw("}")
+        return writer.bytes
+    }
+
+    // MARK: - POST /api/v1/claims/{id}/payment
+
+    func report(id: UUID, request: Request, context: ClaimsRequestContext) async throws -> Response {
+        guard RouteSupport.mediaType(of: request) == "application/json" else {
+            throw Problem(status: .unsupportedMediaType, detail: "send the payment result as application/json")
+        }
+        let body = try await RouteSupport.collect(request, limit: Self.maxBodyBytes, tooLarge: "a payment result is at most \(Self.maxBodyBytes) bytes")
+        let report = try Self.paymentReport(from: body)
+        let record: PaymentRecord
+        do {
+            record = try await repository.recordPayment(id: id, report: report, at: rfc3339Now())
+        } catch let error as ClaimStoreError {
+            throw RouteSupport.problem(error)
+        }
+        if !record.isReplay {
+            context.logger.info(
+                "payment result recorded",
+                metadata: [
+                    "event": "payment_recorded", "claim_id": "\(id.uuidString.lowercased())", "outcome": "\(report.outcome.rawValue)",
+                    "sequence": "\(record.sequence)",
+                ])
+        }
+        var headers = HTTPFields()
+        if record.isReplay { headers[.idempotentReplayed] = "true" }
+        return RouteSupport.json(bytes: Self.recordBody(record), headers: headers)
+    }
+
+    /// The report in `body`, or a 400 (not JSON) or 422 problem naming every bad field.
+    static func paymentReport(from body: [UInt8]) throws -> PaymentReport {
+        guard let object = (try? JSONSerialization.jsonObject(with: Data(body))) as? [String: Any] else {
+            throw Problem(
+                status: .badRequest, detail: "the body must be a JSON object like {\"outcome\":\"failed\",\"reason\":\"account closed\"}",
+                type: ProblemType.unreadableBody, title: "Unreadable payment result")
+        }
+        var violations: [Violation] = []
+        func violation(_ field: String, _ rule: String, _ message: String) {
+            violations.append(Violation(line: nil, field: field, rule: rule, severity: .reject, message: message))
+        }
+        let outcomeText = object["outcome"] as? String
+        let outcome = outcomeText.flatMap { PaymentOutcome(rawValue: $0.lowercased()) }
+        if outcome == nil {
+            violation("outcome", outcomeText == nil ? "required" : "payment_outcome", "outcome must be \"paid\" or \"failed\"")
+        }
+        func text(_ key: String, max: Int) -> String? {
+            guard let value = object[key], !(value is NSNull) else { return nil }
+            guard let string = value as? String else {
+                violation(key, "text", "\(key) must be a string")
+                return nil
+            }
+            let trimmed = string.trimmingCharacters(in: .whitespacesAndNewlines)
+            if trimmed.count > max { violation(key, "max_length", "\(key) must be at most \(max) characters") }
+            return trimmed.isEmpty ? nil : trimmed
+        }
+        let reason = text("reason", max: 500)
+        let paymentID = text("payment_id", max: 200)
+        if outcome == .failed, reason == nil {
+            violation("reason", "required", "a failed payment needs a reason")
+        }
+        guard let outcome, violations.isEmpty else {
+            var problem = Problem(
+                status: .unprocessableContent, detail: "the payment result has \(violations.count) problem(s)", type: ProblemType.validation,
+                title: "Invalid payment result")
+            problem.errors = violations
+            throw problem
+        }
+        return PaymentReport(outcome: outcome, reason: reason, paymentID: paymentID)
+    }
+
+    static func recordBody(_ record: PaymentRecord) -> [UInt8] {
+        var writer = JSONWriter(capacity: 320)
+        writer.raw("{\"claim_id\":")
+        writer.string(record.claimID.uuidString.lowercased())
+        writer.raw(",\"outcome\":")
+        writer.string(record.report.outcome.rawValue)
+        writer.raw(",\"payment_id\":")
+        writer.string(orNull: record.report.paymentID)
+        writer.raw(",\"reason\":")
+        writer.string(orNull: record.report.reason)
+        writer.raw(",\"recorded_at\":")
+        writer.string(record.recordedAt)
+        writer.raw(",\"sequence\":")
+        writer.integer(record.sequence)
+        writer.raw(",\"status\":")
+        writer.string(record.status.rawValue)
+        writer.raw("}")
+        return writer.bytes
+    }
+}

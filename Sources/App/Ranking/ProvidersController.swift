@@ -1,0 +1,101 @@
+public import ClaimStore
+import Claims
+import HTTPTypes
+public import Hummingbird
+import JSONText
+import Logging
+public import Ranking
+import Redis
+
+/// `GET /api/v1/providers/top` (and `/top-providers` for clients of the original service): the
+/// providers with the largest total net fee, from the Redis sorted set the relay maintains, or
+/// from PostgreSQL when Redis cannot answer.
+public struct ProvidersController<Repository: ClaimRepository>: Sendable {
+    let repository: Repository
+    let cache: RankingCache
+
+    static var defaultCount: Int { 10 }
+    static var maxCount: Int { 100 }
+    /// The alias route, limited together with the main one.
+    public static var aliases: [String: String] { ["GET /top-providers": "GET /api/v1/providers/top"] }
+
+    public init(repository: Repository, cache: RankingCache) {
+        self.repository = repository
+        self.cache = cache
+    }
+
+    public func register(on router: Router<ClaimsRequestContext>) {
+        router.get("api/v1/providers/top") { request, context in try await top(request, context: context) }
+        router.get("top-providers") { request, context in try await top(request, context: context) }
+    }
+
+    func top(_ request: Request, context: ClaimsRequestContext) async throws -> Response {
+        let count = try Self.count(request.uri.queryParameters.get("n"))
+        var source = "redis"
+        var ranked: RankedProviders?
+        do {
+            ranked = try await cache.top(count)
+            if ranked == nil {
+                context.logger.debug("ranking not built yet; answering from PostgreSQL", metadata: ["event": "ranking_fallback", "reason": "rebuilding"])
+            }
+        } catch {
+            context.logger.warning(
+                "Redis unavailable; answering the ranking from PostgreSQL",
+                metadata: ["event": "ranking_fallback", "dependency": "redis", "error": "\(error)"])
+        }
+        if ranked == nil {
+            source = "postgresql"
+            ranked = RankedProviders(sequence: -1, totals: try await repository.topProviders(limit: count))
+        }
+        let answer = ranked ?? RankedProviders(sequence: -1, totals: [])
+        var headers = HTTPFields()
+        headers[.contentType] = "application/json"
+        headers[.rankingSource] = source
+        if answer.sequence >= 0 { headers[.rankingSequence] = String(answer.sequence) }
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: Self.body(answer, source: source))))
+    }
+
+    /// `n`: how many providers, 1–100, default 10.
+    static func count(_ text: String?) throws -> Int {
+        guard let text else { return defaultCount }
+        guard let number = Int(text), (1...maxCount).contains(number) else {
+            throw Problem(status: .badRequest, detail: "n must be a whole number from 1 to \(maxCount)", type: ProblemType.invalidQuery, title: "Invalid query")
+        }
+        return number
+    }
+
+    /// `{"as_of_sequence":…,"providers":[{"claims":…,"net_fee":"…","provider_npi":"…","rank":1}],"source":"redis"}`.
+    static func body(_ ranked: RankedProviders, source: String) -> [UInt8] {
+        var writer = JSONWriter(capacity: 128 + 96 * ranked.totals.count)
+        writer.raw("{")
+        if ranked.sequence >= 0 {
+            writer.raw("\"as_of_sequence\":")
+            writer.integer(ranked.sequence)
+            writer.raw(",")
+        }
+        writer.raw("\"providers\":[")
+        for (index, total) in ranked.totals.enumerated() {
+            if index > 0 { writer.raw(",") }
+            writer.raw("{\"claims\":")
+            writer.integer(total.claims)
+            writer.raw(",\"net_fee\":")
+            writer.string(total.netFee.description)
+            writer.raw(",\"provider_npi\":")
+            writer.string(total.providerNPI)
+            writer.raw(",\"rank\":")
+            writer.integer(index + 1)
+            writer.raw("}")
+        }
+        writer.raw("],\"source\":")
+        writer.string(source)
+        writer.raw("}")
+        return writer.bytes
+    }
+}
+
+extension HTTPField.Name {
+    /// Where a ranking answer came from: `redis` or `postgresql`.
+    static var rankingSource: Self { Self("X-Ranking-Source")! }
+    /// The outbox sequence a Redis answer reflects.
+    static var rankingSequence: Self { Self("X-Ranking-Sequence")! }
+}

@@ -1,0 +1,289 @@
+@testable import App
+import ClaimStore
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import Postgres
+import RateLimiting
+import Ranking
+import Redis
+import Testing
+import TestSupport
+
+/// An app on a migrated scratch database with its own Redis key prefix, and a relay for it.
+struct RankingApp: Sendable {
+    let postgres: PostgresClient
+    let dependencies: AppDependencies
+    let relay: OutboxRelay
+
+    var cache: RankingCache { dependencies.rankingCache() }
+
+    static func with(
+        redisURL: String = TestEnvironment.redisURL, traffic: TrafficSettings = TrafficSettings(rateLimits: []),
+        _ body: @escaping @Sendable (any TestClientProtocol, RankingApp) async throws -> Void
+    ) async throws {
+        try await ScratchDatabase.with { postgres, database in
+            try await Migrator(client: postgres, logger: TestEnvironment.quietLogger).migrate()
+            let base = try makeDependencies(databaseURL: database.url, redisURL: redisURL)
+            let dependencies = AppDependencies(postgres: base.postgres, redis: base.redis, redisKeyPrefix: "test-\(TestEnvironment.uniqueSuffix()):")
+            let relay = OutboxRelay(
+                postgres: dependencies.postgres, repository: PostgresClaimRepository(client: dependencies.postgres), cache: dependencies.rankingCache(),
+                settings: RelaySettings(pollInterval: .milliseconds(20), takeoverInterval: .milliseconds(200), retryInterval: .milliseconds(200)),
+                logger: TestEnvironment.quietLogger)
+            let app = RankingApp(postgres: postgres, dependencies: dependencies, relay: relay)
+            do {
+                try await Application(router: buildRouter(dependencies: dependencies, traffic: traffic)).test(.router) { try await body($0, app) }
+            } catch {
+                await dependencies.postgres.shutdown()
+                await dependencies.redis.shutdown()
+                throw error
+            }
+            await dependencies.postgres.shutdown()
+            await dependencies.redis.shutdown()
+        }
+    }
+}
+
+/// A one-line claim for `npi` whose net fee is `fee` (a decimal string).
+func claimBody(npi: String, fee: String) -> String {
+    """
+    {"lines":[{"service date":"2018-03-28","submitted procedure":"D0180","group_id":"GRP-1000","subscriber_id":"3730189502",
+    "provider_npi":"\(npi)","provider_fees":"\(fee)","allowed_fees":"0","member_coinsurance":"0","member_copay":"0"}]}
+    """
+}
+
+/// POSTs a claim and returns its id.
+@discardableResult
+func submit(_ client: any TestClientProtocol, npi: String, fee: String) async throws -> String {
+    let response = try await client.execute(
+        uri: "/api/v1/claims", method: .post, headers: [.contentType: "application/json"], body: ByteBuffer(string: claimBody(npi: npi, fee: fee)))
+    #expect(response.status == .created)
+    return try #require(try json(response.body)["id"] as? String)
+}
+
+func topProviders(_ client: any TestClientProtocol, _ query: String = "") async throws -> (TestResponse, [[String: Any]]) {
+    let response = try await client.execute(uri: "/api/v1/providers/top\(query)", method: .get)
+    let providers = (try? json(response.body)["providers"] as? [[String: Any]]) ?? []
+    return (response, providers)
+}
+
+@Suite struct ProvidersAPITests {
+    @Test func topProvidersComeFromRedisRankedWithTiesByNPI() async throws {
+        try await RankingApp.with { client, app in
+            try await app.relay.catchUp()
+            for (npi, fee) in [("1000000003", "50.00"), ("1000000001", "30.00"), ("1000000002", "50.00"), ("1000000001", "20.00"), ("1000000004", "0.00")] {
+                try await submit(client, npi: npi, fee: fee)
+            }
+            try await app.relay.catchUp()
+            let (response, providers) = try await topProviders(client)
+            #expect(response.status == .ok)
+            #expect(response.headers[.rankingSource] == "redis")
+            #expect(response.headers[.rankingSequence] == "5")
+            // 1000000001 has 50.00 from two claims; ties at 50.00 go by NPI ascending.
+            #expect(providers.map { $0["provider_npi"] as? String } == ["1000000001", "1000000002", "1000000003", "1000000004"])
+            #expect(providers.map { $0["net_fee"] as? String } == ["50.00", "50.00", "50.00", "0.00"])
+            #expect(providers.map { $0["rank"] as? Int } == [1, 2, 3, 4])
+            #expect(providers.first?["claims"] as? Int == 2)
+
+            let (limited, two) = try await topProviders(client, "?n=2")
+            #expect(limited.status == .ok)
+            #expect(two.count == 2)
+            try await client.execute(uri: "/top-providers?n=1", method: .get) { response in
+                let body = try json(response.body)
+                #expect((body["providers"] as? [[String: Any]])?.first?["provider_npi"] as? String == "1000000001")
+            }
+            for bad in ["0", "101", "ten"] {
+                try await client.execute(uri: "/api/v1/providers/top?n=\(bad)", method: .get) { response in
+                    #expect(response.status == .badRequest)
+                    #expect(response.headers[.contentType] == "application/problem+json")
+                }
+            }
+        }
+    }
+
+    @Test func beforeTheRelayHasBuiltTheRankingAnswersComeFromPostgres() async throws {
+        try await RankingApp.with { client, _ in
+            try await submit(client, npi: "1000000009", fee: "12.34")
+            let (response, providers) = try await topProviders(client)
+            #expect(response.headers[.rankingSource] == "postgresql")
+            #expect(providers.first?["net_fee"] as? String == "12.34")
+        }
+    }
+
+    @Test func theEleventhRequestInAMinuteIsRefusedWithHeaders() async throws {
+        let traffic = TrafficSettings(rateLimits: try RateLimitRule.parse("GET /api/v1/providers/top=10/60s"))
+        try await RankingApp.with(traffic: traffic) { client, _ in
+            for expected in stride(from: 9, through: 0, by: -1) {
+                let (response, _) = try await topProviders(client)
+                #expect(response.status == .ok)
+                #expect(response.headers[.rateLimitLimit] == "10")
+                #expect(response.headers[.rateLimitRemaining] == String(expected))
+            }
+            // The alias shares the limit.
+            let response = try await client.execute(uri: "/top-providers", method: .get)
+            #expect(response.status == .tooManyRequests)
+            #expect(response.headers[.contentType] == "application/problem+json")
+            #expect(response.headers[.rateLimitRemaining] == "0")
+            let retry = try #require(response.headers[.retryAfter].flatMap(Int.init))
+            #expect((1...60).contains(retry))
+            #expect(response.headers[.rateLimitReset] == String(retry))
+            let problem = try json(response.body)
+            #expect(problem["status"] as? Int == 429)
+            // Other routes are not limited.
+            try await client.execute(uri: "/health", method: .get) { response in
+                #expect(response.status == .ok)
+                #expect(response.headers[.rateLimitLimit] == nil)
+            }
+        }
+    }
+
+    @Test func refusedUntilTheWindowSlidesThenAllowedAgain() async throws {
+        let traffic = TrafficSettings(rateLimits: try RateLimitRule.parse("GET /api/v1/providers/top=3/2s"))
+        try await RankingApp.with(traffic: traffic) { client, _ in
+            for _ in 0..<3 { #expect(try await topProviders(client).0.status == .ok) }
+            let refused = try await topProviders(client).0
+            #expect(refused.status == .tooManyRequests)
+            try await Task.sleep(for: .milliseconds(2100))
+            #expect(try await topProviders(client).0.status == .ok)
+        }
+    }
+
+    @Test func twoInstancesKeepOneLimit() async throws {
+        let traffic = TrafficSettings(rateLimits: try RateLimitRule.parse("GET /api/v1/providers/top=10/60s"))
+        try await RankingApp.with(traffic: traffic) { first, app in
+            // A second instance: its own clients and router, the same stores and key prefix.
+            let other = try makeDependencies(databaseURL: TestEnvironment.databaseURL, redisURL: TestEnvironment.redisURL)
+            let second = AppDependencies(postgres: app.dependencies.postgres, redis: other.redis, redisKeyPrefix: app.dependencies.redisKeyPrefix)
+            try await Application(router: buildRouter(dependencies: second, traffic: traffic)).test(.router) { secondClient in
+                var statuses: [HTTPResponse.Status] = []
+                for index in 0..<12 {
+                    statuses.append(try await topProviders(index.isMultiple(of: 2) ? first : secondClient).0.status)
+                }
+                #expect(statuses.filter { $0 == .ok }.count == 10)
+                #expect(statuses.suffix(2) == [.tooManyRequests, .tooManyRequests])
+            }
+            await other.redis.shutdown()
+            await other.postgres.shutdown()
+        }
+    }
+}
+
+@Suite struct ClientAddressTests {
+    @Test func forwardedForIsBelievedOnlyFromTrustedProxies() {
+        let clients = ClientAddress(trustedProxies: ["10.0.0.0/8", "192.168.1.7", "fd00::1"])
+        #expect(clients.client(peer: "203.0.113.9", forwardedFor: ["1.2.3.4"]) == "203.0.113.9")
+        #expect(clients.client(peer: "10.1.2.3", forwardedFor: ["1.2.3.4"]) == "1.2.3.4")
+        // A client-supplied first hop is ignored: the nearest untrusted address wins.
+        #expect(clients.client(peer: "10.1.2.3", forwardedFor: ["6.6.6.6, 1.2.3.4, 192.168.1.7"]) == "1.2.3.4")
+        #expect(clients.client(peer: "fd00::1", forwardedFor: ["2001:db8::5"]) == "2001:db8::5")
+        #expect(clients.client(peer: "10.1.2.3", forwardedFor: []) == "10.1.2.3")
+        #expect(clients.client(peer: nil, forwardedFor: ["1.2.3.4"]) == "unknown")
+        #expect(ClientAddress.Matcher("10.0.0.0/33") == nil)
+        #expect(ClientAddress.Matcher("300.1.1.1") == nil)
+        #expect(ClientAddress.Matcher("proxy.local") == nil)
+    }
+}
+
+@Suite struct PaymentsAPITests {
+    func report(_ client: any TestClientProtocol, _ id: String, _ body: String) async throws -> (TestResponse, [String: Any]) {
+        let response = try await client.execute(
+            uri: "/api/v1/claims/\(id)/payment", method: .post, headers: [.contentType: "application/json"], body: ByteBuffer(string: body))
+        return (response, (try? json(response.body)) ?? [:])
+    }
+
+    @Test func paidAndFailedResultsMoveTheClaimAndFailureCompensatesTheRanking() async throws {
+        try await RankingApp.with { client, app in
+            try await app.relay.catchUp()
+            let paid = try await submit(client, npi: "1000000001", fee: "100.00")
+            let failed = try await submit(client, npi: "1000000001", fee: "40.00")
+            try await submit(client, npi: "1000000002", fee: "90.00")
+
+            let (paidResponse, paidBody) = try await report(client, paid, #"{"outcome":"paid","payment_id":"pay-77"}"#)
+            #expect(paidResponse.status == .ok)
+            #expect(paidBody["status"] as? String == "paid")
+            #expect(paidBody["payment_id"] as? String == "pay-77")
+            let (failedResponse, failedBody) = try await report(client, failed, #"{"outcome":"failed","reason":"account closed"}"#)
+            #expect(failedResponse.status == .ok)
+            #expect(failedBody["status"] as? String == "payment_failed")
+
+            // A repeated report answers the same and changes nothing; a different one conflicts.
+            let (again, againBody) = try await report(client, failed, #"{"outcome":"failed","reason":"account closed"}"#)
+            #expect(again.status == .ok)
+            #expect(again.headers[.idempotentReplayed] == "true")
+            #expect(againBody["sequence"] as? Int == failedBody["sequence"] as? Int)
+            let (conflict, _) = try await report(client, failed, #"{"outcome":"paid"}"#)
+            #expect(conflict.status == .conflict)
+            #expect(conflict.headers[.contentType] == "application/problem+json")
+
+            // The failed claim's 40.00 left the ranking: 1000000001 now trails 1000000002.
+            try await app.relay.catchUp()
+            let (_, providers) = try await topProviders(client)
+            #expect(providers.map { "\($0["provider_npi"] as? String ?? ""):\($0["net_fee"] as? String ?? "")" } == ["1000000001:100.00", "1000000002:90.00"])
+            let sql = try await app.postgres.query("SELECT status FROM claims WHERE id = \(failed)::uuid").rows[0].decode("status", as: String.self)
+            #expect(sql == "payment_failed")
+
+            // A paid claim cannot be voided; a failed one can, without changing the ranking again.
+            try await client.execute(uri: "/api/v1/claims/\(paid)", method: .delete) { #expect($0.status == .conflict) }
+            try await client.execute(uri: "/api/v1/claims/\(failed)", method: .delete) { #expect($0.status == .ok) }
+            let voided = try await submit(client, npi: "1000000003", fee: "5.00")
+            try await client.execute(uri: "/api/v1/claims/\(voided)", method: .delete) { #expect($0.status == .ok) }
+            let (voidedReport, _) = try await report(client, voided, #"{"outcome":"paid"}"#)
+            #expect(voidedReport.status == .conflict)
+            try await app.relay.catchUp()
+            let (_, after) = try await topProviders(client)
+            #expect(after.count == 2)
+        }
+    }
+
+    @Test func badReportsNameEveryProblem() async throws {
+        try await RankingApp.with { client, _ in
+            let id = try await submit(client, npi: "1000000001", fee: "1.00")
+            let (missing, problem) = try await report(client, id, #"{"outcome":"failed","payment_id":7}"#)
+            #expect(missing.status == .unprocessableContent)
+            let rules = (problem["errors"] as? [[String: Any]])?.map { "\($0["field"] as? String ?? ""):\($0["rule"] as? String ?? "")" }
+            #expect(Set(rules ?? []) == ["reason:required", "payment_id:text"])
+            #expect(try await report(client, id, #"{"outcome":"refunded"}"#).0.status == .unprocessableContent)
+            #expect(try await report(client, id, "not json").0.status == .badRequest)
+            #expect(try await report(client, "\(UUID())", #"{"outcome":"paid"}"#).0.status == .notFound)
+            let wrongType = try await client.execute(
+                uri: "/api/v1/claims/\(id)/payment", method: .post, headers: [.contentType: "text/plain"], body: ByteBuffer(string: "paid"))
+            #expect(wrongType.status == .unsupportedMediaType)
+        }
+    }
+
+    @Test func theEventFeedPagesInSequenceOrderAndLongPolls() async throws {
+        try await RankingApp.with { client, app in
+            var ids: [String] = []
+            for index in 0..<5 { ids.append(try await submit(client, npi: "100000000\(index)", fee: "\(index + 1).00")) }
+            let first = try json(try await client.execute(uri: "/api/v1/payments/events?after=0&limit=3", method: .get).body)
+            let events = try #require(first["events"] as? [[String: Any]])
+            #expect(events.map { $0["sequence"] as? Int } == [1, 2, 3])
+            #expect(events.map { $0["claim_id"] as? String } == Array(ids.prefix(3)))
+            #expect(events.first?["event_type"] as? String == "claim.created")
+            #expect(events.first?["net_fee"] as? String == "1.00")
+            #expect(first["next_after"] as? Int == 3)
+            let rest = try json(try await client.execute(uri: "/api/v1/payments/events?after=3", method: .get).body)
+            #expect((rest["events"] as? [[String: Any]])?.count == 2)
+            #expect(rest["next_after"] as? Int == 5)
+
+            // A long poll returns as soon as an event arrives.
+            let clock = ContinuousClock()
+            let start = clock.now
+            async let waited = client.execute(uri: "/api/v1/payments/events?after=5&wait=10", method: .get)
+            try await Task.sleep(for: .milliseconds(300))
+            _ = try await app.postgres.query("SELECT 1")
+            try await submit(client, npi: "1000000009", fee: "9.00")
+            let body = try json(try await waited.body)
+            #expect((body["events"] as? [[String: Any]])?.first?["sequence"] as? Int == 6)
+            #expect(clock.now - start < .seconds(5))
+
+            let empty = try await client.execute(uri: "/api/v1/payments/events?after=6&wait=1", method: .get)
+            #expect(try json(empty.body)["next_after"] as? Int == 6)
+            try await client.execute(uri: "/api/v1/payments/events?after=-1&limit=5000&wait=99", method: .get) { response in
+                #expect(response.status == .badRequest)
+                let detail = try json(response.body)["detail"] as? String ?? ""
+                #expect(detail.contains("after") && detail.contains("limit") && detail.contains("wait"))
+            }
+        }
+    }
+}
