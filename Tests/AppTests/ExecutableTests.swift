@@ -1,4 +1,9 @@
+import App
+import ClaimStore
+import Claims
 import Foundation
+import Ranking
+import Redis
 import Testing
 import TestSupport
 #if canImport(FoundationNetworking)
@@ -53,6 +58,59 @@ import FoundationNetworking
             claimsd.send(SIGTERM)
             #expect(try await claimsd.waitForExit(timeout: .seconds(20)) == 0)
             #expect(claimsd.standardOutput.contains("\"event\":\"shutdown_complete\""))
+        }
+    }
+
+    /// A relay killed with SIGKILL part-way through a backlog, then started again, counts every
+    /// event exactly once: the ranking equals the SQL answer and the stream has one entry per event.
+    @Test func aRelayKilledMidBacklogDoubleCountsNothing() async throws {
+        try await ScratchDatabase.with { client, database in
+            try await Migrator(client: client, logger: TestEnvironment.quietLogger).migrate()
+            let repository = PostgresClaimRepository(client: client)
+            let prefix = "kill-\(TestEnvironment.uniqueSuffix()):"
+            let redis = RedisClient(configuration: try RedisConfiguration(url: TestEnvironment.redisURL), logger: TestEnvironment.quietLogger)
+            let cache = RankingCache(redis: redis, keys: RankingKeys(prefix: prefix))
+            // The ranking exists from the start (as if a relay had been running), so the backlog
+            // below is applied event by event rather than rebuilt from a snapshot.
+            #expect(try await cache.install(RankingSnapshot(sequence: 0, totals: [])))
+            let ids = UUIDv7Generator()
+            for batch in 0..<10 {
+                let claims = (0..<1000).map { index in
+                    let npi = String(format: "1%09d", (batch * 1000 + index) % 97)
+                    let fee = Money(cents: Int64((batch * 1000 + index) % 500) * 25)
+                    let line = ClaimLine(
+                        lineNumber: 1, serviceDate: CalendarDate(parsing: "2024-03-28")!, submittedProcedure: "D0180", quadrant: nil, groupID: "G",
+                        subscriberID: "S", providerNPI: npi, providerFees: fee, allowedFees: .zero, memberCoinsurance: .zero, memberCopay: .zero)
+                    return StoredClaim(id: ids.next(), claim: ValidatedClaim(externalClaimNumber: nil, lines: [line]), at: "2026-11-22T10:00:00.000Z")
+                }
+                try await repository.store(ImportBatch(accepted: claims))
+            }
+            let environment = [
+                "CLAIMS_DATABASE_URL": database.url, "CLAIMS_REDIS_URL": TestEnvironment.redisURL, "CLAIMS_REDIS_KEY_PREFIX": prefix,
+                "CLAIMS_RELAY_BATCH_SIZE": "7",
+            ]
+            func start() throws -> ChildProcess {
+                try ChildProcess(Self.binary.path, ["serve", "--port", "0", "--log-target", "stdout"], environment: environment)
+            }
+
+            let first = try start()
+            try await waitUntil(timeout: .seconds(60)) { (try await cache.appliedSequence() ?? 0) > 1000 }
+            first.send(SIGKILL)
+            _ = try await first.waitForExit()
+            let atKill = try #require(try await cache.appliedSequence())
+            #expect(atKill < 10_000, "the relay finished before it could be killed; make its batches smaller")
+
+            let second = try start()
+            try await waitUntil(timeout: .seconds(120)) { try await cache.appliedSequence() == 10_000 }
+            second.send(SIGTERM)
+            #expect(try await second.waitForExit(timeout: .seconds(20)) == 0)
+
+            let ranked = try await cache.top(1000)
+            #expect(ranked?.totals == (try await repository.topProviders(limit: 1000)))
+            #expect(try await redis.send("XLEN", cache.keys.paymentsStream).integer == 10_000)
+            let rebuilt = second.standardOutput.contains("relay_rebuilt") || first.standardOutput.contains("relay_rebuilt")
+            #expect(!rebuilt)
+            await redis.shutdown()
         }
     }
 }
