@@ -6,64 +6,12 @@
 #   benchmarks/intake.sh                 60 s per HTTP/pgbench phase, 25,000-claim import
 #   BENCH_SECONDS=10 BENCH_IMPORT_CLAIMS=5000 benchmarks/intake.sh   a quick look
 #
-# Uses its own PostgreSQL/Redis instance ("bench", ports 55436/56383) under .local/bench,
-# a release build of claimsd, wrk (Debian package) for HTTP load, pgbench and psql.
-set -euo pipefail
-source "$(dirname "${BASH_SOURCE[0]}")/../scripts/env.sh"
-cd "$REPO"
+# Set-up (own PostgreSQL/Redis, release build, wrk) is in benchmarks/lib.sh.
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 SECONDS_PER_PHASE="${BENCH_SECONDS:-60}"
-CONNECTIONS="${BENCH_CONNECTIONS:-16}"
 IMPORT_CLAIMS="${BENCH_IMPORT_CLAIMS:-25000}"
-PG_PORT="${BENCH_PG_PORT:-55436}"
-REDIS_PORT="${BENCH_REDIS_PORT:-56383}"
-HTTP_PORT="${BENCH_HTTP_PORT:-58080}"
-WORK="$REPO/.local/bench/work"
-mkdir -p "$WORK"
-
-bash "$SERVICES" install
-command -v wrk >/dev/null || { echo "bench: installing wrk" >&2; if [ "$(id -u)" -eq 0 ]; then apt-get install -y -qq wrk >/dev/null; else sudo apt-get install -y -qq wrk >/dev/null; fi; }
-bash "$SERVICES" start postgres bench "$PG_PORT"
-bash "$SERVICES" start redis bench "$REDIS_PORT"
-
-swift build -c release --product claimsd >&2
-BINARY="$(swift build -c release --show-bin-path)/claimsd"
-PG_BIN="$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)"
-export CLAIMS_DATABASE_URL="postgresql://claimsd@127.0.0.1:$PG_PORT/claimsd"
-export CLAIMS_REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0"
-export CLAIMS_LOG_TARGET=stdout CLAIMS_DATABASE_POOL_SIZE="$CONNECTIONS"
-export PGHOST=127.0.0.1 PGPORT="$PG_PORT" PGUSER=claimsd PGDATABASE=claimsd
-psql() { "$PG_BIN/psql" -v ON_ERROR_STOP=1 -qtA "$@"; }
-# Empty tables, then a checkpoint: right after a TRUNCATE the fsync rate on this disk drops
-# for seconds while the old files are written back, which would skew whichever phase is next.
-reset_tables() {
-  psql -c "TRUNCATE claims, claim_lines, outbox_events, rejected_claims, idempotency_keys" >/dev/null
-  psql -c "VACUUM ANALYZE claims, claim_lines, outbox_events, rejected_claims" >/dev/null
-  psql -U postgres -c "CHECKPOINT" >/dev/null
-  sync
-  sleep 2
-}
-WARMUP_SECONDS="${BENCH_WARMUP_SECONDS:-5}"
-now_ns() { date +%s%N; }
-rate() { awk -v n="$1" -v ns="$2" 'BEGIN { printf "%.0f", n / (ns / 1e9) }'; }
-
-"$BINARY" migrate >/dev/null
-
-# Starts claimsd in the background and waits for /ready; stops the run if it does not come up.
-start_claimsd() {
-  "$BINARY" serve --port "$HTTP_PORT" >>"$WORK/claimsd.out" 2>&1 &
-  CLAIMSD=$!
-  trap 'kill $CLAIMSD 2>/dev/null || true' EXIT
-  for _ in $(seq 1 100); do
-    curl -fsS "http://127.0.0.1:$HTTP_PORT/ready" >/dev/null 2>&1 && return 0
-    kill -0 $CLAIMSD 2>/dev/null || break
-    sleep 0.2
-  done
-  tail -n 5 "$WORK/claimsd.out" >&2
-  echo "bench: claimsd did not become ready on port $HTTP_PORT" >&2
-  exit 1
-}
-: >"$WORK/claimsd.out"
+# The relay's Redis work is part of what a claim costs; it runs as in production.
 
 # --- POST /api/v1/claims through claimsd ------------------------------------------------------
 reset_tables
@@ -72,8 +20,7 @@ wrk -t2 -c"$CONNECTIONS" -d"${WARMUP_SECONDS}s" -s benchmarks/post-claim.lua "ht
 before=$(psql -c "SELECT count(*) FROM claims")
 echo "bench: POST /api/v1/claims, $CONNECTIONS connections, ${SECONDS_PER_PHASE}s" >&2
 wrk -t2 -c"$CONNECTIONS" -d"${SECONDS_PER_PHASE}s" --latency -s benchmarks/post-claim.lua "http://127.0.0.1:$HTTP_PORT" >"$WORK/wrk.txt"
-kill $CLAIMSD; wait $CLAIMSD 2>/dev/null || true
-trap - EXIT
+stop_claimsd
 if grep -q "Non-2xx" "$WORK/wrk.txt"; then cat "$WORK/wrk.txt" >&2; echo "bench: some POSTs failed" >&2; exit 1; fi
 post_rate=$(awk '/^Requests\/sec/ { printf "%.0f", $2 }' "$WORK/wrk.txt")
 post_p50=$(awk '$1 == "50%" { print $2 }' "$WORK/wrk.txt")
@@ -119,11 +66,9 @@ start=$(now_ns)
 # No "Expect: 100-continue": curl would wait a second for an interim response first.
 curl -fsS -o "$WORK/import-report.json" -H 'Content-Type: text/csv' -H 'Expect:' --data-binary @"$WORK/import.csv" "http://127.0.0.1:$HTTP_PORT/api/v1/claims/import"
 http_ns=$(( $(now_ns) - start ))
-kill $CLAIMSD; wait $CLAIMSD 2>/dev/null || true
-trap - EXIT
+stop_claimsd
 
 cli_rate=$(rate "$lines" "$cli_ns"); http_rate=$(rate "$lines" "$http_ns"); copy_rate=$(rate "$lines" "$copy_ns")
-pct() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.0f %%", 100 * a / b }'; }
 cat <<TABLE
 
 Intake benchmark, $(date -u +%Y-%m-%d), $(nproc) cores, $(free -g | awk '/^Mem/ { print $2 }') GiB, PostgreSQL $("$PG_BIN/postgres" --version | awk '{ print $3 }'), release build

@@ -8,7 +8,7 @@ public struct PostgresClaimRepository: ClaimRepository {
     let client: PostgresClient
 
     /// The advisory lock key that orders outbox inserts (see the outbox_events table comment).
-    static let outboxLockKey: Int64 = 0x636C_6169_6D6F_7574  // "claimout"
+    public static let outboxLockKey: Int64 = 0x636C_6169_6D6F_7574  // "claimout"
 
     public init(client: PostgresClient) {
         self.client = client

@@ -10,8 +10,10 @@ enum RankingScripts {
     ///
     /// Events at or below the marker were applied before (a retry, or a second relay that has
     /// not noticed it lost the lock) and are skipped; the marker moves in the same atomic step
-    /// as the changes. Returns {applied count, marker}, or {-1, 0} when the marker is missing,
-    /// meaning Redis lost its data and the ranking must be rebuilt.
+    /// as the changes. Sequences may have holes — a transaction that rolled back after drawing
+    /// its number leaves one for good — so the next event is any sequence above the marker.
+    /// Returns {applied count, marker}, or {-1, 0} when the marker is missing, meaning Redis
+    /// lost its data and the ranking must be rebuilt.
     static let apply = RedisScript(
         """
         local applied = redis.call('GET', KEYS[1])
@@ -22,9 +24,6 @@ enum RankingScripts {
         for i = 2, #ARGV, 9 do
           local sequence = tonumber(ARGV[i])
           if sequence > applied then
-            if sequence ~= applied + 1 then
-              return redis.error_reply('GAP outbox sequence ' .. sequence .. ' follows ' .. applied)
-            end
             local npi = ARGV[i + 1]
             local claims = redis.call('HINCRBY', KEYS[3], npi, ARGV[i + 3])
             if claims <= 0 then

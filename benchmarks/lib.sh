@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Shared set-up of the benchmark scripts: their own PostgreSQL/Redis instance ("bench", ports
+# 55436/56383) under .local/bench, a release build of claimsd, wrk, psql, and helpers.
+# Source it; it is not run on its own.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/../scripts/env.sh"
+cd "$REPO"
+
+CONNECTIONS="${BENCH_CONNECTIONS:-16}"
+PG_PORT="${BENCH_PG_PORT:-55436}"
+REDIS_PORT="${BENCH_REDIS_PORT:-56383}"
+HTTP_PORT="${BENCH_HTTP_PORT:-58080}"
+WARMUP_SECONDS="${BENCH_WARMUP_SECONDS:-5}"
+WORK="$REPO/.local/bench/work"
+mkdir -p "$WORK"
+
+bash "$SERVICES" install
+command -v wrk >/dev/null || { echo "bench: installing wrk" >&2; if [ "$(id -u)" -eq 0 ]; then apt-get install -y -qq wrk >/dev/null; else sudo apt-get install -y -qq wrk >/dev/null; fi; }
+bash "$SERVICES" start postgres bench "$PG_PORT"
+bash "$SERVICES" start redis bench "$REDIS_PORT"
+
+swift build -c release --product claimsd >&2
+BINARY="$(swift build -c release --show-bin-path)/claimsd"
+PG_BIN="$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)"
+export CLAIMS_DATABASE_URL="postgresql://claimsd@127.0.0.1:$PG_PORT/claimsd"
+export CLAIMS_REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0"
+export CLAIMS_LOG_TARGET=stdout CLAIMS_DATABASE_POOL_SIZE="$CONNECTIONS"
+export PGHOST=127.0.0.1 PGPORT="$PG_PORT" PGUSER=claimsd PGDATABASE=claimsd
+psql() { "$PG_BIN/psql" -v ON_ERROR_STOP=1 -qtA "$@"; }
+redis() { redis-cli -h 127.0.0.1 -p "$REDIS_PORT" "$@"; }
+# Empty tables, then a checkpoint: right after a TRUNCATE the fsync rate on this disk drops
+# for seconds while the old files are written back, which would skew whichever phase is next.
+reset_tables() {
+  psql -c "TRUNCATE claims, claim_lines, outbox_events, rejected_claims, idempotency_keys, payment_results" >/dev/null
+  psql -c "VACUUM ANALYZE claims, claim_lines, outbox_events, rejected_claims" >/dev/null
+  psql -U postgres -c "CHECKPOINT" >/dev/null
+  redis FLUSHALL >/dev/null
+  sync
+  sleep 2
+}
+now_ns() { date +%s%N; }
+rate() { awk -v n="$1" -v ns="$2" 'BEGIN { printf "%.0f", n / (ns / 1e9) }'; }
+pct() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.0f %%", 100 * a / b }'; }
+
+"$BINARY" migrate >/dev/null
+
+# Starts claimsd in the background and waits for /ready; stops the run if it does not come up.
+start_claimsd() {
+  "$BINARY" serve --port "$HTTP_PORT" >>"$WORK/claimsd.out" 2>&1 &
+  CLAIMSD=$!
+  trap 'kill $CLAIMSD 2>/dev/null || true' EXIT
+  for _ in $(seq 1 100); do
+    curl -fsS "http://127.0.0.1:$HTTP_PORT/ready" >/dev/null 2>&1 && return 0
+    kill -0 $CLAIMSD 2>/dev/null || break
+    sleep 0.2
+  done
+  tail -n 5 "$WORK/claimsd.out" >&2
+  echo "bench: claimsd did not become ready on port $HTTP_PORT" >&2
+  exit 1
+}
+
+stop_claimsd() {
+  kill $CLAIMSD; wait $CLAIMSD 2>/dev/null || true
+  trap - EXIT
+}
+: >"$WORK/claimsd.out"

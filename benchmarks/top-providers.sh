@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# Top-providers benchmark: GET /api/v1/providers/top (rate limit off) at several claim-line
+# counts, the PostgreSQL GROUP BY the sorted set replaces, the relay's rebuild time, and the
+# relay's steady throughput in events/s. Prints a Markdown table for docs/performance.md.
+#
+#   benchmarks/top-providers.sh                        10,000 and 1,000,000 lines, 30 s of load each
+#   BENCH_TOP_LINES="10000 1000000 10000000" benchmarks/top-providers.sh
+#   BENCH_SECONDS=10 BENCH_TOP_LINES=10000 benchmarks/top-providers.sh   a quick look
+#
+# Set-up (own PostgreSQL/Redis, release build, wrk) is in benchmarks/lib.sh.
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+SECONDS_PER_PHASE="${BENCH_SECONDS:-30}"
+LINE_COUNTS="${BENCH_TOP_LINES:-10000 1000000}"
+PROVIDERS="${BENCH_PROVIDERS:-5000}"
+RELAY_EVENTS="${BENCH_RELAY_EVENTS:-100000}"
+export CLAIMS_RATE_LIMITS=off
+
+# Claims with 4 lines each over $PROVIDERS providers, and their creation events, written
+# straight into PostgreSQL (the intake benchmark measures how fast claimsd stores them).
+load_claims() {
+  local claims=$(( $1 / 4 ))
+  psql <<SQL >/dev/null
+INSERT INTO claims (id, status, provider_npi, net_fee, line_count, service_date_from, service_date_to)
+SELECT md5(n::text)::uuid, 'submitted', lpad((1000000000 + n % $PROVIDERS)::text, 10, '0'), (n % 997) * 1.25, 4, '2018-03-28', '2018-03-28'
+FROM generate_series(1, $claims) AS n;
+INSERT INTO claim_lines (claim_id, line_number, service_date, submitted_procedure, group_id, subscriber_id, provider_npi,
+                         provider_fees, allowed_fees, member_coinsurance, member_copay, net_fee)
+SELECT c.id, l, '2018-03-28', 'D0180', 'GRP-1000', '3730189502', c.provider_npi, c.net_fee / 4 + 10, 10, 0, 0, c.net_fee / 4
+FROM claims c, generate_series(1, 4) AS l;
+INSERT INTO outbox_events (claim_id, event_type, provider_npi, net_fee_delta, provider_claims_delta, net_fee, status)
+SELECT id, 'claim.created', provider_npi, net_fee, 1, net_fee, 'submitted' FROM claims ORDER BY id;
+VACUUM ANALYZE claims, claim_lines, outbox_events;
+SQL
+}
+
+# Waits until the relay's applied-sequence marker reaches $1; prints the nanoseconds it took.
+wait_for_marker() {
+  local target="$1" start; start=$(now_ns)
+  until [ "$(redis GET claimsd:relay:applied_sequence)" = "$target" ]; do
+    if [ $(( $(now_ns) - start )) -gt 600000000000 ]; then
+      tail -n 5 "$WORK/claimsd.out" >&2
+      echo "bench: the relay did not reach sequence $target within 10 minutes" >&2
+      exit 1
+    fi
+    sleep 0.05
+  done
+  echo $(( $(now_ns) - start ))
+}
+
+rows=()
+for lines in $LINE_COUNTS; do
+  reset_tables
+  echo "bench: loading $lines lines" >&2
+  load_claims "$lines"
+  max=$(psql -c "SELECT coalesce(max(sequence), 0) FROM outbox_events")
+  start_claimsd
+  rebuild_ns=$(wait_for_marker "$max")
+  [ "$(curl -fsS -o /dev/null -D - "http://127.0.0.1:$HTTP_PORT/api/v1/providers/top" | tr -d '\r' | awk -F': ' 'tolower($1) == "x-ranking-source" { print $2 }')" = redis ] \
+    || { echo "bench: the ranking is not served from Redis" >&2; exit 1; }
+  echo "bench: GET /api/v1/providers/top, $lines lines, $CONNECTIONS connections, ${SECONDS_PER_PHASE}s" >&2
+  wrk -t2 -c"$CONNECTIONS" -d"${WARMUP_SECONDS}s" "http://127.0.0.1:$HTTP_PORT/api/v1/providers/top" >/dev/null
+  wrk -t2 -c"$CONNECTIONS" -d"${SECONDS_PER_PHASE}s" --latency "http://127.0.0.1:$HTTP_PORT/api/v1/providers/top" >"$WORK/wrk-top.txt"
+  stop_claimsd
+  if grep -q "Non-2xx" "$WORK/wrk-top.txt"; then cat "$WORK/wrk-top.txt" >&2; echo "bench: some requests failed" >&2; exit 1; fi
+  top_rate=$(awk '/^Requests\/sec/ { printf "%.0f", $2 }' "$WORK/wrk-top.txt")
+  top_p50=$(awk '$1 == "50%" { print $2 }' "$WORK/wrk-top.txt")
+  top_p99=$(awk '$1 == "99%" { print $2 }' "$WORK/wrk-top.txt")
+  # The query the sorted set replaces, as the PostgreSQL fallback runs it: best of three.
+  sql_ms=$(for _ in 1 2 3; do
+    psql -c "EXPLAIN (ANALYZE, FORMAT JSON) SELECT provider_npi, sum(net_fee), count(*) FROM claims WHERE status IN ('submitted', 'paid')
+             GROUP BY provider_npi ORDER BY sum(net_fee) DESC, provider_npi LIMIT 10" | awk -F': ' '/"Execution Time"/ { print $2 + 0 }'
+  done | sort -n | head -n 1)
+  providers=$(redis ZCARD claimsd:ranking:net_fee)
+  rows+=("| $lines lines, $((lines / 4)) claims, $providers providers | $top_rate req/s (p50 $top_p50, p99 $top_p99) | $sql_ms ms per query | $(awk -v ns="$rebuild_ns" 'BEGIN { printf "%.2f s", ns / 1e9 }') |")
+done
+
+# --- relay throughput: a backlog of events applied to a caught-up ranking -----------------------
+reset_tables
+start_claimsd
+wait_for_marker 0 >/dev/null
+echo "bench: relay backlog of $RELAY_EVENTS events" >&2
+psql <<SQL >/dev/null
+BEGIN;
+SELECT pg_advisory_xact_lock(7164208212675097972);
+INSERT INTO outbox_events (claim_id, event_type, provider_npi, net_fee_delta, provider_claims_delta, net_fee, status)
+SELECT md5(n::text)::uuid, 'claim.created', lpad((1000000000 + n % $PROVIDERS)::text, 10, '0'), (n % 997) * 1.25, 1, (n % 997) * 1.25, 'submitted'
+FROM generate_series(1, $RELAY_EVENTS) AS n;
+COMMIT;
+SQL
+max=$(psql -c "SELECT max(sequence) FROM outbox_events")
+relay_ns=$(wait_for_marker "$max")
+stream=$(redis XLEN claimsd:payments:events)
+stop_claimsd
+[ "$stream" = "$RELAY_EVENTS" ] || { echo "bench: the payments stream has $stream entries, expected $RELAY_EVENTS" >&2; exit 1; }
+relay_rate=$(rate "$RELAY_EVENTS" "$relay_ns")
+
+cat <<TABLE
+
+Top-providers benchmark, $(date -u +%Y-%m-%d), $(nproc) cores, $(free -g | awk '/^Mem/ { print $2 }') GiB, PostgreSQL $("$PG_BIN/postgres" --version | awk '{ print $3 }'), Redis $(redis-server --version | awk '{ print $3 }' | cut -d= -f2), release build
+
+| data | GET /api/v1/providers/top (Redis), $CONNECTIONS connections, ${SECONDS_PER_PHASE} s | same answer by GROUP BY in PostgreSQL | relay rebuild from PostgreSQL |
+| --- | --- | --- | --- |
+$(printf '%s\n' "${rows[@]}")
+
+Relay: $RELAY_EVENTS events applied to Redis (ranking + payments stream) in $(awk -v ns="$relay_ns" 'BEGIN { printf "%.2f s", ns / 1e9 }'): $relay_rate events/s, batches of ${CLAIMS_RELAY_BATCH_SIZE:-500}.
+TABLE
