@@ -14,11 +14,14 @@ public struct AppDependencies: Sendable {
     public let redis: RedisClient
     /// Prefix of every Redis key claimsd writes.
     public let redisKeyPrefix: String
+    /// Where every component records its metrics; served at `/metrics`.
+    public let telemetry: Telemetry
 
-    public init(postgres: PostgresClient, redis: RedisClient, redisKeyPrefix: String = "claimsd:") {
+    public init(postgres: PostgresClient, redis: RedisClient, redisKeyPrefix: String = "claimsd:", telemetry: Telemetry = Telemetry()) {
         self.postgres = postgres
         self.redis = redis
         self.redisKeyPrefix = redisKeyPrefix
+        self.telemetry = telemetry
     }
 
     /// The clients for `configuration`; no connection is opened yet.
@@ -26,6 +29,7 @@ public struct AppDependencies: Sendable {
         self.postgres = try PostgresClient(configuration: configuration.postgres, logger: logger)
         self.redis = RedisClient(configuration: try configuration.redis, logger: logger)
         self.redisKeyPrefix = configuration.redisKeyPrefix
+        self.telemetry = Telemetry()
     }
 
     /// The readiness probes for these clients. Only PostgreSQL is required: without Redis,
@@ -64,15 +68,17 @@ public func buildRouter(
     router.add(middleware: RequestIDMiddleware())
     router.add(middleware: ProblemMiddleware())
     let limiter = SlidingWindowLimiter(
-        redis: dependencies.redis, keyPrefix: dependencies.redisKeyPrefix, failClosed: traffic.failClosed, logger: Logger(label: "claimsd.ratelimit"))
+        redis: dependencies.redis, keyPrefix: dependencies.redisKeyPrefix, failClosed: traffic.failClosed, logger: Logger(label: "claimsd.ratelimit"),
+        metrics: dependencies.telemetry.factory)
     router.add(
         middleware: RateLimitMiddleware(
             limiter: limiter, rules: traffic.rateLimits, aliases: ProvidersController<PostgresClaimRepository>.aliases,
             clients: ClientAddress(trustedProxies: traffic.trustedProxies)))
     let repository = PostgresClaimRepository(client: dependencies.postgres)
     OperationalRoutes(readiness: dependencies.readiness).register(on: router)
+    MetricsRoute(telemetry: dependencies.telemetry).register(on: router)
     ClaimsController(repository: repository, validator: validator, limits: limits).register(on: router)
-    ProvidersController(repository: repository, cache: dependencies.rankingCache()).register(on: router)
+    ProvidersController(repository: repository, cache: dependencies.rankingCache(), metrics: dependencies.telemetry.factory).register(on: router)
     PaymentsController(repository: repository).register(on: router)
     return router
 }
@@ -94,7 +100,8 @@ public func buildApplication(configuration: ServiceConfiguration, logger: Logger
             OutboxRelay(
                 postgres: dependencies.postgres, repository: PostgresClaimRepository(client: dependencies.postgres),
                 cache: dependencies.rankingCache(streamLengthCap: configuration.paymentsStreamMaxLength),
-                settings: RelaySettings(batchSize: configuration.relayBatchSize), logger: Logger(label: "claimsd.relay")))
+                settings: RelaySettings(batchSize: configuration.relayBatchSize), logger: Logger(label: "claimsd.relay"),
+                metrics: dependencies.telemetry.factory))
     }
     return Application(
         router: buildRouter(dependencies: dependencies, validator: validator, limits: limits, traffic: traffic),

@@ -1,4 +1,5 @@
 public import ClaimStore
+public import CoreMetrics
 import Foundation
 public import Logging
 public import Postgres
@@ -63,14 +64,21 @@ public final class OutboxRelay: Service, Sendable {
     let cache: RankingCache
     let settings: RelaySettings
     let logger: Logger
+    let metrics: RelayMetrics
     private let current = Mutex(RelayState())
 
-    public init(postgres: PostgresClient, repository: any ClaimRepository, cache: RankingCache, settings: RelaySettings = RelaySettings(), logger: Logger) {
+    /// `metrics` receives the lag gauges and counters (see ``RelayMetrics``).
+    public init(
+        postgres: PostgresClient, repository: any ClaimRepository, cache: RankingCache, settings: RelaySettings = RelaySettings(), logger: Logger,
+        metrics: any MetricsFactory = NOOPMetricsHandler.instance
+    ) {
         self.postgres = postgres
         self.repository = repository
         self.cache = cache
         self.settings = settings
         self.logger = logger
+        self.metrics = RelayMetrics(factory: metrics)
+        self.metrics.record(RelayState())
     }
 
     /// A copy of the relay's current state.
@@ -110,9 +118,11 @@ public final class OutboxRelay: Service, Sendable {
         var applied = try await appliedSequenceOrRebuild()
         while true {
             let events = try await repository.events(after: applied, limit: settings.batchSize)
-            guard !events.isEmpty else { return }
+            guard !events.isEmpty else { break }
             applied = try await applyOrRebuild(events)
         }
+        let position = try await repository.outboxPosition(after: applied)
+        update { $0.latestSequence = position.latestSequence; $0.lagSeconds = position.oldestPendingAgeSeconds }
     }
 
     // MARK: - Leading
@@ -160,6 +170,7 @@ public final class OutboxRelay: Service, Sendable {
     private func applyOrRebuild(_ events: [OutboxEvent]) async throws -> Int64 {
         switch try await cache.apply(events) {
         case .applied(let count, let marker):
+            metrics.eventsApplied.increment(by: count)
             update { $0.appliedSequence = marker; $0.eventsApplied += count; $0.latestSequence = max($0.latestSequence, marker) }
             return marker
         case .needsRebuild:
@@ -171,15 +182,19 @@ public final class OutboxRelay: Service, Sendable {
 
     /// Rebuilds the ranking from one consistent PostgreSQL snapshot and returns the marker after it.
     private func rebuild() async throws -> Int64 {
+        let clock = ContinuousClock()
+        let start = clock.now
         let snapshot = try await repository.rankingSnapshot()
         let installed = try await cache.install(snapshot)
         var marker = snapshot.sequence
         if !installed, let newer = try await cache.appliedSequence() { marker = newer }
+        metrics.rebuilds.increment()
         update { $0.rebuilds += 1; $0.appliedSequence = marker }
         logger.notice(
             "relay rebuilt the provider ranking from PostgreSQL",
             metadata: [
                 "event": "relay_rebuilt", "sequence": "\(snapshot.sequence)", "providers": "\(snapshot.totals.count)", "installed": "\(installed)",
+                "duration_ms": "\(start.duration(to: clock.now).milliseconds)",
             ])
         return marker
     }
@@ -205,7 +220,11 @@ public final class OutboxRelay: Service, Sendable {
     }
 
     private func update(_ change: (inout RelayState) -> Void) {
-        current.withLock { change(&$0) }
+        let state = current.withLock { state in
+            change(&state)
+            return state
+        }
+        metrics.record(state)
     }
 
     // MARK: - Helpers
@@ -220,4 +239,9 @@ public final class OutboxRelay: Service, Sendable {
     static func pause(_ duration: Duration) async {
         try? await cancelWhenGracefulShutdown { try await Task.sleep(for: duration) }
     }
+}
+
+extension Duration {
+    /// The duration in whole milliseconds.
+    var milliseconds: Int64 { components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000 }
 }

@@ -1,3 +1,4 @@
+public import CoreMetrics
 public import Logging
 public import Redis
 import Synchronization
@@ -24,14 +25,23 @@ public final class SlidingWindowLimiter: Sendable {
     let failClosed: Bool
     let fallback = LocalSlidingWindow()
     let logger: Logger
+    let metrics: any MetricsFactory
+    private let fallbackCounter: Counter
     private let redisDown = Atomic<Bool>(false)
     private let fallbackCount = Atomic<Int>(0)
 
-    public init(redis: RedisClient, keyPrefix: String = "claimsd:", failClosed: Bool = false, logger: Logger) {
+    /// `metrics` receives `claimsd_rate_limit_decisions_total{route,decision,decided_by}` and
+    /// `claimsd_rate_limit_fallbacks_total`.
+    public init(
+        redis: RedisClient, keyPrefix: String = "claimsd:", failClosed: Bool = false, logger: Logger,
+        metrics: any MetricsFactory = NOOPMetricsHandler.instance
+    ) {
         self.redis = redis
         self.keyPrefix = keyPrefix
         self.failClosed = failClosed
         self.logger = logger
+        self.metrics = metrics
+        self.fallbackCounter = Counter(label: "claimsd_rate_limit_fallbacks_total", factory: metrics)
     }
 
     /// Requests decided without Redis since start.
@@ -40,6 +50,20 @@ public final class SlidingWindowLimiter: Sendable {
     /// Decides one request of `client` on `scope` (usually `METHOD /route`); `requestID` makes
     /// its entry in the window unique.
     public func check(scope: String, client: String, policy: RateLimitPolicy, requestID: String) async -> Outcome {
+        let outcome = await decide(scope: scope, client: client, policy: policy, requestID: requestID)
+        let (decision, decidedBy): (String, String)
+        switch outcome {
+        case .unavailable: (decision, decidedBy) = ("unavailable", "none")
+        case .decided(let answer): (decision, decidedBy) = (answer.allowed ? "allowed" : "refused", answer.source.rawValue)
+        }
+        Counter(
+            label: "claimsd_rate_limit_decisions_total", dimensions: [("route", scope), ("decision", decision), ("decided_by", decidedBy)],
+            factory: metrics
+        ).increment()
+        return outcome
+    }
+
+    private func decide(scope: String, client: String, policy: RateLimitPolicy, requestID: String) async -> Outcome {
         let key = RedisArgument(keyPrefix + "ratelimit:" + scope + ":" + client)
         do {
             let reply = try await redis.evaluate(
@@ -59,6 +83,7 @@ public final class SlidingWindowLimiter: Sendable {
                     source: .redis))
         } catch {
             fallbackCount.add(1, ordering: .relaxed)
+            fallbackCounter.increment()
             if !redisDown.exchange(true, ordering: .relaxed) {
                 logger.warning(
                     failClosed ? "rate limiter cannot reach Redis; refusing limited routes" : "rate limiter cannot reach Redis; limiting per instance",

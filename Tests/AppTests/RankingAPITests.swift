@@ -29,7 +29,7 @@ struct RankingApp: Sendable {
             let relay = OutboxRelay(
                 postgres: dependencies.postgres, repository: PostgresClaimRepository(client: dependencies.postgres), cache: dependencies.rankingCache(),
                 settings: RelaySettings(pollInterval: .milliseconds(20), takeoverInterval: .milliseconds(200), retryInterval: .milliseconds(200)),
-                logger: TestEnvironment.quietLogger)
+                logger: TestEnvironment.quietLogger, metrics: dependencies.telemetry.factory)
             let app = RankingApp(postgres: postgres, dependencies: dependencies, relay: relay)
             do {
                 try await Application(router: buildRouter(dependencies: dependencies, traffic: traffic)).test(.router) { try await body($0, app) }
@@ -164,6 +164,48 @@ func topProviders(_ client: any TestClientProtocol, _ query: String = "") async 
             }
             await other.redis.shutdown()
             await other.postgres.shutdown()
+        }
+    }
+}
+
+@Suite struct RankingMetricsTests {
+    /// The value of one sample line of the exposition, e.g. `claimsd_relay_leader 1`.
+    func sample(_ exposition: String, _ series: String) -> Double? {
+        exposition.split(separator: "\n").first { $0.hasPrefix(series + " ") }.flatMap { Double($0.split(separator: " ").last ?? "") }
+    }
+
+    @Test func relayLagRankingReadsAndLimiterDecisionsAreExposed() async throws {
+        let traffic = TrafficSettings(rateLimits: try RateLimitRule.parse("GET /api/v1/providers/top=2/60s"))
+        try await RankingApp.with(traffic: traffic) { client, app in
+            try await app.relay.catchUp()
+            for index in 0..<3 { try await submit(client, npi: "100000000\(index)", fee: "1.00") }
+            try await app.relay.catchUp()
+            for _ in 0..<3 { _ = try await topProviders(client) }
+
+            let response = try await client.execute(uri: "/metrics", method: .get)
+            #expect(response.status == .ok)
+            #expect(response.headers[.contentType]?.hasPrefix("text/plain; version=0.0.4") == true)
+            let text = String(buffer: response.body)
+            #expect(sample(text, "claimsd_relay_events_applied_total") == 3)
+            #expect(sample(text, "claimsd_relay_rebuilds_total") == 1)
+            #expect(sample(text, "claimsd_outbox_lag_events") == 0)
+            #expect(sample(text, "claimsd_outbox_lag_seconds") == 0)
+            #expect(sample(text, #"claimsd_ranking_reads_total{source="redis"}"#) == 2)
+            let route = "GET /api/v1/providers/top"
+            #expect(sample(text, #"claimsd_rate_limit_decisions_total{route="\#(route)",decision="allowed",decided_by="redis"}"#) == 2)
+            #expect(sample(text, #"claimsd_rate_limit_decisions_total{route="\#(route)",decision="refused",decided_by="redis"}"#) == 1)
+        }
+    }
+
+    @Test func theLagQuerySeesEventsNotYetAppliedAndTheirAge() async throws {
+        try await RankingApp.with { client, app in
+            for index in 0..<4 { try await submit(client, npi: "100000000\(index)", fee: "1.00") }
+            try await Task.sleep(for: .milliseconds(200))
+            let repository = PostgresClaimRepository(client: app.postgres)
+            let behind = try await repository.outboxPosition(after: 1)
+            #expect(behind.latestSequence == 4)
+            #expect(behind.oldestPendingAgeSeconds >= 0.2 && behind.oldestPendingAgeSeconds < 30)
+            #expect(try await repository.outboxPosition(after: 4).oldestPendingAgeSeconds == 0)
         }
     }
 }

@@ -1,5 +1,6 @@
 public import ClaimStore
 import Claims
+public import CoreMetrics
 import HTTPTypes
 public import Hummingbird
 import JSONText
@@ -13,15 +14,20 @@ import Redis
 public struct ProvidersController<Repository: ClaimRepository>: Sendable {
     let repository: Repository
     let cache: RankingCache
+    /// `claimsd_ranking_reads_total{source}`: answers served from Redis and from PostgreSQL.
+    let readsFromRedis: Counter
+    let readsFromPostgres: Counter
 
     static var defaultCount: Int { 10 }
     static var maxCount: Int { 100 }
     /// The alias route, limited together with the main one.
     public static var aliases: [String: String] { ["GET /top-providers": "GET /api/v1/providers/top"] }
 
-    public init(repository: Repository, cache: RankingCache) {
+    public init(repository: Repository, cache: RankingCache, metrics: any MetricsFactory = NOOPMetricsHandler.instance) {
         self.repository = repository
         self.cache = cache
+        self.readsFromRedis = Counter(label: "claimsd_ranking_reads_total", dimensions: [("source", "redis")], factory: metrics)
+        self.readsFromPostgres = Counter(label: "claimsd_ranking_reads_total", dimensions: [("source", "postgresql")], factory: metrics)
     }
 
     public func register(on router: Router<ClaimsRequestContext>) {
@@ -48,6 +54,7 @@ public struct ProvidersController<Repository: ClaimRepository>: Sendable {
             ranked = RankedProviders(sequence: -1, totals: try await repository.topProviders(limit: count))
         }
         let answer = ranked ?? RankedProviders(sequence: -1, totals: [])
+        (source == "redis" ? readsFromRedis : readsFromPostgres).increment()
         var headers = HTTPFields()
         headers[.contentType] = "application/json"
         headers[.rankingSource] = source
