@@ -17,16 +17,20 @@ public struct RateLimitMiddleware: RouterMiddleware {
     /// Routes that share another route's limit and window: `GET /top-providers` → `GET /api/v1/providers/top`.
     let aliases: [String: String]
     let clients: ClientAddress
+    /// Route templates that may be limited, so other requests pass with one set lookup.
+    let limitedTemplates: Set<String>
 
     public init(limiter: SlidingWindowLimiter, rules: [RateLimitRule], aliases: [String: String] = [:], clients: ClientAddress) {
         self.limiter = limiter
         self.policies = Dictionary(rules.map { ("\($0.method) \($0.route)", $0.policy) }, uniquingKeysWith: { _, last in last })
         self.aliases = aliases
         self.clients = clients
+        let routes = rules.map(\.route) + aliases.keys.compactMap { $0.split(separator: " ", maxSplits: 1).last.map(String.init) }
+        self.limitedTemplates = Set(routes)
     }
 
     public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        guard !policies.isEmpty, let template = context.endpointPath else { return try await next(request, context) }
+        guard let template = context.endpointPath, limitedTemplates.contains(template) else { return try await next(request, context) }
         let route = "\(request.method.rawValue) \(template)"
         let scope = aliases[route] ?? route
         guard let policy = policies[scope] else { return try await next(request, context) }
