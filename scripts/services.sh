@@ -3,6 +3,7 @@
 # .local/<instance>/ in the repository (git-ignored). Used by run.sh, test.sh and the tests.
 #
 #   scripts/services.sh install                      install missing Debian packages
+#   scripts/services.sh install-test                 the same, plus what only the tests need (promtool)
 #   scripts/services.sh start  postgres INSTANCE [PORT]   (PORT defaults to the last one used)
 #   scripts/services.sh start  redis    INSTANCE [PORT]
 #   scripts/services.sh start  journald INSTANCE     (only when no journal socket exists)
@@ -17,6 +18,8 @@ set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 STATE="${CLAIMS_STATE_DIR:-$REPO/.local}"
 PACKAGES=(postgresql redis-server redis-tools libpq-dev libhiredis-dev libsystemd-dev systemd pkg-config curl)
+# Only the test suite needs these: promtool (in Debian's prometheus package) checks /metrics.
+TEST_PACKAGES=(prometheus)
 
 log() { printf 'services: %s\n' "$*" >&2; }
 die() { printf 'services: error: %s\n' "$*" >&2; exit 1; }
@@ -31,7 +34,7 @@ as_root() {
 
 install_packages() {
   local missing=()
-  for package in "${PACKAGES[@]}"; do
+  for package in "$@"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
   done
   [ ${#missing[@]} -eq 0 ] && return 0
@@ -249,7 +252,8 @@ port_for() {
 
 command="${1:-}"; shift || true
 case "$command" in
-  install) install_packages ;;
+  install) install_packages "${PACKAGES[@]}" ;;
+  install-test) install_packages "${PACKAGES[@]}" "${TEST_PACKAGES[@]}" ;;
   start)
     case "${1:-}" in
       postgres) start_postgres "$2" "$(port_for postgres "$2" "${3:-}")" ;;

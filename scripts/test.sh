@@ -15,7 +15,7 @@ READINESS_PG_PORT="${CLAIMS_TEST_READINESS_PG_PORT:-55435}"
 READINESS_REDIS_PORT="${CLAIMS_TEST_READINESS_REDIS_PORT:-56382}"
 INSTANCES=(test chaos readiness)
 
-bash "$SERVICES" install
+bash "$SERVICES" install-test
 
 cleanup() {
   for instance in "${INSTANCES[@]}"; do bash "$SERVICES" stop all "$instance" || true; done

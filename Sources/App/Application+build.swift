@@ -66,6 +66,7 @@ public func buildRouter(
 ) -> Router<ClaimsRequestContext> {
     let router = Router(context: ClaimsRequestContext.self)
     router.add(middleware: RequestIDMiddleware())
+    router.add(middleware: ObservabilityMiddleware(factory: dependencies.telemetry.factory))
     router.add(middleware: ProblemMiddleware())
     let limiter = SlidingWindowLimiter(
         redis: dependencies.redis, keyPrefix: dependencies.redisKeyPrefix, failClosed: traffic.failClosed, logger: Logger(label: "claimsd.ratelimit"),

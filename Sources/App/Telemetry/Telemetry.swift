@@ -1,4 +1,5 @@
 public import CoreMetrics
+import Foundation
 import Hummingbird
 public import Prometheus
 
@@ -8,15 +9,32 @@ public import Prometheus
 public struct Telemetry: Sendable {
     public let registry: PrometheusCollectorRegistry
     public let factory: any MetricsFactory
+    let process: ProcessMetrics
 
     public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
         self.registry = registry
-        self.factory = PrometheusMetricsFactory(registry: registry)
+        self.factory = DocumentedMetricsFactory(registry: registry, durationBuckets: Self.latencyBuckets, valueBuckets: Self.sizeBuckets)
+        self.process = ProcessMetrics(registry: registry)
+        registry.makeGauge(
+            descriptor: MetricNameDescriptor(metricName: "claimsd_build_info", unitName: "", helpText: "Always 1; the labels say which build is running."),
+            labels: [("version", ClaimsdBuild.version), ("revision", ClaimsdBuild.revision)]
+        ).set(to: 1)
     }
 
-    /// The Prometheus text exposition of every metric recorded so far.
+    /// Histogram buckets for a fast API: a quarter millisecond to ten seconds.
+    public static let latencyBuckets: [Duration] = [
+        .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2), .milliseconds(5), .milliseconds(10), .milliseconds(25),
+        .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1), .milliseconds(2500), .seconds(5),
+        .seconds(10),
+    ]
+
+    /// Histogram buckets for counts and sizes (lines per claim, rows per import).
+    public static let sizeBuckets: [Double] = [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 10_000, 100_000]
+
+    /// The Prometheus text exposition of every metric recorded so far, process metrics freshly read.
     public func exposition() -> [UInt8] {
-        registry.emitToBuffer()
+        process.update()
+        return registry.emitToBuffer()
     }
 }
 
@@ -31,4 +49,16 @@ struct MetricsRoute: Sendable {
             return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: telemetry.exposition())))
         }
     }
+}
+
+/// Which claimsd this is.
+public enum ClaimsdBuild {
+    /// The release version.
+    public static let version = "0.4.0"
+    /// The source revision, from `CLAIMSD_REVISION` (set by scripts/run.sh and the systemd unit's
+    /// environment), or `unknown`.
+    public static let revision: String = {
+        let value = ProcessInfo.processInfo.environment["CLAIMSD_REVISION"] ?? ""
+        return value.isEmpty ? "unknown" : value
+    }()
 }

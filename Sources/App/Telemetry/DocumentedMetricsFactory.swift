@@ -1,0 +1,79 @@
+import CoreMetrics
+import Prometheus
+
+/// A swift-metrics factory over a Prometheus registry that gives every metric its `# HELP` text
+/// from ``MetricCatalog`` (swift-metrics has no place for one, and `promtool check metrics`
+/// requires it).
+struct DocumentedMetricsFactory: CoreMetrics.MetricsFactory {
+    let registry: PrometheusCollectorRegistry
+    let durationBuckets: [Duration]
+    let valueBuckets: [Double]
+
+    func descriptor(_ label: String) -> MetricNameDescriptor {
+        MetricNameDescriptor(metricName: label, unitName: "", helpText: MetricCatalog.help(for: label))
+    }
+
+    func makeCounter(label: String, dimensions: [(String, String)]) -> any CounterHandler {
+        registry.makeCounter(descriptor: descriptor(label), labels: dimensions)
+    }
+
+    func makeFloatingPointCounter(label: String, dimensions: [(String, String)]) -> any FloatingPointCounterHandler {
+        registry.makeCounter(descriptor: descriptor(label), labels: dimensions)
+    }
+
+    func makeRecorder(label: String, dimensions: [(String, String)], aggregate: Bool) -> any RecorderHandler {
+        guard aggregate else { return registry.makeGauge(descriptor: descriptor(label), labels: dimensions) }
+        return registry.makeValueHistogram(descriptor: descriptor(label), labels: dimensions, buckets: valueBuckets)
+    }
+
+    func makeMeter(label: String, dimensions: [(String, String)]) -> any MeterHandler {
+        registry.makeGauge(descriptor: descriptor(label), labels: dimensions)
+    }
+
+    func makeTimer(label: String, dimensions: [(String, String)]) -> any TimerHandler {
+        registry.makeDurationHistogram(descriptor: descriptor(label), labels: dimensions, buckets: durationBuckets)
+    }
+
+    func destroyCounter(_ handler: any CounterHandler) {
+        if let counter = handler as? Prometheus.Counter { registry.unregisterCounter(counter) }
+    }
+
+    func destroyFloatingPointCounter(_ handler: any FloatingPointCounterHandler) {
+        if let counter = handler as? Prometheus.Counter { registry.unregisterCounter(counter) }
+    }
+
+    func destroyRecorder(_ handler: any RecorderHandler) {
+        if let gauge = handler as? Prometheus.Gauge { registry.unregisterGauge(gauge) }
+        if let histogram = handler as? ValueHistogram { registry.unregisterValueHistogram(histogram) }
+    }
+
+    func destroyMeter(_ handler: any MeterHandler) {
+        if let gauge = handler as? Prometheus.Gauge { registry.unregisterGauge(gauge) }
+    }
+
+    func destroyTimer(_ handler: any TimerHandler) {
+        if let histogram = handler as? DurationHistogram { registry.unregisterDurationHistogram(histogram) }
+    }
+}
+
+/// Every metric claimsd exports, with its help text. Names are stable: dashboards and alerts use them.
+enum MetricCatalog {
+    static let helpTexts: [String: String] = [
+        "claimsd_http_requests_total": "HTTP requests answered, by method, route template and status code.",
+        "claimsd_http_request_duration_seconds": "Time from request to response, by method and route template.",
+        "claimsd_http_requests_in_flight": "HTTP requests being handled now.",
+        "claimsd_outbox_lag_events": "Outbox events written but not yet applied to Redis (leader only).",
+        "claimsd_outbox_lag_seconds": "Seconds the oldest outbox event not yet applied has waited (leader only).",
+        "claimsd_relay_leader": "1 while this instance holds the relay lock.",
+        "claimsd_relay_events_applied_total": "Outbox events this instance applied to Redis.",
+        "claimsd_relay_rebuilds_total": "Rebuilds of the provider ranking from PostgreSQL.",
+        "claimsd_ranking_reads_total": "Top-provider answers, by source (redis or postgresql).",
+        "claimsd_rate_limit_decisions_total": "Rate-limit decisions, by route, decision and what decided.",
+        "claimsd_rate_limit_fallbacks_total": "Rate-limit decisions made without Redis.",
+    ]
+
+    /// The help text of `name`; a metric missing from the catalog still gets a non-empty one.
+    static func help(for name: String) -> String {
+        helpTexts[name] ?? "claimsd metric \(name)."
+    }
+}

@@ -1,0 +1,110 @@
+@testable import App
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import Journal
+import Logging
+import Synchronization
+import Testing
+import TestSupport
+
+/// Keeps every log record, for assertions.
+final class RecordingSink: LogSink {
+    let records = Mutex<[LogRecord]>([])
+    func write(_ record: LogRecord) { records.withLock { $0.append(record) } }
+    var all: [LogRecord] { records.withLock { $0 } }
+}
+
+/// The value of one series in a Prometheus exposition, e.g. `claimsd_http_requests_in_flight`.
+func sample(_ exposition: String, _ series: String) -> Double? {
+    exposition.split(separator: "\n").first { $0.hasPrefix(series + " ") }.flatMap { Double($0.split(separator: " ").last ?? "") }
+}
+
+@Suite struct TelemetryTests {
+    /// An app on unreachable stores is enough: the routes used here touch neither.
+    func withApp(_ body: @escaping @Sendable (any TestClientProtocol, RecordingSink) async throws -> Void) async throws {
+        let sink = RecordingSink()
+        let dependencies = try makeDependencies(databaseURL: "postgresql://claimsd@127.0.0.1:1/none", redisURL: "redis://127.0.0.1:1")
+        let logger = Logger(label: "claimsd") { label in JournalLogHandler(label: label, sink: sink, level: .info) }
+        try await Application(router: buildRouter(dependencies: dependencies, traffic: TrafficSettings(rateLimits: [])), logger: logger)
+            .test(.router) { try await body($0, sink) }
+    }
+
+    func metrics(_ client: any TestClientProtocol) async throws -> String {
+        String(buffer: try await client.execute(uri: "/metrics", method: .get).body)
+    }
+
+    @Test func requestsAreCountedByRouteTemplateAndStatusAndTimed() async throws {
+        try await withApp { client, _ in
+            for _ in 0..<3 { _ = try await client.execute(uri: "/health", method: .get) }
+            for id in ["not-a-uuid", "also-not"] { _ = try await client.execute(uri: "/api/v1/claims/\(id)", method: .get) }
+            _ = try await client.execute(uri: "/no/such/path/\(UUID())", method: .get)
+
+            let text = try await metrics(client)
+            #expect(sample(text, #"claimsd_http_requests_total{method="GET",route="/health",status="200"}"#) == 3)
+            // The route template, not the raw path: both ids are one series.
+            #expect(sample(text, #"claimsd_http_requests_total{method="GET",route="/api/v1/claims/{id}",status="400"}"#) == 2)
+            #expect(sample(text, #"claimsd_http_requests_total{method="GET",route="unmatched",status="404"}"#) == 1)
+            #expect(!text.contains("not-a-uuid") && !text.contains("/no/such/path"))
+            #expect(sample(text, #"claimsd_http_request_duration_seconds_count{method="GET",route="/health"}"#) == 3)
+            #expect(sample(text, #"claimsd_http_request_duration_seconds_bucket{method="GET",route="/health",le="10.0"}"#) == 3)
+            #expect(text.contains(#"claimsd_http_request_duration_seconds_bucket{method="GET",route="/health",le="0.00025"}"#))
+            // The scrape itself is in flight while the exposition is written.
+            #expect(sample(text, "claimsd_http_requests_in_flight") == 1)
+
+            // A second scrape sees exactly one more /metrics request and nothing else moved.
+            let again = try await metrics(client)
+            #expect(sample(again, #"claimsd_http_requests_total{method="GET",route="/metrics",status="200"}"#) == 1)
+            #expect(sample(again, #"claimsd_http_requests_total{method="GET",route="/health",status="200"}"#) == 3)
+        }
+    }
+
+    @Test func processAndBuildMetricsAreReadFromProc() async throws {
+        try await withApp { client, _ in
+            let text = try await metrics(client)
+            #expect((sample(text, "process_resident_memory_bytes") ?? 0) > 1_000_000)
+            #expect((sample(text, "process_virtual_memory_bytes") ?? 0) >= (sample(text, "process_resident_memory_bytes") ?? 0))
+            #expect((sample(text, "process_open_fds") ?? 0) > 3)
+            #expect((sample(text, "process_max_fds") ?? 0) >= (sample(text, "process_open_fds") ?? 0))
+            #expect((sample(text, "process_cpu_seconds_total") ?? 0) > 0)
+            let start = sample(text, "process_start_time_seconds") ?? 0
+            let now = Date().timeIntervalSince1970
+            #expect(start > now - 3600 && start <= now + 1)
+            #expect(sample(text, #"claimsd_build_info{version="\#(ClaimsdBuild.version)",revision="\#(ClaimsdBuild.revision)"}"#) == 1)
+        }
+    }
+
+    @Test func theExpositionPassesPromtool() async throws {
+        try await withApp { client, _ in
+            _ = try await client.execute(uri: "/health", method: .get)
+            _ = try await client.execute(uri: "/api/v1/claims/x", method: .get)
+            let path = FileManager.default.temporaryDirectory.appendingPathComponent("claimsd-metrics-\(TestEnvironment.uniqueSuffix()).txt").path
+            try Data(try await metrics(client).utf8).write(to: URL(fileURLWithPath: path))
+            defer { try? FileManager.default.removeItem(atPath: path) }
+            let output = try await TestEnvironment.run("/bin/sh", ["-c", "promtool check metrics < '\(path)' 2>&1"])
+            #expect(output.isEmpty, "promtool: \(output)")
+        }
+    }
+
+    @Test func everyRequestWritesOneAccessRecordAtTheLevelOfItsStatus() async throws {
+        try await withApp { client, sink in
+            let ok = try await client.execute(uri: "/health", method: .get)
+            _ = try await client.execute(uri: "/api/v1/claims/not-a-uuid", method: .get)
+            let records = sink.all.filter { $0.metadata["event"] == "request_completed" }
+            #expect(records.count == 2)
+            let health = try #require(records.first)
+            #expect(health.level == .info)
+            #expect(health.metadata["http_method"] == "GET")
+            #expect(health.metadata["http_route"] == "/health")
+            #expect(health.metadata["http_status"] == "200")
+            #expect(health.metadata["request_id"] == ok.headers[.requestID].map { .string($0) })
+            #expect(Double(health.metadata["duration_ms"]?.description ?? "") != nil)
+            #expect((Int(health.metadata["response_bytes"]?.description ?? "") ?? 0) > 0)
+            let bad = try #require(records.last)
+            #expect(bad.level == .warning)
+            #expect(bad.metadata["http_route"] == "/api/v1/claims/{id}")
+            #expect(ObservabilityMiddleware.level(status: 503) == .error)
+            #expect(ObservabilityMiddleware.level(status: 302) == .info)
+        }
+    }
+}
