@@ -58,6 +58,7 @@ let package = Package(
             name: "Journal",
             dependencies: [
                 "CSystemd", "JSONText",
+                .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict

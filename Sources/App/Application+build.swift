@@ -25,11 +25,11 @@ public struct AppDependencies: Sendable {
     }
 
     /// The clients for `configuration`; no connection is opened yet.
-    public init(configuration: ServiceConfiguration, logger: Logger) throws {
+    public init(configuration: ServiceConfiguration, logger: Logger, telemetry: Telemetry = Telemetry()) throws {
         self.postgres = try PostgresClient(configuration: configuration.postgres, logger: logger)
         self.redis = RedisClient(configuration: try configuration.redis, logger: logger)
         self.redisKeyPrefix = configuration.redisKeyPrefix
-        self.telemetry = Telemetry()
+        self.telemetry = telemetry
     }
 
     /// The readiness probes for these clients. Only PostgreSQL is required: without Redis,
@@ -78,15 +78,17 @@ public func buildRouter(
     let repository = PostgresClaimRepository(client: dependencies.postgres)
     OperationalRoutes(readiness: dependencies.readiness).register(on: router)
     MetricsRoute(telemetry: dependencies.telemetry).register(on: router)
-    ClaimsController(repository: repository, validator: validator, limits: limits).register(on: router)
+    ClaimsController(repository: repository, validator: validator, limits: limits, metrics: ClaimMetrics(factory: dependencies.telemetry.factory))
+        .register(on: router)
     ProvidersController(repository: repository, cache: dependencies.rankingCache(), metrics: dependencies.telemetry.factory).register(on: router)
     PaymentsController(repository: repository).register(on: router)
     return router
 }
 
 /// Builds the whole service: clients, migrations (when configured), router and lifecycle.
-public func buildApplication(configuration: ServiceConfiguration, logger: Logger) async throws -> some ApplicationProtocol {
-    let dependencies = try AppDependencies(configuration: configuration, logger: logger)
+/// `telemetry` should be the one the logging handlers count into (see `claimsd serve`).
+public func buildApplication(configuration: ServiceConfiguration, logger: Logger, telemetry: Telemetry = Telemetry()) async throws -> some ApplicationProtocol {
+    let dependencies = try AppDependencies(configuration: configuration, logger: logger, telemetry: telemetry)
     if configuration.migrateOnStart {
         try await migrateWhenReachable(
             Migrator(client: dependencies.postgres, logger: logger), timeout: .seconds(configuration.startupTimeoutSeconds), logger: logger)

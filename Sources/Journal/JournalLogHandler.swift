@@ -1,3 +1,4 @@
+public import CoreMetrics
 public import Logging
 
 /// A swift-log handler that masks personal data and hands each record to a ``LogSink``
@@ -9,13 +10,19 @@ public struct JournalLogHandler: LogHandler {
     private let label: String
     private let sink: any LogSink
     private let masker: PIIMasker
+    private let counters: LogLevelCounters?
 
-    public init(label: String, sink: any LogSink, level: Logger.Level = .info, masker: PIIMasker = .standard, metadataProvider: Logger.MetadataProvider? = nil) {
+    /// `counters`, when given, counts every record written as `log_messages_total{level}`.
+    public init(
+        label: String, sink: any LogSink, level: Logger.Level = .info, masker: PIIMasker = .standard,
+        metadataProvider: Logger.MetadataProvider? = nil, counters: LogLevelCounters? = nil
+    ) {
         self.label = label
         self.sink = sink
         self.logLevel = level
         self.masker = masker
         self.metadataProvider = metadataProvider
+        self.counters = counters
     }
 
     public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
@@ -30,6 +37,7 @@ public struct JournalLogHandler: LogHandler {
         if let error = event.error, merged["error"] == nil { merged["error"] = "\(error)" }
         var masked = Logger.Metadata()
         for (key, value) in merged { masked[key] = masker.mask(key: key, value: value) }
+        counters?.count(event.level)
         sink.write(
             LogRecord(
                 timestamp: .now(), level: event.level, logger: label, message: event.message.description,
@@ -52,5 +60,22 @@ public enum LogTarget: String, Sendable, CaseIterable {
         case .journal: return JournaldSink(identifier: identifier)
         case .auto: return JournaldSink.isAvailable ? JournaldSink(identifier: identifier) : StdoutJSONSink()
         }
+    }
+}
+
+/// `log_messages_total{level}`: one counter per level, made once and shared by every handler.
+public final class LogLevelCounters: Sendable {
+    private let counters: [Logger.Level: Counter]
+
+    public init(factory: any MetricsFactory) {
+        var counters: [Logger.Level: Counter] = [:]
+        for level in Logger.Level.allCases {
+            counters[level] = Counter(label: "log_messages_total", dimensions: [("level", level.rawValue)], factory: factory)
+        }
+        self.counters = counters
+    }
+
+    func count(_ level: Logger.Level) {
+        counters[level]?.increment()
     }
 }

@@ -109,11 +109,13 @@ struct SettingOptions: ParsableArguments {
     }
 }
 
-/// Sends swift-log output to journald or stdout as JSON, and returns the root logger.
-func bootstrapLogging(_ configuration: ServiceConfiguration) -> Logger {
+/// Sends swift-log output to journald or stdout as JSON, counting records by level into
+/// `telemetry` when given, and returns the root logger.
+func bootstrapLogging(_ configuration: ServiceConfiguration, telemetry: Telemetry? = nil) -> Logger {
     let sink = configuration.logTarget.makeSink(identifier: "claimsd")
     let level = configuration.logLevel
-    LoggingSystem.bootstrap { label in JournalLogHandler(label: label, sink: sink, level: level) }
+    let counters = telemetry.map { LogLevelCounters(factory: $0.factory) }
+    LoggingSystem.bootstrap { label in JournalLogHandler(label: label, sink: sink, level: level, counters: counters) }
     var logger = Logger(label: "claimsd")
     logger.logLevel = level
     return logger
@@ -131,7 +133,8 @@ struct Serve: AsyncParsableCommand {
         let configuration = try settings.load { environment in
             if let migrate { environment[ServiceConfiguration.Setting.migrateOnStart.rawValue] = migrate ? "true" : "false" }
         }
-        let logger = bootstrapLogging(configuration)
+        let telemetry = Telemetry()
+        let logger = bootstrapLogging(configuration, telemetry: telemetry)
         logger.info(
             "configuration loaded",
             metadata: [
@@ -140,7 +143,7 @@ struct Serve: AsyncParsableCommand {
                 "relay": "\(configuration.relayEnabled)", "rate_limits": "\(configuration.rateLimits.map { "\($0.method) \($0.route)=\($0.policy)" })",
             ])
         do {
-            let app = try await buildApplication(configuration: configuration, logger: logger)
+            let app = try await buildApplication(configuration: configuration, logger: logger, telemetry: telemetry)
             try await app.runService()
             logger.info("claimsd stopped", metadata: ["event": "shutdown_complete"])
         } catch {

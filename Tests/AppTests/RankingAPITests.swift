@@ -196,6 +196,32 @@ func topProviders(_ client: any TestClientProtocol, _ query: String = "") async 
         }
     }
 
+    @Test func intakeCountsClaimsLinesFeesAndViolationsByRule() async throws {
+        try await RankingApp.with { client, app in
+            try await submit(client, npi: "1000000001", fee: "10.00")
+            try await submit(client, npi: "1000000002", fee: "5.25")
+            let bad = claimBody(npi: "12", fee: "1.00").replacingOccurrences(of: "D0180", with: "X1")
+            let rejected = try await client.execute(
+                uri: "/api/v1/claims", method: .post, headers: [.contentType: "application/json"], body: ByteBuffer(string: bad))
+            #expect(rejected.status == .unprocessableContent)
+            let ndjson = claimBody(npi: "1000000003", fee: "2.00").replacingOccurrences(of: "\n", with: " ") + "\n" + "{\"lines\":[{}]}\n"
+            let imported = try await client.execute(
+                uri: "/api/v1/claims/import", method: .post, headers: [.contentType: "application/x-ndjson"], body: ByteBuffer(string: ndjson))
+            #expect(imported.status == .ok)
+
+            let text = String(buffer: try await client.execute(uri: "/metrics", method: .get).body)
+            #expect(sample(text, #"claimsd_claims_received_total{channel="api",outcome="accepted"}"#) == 2)
+            #expect(sample(text, #"claimsd_claims_received_total{channel="api",outcome="rejected"}"#) == 1)
+            #expect(sample(text, #"claimsd_claims_received_total{channel="import",outcome="accepted"}"#) == 1)
+            #expect(sample(text, #"claimsd_claims_received_total{channel="import",outcome="rejected"}"#) == 1)
+            #expect(sample(text, #"claimsd_claim_lines_accepted_total{channel="api"}"#) == 2)
+            #expect(sample(text, #"claimsd_net_fee_accepted_cents_total{sign="positive"}"#) == 1725.0)
+            #expect(sample(text, #"claimsd_claim_validation_failures_total{rule="cdt_code",severity="reject"}"#) == 1)
+            #expect(sample(text, #"claimsd_claim_validation_failures_total{rule="npi_format",severity="reject"}"#) == 1)
+            #expect(!text.contains("1000000001"))
+        }
+    }
+
     @Test func theLagQuerySeesEventsNotYetAppliedAndTheirAge() async throws {
         try await RankingApp.with { client, app in
             for index in 0..<4 { try await submit(client, npi: "100000000\(index)", fee: "1.00") }

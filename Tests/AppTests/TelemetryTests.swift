@@ -24,8 +24,11 @@ func sample(_ exposition: String, _ series: String) -> Double? {
     /// An app on unreachable stores is enough: the routes used here touch neither.
     func withApp(_ body: @escaping @Sendable (any TestClientProtocol, RecordingSink) async throws -> Void) async throws {
         let sink = RecordingSink()
-        let dependencies = try makeDependencies(databaseURL: "postgresql://claimsd@127.0.0.1:1/none", redisURL: "redis://127.0.0.1:1")
-        let logger = Logger(label: "claimsd") { label in JournalLogHandler(label: label, sink: sink, level: .info) }
+        let telemetry = Telemetry()
+        let base = try makeDependencies(databaseURL: "postgresql://claimsd@127.0.0.1:1/none", redisURL: "redis://127.0.0.1:1")
+        let dependencies = AppDependencies(postgres: base.postgres, redis: base.redis, telemetry: telemetry)
+        let counters = LogLevelCounters(factory: telemetry.factory)
+        let logger = Logger(label: "claimsd") { label in JournalLogHandler(label: label, sink: sink, level: .info, counters: counters) }
         try await Application(router: buildRouter(dependencies: dependencies, traffic: TrafficSettings(rateLimits: [])), logger: logger)
             .test(.router) { try await body($0, sink) }
     }
@@ -83,6 +86,19 @@ func sample(_ exposition: String, _ series: String) -> Double? {
             defer { try? FileManager.default.removeItem(atPath: path) }
             let output = try await TestEnvironment.run("/bin/sh", ["-c", "promtool check metrics < '\(path)' 2>&1"])
             #expect(output.isEmpty, "promtool: \(output)")
+        }
+    }
+
+    @Test func logRecordsAreCountedByLevel() async throws {
+        try await withApp { client, sink in
+            _ = try await client.execute(uri: "/health", method: .get)
+            _ = try await client.execute(uri: "/api/v1/claims/not-a-uuid", method: .get)
+            _ = try await client.execute(uri: "/api/v1/claims/also-bad", method: .get)
+            let written = sink.all
+            let text = try await metrics(client)
+            #expect(sample(text, #"log_messages_total{level="info"}"#) == Double(written.filter { $0.level == .info }.count))
+            #expect(sample(text, #"log_messages_total{level="warning"}"#) == 2)
+            #expect(sample(text, #"log_messages_total{level="error"}"#) == 0)
         }
     }
 

@@ -12,12 +12,14 @@ public struct ClaimsController<Repository: ClaimRepository>: Sendable {
     let repository: Repository
     let validator: ClaimValidator
     let limits: IntakeLimits
+    let metrics: ClaimMetrics
     let ids = UUIDv7Generator()
 
-    public init(repository: Repository, validator: ClaimValidator, limits: IntakeLimits) {
+    public init(repository: Repository, validator: ClaimValidator, limits: IntakeLimits, metrics: ClaimMetrics = ClaimMetrics()) {
         self.repository = repository
         self.validator = validator
         self.limits = limits
+        self.metrics = metrics
     }
 
     public func register(on router: Router<ClaimsRequestContext>) {
@@ -49,6 +51,8 @@ public struct ClaimsController<Repository: ClaimRepository>: Sendable {
             // A concurrent request with the same key stored its claim first.
             return try replay(earlier, requestHash: requestHash)
         }
+        metrics.accepted(channel: "api", claims: 1, lines: stored.lines.count, netFees: [stored.netFee])
+        metrics.violations(stored.warnings)
         context.logger.info(
             "claim accepted",
             metadata: [
@@ -83,6 +87,10 @@ public struct ClaimsController<Repository: ClaimRepository>: Sendable {
             context.logger.error("import interrupted", metadata: ["event": "import_interrupted", "import_id": "\(importID.uuidString.lowercased())", "error": "\(error)"])
             throw Problem(status: .serviceUnavailable, detail: error.description, type: ProblemType.importInterrupted, title: "Import interrupted")
         }
+        metrics.accepted(
+            channel: "import", claims: report.accepted.count, lines: report.acceptedLines, netFees: report.accepted.map(\.netFee))
+        metrics.rejected(channel: "import", claims: report.rejected.count)
+        metrics.violations(report.rejected.flatMap(\.errors))
         context.logger.info(
             "import completed",
             metadata: [
@@ -184,6 +192,8 @@ public struct ClaimsController<Repository: ClaimRepository>: Sendable {
         case .accepted(let claim):
             return claim
         case .rejected(let violations, let ignored):
+            metrics.rejected(channel: "api", claims: 1)
+            metrics.violations(violations)
             context.logger.warning(
                 "claim rejected",
                 metadata: ["event": "claim_rejected", "rules": .array(Array(Set(violations.map(\.rule))).sorted().map { .string($0) })])

@@ -70,6 +70,11 @@ enum MetricCatalog {
         "claimsd_ranking_reads_total": "Top-provider answers, by source (redis or postgresql).",
         "claimsd_rate_limit_decisions_total": "Rate-limit decisions, by route, decision and what decided.",
         "claimsd_rate_limit_fallbacks_total": "Rate-limit decisions made without Redis.",
+        "claimsd_claims_received_total": "Claims received, by channel (api or import) and outcome (accepted or rejected).",
+        "claimsd_claim_lines_accepted_total": "Lines of accepted claims, by channel.",
+        "claimsd_claim_validation_failures_total": "Rule violations found in claims, by rule name and severity.",
+        "claimsd_net_fee_accepted_cents_total": "Net fee of accepted claims in cents, positive and negative fees apart.",
+        "log_messages_total": "Log records written, by level.",
     ]
 
     /// The help text of `name`; a metric missing from the catalog still gets a non-empty one.
