@@ -75,9 +75,13 @@ public func buildRouter(
         middleware: RateLimitMiddleware(
             limiter: limiter, rules: traffic.rateLimits, aliases: ProvidersController<PostgresClaimRepository>.aliases,
             clients: ClientAddress(trustedProxies: traffic.trustedProxies)))
-    let repository = PostgresClaimRepository(client: dependencies.postgres)
+    let repository = InstrumentedClaimRepository(PostgresClaimRepository(client: dependencies.postgres), factory: dependencies.telemetry.factory)
     OperationalRoutes(readiness: dependencies.readiness).register(on: router)
-    MetricsRoute(telemetry: dependencies.telemetry).register(on: router)
+    MetricsRoute(
+        telemetry: dependencies.telemetry,
+        dependencies: DependencyMetrics(
+            postgres: dependencies.postgres, redis: dependencies.redis, readiness: dependencies.readiness, factory: dependencies.telemetry.factory)
+    ).register(on: router)
     ClaimsController(repository: repository, validator: validator, limits: limits, metrics: ClaimMetrics(factory: dependencies.telemetry.factory))
         .register(on: router)
     ProvidersController(repository: repository, cache: dependencies.rankingCache(), metrics: dependencies.telemetry.factory).register(on: router)
@@ -101,7 +105,8 @@ public func buildApplication(configuration: ServiceConfiguration, logger: Logger
     if configuration.relayEnabled {
         services.append(
             OutboxRelay(
-                postgres: dependencies.postgres, repository: PostgresClaimRepository(client: dependencies.postgres),
+                postgres: dependencies.postgres,
+                repository: InstrumentedClaimRepository(PostgresClaimRepository(client: dependencies.postgres), factory: dependencies.telemetry.factory),
                 cache: dependencies.rankingCache(streamLengthCap: configuration.paymentsStreamMaxLength),
                 settings: RelaySettings(batchSize: configuration.relayBatchSize), logger: Logger(label: "claimsd.relay"),
                 metrics: dependencies.telemetry.factory))

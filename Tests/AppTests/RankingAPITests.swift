@@ -222,6 +222,36 @@ func topProviders(_ client: any TestClientProtocol, _ query: String = "") async 
         }
     }
 
+    @Test func storeOperationsArePooledTimedAndReachable() async throws {
+        try await RankingApp.with { client, _ in
+            for index in 0..<3 { try await submit(client, npi: "100000000\(index)", fee: "1.00") }
+            _ = try await client.execute(uri: "/api/v1/claims?limit=5", method: .get)
+            let text = String(buffer: try await client.execute(uri: "/metrics", method: .get).body)
+            #expect(sample(text, #"claimsd_postgres_operation_duration_seconds_count{operation="create"}"#) == 3)
+            #expect(sample(text, #"claimsd_postgres_operation_duration_seconds_count{operation="list"}"#) == 1)
+            #expect(sample(text, #"claimsd_dependency_up{dependency="postgresql"}"#) == 1)
+            #expect(sample(text, #"claimsd_dependency_up{dependency="redis"}"#) == 1)
+            #expect((sample(text, #"claimsd_pool_connections{dependency="postgresql",state="idle"}"#) ?? 0) >= 1)
+            #expect(sample(text, #"claimsd_pool_waiters{dependency="postgresql"}"#) == 0)
+        }
+    }
+
+    @Test func postgresErrorsAreCountedBySQLStateClass() async throws {
+        try await ScratchDatabase.with { _, database in
+            // Not migrated: every claims query fails with 42P01 (undefined table).
+            let dependencies = try makeDependencies(databaseURL: database.url, redisURL: TestEnvironment.redisURL)
+            try await Application(router: buildRouter(dependencies: dependencies)).test(.router) { client in
+                let failed = try await client.execute(uri: "/api/v1/claims", method: .get)
+                #expect(failed.status == .internalServerError)
+                let text = String(buffer: try await client.execute(uri: "/metrics", method: .get).body)
+                #expect(sample(text, #"claimsd_postgres_errors_total{operation="list",sqlstate_class="42"}"#) == 1)
+                #expect(sample(text, #"claimsd_http_requests_total{method="GET",route="/api/v1/claims",status="500"}"#) == 1)
+            }
+            await dependencies.postgres.shutdown()
+            await dependencies.redis.shutdown()
+        }
+    }
+
     @Test func theLagQuerySeesEventsNotYetAppliedAndTheirAge() async throws {
         try await RankingApp.with { client, app in
             for index in 0..<4 { try await submit(client, npi: "100000000\(index)", fee: "1.00") }

@@ -74,6 +74,9 @@ func sample(_ exposition: String, _ series: String) -> Double? {
             let now = Date().timeIntervalSince1970
             #expect(start > now - 3600 && start <= now + 1)
             #expect(sample(text, #"claimsd_build_info{version="\#(ClaimsdBuild.version)",revision="\#(ClaimsdBuild.revision)"}"#) == 1)
+            // This app's stores are unreachable on purpose.
+            #expect(sample(text, #"claimsd_dependency_up{dependency="postgresql"}"#) == 0)
+            #expect(sample(text, #"claimsd_dependency_up{dependency="redis"}"#) == 0)
         }
     }
 

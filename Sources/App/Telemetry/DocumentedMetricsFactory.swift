@@ -75,6 +75,11 @@ enum MetricCatalog {
         "claimsd_claim_validation_failures_total": "Rule violations found in claims, by rule name and severity.",
         "claimsd_net_fee_accepted_cents_total": "Net fee of accepted claims in cents, positive and negative fees apart.",
         "log_messages_total": "Log records written, by level.",
+        "claimsd_postgres_operation_duration_seconds": "Time of each claim-store operation in PostgreSQL, by operation.",
+        "claimsd_postgres_errors_total": "PostgreSQL errors by operation and SQLSTATE class (connection: no statement reached the server).",
+        "claimsd_pool_connections": "Pooled connections by dependency and state (in_use, idle).",
+        "claimsd_pool_waiters": "Callers waiting for a pooled connection, by dependency.",
+        "claimsd_dependency_up": "1 when the dependency answered its readiness check at scrape time.",
     ]
 
     /// The help text of `name`; a metric missing from the catalog still gets a non-empty one.

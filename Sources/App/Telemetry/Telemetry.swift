@@ -41,9 +41,11 @@ public struct Telemetry: Sendable {
 /// `GET /metrics`: the registry in the Prometheus text format (version 0.0.4).
 struct MetricsRoute: Sendable {
     let telemetry: Telemetry
+    let dependencies: DependencyMetrics
 
     func register(on router: Router<ClaimsRequestContext>) {
         router.get("metrics") { _, _ in
+            await dependencies.refresh()
             var headers = HTTPFields()
             headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
             return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: telemetry.exposition())))
