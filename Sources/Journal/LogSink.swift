@@ -112,6 +112,7 @@ public struct JournaldSink: LogSink {
     /// not starting with an underscore (reserved for trusted fields) or a digit, at most 64
     /// characters; `nil` when nothing usable is left.
     public static func journalFieldName(_ key: String) -> String? {
+        if let renamed = fieldNames[key] { return renamed }
         var name = ""
         for scalar in key.unicodeScalars {
             switch scalar {
@@ -126,6 +127,11 @@ public struct JournaldSink: LogSink {
         if Self.ownFields.contains(name) { name = "META_" + name }
         return String(name.prefix(64))
     }
+
+    /// Access-record keys whose journal fields carry an `HTTP_` prefix, so operators filter with
+    /// `journalctl -t claimsd HTTP_STATUS=503` while the JSON keeps the short names LogQL uses
+    /// (`| json | status >= 500`).
+    static let fieldNames = ["method": "HTTP_METHOD", "route": "HTTP_ROUTE", "status": "HTTP_STATUS"]
 
     /// Fields this sink sets itself; metadata keys with these names are renamed, not dropped.
     private static let ownFields: Set<String> = ["MESSAGE", "PRIORITY", "SYSLOG_IDENTIFIER", "CODE_FILE", "CODE_LINE", "CODE_FUNC", "LOGGER"]

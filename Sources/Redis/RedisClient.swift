@@ -45,23 +45,28 @@ public final class RedisClient: Sendable {
         try await withConnection { try await $0.pipeline(commands) }
     }
 
-    /// Runs `script` with EVALSHA, loading it first when Redis does not know it (NOSCRIPT).
+    /// Runs `script` with EVALSHA. The first call learns the script's SHA with SCRIPT LOAD; when
+    /// Redis answers NOSCRIPT (after a restart or SCRIPT FLUSH, possibly between the load and
+    /// the call) the script runs with EVAL, which sends the source and caches it again in one step.
     @discardableResult
     public func evaluate(_ script: RedisScript, keys: [RedisArgument] = [], arguments: [RedisArgument] = []) async throws -> RedisValue {
         try await withConnection { connection in
-            if let sha = script.sha {
-                do {
-                    return try await connection.send(["EVALSHA", RedisArgument(sha), RedisArgument(keys.count)] + keys + arguments)
-                } catch let error as RedisError where error.serverErrorPrefix == "NOSCRIPT" {
-                    // Redis restarted or flushed its script cache: load again below.
+            let sha: String
+            if let known = script.sha {
+                sha = known
+            } else {
+                let loaded = try await connection.send(["SCRIPT", "LOAD", RedisArgument(script.source)])
+                guard let text = loaded.string else {
+                    throw RedisError(code: .unexpectedReply, message: "SCRIPT LOAD returned \(loaded)")
                 }
+                script.sha = text
+                sha = text
             }
-            let loaded = try await connection.send(["SCRIPT", "LOAD", RedisArgument(script.source)])
-            guard let sha = loaded.string else {
-                throw RedisError(code: .unexpectedReply, message: "SCRIPT LOAD returned \(loaded)")
+            do {
+                return try await connection.send(["EVALSHA", RedisArgument(sha), RedisArgument(keys.count)] + keys + arguments)
+            } catch let error as RedisError where error.serverErrorPrefix == "NOSCRIPT" {
+                return try await connection.send(["EVAL", RedisArgument(script.source), RedisArgument(keys.count)] + keys + arguments)
             }
-            script.sha = sha
-            return try await connection.send(["EVALSHA", RedisArgument(sha), RedisArgument(keys.count)] + keys + arguments)
         }
     }
 

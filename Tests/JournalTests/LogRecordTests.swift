@@ -53,6 +53,10 @@ import Testing
     @Test func metadataKeysBecomeValidJournalFieldNames() {
         #expect(JournaldSink.journalFieldName("request_id") == "REQUEST_ID")
         #expect(JournaldSink.journalFieldName("http.status") == "HTTP_STATUS")
+        // The access record's short keys get the HTTP_ prefix operators filter on.
+        #expect(JournaldSink.journalFieldName("status") == "HTTP_STATUS")
+        #expect(JournaldSink.journalFieldName("route") == "HTTP_ROUTE")
+        #expect(JournaldSink.journalFieldName("method") == "HTTP_METHOD")
         #expect(JournaldSink.journalFieldName("_trusted") == "TRUSTED")
         #expect(JournaldSink.journalFieldName("2fa") == "F_2FA")
         #expect(JournaldSink.journalFieldName("message") == "META_MESSAGE")

@@ -61,7 +61,7 @@ public struct ObservabilityMiddleware: RouterMiddleware {
         handles.duration.recordNanoseconds(elapsed.nanoseconds)
 
         var metadata: Logger.Metadata = [
-            "event": "request_completed", "http_method": .string(method), "http_route": .string(route), "http_status": "\(status)",
+            "event": "request_completed", "method": .string(method), "route": .string(route), "status": "\(status)",
             "duration_ms": .stringConvertible(Double(elapsed.nanoseconds) / 1_000_000), "response_bytes": "\(bytes ?? 0)",
         ]
         if let principal = context.principal { metadata["principal"] = .string(principal) }
