@@ -10,28 +10,43 @@ import Claims
 ///   fees (allowed fees above what was charged) are counted apart, so both series only grow
 public struct ClaimMetrics: Sendable {
     let factory: any MetricsFactory
+    /// The fixed series, made once: intake counts every request, and making a handle searches
+    /// the registry under its lock.
+    let received: [String: Counter]
+    let lines: [String: Counter]
+    let positiveCents: Counter
+    let negativeCents: Counter
 
     public init(factory: any MetricsFactory = NOOPMetricsHandler.instance) {
         self.factory = factory
+        var received: [String: Counter] = [:]
+        var lines: [String: Counter] = [:]
+        for channel in ["api", "import"] {
+            for outcome in ["accepted", "rejected"] {
+                received[channel + " " + outcome] = Counter(
+                    label: "claimsd_claims_received_total", dimensions: [("channel", channel), ("outcome", outcome)], factory: factory)
+            }
+            lines[channel] = Counter(label: "claimsd_claim_lines_accepted_total", dimensions: [("channel", channel)], factory: factory)
+        }
+        self.received = received
+        self.lines = lines
+        positiveCents = Counter(label: "claimsd_net_fee_accepted_cents_total", dimensions: [("sign", "positive")], factory: factory)
+        negativeCents = Counter(label: "claimsd_net_fee_accepted_cents_total", dimensions: [("sign", "negative")], factory: factory)
     }
 
-    /// Counts accepted claims of one channel.
-    func accepted(channel: String, claims: Int, lines: Int, netFees: [Money]) {
+    /// Counts accepted claims of one channel (`api` or `import`).
+    func accepted(channel: String, claims: Int, lines lineCount: Int, netFees: [Money]) {
         guard claims > 0 else { return }
-        Counter(label: "claimsd_claims_received_total", dimensions: [("channel", channel), ("outcome", "accepted")], factory: factory)
-            .increment(by: claims)
-        Counter(label: "claimsd_claim_lines_accepted_total", dimensions: [("channel", channel)], factory: factory).increment(by: lines)
-        let positive = netFees.filter { $0.cents > 0 }.reduce(Int64(0)) { $0 + $1.cents }
-        let negative = netFees.filter { $0.cents < 0 }.reduce(Int64(0)) { $0 - $1.cents }
-        Counter(label: "claimsd_net_fee_accepted_cents_total", dimensions: [("sign", "positive")], factory: factory).increment(by: positive)
-        Counter(label: "claimsd_net_fee_accepted_cents_total", dimensions: [("sign", "negative")], factory: factory).increment(by: negative)
+        received[channel + " accepted"]?.increment(by: claims)
+        lines[channel]?.increment(by: lineCount)
+        positiveCents.increment(by: netFees.reduce(Int64(0)) { $0 + max(0, $1.cents) })
+        negativeCents.increment(by: netFees.reduce(Int64(0)) { $0 - min(0, $1.cents) })
     }
 
-    /// Counts rejected claims of one channel, and every violation (of rejected and accepted claims) by rule.
+    /// Counts rejected claims of one channel (`api` or `import`).
     func rejected(channel: String, claims: Int) {
         guard claims > 0 else { return }
-        Counter(label: "claimsd_claims_received_total", dimensions: [("channel", channel), ("outcome", "rejected")], factory: factory)
-            .increment(by: claims)
+        received[channel + " rejected"]?.increment(by: claims)
     }
 
     /// Counts violations by rule name and severity (rule names are a bounded, configured set).

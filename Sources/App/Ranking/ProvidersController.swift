@@ -37,29 +37,36 @@ public struct ProvidersController<Repository: ClaimRepository>: Sendable {
 
     func top(_ request: Request, context: ClaimsRequestContext) async throws -> Response {
         let count = try Self.count(request.uri.queryParameters.get("n"))
-        var source = "redis"
-        var ranked: RankedProviders?
-        do {
-            ranked = try await cache.top(count)
-            if ranked == nil {
-                context.logger.debug("ranking not built yet; answering from PostgreSQL", metadata: ["event": "ranking_fallback", "reason": "rebuilding"])
-            }
-        } catch {
-            context.logger.warning(
-                "Redis unavailable; answering the ranking from PostgreSQL",
-                metadata: ["event": "ranking_fallback", "dependency": "redis", "error": "\(error)"])
+        let answer: RankedProviders
+        let source: String
+        if let fromRedis = await rankingFromRedis(count, context: context) {
+            (answer, source) = (fromRedis, "redis")
+            readsFromRedis.increment()
+        } else {
+            (answer, source) = (RankedProviders(sequence: -1, totals: try await repository.topProviders(limit: count)), "postgresql")
+            readsFromPostgres.increment()
         }
-        if ranked == nil {
-            source = "postgresql"
-            ranked = RankedProviders(sequence: -1, totals: try await repository.topProviders(limit: count))
-        }
-        let answer = ranked ?? RankedProviders(sequence: -1, totals: [])
-        (source == "redis" ? readsFromRedis : readsFromPostgres).increment()
         var headers = HTTPFields()
         headers[.contentType] = "application/json"
         headers[.rankingSource] = source
         if answer.sequence >= 0 { headers[.rankingSequence] = String(answer.sequence) }
         return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: Self.body(answer, source: source))))
+    }
+
+    /// The top of the Redis ranking, or nil (logged) when Redis cannot answer or is rebuilding.
+    func rankingFromRedis(_ count: Int, context: ClaimsRequestContext) async -> RankedProviders? {
+        do {
+            let ranked = try await cache.top(count)
+            if ranked == nil {
+                context.logger.debug("ranking not built yet; answering from PostgreSQL", metadata: ["event": "ranking_fallback", "reason": "rebuilding"])
+            }
+            return ranked
+        } catch {
+            context.logger.warning(
+                "Redis unavailable; answering the ranking from PostgreSQL",
+                metadata: ["event": "ranking_fallback", "dependency": "redis", "error": "\(error)"])
+            return nil
+        }
     }
 
     /// `n`: how many providers, 1–100, default 10.

@@ -12,19 +12,29 @@ import Postgres
 public struct InstrumentedClaimRepository<Base: ClaimRepository>: ClaimRepository {
     let base: Base
     let factory: any MetricsFactory
+    /// One timer per operation, made once (every claim request passes through here).
+    let timers: [String: CoreMetrics.Timer]
+
+    static var operations: [String] {
+        [
+            "create", "find", "list", "replace", "void", "idempotency_record", "events", "import_batch", "record_payment", "top_providers",
+            "ranking_snapshot", "outbox_position",
+        ]
+    }
 
     public init(_ base: Base, factory: any MetricsFactory) {
         self.base = base
         self.factory = factory
+        self.timers = Dictionary(
+            uniqueKeysWithValues: Self.operations.map { operation in
+                (operation, CoreMetrics.Timer(label: "claimsd_postgres_operation_duration_seconds", dimensions: [("operation", operation)], factory: factory))
+            })
     }
 
     func measure<Result>(_ operation: String, _ body: () async throws -> Result) async throws -> Result {
         let clock = ContinuousClock()
         let start = clock.now
-        defer {
-            Timer(label: "claimsd_postgres_operation_duration_seconds", dimensions: [("operation", operation)], factory: factory)
-                .recordNanoseconds(start.duration(to: clock.now).nanoseconds)
-        }
+        defer { timers[operation]?.recordNanoseconds(start.duration(to: clock.now).nanoseconds) }
         do {
             return try await body()
         } catch let error as PostgresError {
