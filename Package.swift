@@ -96,7 +96,7 @@ let package = Package(
         .target(
             name: "App",
             dependencies: [
-                "Postgres", "Redis", "Journal", "Claims", "ClaimStore", "JSONText", "Ranking", "RateLimiting",
+                "Pooling", "Postgres", "Redis", "Journal", "Claims", "ClaimStore", "JSONText", "Ranking", "RateLimiting",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),

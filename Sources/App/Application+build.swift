@@ -27,7 +27,7 @@ public struct AppDependencies: Sendable {
     /// The clients for `configuration`; no connection is opened yet.
     public init(configuration: ServiceConfiguration, logger: Logger, telemetry: Telemetry = Telemetry()) throws {
         self.postgres = try PostgresClient(configuration: configuration.postgres, logger: logger)
-        self.redis = RedisClient(configuration: try configuration.redis, logger: logger)
+        self.redis = RedisClient(configuration: try configuration.redis, logger: logger, observer: telemetry.isEnabled ? RedisMetrics(factory: telemetry.factory) : nil)
         self.redisKeyPrefix = configuration.redisKeyPrefix
         self.telemetry = telemetry
     }
@@ -66,7 +66,9 @@ public func buildRouter(
 ) -> Router<ClaimsRequestContext> {
     let router = Router(context: ClaimsRequestContext.self)
     router.add(middleware: RequestIDMiddleware())
-    router.add(middleware: ObservabilityMiddleware(factory: dependencies.telemetry.factory))
+    if dependencies.telemetry.isEnabled {
+        router.add(middleware: ObservabilityMiddleware(factory: dependencies.telemetry.factory))
+    }
     router.add(middleware: ProblemMiddleware())
     let limiter = SlidingWindowLimiter(
         redis: dependencies.redis, keyPrefix: dependencies.redisKeyPrefix, failClosed: traffic.failClosed, logger: Logger(label: "claimsd.ratelimit"),

@@ -45,6 +45,9 @@ public struct ServiceConfiguration: Sendable {
     public var relayBatchSize: Int = 500
     /// Approximate longest length of the payments stream in Redis; 0 keeps every entry.
     public var paymentsStreamMaxLength: Int = 1_000_000
+    /// Whether metrics are recorded and the access log written; off also drops log records below
+    /// `error`. Exists to measure what observability costs; production runs with it on.
+    public var telemetryEnabled: Bool = true
 
     /// `GET /api/v1/providers/top`: 10 requests per minute per client.
     public static let defaultRateLimits = [
@@ -166,6 +169,7 @@ public struct ServiceConfiguration: Sendable {
             configuration.trustedProxies = proxies
         }
         if let relay = try flag(.relay) { configuration.relayEnabled = relay }
+        if let telemetry = try flag(.telemetry) { configuration.telemetryEnabled = telemetry }
         if let size = try integer(.relayBatchSize, in: 1...10_000) { configuration.relayBatchSize = size }
         if let length = try integer(.paymentsStreamMaxLength, in: 0...1_000_000_000) { configuration.paymentsStreamMaxLength = length }
         if let path = value(.rulesFile) {
@@ -198,6 +202,7 @@ public struct ServiceConfiguration: Sendable {
         case relay = "CLAIMS_RELAY"
         case relayBatchSize = "CLAIMS_RELAY_BATCH_SIZE"
         case paymentsStreamMaxLength = "CLAIMS_PAYMENTS_STREAM_MAX_LENGTH"
+        case telemetry = "CLAIMS_TELEMETRY"
 
         /// The command-line option that overrides this variable.
         public var option: String {

@@ -46,7 +46,7 @@ enum RankingScripts {
         end
         redis.call('SET', KEYS[1], applied)
         return {count, applied}
-        """)
+        """, name: "ranking_apply")
 
     /// Reads the top of the ranking and the marker it reflects, in one atomic step.
     ///
@@ -62,7 +62,7 @@ enum RankingScripts {
         local counts = {}
         if #members > 0 then counts = redis.call('HMGET', KEYS[3], unpack(members)) end
         return {applied, entries, counts}
-        """)
+        """, name: "ranking_top")
 
     /// Swaps rebuilt keys in, unless the ranking has already moved past the snapshot.
     ///
@@ -80,5 +80,5 @@ enum RankingScripts {
         if redis.call('EXISTS', KEYS[5]) == 1 then redis.call('RENAME', KEYS[5], KEYS[3]) end
         redis.call('SET', KEYS[1], ARGV[1])
         return 1
-        """)
+        """, name: "ranking_install")
 }

@@ -115,5 +115,5 @@ public final class SlidingWindowLimiter: Sendable {
         local reset = 0
         if #oldest > 0 then reset = tonumber(oldest[2]) + windowUs - nowUs end
         return {allowed, limit - count, reset}
-        """)
+        """, name: "rate_limit")
 }

@@ -12,11 +12,14 @@ public final class RedisClient: Sendable {
     private let pool: ConnectionPool<RedisConnection>
     private let threadPool: NIOThreadPool
     private let logger: Logger
+    private let observer: (any RedisCommandObserver)?
 
-    /// Creates the client; connections are opened on first use, not here.
-    public init(configuration: RedisConfiguration, logger: Logger) {
+    /// Creates the client; connections are opened on first use, not here. `observer` hears of
+    /// every command the client completes.
+    public init(configuration: RedisConfiguration, logger: Logger, observer: (any RedisCommandObserver)? = nil) {
         self.configuration = configuration
         self.logger = logger
+        self.observer = observer
         let threadPool = NIOThreadPool(numberOfThreads: configuration.maxConnections)
         threadPool.start()
         self.threadPool = threadPool
@@ -36,13 +39,13 @@ public final class RedisClient: Sendable {
     /// Sends one command given as an array of arguments.
     @discardableResult
     public func send(_ arguments: [RedisArgument]) async throws -> RedisValue {
-        try await withConnection { try await $0.send(arguments) }
+        try await observed(Self.commandName(arguments)) { try await withConnection { try await $0.send(arguments) } }
     }
 
     /// Sends several commands in one round trip; replies come back in order, error replies in
     /// place as `.error`.
     public func pipeline(_ commands: [[RedisArgument]]) async throws -> [RedisValue] {
-        try await withConnection { try await $0.pipeline(commands) }
+        try await observed("pipeline") { try await withConnection { try await $0.pipeline(commands) } }
     }
 
     /// Runs `script` with EVALSHA. The first call learns the script's SHA with SCRIPT LOAD; when
@@ -50,7 +53,7 @@ public final class RedisClient: Sendable {
     /// the call) the script runs with EVAL, which sends the source and caches it again in one step.
     @discardableResult
     public func evaluate(_ script: RedisScript, keys: [RedisArgument] = [], arguments: [RedisArgument] = []) async throws -> RedisValue {
-        try await withConnection { connection in
+        try await observed("script:\(script.name)") { try await withConnection { connection in
             let sha: String
             if let known = script.sha {
                 sha = known
@@ -67,7 +70,7 @@ public final class RedisClient: Sendable {
             } catch let error as RedisError where error.serverErrorPrefix == "NOSCRIPT" {
                 return try await connection.send(["EVAL", RedisArgument(script.source), RedisArgument(keys.count)] + keys + arguments)
             }
-        }
+        } }
     }
 
     /// Runs `body` with one pooled connection; the closure must not keep the connection.
@@ -78,6 +81,27 @@ public final class RedisClient: Sendable {
             logger.warning("redis connection lost", metadata: ["error": "\(error.message)"])
             throw error
         }
+    }
+
+    /// Runs `body` and tells the observer, if any, how long it took and whether it failed.
+    private func observed<Result>(_ command: @autoclosure () -> String, _ body: () async throws -> Result) async throws -> Result {
+        guard let observer else { return try await body() }
+        let clock = ContinuousClock()
+        let start = clock.now
+        do {
+            let result = try await body()
+            observer.commandCompleted(command(), duration: start.duration(to: clock.now), error: nil)
+            return result
+        } catch {
+            observer.commandCompleted(command(), duration: start.duration(to: clock.now), error: error)
+            throw error
+        }
+    }
+
+    /// The command's name, lower-cased ASCII, from its first argument.
+    static func commandName(_ arguments: [RedisArgument]) -> String {
+        guard let first = arguments.first else { return "none" }
+        return String(decoding: first.bytes.prefix(32).map { $0 >= 65 && $0 <= 90 ? $0 + 32 : $0 }, as: UTF8.self)
     }
 
     /// The pool's current counts.

@@ -6,10 +6,13 @@ import Synchronization
 public final class RedisScript: Sendable {
     /// The Lua source.
     public let source: String
+    /// A short name for metrics and logs, e.g. `rate_limit`.
+    public let name: String
     private let loadedSHA = Mutex<String?>(nil)
 
-    public init(_ source: String) {
+    public init(_ source: String, name: String = "unnamed") {
         self.source = source
+        self.name = name
     }
 
     /// The SHA1 Redis returned when it last loaded the script, if it did.

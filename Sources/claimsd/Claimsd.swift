@@ -79,6 +79,9 @@ struct SettingOptions: ParsableArguments {
     @Option(help: "Approximate payments stream length cap; 0 keeps all (CLAIMS_PAYMENTS_STREAM_MAX_LENGTH, default 1000000).")
     var paymentsStreamMaxLength: String?
 
+    @Option(help: "on or off: record metrics and write the access log; off also drops logs below error (CLAIMS_TELEMETRY, default on).")
+    var telemetry: String?
+
     /// The environment with these options laid over it.
     func environment() -> [String: String] {
         var environment = ProcessInfo.processInfo.environment
@@ -88,7 +91,7 @@ struct SettingOptions: ParsableArguments {
             (.maxClaimBytes, maxClaimBytes), (.maxImportBytes, maxImportBytes), (.rulesFile, rulesFile),
             (.redisKeyPrefix, redisKeyPrefix), (.rateLimits, rateLimits), (.rateLimitFailClosed, rateLimitFailClosed),
             (.trustedProxies, trustedProxies), (.relay, relay), (.relayBatchSize, relayBatchSize),
-            (.paymentsStreamMaxLength, paymentsStreamMaxLength),
+            (.paymentsStreamMaxLength, paymentsStreamMaxLength), (.telemetry, telemetry),
         ]
         for (setting, value) in overrides {
             if let value { environment[setting.rawValue] = value }
@@ -110,11 +113,12 @@ struct SettingOptions: ParsableArguments {
 }
 
 /// Sends swift-log output to journald or stdout as JSON, counting records by level into
-/// `telemetry` when given, and returns the root logger.
+/// `telemetry` when given, and returns the root logger. With telemetry off, records below
+/// `error` are dropped and nothing is counted.
 func bootstrapLogging(_ configuration: ServiceConfiguration, telemetry: Telemetry? = nil) -> Logger {
     let sink = configuration.logTarget.makeSink(identifier: "claimsd")
-    let level = configuration.logLevel
-    let counters = telemetry.map { LogLevelCounters(factory: $0.factory) }
+    let level = configuration.telemetryEnabled ? configuration.logLevel : max(configuration.logLevel, .error)
+    let counters = telemetry.flatMap { $0.isEnabled ? LogLevelCounters(factory: $0.factory) : nil }
     LoggingSystem.bootstrap { label in JournalLogHandler(label: label, sink: sink, level: level, counters: counters) }
     var logger = Logger(label: "claimsd")
     logger.logLevel = level
@@ -133,14 +137,14 @@ struct Serve: AsyncParsableCommand {
         let configuration = try settings.load { environment in
             if let migrate { environment[ServiceConfiguration.Setting.migrateOnStart.rawValue] = migrate ? "true" : "false" }
         }
-        let telemetry = Telemetry()
+        let telemetry = Telemetry(enabled: configuration.telemetryEnabled)
         let logger = bootstrapLogging(configuration, telemetry: telemetry)
         logger.info(
             "configuration loaded",
             metadata: [
                 "event": "configuration_loaded", "host": "\(configuration.host)", "port": "\(configuration.port)",
                 "log_target": "\(configuration.logTarget.rawValue)", "migrate_on_start": "\(configuration.migrateOnStart)",
-                "relay": "\(configuration.relayEnabled)", "rate_limits": "\(configuration.rateLimits.map { "\($0.method) \($0.route)=\($0.policy)" })",
+                "relay": "\(configuration.relayEnabled)", "telemetry": "\(configuration.telemetryEnabled)", "rate_limits": "\(configuration.rateLimits.map { "\($0.method) \($0.route)=\($0.policy)" })",
             ])
         do {
             let app = try await buildApplication(configuration: configuration, logger: logger, telemetry: telemetry)

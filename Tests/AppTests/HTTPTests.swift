@@ -9,11 +9,14 @@ import Redis
 import Testing
 import TestSupport
 
-/// Builds the app on `buildRouter` with clients for the given servers.
-func makeDependencies(databaseURL: String, redisURL: String) throws -> AppDependencies {
+/// Builds the app on `buildRouter` with clients for the given servers, Redis calls observed
+/// into `telemetry` as in production.
+func makeDependencies(databaseURL: String, redisURL: String, telemetry: Telemetry = Telemetry()) throws -> AppDependencies {
     AppDependencies(
         postgres: try PostgresClient(configuration: .init(conninfo: databaseURL, maxConnections: 2, connectTimeoutSeconds: 2), logger: TestEnvironment.quietLogger),
-        redis: RedisClient(configuration: try RedisConfiguration(url: redisURL), logger: TestEnvironment.quietLogger)
+        redis: RedisClient(
+            configuration: try RedisConfiguration(url: redisURL), logger: TestEnvironment.quietLogger, observer: RedisMetrics(factory: telemetry.factory)),
+        telemetry: telemetry
     )
 }
 

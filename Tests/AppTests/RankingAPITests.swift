@@ -25,7 +25,8 @@ struct RankingApp: Sendable {
         try await ScratchDatabase.with { postgres, database in
             try await Migrator(client: postgres, logger: TestEnvironment.quietLogger).migrate()
             let base = try makeDependencies(databaseURL: database.url, redisURL: redisURL)
-            let dependencies = AppDependencies(postgres: base.postgres, redis: base.redis, redisKeyPrefix: "test-\(TestEnvironment.uniqueSuffix()):")
+            let dependencies = AppDependencies(
+                postgres: base.postgres, redis: base.redis, redisKeyPrefix: "test-\(TestEnvironment.uniqueSuffix()):", telemetry: base.telemetry)
             let relay = OutboxRelay(
                 postgres: dependencies.postgres, repository: PostgresClaimRepository(client: dependencies.postgres), cache: dependencies.rankingCache(),
                 settings: RelaySettings(pollInterval: .milliseconds(20), takeoverInterval: .milliseconds(200), retryInterval: .milliseconds(200)),
@@ -193,6 +194,10 @@ func topProviders(_ client: any TestClientProtocol, _ query: String = "") async 
             let route = "GET /api/v1/providers/top"
             #expect(sample(text, #"claimsd_rate_limit_decisions_total{route="\#(route)",decision="allowed",decided_by="redis"}"#) == 2)
             #expect(sample(text, #"claimsd_rate_limit_decisions_total{route="\#(route)",decision="refused",decided_by="redis"}"#) == 1)
+            // Every Redis call is timed by what it ran: three limiter decisions, two ranking reads.
+            #expect(sample(text, #"claimsd_redis_command_duration_seconds_count{command="script:rate_limit"}"#) == 3)
+            #expect(sample(text, #"claimsd_redis_command_duration_seconds_count{command="script:ranking_top"}"#) == 2)
+            #expect(!text.contains("claimsd_redis_errors_total{"))
         }
     }
 

@@ -45,6 +45,7 @@ import Testing
         ("CLAIMS_TRUSTED_PROXIES", "10.0.0.0/40", "CLAIMS_TRUSTED_PROXIES (--trusted-proxies)"),
         ("CLAIMS_RELAY", "sometimes", "CLAIMS_RELAY (--relay)"),
         ("CLAIMS_RELAY_BATCH_SIZE", "0", "CLAIMS_RELAY_BATCH_SIZE (--relay-batch-size)"),
+        ("CLAIMS_TELEMETRY", "quiet", "CLAIMS_TELEMETRY (--telemetry)"),
     ])
     func badValuesNameTheSettingAndTheValue(variable: String, value: String, named: String) {
         let error = #expect(throws: ConfigurationError.self) { try ServiceConfiguration.load(environment: [variable: value]) }
@@ -59,7 +60,7 @@ import Testing
             "--host", "--port", "--database-url", "--redis-url", "--log-level", "--log-target", "--[no-]migrate",
             "--database-pool-size", "--redis-pool-size", "--startup-timeout", "--max-claim-bytes", "--max-import-bytes", "--rules-file",
             "--redis-key-prefix", "--rate-limits", "--rate-limit-fail-closed", "--trusted-proxies", "--relay", "--relay-batch-size",
-            "--payments-stream-max-length",
+            "--payments-stream-max-length", "--telemetry",
         ])
     }
 
@@ -80,6 +81,8 @@ import Testing
         let defaults = try ServiceConfiguration.load(environment: [:])
         #expect(defaults.rateLimits == ServiceConfiguration.defaultRateLimits)
         #expect(defaults.relayEnabled)
+        #expect(defaults.telemetryEnabled)
+        #expect(try !ServiceConfiguration.load(environment: ["CLAIMS_TELEMETRY": "off"]).telemetryEnabled)
         #expect(try ServiceConfiguration.load(environment: ["CLAIMS_RATE_LIMITS": "off"]).rateLimits.isEmpty)
     }
 

@@ -4,6 +4,7 @@ import Hummingbird
 import HummingbirdTesting
 import Journal
 import Logging
+import Redis
 import Synchronization
 import Testing
 import TestSupport
@@ -60,6 +61,35 @@ func sample(_ exposition: String, _ series: String) -> Double? {
             #expect(sample(again, #"claimsd_http_requests_total{method="GET",route="/metrics",status="200"}"#) == 1)
             #expect(sample(again, #"claimsd_http_requests_total{method="GET",route="/health",status="200"}"#) == 3)
         }
+    }
+
+    @Test func redisCallsAreTimedAndFailuresCountedByKind() async throws {
+        let telemetry = Telemetry()
+        let redis = RedisClient(
+            configuration: try RedisConfiguration(url: "redis://127.0.0.1:1"), logger: TestEnvironment.quietLogger,
+            observer: RedisMetrics(factory: telemetry.factory))
+        for _ in 0..<2 { await #expect(throws: RedisError.self) { try await redis.send("PING") } }
+        await redis.shutdown()
+        let text = String(decoding: telemetry.exposition(), as: UTF8.self)
+        #expect(sample(text, #"claimsd_redis_command_duration_seconds_count{command="ping"}"#) == 2)
+        #expect(sample(text, #"claimsd_redis_errors_total{command="ping",kind="connection_failed"}"#) == 2)
+    }
+
+    @Test func switchedOffTelemetryRecordsNoMetricsAndNoAccessLog() async throws {
+        let sink = RecordingSink()
+        let telemetry = Telemetry(enabled: false)
+        let dependencies = try makeDependencies(databaseURL: "postgresql://claimsd@127.0.0.1:1/none", redisURL: "redis://127.0.0.1:1", telemetry: telemetry)
+        let logger = Logger(label: "claimsd") { label in JournalLogHandler(label: label, sink: sink, level: .info) }
+        try await Application(router: buildRouter(dependencies: dependencies, traffic: TrafficSettings(rateLimits: [])), logger: logger).test(.router) {
+            client in
+            for _ in 0..<3 { _ = try await client.execute(uri: "/health", method: .get) }
+            let text = try await metrics(client)
+            #expect(!text.contains("claimsd_http_requests_total"))
+            #expect(!text.contains("claimsd_dependency_up"))
+            // Process and build metrics stay: they cost nothing per request.
+            #expect(sample(text, #"claimsd_build_info{version="\#(ClaimsdBuild.version)",revision="\#(ClaimsdBuild.revision)"}"#) == 1)
+        }
+        #expect(!sink.all.contains { $0.metadata["event"] == "request_completed" })
     }
 
     @Test func processAndBuildMetricsAreReadFromProc() async throws {

@@ -77,6 +77,8 @@ enum MetricCatalog {
         "log_messages_total": "Log records written, by level.",
         "claimsd_postgres_operation_duration_seconds": "Time of each claim-store operation in PostgreSQL, by operation.",
         "claimsd_postgres_errors_total": "PostgreSQL errors by operation and SQLSTATE class (connection: no statement reached the server).",
+        "claimsd_redis_command_duration_seconds": "Time of each Redis command, pipeline or script call, by command (script:<name> for scripts).",
+        "claimsd_redis_errors_total": "Failed Redis calls by command and kind (connection_failed, connection_lost, server, pool_timeout, ...).",
         "claimsd_pool_connections": "Pooled connections by dependency and state (in_use, idle).",
         "claimsd_pool_waiters": "Callers waiting for a pooled connection, by dependency.",
         "claimsd_dependency_up": "1 when the dependency answered its readiness check at scrape time.",

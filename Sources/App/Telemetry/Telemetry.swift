@@ -9,11 +9,18 @@ public import Prometheus
 public struct Telemetry: Sendable {
     public let registry: PrometheusCollectorRegistry
     public let factory: any MetricsFactory
+    /// False when metrics and the access log are switched off (`CLAIMS_TELEMETRY=off`): the
+    /// factory then records nothing, and `/metrics` shows only process and build metrics.
+    public let isEnabled: Bool
     let process: ProcessMetrics
 
-    public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
+    public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry(), enabled: Bool = true) {
         self.registry = registry
-        self.factory = DocumentedMetricsFactory(registry: registry, durationBuckets: Self.latencyBuckets, valueBuckets: Self.sizeBuckets)
+        self.isEnabled = enabled
+        self.factory =
+            enabled
+            ? DocumentedMetricsFactory(registry: registry, durationBuckets: Self.latencyBuckets, valueBuckets: Self.sizeBuckets)
+            : NOOPMetricsHandler.instance
         self.process = ProcessMetrics(registry: registry)
         registry.makeGauge(
             descriptor: MetricNameDescriptor(metricName: "claimsd_build_info", unitName: "", helpText: "Always 1; the labels say which build is running."),
