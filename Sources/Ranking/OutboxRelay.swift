@@ -193,8 +193,8 @@ public final class OutboxRelay: Service, Sendable {
         logger.notice(
             "relay rebuilt the provider ranking from PostgreSQL",
             metadata: [
-                "event": "relay_rebuilt", "sequence": "\(snapshot.sequence)", "providers": "\(snapshot.totals.count)", "installed": "\(installed)",
-                "duration_ms": "\(start.duration(to: clock.now).milliseconds)",
+                "event": "relay_rebuilt", "sequence": .stringConvertible(snapshot.sequence), "providers": .stringConvertible(snapshot.totals.count), "installed": "\(installed)",
+                "duration_ms": .stringConvertible(start.duration(to: clock.now).milliseconds),
             ])
         return marker
     }

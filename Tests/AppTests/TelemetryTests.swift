@@ -145,7 +145,7 @@ func sample(_ exposition: String, _ series: String) -> Double? {
             #expect(health.level == .info)
             #expect(health.metadata["method"] == "GET")
             #expect(health.metadata["route"] == "/health")
-            #expect(health.metadata["status"] == "200")
+            #expect(health.metadata["status"]?.description == "200")
             #expect(health.metadata["request_id"] == ok.headers[.requestID].map { .string($0) })
             #expect(Double(health.metadata["duration_ms"]?.description ?? "") != nil)
             #expect((Int(health.metadata["response_bytes"]?.description ?? "") ?? 0) > 0)

@@ -56,16 +56,6 @@ import TestSupport
 
     /// The newest journal entry whose `field` equals `value`, waiting for journald to store it.
     static func readJournal(field: String, value: String) async throws -> [String: Any] {
-        let command = (ProcessInfo.processInfo.environment["CLAIMS_TEST_JOURNALCTL"] ?? "journalctl").split(separator: " ").map(String.init)
-        for _ in 0..<50 {
-            let output = try await TestEnvironment.run("/usr/bin/env", command + ["-o", "json", "--no-pager", "\(field)=\(value)"])
-            if let line = output.split(separator: "\n").last,
-                let entry = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
-            {
-                return entry
-            }
-            try await Task.sleep(for: .milliseconds(100))
-        }
-        throw TestEnvironmentError.commandFailed("no journal entry with \(field)=\(value) after 5 s")
+        try #require(try await JournalReader.waitForEntries(["\(field)=\(value)"], timeout: .seconds(5)).last)
     }
 }

@@ -56,7 +56,7 @@ public struct ClaimsController<Repository: ClaimRepository>: Sendable {
         context.logger.info(
             "claim accepted",
             metadata: [
-                "event": "claim_accepted", "claim_id": "\(stored.id.uuidString.lowercased())", "lines": "\(stored.lines.count)",
+                "event": "claim_accepted", "claim_id": "\(stored.id.uuidString.lowercased())", "lines": .stringConvertible(stored.lines.count),
                 "warnings": .array(stored.warnings.map { .string($0.rule) }),
             ])
         var headers = HTTPFields()
@@ -95,7 +95,8 @@ public struct ClaimsController<Repository: ClaimRepository>: Sendable {
             "import completed",
             metadata: [
                 "event": "import_completed", "import_id": "\(importID.uuidString.lowercased())", "format": "\(format.rawValue)",
-                "accepted": "\(report.accepted.count)", "rejected": "\(report.rejected.count)", "lines": "\(report.acceptedLines)",
+                "accepted": .stringConvertible(report.accepted.count), "rejected": .stringConvertible(report.rejected.count),
+                "lines": .stringConvertible(report.acceptedLines),
             ])
         return try jsonResponse(ImportReportBody(report))
     }

@@ -119,7 +119,7 @@ public struct PaymentsController<Repository: ClaimRepository>: Sendable {
                 "payment result recorded",
                 metadata: [
                     "event": "payment_recorded", "claim_id": "\(id.uuidString.lowercased())", "outcome": "\(report.outcome.rawValue)",
-                    "sequence": "\(record.sequence)",
+                    "sequence": .stringConvertible(record.sequence),
                 ])
         }
         var headers = HTTPFields()

@@ -61,8 +61,8 @@ public struct ObservabilityMiddleware: RouterMiddleware {
         handles.duration.recordNanoseconds(elapsed.nanoseconds)
 
         var metadata: Logger.Metadata = [
-            "event": "request_completed", "method": .string(method), "route": .string(route), "status": "\(status)",
-            "duration_ms": .stringConvertible(Double(elapsed.nanoseconds) / 1_000_000), "response_bytes": "\(bytes ?? 0)",
+            "event": "request_completed", "method": .string(method), "route": .string(route), "status": .stringConvertible(status),
+            "duration_ms": .stringConvertible(Double(elapsed.nanoseconds) / 1_000_000), "response_bytes": .stringConvertible(bytes ?? 0),
         ]
         if let principal = context.principal { metadata["principal"] = .string(principal) }
         context.logger.log(level: Self.level(status: status), "request completed", metadata: metadata)
