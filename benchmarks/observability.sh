@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Observability overhead: POST /api/v1/claims throughput with logging and metrics on (the
+# access log and domain events in journald, every metric recorded) against both off
+# (CLAIMS_TELEMETRY=off), in one run. Phases alternate on, off, off, on so that the table
+# growing and the VM's drift weigh on both sides alike. Prints a Markdown table for
+# docs/performance.md.
+#
+#   benchmarks/observability.sh                 30 s per phase
+#   BENCH_SECONDS=10 benchmarks/observability.sh
+#
+# Set-up (own PostgreSQL/Redis, release build, wrk) is in benchmarks/lib.sh.
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+SECONDS_PER_PHASE="${BENCH_SECONDS:-30}"
+bash "$SERVICES" start journald bench
+export CLAIMS_LOG_TARGET=journal CLAIMS_RATE_LIMITS=off
+
+# Runs one phase with CLAIMS_TELEMETRY=$1 and prints "claims/s p50 p99".
+phase() {
+  CLAIMS_TELEMETRY="$1" start_claimsd
+  wrk -t2 -c"$CONNECTIONS" -d"${WARMUP_SECONDS}s" -s benchmarks/post-claim.lua "http://127.0.0.1:$HTTP_PORT" >/dev/null
+  echo "bench: POST /api/v1/claims, telemetry $1, $CONNECTIONS connections, ${SECONDS_PER_PHASE}s" >&2
+  wrk -t2 -c"$CONNECTIONS" -d"${SECONDS_PER_PHASE}s" --latency -s benchmarks/post-claim.lua "http://127.0.0.1:$HTTP_PORT" >"$WORK/wrk-$1.txt"
+  stop_claimsd
+  if grep -q "Non-2xx" "$WORK/wrk-$1.txt"; then cat "$WORK/wrk-$1.txt" >&2; echo "bench: some POSTs failed" >&2; exit 1; fi
+  awk '/^Requests\/sec/ { r = $2 } $1 == "50%" { p50 = $2 } $1 == "99%" { p99 = $2 } END { printf "%.0f %s %s\n", r, p50, p99 }' "$WORK/wrk-$1.txt"
+}
+
+reset_tables
+rows=""
+on_total=0; off_total=0
+for mode in on off off on; do
+  read -r rate p50 p99 < <(phase "$mode")
+  rows+="| $mode | $rate claims/s | $p50 | $p99 |"$'\n'
+  if [ "$mode" = on ]; then on_total=$((on_total + rate)); else off_total=$((off_total + rate)); fi
+done
+
+cat <<TABLE
+
+Observability overhead, $(date -u +%Y-%m-%d), $(nproc) cores, PostgreSQL $("$PG_BIN/postgres" --version | awk '{ print $3 }'), release build, logs to journald
+
+| telemetry | POST /api/v1/claims, 4-line claims, $CONNECTIONS connections, ${SECONDS_PER_PHASE} s | p50 | p99 |
+| --- | --- | --- | --- |
+${rows}
+On: mean $((on_total / 2)) claims/s; off: mean $((off_total / 2)) claims/s; overhead $(awk -v on="$on_total" -v off="$off_total" 'BEGIN { printf "%.1f %%", 100 * (1 - on / off) }').
+TABLE
