@@ -2,7 +2,9 @@
 import ClaimStore
 import Foundation
 import Hummingbird
+import Journal
 import HummingbirdTesting
+import Logging
 import Postgres
 import RateLimiting
 import Ranking
@@ -19,7 +21,7 @@ struct RankingApp: Sendable {
     var cache: RankingCache { dependencies.rankingCache() }
 
     static func with(
-        redisURL: String = TestEnvironment.redisURL, traffic: TrafficSettings = TrafficSettings(rateLimits: []),
+        redisURL: String = TestEnvironment.redisURL, traffic: TrafficSettings = TrafficSettings(rateLimits: []), logs: RecordingSink? = nil,
         _ body: @escaping @Sendable (any TestClientProtocol, RankingApp) async throws -> Void
     ) async throws {
         try await ScratchDatabase.with { postgres, database in
@@ -33,7 +35,11 @@ struct RankingApp: Sendable {
                 logger: TestEnvironment.quietLogger, metrics: dependencies.telemetry.factory)
             let app = RankingApp(postgres: postgres, dependencies: dependencies, relay: relay)
             do {
-                try await Application(router: buildRouter(dependencies: dependencies, traffic: traffic)).test(.router) { try await body($0, app) }
+                var logger = Logger(label: "claimsd") { label in SwiftLogNoOpLogHandler(label) }
+                if let logs { logger = Logger(label: "claimsd") { label in JournalLogHandler(label: label, sink: logs, level: .info) } }
+                try await Application(router: buildRouter(dependencies: dependencies, traffic: traffic), logger: logger).test(.router) {
+                    try await body($0, app)
+                }
             } catch {
                 await dependencies.postgres.shutdown()
                 await dependencies.redis.shutdown()
@@ -283,6 +289,52 @@ func topProviders(_ client: any TestClientProtocol, _ query: String = "") async 
         #expect(ClientAddress.Matcher("10.0.0.0/33") == nil)
         #expect(ClientAddress.Matcher("300.1.1.1") == nil)
         #expect(ClientAddress.Matcher("proxy.local") == nil)
+    }
+}
+
+@Suite struct DomainEventTests {
+    @Test func claimPaymentAndLimiterEventsAreLoggedAtTheirLevelsWithoutValues() async throws {
+        let logs = RecordingSink()
+        let traffic = TrafficSettings(rateLimits: try RateLimitRule.parse("GET /api/v1/providers/top=1/60s"))
+        try await RankingApp.with(traffic: traffic, logs: logs) { client, _ in
+            let kept = try await submit(client, npi: "1000000001", fee: "10.00")
+            let voided = try await submit(client, npi: "1000000002", fee: "5.00")
+            let replaced = try await client.execute(
+                uri: "/api/v1/claims/\(kept)", method: .put, headers: [.contentType: "application/json"],
+                body: ByteBuffer(string: claimBody(npi: "1000000001", fee: "12.00")))
+            #expect(replaced.status == .ok)
+            #expect(try await client.execute(uri: "/api/v1/claims/\(voided)", method: .delete).status == .ok)
+            let paid = try await client.execute(
+                uri: "/api/v1/claims/\(kept)/payment", method: .post, headers: [.contentType: "application/json"],
+                body: ByteBuffer(string: #"{"outcome":"paid","payment_id":"PAY-1"}"#))
+            #expect(paid.status == .ok || paid.status == .created)
+            let bad = claimBody(npi: "12", fee: "1.00")
+            #expect(
+                try await client.execute(uri: "/api/v1/claims", method: .post, headers: [.contentType: "application/json"], body: ByteBuffer(string: bad))
+                    .status == .unprocessableContent)
+            for _ in 0..<2 { _ = try await topProviders(client) }
+
+            #expect(Self.only("claim_updated", in: logs)?.metadata["claim_id"]?.description == kept)
+            #expect(Self.only("claim_voided", in: logs)?.metadata["claim_id"]?.description == voided)
+        }
+        func only(_ event: String) -> LogRecord? { Self.only(event, in: logs) }
+        let accepted = logs.all.filter { $0.metadata["event"]?.description == "claim_accepted" }
+        #expect(accepted.count == 2 && accepted.allSatisfy { $0.level == .info })
+        #expect(only("claim_updated")?.level == .info)
+        #expect(only("claim_voided")?.level == .info)
+        #expect(only("payment_recorded")?.level == .info)
+        #expect(only("payment_recorded")?.metadata["outcome"]?.description == "paid")
+        #expect(only("claim_rejected")?.level == .warning)
+        #expect(only("claim_rejected")?.metadata["rules"]?.description.contains("npi_format") == true)
+        #expect(only("rate_limited")?.metadata["decided_by"]?.description == "redis")
+        // Rule names, never values: the rejected NPI and the subscriber id appear in no record.
+        #expect(!logs.all.contains { $0.metadata.values.contains { $0.description.contains("3730189502") } })
+    }
+
+    /// The one record of `event`, if there is exactly one.
+    static func only(_ event: String, in logs: RecordingSink) -> LogRecord? {
+        let found = logs.all.filter { $0.metadata["event"]?.description == event }
+        return found.count == 1 ? found[0] : nil
     }
 }
 
