@@ -77,6 +77,24 @@ func json(_ buffer: ByteBuffer) throws -> [String: Any] {
         await dependencies.redis.shutdown()
     }
 
+    @Test func anUnreachableDatabaseIsA503WithRetryAfterNotA500() async throws {
+        let dependencies = try makeDependencies(databaseURL: "postgresql://claimsd@127.0.0.1:1/none", redisURL: TestEnvironment.redisURL)
+        try await Application(router: buildRouter(dependencies: dependencies)).test(.router) { client in
+            let body = ByteBuffer(string: claimBody(npi: "1000000001", fee: "1.00"))
+            let response = try await client.execute(uri: "/api/v1/claims", method: .post, headers: [.contentType: "application/json"], body: body)
+            #expect(response.status == .serviceUnavailable)
+            #expect(response.headers[.retryAfter] == "1")
+            #expect(response.headers[.contentType] == "application/problem+json")
+            let problem = try json(response.body)
+            #expect((problem["detail"] as? String)?.contains("nothing was stored") == true)
+            #expect(problem["instance"] as? String == response.headers[.requestID])
+            let text = String(buffer: try await client.execute(uri: "/metrics", method: .get).body)
+            #expect(sample(text, #"claimsd_postgres_errors_total{operation="create",sqlstate_class="connection"}"#) == 1)
+        }
+        await dependencies.postgres.shutdown()
+        await dependencies.redis.shutdown()
+    }
+
     @Test func unexpectedErrorsBecomeA500ProblemWithoutInternals() async throws {
         let dependencies = try makeDependencies(databaseURL: TestEnvironment.databaseURL, redisURL: TestEnvironment.redisURL)
         let router = buildRouter(dependencies: dependencies)

@@ -1,5 +1,7 @@
 public import Claims
 import Foundation
+import Pooling
+import Postgres
 public import Hummingbird
 
 /// An RFC 9457 problem detail, sent as `application/problem+json`: the only shape claimsd's
@@ -56,7 +58,8 @@ extension Response {
 
 /// Turns every error a handler throws into a problem response: ``Problem``s as they are,
 /// Hummingbird's HTTP errors (404, 413, …) with their status, and anything else into a 500
-/// that is logged with the request id and never leaks internals to the client.
+/// that is logged with the request id and never leaks internals to the client. PostgreSQL being
+/// unreachable is an outage, answered 503 with `Retry-After`.
 public struct ProblemMiddleware: RouterMiddleware {
     public typealias Context = ClaimsRequestContext
 
@@ -76,11 +79,25 @@ public struct ProblemMiddleware: RouterMiddleware {
             var problem = Problem(status: error.status)
             problem.instance = context.requestID
             return problem.response()
+        } catch let error where Self.isOutage(error) {
+            // An outage, not a bug: the client may retry, and operators see which dependency.
+            context.logger.error("claims database unavailable", metadata: ["event": "dependency_unavailable", "dependency": "postgresql", "error": "\(error)"])
+            var problem = Problem(status: .serviceUnavailable, detail: "the claims database cannot be reached right now; nothing was stored, retry shortly")
+            problem.instance = context.requestID
+            problem.headers[.retryAfter] = "1"
+            return problem.response()
         } catch {
             context.logger.error("unhandled error", metadata: ["event": "unhandled_error", "error": "\(error)"])
             var problem = Problem(status: .internalServerError, detail: "an unexpected error occurred; quote the request id to the operators")
             problem.instance = context.requestID
             return problem.response()
         }
+    }
+
+    /// Whether `error` means PostgreSQL could not be reached or every pooled connection stayed busy.
+    static func isOutage(_ error: any Error) -> Bool {
+        if let error = error as? PostgresError { return error.code == .connectionFailed || error.code == .connectionLost }
+        if case .acquireTimedOut = error as? PoolError { return true }
+        return false
     }
 }
