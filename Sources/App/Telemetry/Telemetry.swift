@@ -52,7 +52,7 @@ struct MetricsRoute: Sendable {
 
     func register(on router: Router<ClaimsRequestContext>) {
         router.get("metrics") { _, _ in
-            await dependencies.refresh()
+            if telemetry.isEnabled { await dependencies.refresh() }
             var headers = HTTPFields()
             headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
             return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: telemetry.exposition())))
