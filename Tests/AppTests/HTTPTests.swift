@@ -93,6 +93,10 @@ func json(_ buffer: ByteBuffer) throws -> [String: Any] {
         }
         await dependencies.postgres.shutdown()
         await dependencies.redis.shutdown()
+        // A connection that broke mid-request may have committed: the answer must not claim otherwise.
+        let broken = ProblemMiddleware.outageDetail(PostgresError(code: .connectionLost, message: "server closed the connection"))
+        #expect(broken?.contains("may or may not have been stored") == true)
+        #expect(ProblemMiddleware.outageDetail(PostgresError(code: .server, message: "syntax error", sqlState: "42601")) == nil)
     }
 
     @Test func unexpectedErrorsBecomeA500ProblemWithoutInternals() async throws {

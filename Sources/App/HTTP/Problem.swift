@@ -79,10 +79,10 @@ public struct ProblemMiddleware: RouterMiddleware {
             var problem = Problem(status: error.status)
             problem.instance = context.requestID
             return problem.response()
-        } catch let error where Self.isOutage(error) {
+        } catch let error where Self.outageDetail(error) != nil {
             // An outage, not a bug: the client may retry, and operators see which dependency.
             context.logger.error("claims database unavailable", metadata: ["event": "dependency_unavailable", "dependency": "postgresql", "error": "\(error)"])
-            var problem = Problem(status: .serviceUnavailable, detail: "the claims database cannot be reached right now; nothing was stored, retry shortly")
+            var problem = Problem(status: .serviceUnavailable, detail: Self.outageDetail(error))
             problem.instance = context.requestID
             problem.headers[.retryAfter] = "1"
             return problem.response()
@@ -94,10 +94,20 @@ public struct ProblemMiddleware: RouterMiddleware {
         }
     }
 
-    /// Whether `error` means PostgreSQL could not be reached or every pooled connection stayed busy.
-    static func isOutage(_ error: any Error) -> Bool {
-        if let error = error as? PostgresError { return error.code == .connectionFailed || error.code == .connectionLost }
-        if case .acquireTimedOut = error as? PoolError { return true }
-        return false
+    /// What to tell the client when `error` is a PostgreSQL outage, `nil` when it is not one. A
+    /// connection that broke mid-request may have committed: only then is the outcome unknown.
+    static func outageDetail(_ error: any Error) -> String? {
+        let notStored = "the claims database cannot be reached right now; nothing was stored, retry shortly"
+        if let error = error as? PostgresError {
+            switch error.code {
+            case .connectionFailed: return notStored
+            case .connectionLost:
+                return "the connection to the claims database broke mid-request, so it may or may not have been stored; "
+                    + "retry with the same Idempotency-Key, or read the claim back first"
+            default: return nil
+            }
+        }
+        if case .acquireTimedOut = error as? PoolError { return notStored }
+        return nil
     }
 }
