@@ -6,23 +6,16 @@ extension JSONWriter {
     /// `.sortedKeys`; a violation without a line has no `line` key. Written for every stored claim
     /// and every response, where `JSONEncoder` was many times slower.
     public mutating func violations(_ violations: [Violation]) {
-        raw("[")
-        for (index, violation) in violations.enumerated() {
-            if index > 0 { raw(",") }
-            raw("{\"field\":")
-            string(violation.field)
-            if let line = violation.line {
-                raw(",\"line\":")
-                integer(line)
-            }
-            raw(",\"message\":")
-            string(violation.message)
-            raw(",\"rule\":")
-            string(violation.rule)
-            raw(",\"severity\":")
-            string(violation.severity.rawValue)
-            raw("}")
+        open("[")
+        for violation in violations {
+            open("{")
+            member("field", violation.field)
+            if let line = violation.line { member("line", line) }
+            member("message", violation.message)
+            member("rule", violation.rule)
+            member("severity", violation.severity.rawValue)
+            close("}")
         }
-        raw("]")
+        close("]")
     }
 }

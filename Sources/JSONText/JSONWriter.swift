@@ -1,6 +1,6 @@
 /// Appends JSON text to a byte buffer without Foundation: for the hot paths that write the same
 /// shapes many times a second (log records, claim response bodies, stored violations).
-/// Punctuation and keys are the caller's; values go through the typed methods, which escape.
+/// Values go through the typed methods, which escape; `open`/`key`/`member` place the commas.
 public struct JSONWriter: Sendable {
     public private(set) var bytes: [UInt8] = []
 
@@ -53,6 +53,53 @@ public struct JSONWriter: Sendable {
             string(value)
         }
         bytes.append(UInt8(ascii: "]"))
+    }
+
+    // MARK: - Objects and arrays
+
+    /// Opens an object or array (`{` or `[`), after a comma when it is not the first element.
+    public mutating func open(_ bracket: Character) {
+        separate()
+        raw(String(bracket))
+    }
+
+    /// Closes an object or array: `}` or `]`.
+    public mutating func close(_ bracket: Character) {
+        raw(String(bracket))
+    }
+
+    /// Writes `"name":`, after a comma unless it is the object's first member. `name` must need
+    /// no escaping (callers pass their own constant keys).
+    public mutating func key(_ name: String) {
+        separate()
+        bytes.append(UInt8(ascii: "\""))
+        bytes.append(contentsOf: name.utf8)
+        bytes.append(contentsOf: [UInt8(ascii: "\""), UInt8(ascii: ":")])
+    }
+
+    /// A member whose value is a string.
+    public mutating func member(_ name: String, _ value: String) {
+        key(name)
+        string(value)
+    }
+
+    /// A member whose value is a string or `null`.
+    public mutating func member(_ name: String, orNull value: String?) {
+        key(name)
+        string(orNull: value)
+    }
+
+    /// A member whose value is an integer.
+    public mutating func member(_ name: String, _ value: some BinaryInteger) {
+        key(name)
+        integer(value)
+    }
+
+    /// A comma, unless the last byte opened an object or array or was a key's colon: the
+    /// separator is derived from what was written, so callers never track "first element".
+    mutating func separate() {
+        guard let last = bytes.last, last != UInt8(ascii: "{"), last != UInt8(ascii: "["), last != UInt8(ascii: ":") else { return }
+        bytes.append(UInt8(ascii: ","))
     }
 
     /// The text written so far.

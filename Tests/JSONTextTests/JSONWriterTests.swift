@@ -34,4 +34,29 @@ import Testing
         #expect(writer.text == #"{"a":null,"b":"x","c":-42,"d":["p","q\""],"e":[]}"#)
         #expect(try JSONSerialization.jsonObject(with: Data(writer.bytes)) is [String: Any])
     }
+
+    @Test func membersAndElementsGetTheirCommasFromWhatWasWritten() throws {
+        var writer = JSONWriter()
+        writer.open("{")
+        writer.member("a", "x")
+        writer.member("b", orNull: nil)
+        writer.key("c")
+        writer.open("[")
+        for value in 1...2 {
+            writer.open("{")
+            writer.member("n", value)
+            writer.close("}")
+        }
+        writer.close("]")
+        writer.key("d")
+        writer.open("[")
+        writer.close("]")
+        writer.key("e")
+        writer.open("{")
+        writer.close("}")
+        writer.member("f", -7)
+        writer.close("}")
+        #expect(writer.text == #"{"a":"x","b":null,"c":[{"n":1},{"n":2}],"d":[],"e":{},"f":-7}"#)
+        #expect(try JSONSerialization.jsonObject(with: Data(writer.bytes)) is [String: Any])
+    }
 }

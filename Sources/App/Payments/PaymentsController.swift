@@ -73,30 +73,24 @@ public struct PaymentsController<Repository: ClaimRepository>: Sendable {
     /// `{"events":[…],"next_after":N}`; `next_after` is the value to pass as `after` next time.
     static func feedBody(_ events: [OutboxEvent], after: Int64) -> [UInt8] {
         var writer = JSONWriter(capacity: 64 + 300 * events.count)
-        writer.raw("{\"events\":[")
-        for (index, event) in events.enumerated() {
-            if index > 0 { writer.raw(",") }
-            writer.raw("{\"claim_id\":")
-            writer.string(event.claimID.uuidString.lowercased())
-            writer.raw(",\"created_at\":")
-            writer.string(event.createdAt)
-            writer.raw(",\"event_type\":")
-            writer.string(event.eventType)
-            writer.raw(",\"net_fee\":")
-            writer.string(event.netFee.description)
-            writer.raw(",\"net_fee_delta\":")
-            writer.string(event.netFeeDelta.description)
-            writer.raw(",\"provider_npi\":")
-            writer.string(event.providerNPI)
-            writer.raw(",\"sequence\":")
-            writer.integer(event.sequence)
-            writer.raw(",\"status\":")
-            writer.string(event.status.rawValue)
-            writer.raw("}")
+        writer.open("{")
+        writer.key("events")
+        writer.open("[")
+        for event in events {
+            writer.open("{")
+            writer.member("claim_id", event.claimID.uuidString.lowercased())
+            writer.member("created_at", event.createdAt)
+            writer.member("event_type", event.eventType)
+            writer.member("net_fee", event.netFee.description)
+            writer.member("net_fee_delta", event.netFeeDelta.description)
+            writer.member("provider_npi", event.providerNPI)
+            writer.member("sequence", event.sequence)
+            writer.member("status", event.status.rawValue)
+            writer.close("}")
         }
-        writer.raw("],\"next_after\":")
-        writer.integer(events.last?.sequence ?? after)
-        writer.raw("}")
+        writer.close("]")
+        writer.member("next_after", events.last?.sequence ?? after)
+        writer.close("}")
         return writer.bytes
     }
 
@@ -170,21 +164,15 @@ public struct PaymentsController<Repository: ClaimRepository>: Sendable {
 
     static func recordBody(_ record: PaymentRecord) -> [UInt8] {
         var writer = JSONWriter(capacity: 320)
-        writer.raw("{\"claim_id\":")
-        writer.string(record.claimID.uuidString.lowercased())
-        writer.raw(",\"outcome\":")
-        writer.string(record.report.outcome.rawValue)
-        writer.raw(",\"payment_id\":")
-        writer.string(orNull: record.report.paymentID)
-        writer.raw(",\"reason\":")
-        writer.string(orNull: record.report.reason)
-        writer.raw(",\"recorded_at\":")
-        writer.string(record.recordedAt)
-        writer.raw(",\"sequence\":")
-        writer.integer(record.sequence)
-        writer.raw(",\"status\":")
-        writer.string(record.status.rawValue)
-        writer.raw("}")
+        writer.open("{")
+        writer.member("claim_id", record.claimID.uuidString.lowercased())
+        writer.member("outcome", record.report.outcome.rawValue)
+        writer.member("payment_id", orNull: record.report.paymentID)
+        writer.member("reason", orNull: record.report.reason)
+        writer.member("recorded_at", record.recordedAt)
+        writer.member("sequence", record.sequence)
+        writer.member("status", record.status.rawValue)
+        writer.close("}")
         return writer.bytes
     }
 }

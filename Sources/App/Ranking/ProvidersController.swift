@@ -81,28 +81,21 @@ public struct ProvidersController<Repository: ClaimRepository>: Sendable {
     /// `{"as_of_sequence":…,"providers":[{"claims":…,"net_fee":"…","provider_npi":"…","rank":1}],"source":"redis"}`.
     static func body(_ ranked: RankedProviders, source: String) -> [UInt8] {
         var writer = JSONWriter(capacity: 128 + 96 * ranked.totals.count)
-        writer.raw("{")
-        if ranked.sequence >= 0 {
-            writer.raw("\"as_of_sequence\":")
-            writer.integer(ranked.sequence)
-            writer.raw(",")
-        }
-        writer.raw("\"providers\":[")
+        writer.open("{")
+        if ranked.sequence >= 0 { writer.member("as_of_sequence", ranked.sequence) }
+        writer.key("providers")
+        writer.open("[")
         for (index, total) in ranked.totals.enumerated() {
-            if index > 0 { writer.raw(",") }
-            writer.raw("{\"claims\":")
-            writer.integer(total.claims)
-            writer.raw(",\"net_fee\":")
-            writer.string(total.netFee.description)
-            writer.raw(",\"provider_npi\":")
-            writer.string(total.providerNPI)
-            writer.raw(",\"rank\":")
-            writer.integer(index + 1)
-            writer.raw("}")
+            writer.open("{")
+            writer.member("claims", total.claims)
+            writer.member("net_fee", total.netFee.description)
+            writer.member("provider_npi", total.providerNPI)
+            writer.member("rank", index + 1)
+            writer.close("}")
         }
-        writer.raw("],\"source\":")
-        writer.string(source)
-        writer.raw("}")
+        writer.close("]")
+        writer.member("source", source)
+        writer.close("}")
         return writer.bytes
     }
 }
