@@ -69,6 +69,16 @@ import FoundationNetworking
         personalValues.filter { text.contains($0) }
     }
 
+    /// The claimsd binary on any free port at trace level, logging to `logTarget`.
+    static func startClaimsd(logTarget: String, databaseURL: String) throws -> ChildProcess {
+        try ChildProcess(
+            ExecutableTests.binary.path, ["serve", "--port", "0", "--log-target", logTarget, "--log-level", "trace"],
+            environment: [
+                "CLAIMS_DATABASE_URL": databaseURL, "CLAIMS_REDIS_URL": TestEnvironment.redisURL,
+                "CLAIMS_REDIS_KEY_PREFIX": "\(logTarget)-\(TestEnvironment.uniqueSuffix()):",
+            ])
+    }
+
     /// RFC 3339 in UTC with milliseconds.
     static func isTimestamp(_ value: Any?) -> Bool {
         (value as? String)?.wholeMatch(of: #/\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z/#) != nil
@@ -77,12 +87,7 @@ import FoundationNetworking
     @Test func requestsAreInTheJournalWithIndexedFieldsLevelsAndTheirRequestIDs() async throws {
         let started = Int(Date().timeIntervalSince1970) - 1
         try await ScratchDatabase.with { _, database in
-            let claimsd = try ChildProcess(
-                ExecutableTests.binary.path, ["serve", "--port", "0", "--log-target", "journal", "--log-level", "trace"],
-                environment: [
-                    "CLAIMS_DATABASE_URL": database.url, "CLAIMS_REDIS_URL": TestEnvironment.redisURL,
-                    "CLAIMS_REDIS_KEY_PREFIX": "journal-\(TestEnvironment.uniqueSuffix()):",
-                ])
+            let claimsd = try Self.startClaimsd(logTarget: "journal", databaseURL: database.url)
             defer { claimsd.send(SIGKILL) }
             let ownEntries = ["_PID=\(claimsd.pid)", "SYSLOG_IDENTIFIER=claimsd", "--since=@\(started)"]
             let startup = try await JournalReader.waitForEntries(ownEntries, timeout: .seconds(60)) { entries in
@@ -143,12 +148,7 @@ import FoundationNetworking
 
     @Test func stdoutCarriesOneJSONObjectPerLineAndNoPersonalData() async throws {
         try await ScratchDatabase.with { _, database in
-            let claimsd = try ChildProcess(
-                ExecutableTests.binary.path, ["serve", "--port", "0", "--log-target", "stdout", "--log-level", "trace"],
-                environment: [
-                    "CLAIMS_DATABASE_URL": database.url, "CLAIMS_REDIS_URL": TestEnvironment.redisURL,
-                    "CLAIMS_REDIS_KEY_PREFIX": "stdout-\(TestEnvironment.uniqueSuffix()):",
-                ])
+            let claimsd = try Self.startClaimsd(logTarget: "stdout", databaseURL: database.url)
             defer { claimsd.send(SIGKILL) }
             let output = try await ExecutableTests.waitForOutput(of: claimsd) { $0.contains("listening on") }
             let port = try #require(output.firstMatch(of: #/listening on [^"]*:(\d+)/#)?.1)
