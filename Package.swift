@@ -123,7 +123,7 @@ let package = Package(
         // Helpers the integration tests share: the real servers scripts/test.sh started.
         .target(
             name: "TestSupport",
-            dependencies: ["Postgres", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["Postgres", "Claims", "ClaimStore", .product(name: "Logging", package: "swift-log")],
             path: "Tests/TestSupport",
             swiftSettings: strict
         ),
@@ -131,6 +131,7 @@ let package = Package(
         .testTarget(name: "ClaimsTests", dependencies: ["Claims"], swiftSettings: strict),
         .testTarget(name: "JSONTextTests", dependencies: ["JSONText"], swiftSettings: strict),
         .testTarget(name: "RateLimitingTests", dependencies: ["RateLimiting", "Redis", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "ClaimStoreTests", dependencies: ["ClaimStore", "App", "Claims", "Postgres", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "RankingTests", dependencies: ["Ranking", "App", "ClaimStore", "Claims", "Postgres", "Redis", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "RedisTests", dependencies: ["Redis", "TestSupport"], swiftSettings: strict),

@@ -6,20 +6,23 @@ import JSONText
 /// Claims in PostgreSQL: every change and its outbox events in one transaction.
 public struct PostgresClaimRepository: ClaimRepository {
     let client: PostgresClient
+    let insertQueue: ClaimInsertQueue
 
     /// The advisory lock key that orders outbox inserts (see the outbox_events table comment).
     public static let outboxLockKey: Int64 = 0x636C_6169_6D6F_7574  // "claimout"
 
-    public init(client: PostgresClient) {
+    /// `insertLimits` bound how many new claims one statement stores (see ``ClaimInsertQueue``).
+    public init(client: PostgresClient, insertLimits: ClaimInsertQueue.Limits = .init()) {
         self.client = client
+        self.insertQueue = ClaimInsertQueue(client: client, limits: insertLimits)
     }
 
     public func create(_ claim: StoredClaim, idempotency: IdempotencyRecord?) async throws -> IdempotencyRecord? {
-        let insert = try Self.insertStatement(for: claim)
         guard let record = idempotency else {
-            // One statement, so one round trip and its own transaction: the outbox ordering lock
+            // Gathered with the claims other requests are storing at the same moment: one
+            // statement, so one round trip and its own transaction, and the outbox ordering lock
             // is held only from the event insert to the commit, never across a network wait.
-            try await client.query(insert)
+            try await insertQueue.insert(claim)
             return nil
         }
         return try await client.withTransaction { connection in
@@ -34,25 +37,31 @@ public struct PostgresClaimRepository: ClaimRepository {
             if inserted.rows.isEmpty {
                 return try await Self.idempotencyRecord(key: record.key, on: connection)
             }
-            try await connection.query(insert)
+            try await connection.query(try Self.insertStatement(for: [claim]))
             return nil
         }
     }
 
-    /// The claim, its lines and its creation event in one statement. The event is inserted last,
-    /// after taking the outbox ordering lock (see ``appendEvents(_:on:)``).
-    static func insertStatement(for claim: StoredClaim) throws -> PostgresQuery {
+    /// New claims, their lines and their creation events in one statement, whatever their
+    /// number: each column travels as one array parameter and is expanded with `unnest`, so the
+    /// SQL text, and the session's prepared statement, is the same for one claim or a hundred.
+    /// The events are inserted last, after taking the outbox ordering lock (see
+    /// ``appendEvents(_:on:)``).
+    static func insertStatement(for claims: [StoredClaim]) throws -> PostgresQuery {
+        let claimRows = try claims.map(claimRow)
+        let lineRows = claims.flatMap { claim in claim.lines.map { lineRow(claim.id, $0) } }
+        let eventRows = claims.map { EventDraft.created($0).row }
         var binds = BindList()
-        let claimValues = binds.row(try claimRow(claim), casts: claimCasts)
-        let lineValues = claim.lines.map { binds.row(lineRow(claim.id, $0), casts: lineCasts) }.joined(separator: ", ")
-        let lock = binds.row([String(outboxLockKey)], casts: ["::bigint"])
-        let event = binds.row(EventDraft.created(claim).row, casts: EventDraft.casts)
+        let claimValues = binds.unnest(claimRows, types: claimTypes)
+        let lineValues = binds.unnest(lineRows, types: lineTypes)
+        let lock = binds.value(String(outboxLockKey), type: "bigint")
+        let eventValues = binds.unnest(eventRows, types: EventDraft.types)
         let sql = """
-            WITH new_claim AS (INSERT INTO claims (\(claimColumns)) VALUES \(claimValues)),
-            new_lines AS (INSERT INTO claim_lines (\(lineColumns)) VALUES \(lineValues)),
-            ordering AS (SELECT pg_advisory_xact_lock\(lock))
+            WITH new_claims AS (INSERT INTO claims (\(claimColumns)) SELECT * FROM \(claimValues)),
+            new_lines AS (INSERT INTO claim_lines (\(lineColumns)) SELECT * FROM \(lineValues)),
+            ordering AS (SELECT pg_advisory_xact_lock(\(lock)))
             INSERT INTO outbox_events (\(EventDraft.columns))
-            SELECT event.* FROM ordering, (VALUES \(event)) AS event
+            SELECT event.* FROM ordering, \(eventValues) AS event
             """
         return PostgresQuery(sql: sql, binds: binds.values)
     }
@@ -308,7 +317,8 @@ public struct PostgresClaimRepository: ClaimRepository {
         }
 
         static let columns = "claim_id, event_type, provider_npi, net_fee_delta, provider_claims_delta, net_fee, status"
-        static let casts = ["::uuid", "", "", "::numeric", "::smallint", "::numeric", ""]
+        /// The PostgreSQL types of ``columns``, in order.
+        static let types = ["uuid", "text", "text", "numeric", "smallint", "numeric", "text"]
 
         /// The column values in ``columns`` order, as PostgreSQL text.
         var row: [String?] {
@@ -316,14 +326,21 @@ public struct PostgresClaimRepository: ClaimRepository {
         }
     }
 
-    /// Bind values for one statement, and the `($n::cast, …)` placeholders of each row added.
+    /// Bind values for one statement, and the placeholders that refer to them.
     struct BindList {
         private(set) var values: [String?] = []
 
-        mutating func row(_ row: [String?], casts: [String]) -> String {
-            let base = values.count
-            values += row
-            return "(" + casts.enumerated().map { "$\(base + $0.offset + 1)\($0.element)" }.joined(separator: ", ") + ")"
+        /// `$n::type` for one value.
+        mutating func value(_ value: String, type: String) -> String {
+            values.append(value)
+            return "$\(values.count)::\(type)"
+        }
+
+        /// `unnest($n::type[], …)` over the columns of `rows`, each column sent as one array
+        /// literal: the placeholders, and so the statement text, do not depend on the row count.
+        mutating func unnest(_ rows: [[String?]], types: [String]) -> String {
+            let arrays = types.enumerated().map { column, type in value(postgresArrayLiteral(rows.map { $0[column] }), type: type + "[]") }
+            return "unnest(" + arrays.joined(separator: ", ") + ")"
         }
     }
 
@@ -332,8 +349,8 @@ public struct PostgresClaimRepository: ClaimRepository {
         ignored_fields, created_at, updated_at
         """
 
-    /// The casts of ``claimColumns``, in order.
-    static let claimCasts = ["::uuid", "", "", "", "::numeric", "::int", "::date", "::date", "::jsonb", "::jsonb", "::timestamptz", "::timestamptz"]
+    /// The PostgreSQL types of ``claimColumns``, in order.
+    static let claimTypes = ["uuid", "text", "text", "text", "numeric", "int", "date", "date", "jsonb", "jsonb", "timestamptz", "timestamptz"]
 
     static let lineColumns = """
         claim_id, line_number, service_date, submitted_procedure, quadrant, group_id, subscriber_id, provider_npi, provider_fees, \
@@ -360,14 +377,13 @@ public struct PostgresClaimRepository: ClaimRepository {
         ]
     }
 
-    /// The casts of ``lineColumns``, in order.
-    static let lineCasts = ["::uuid", "::int", "::date", "", "", "", "", "", "::numeric", "::numeric", "::numeric", "::numeric", "::numeric"]
+    /// The PostgreSQL types of ``lineColumns``, in order.
+    static let lineTypes = ["uuid", "int", "date", "text", "text", "text", "text", "text", "numeric", "numeric", "numeric", "numeric", "numeric"]
 
     static func insertLines(of id: UUID, _ lines: [ClaimLine], on connection: PostgresConnection) async throws {
-        // One multi-row INSERT; claims are capped at 1,000 lines, far below the 65,535 parameter limit.
         var binds = BindList()
-        let rows = lines.map { binds.row(lineRow(id, $0), casts: lineCasts) }.joined(separator: ", ")
-        try await connection.query(PostgresQuery(sql: "INSERT INTO claim_lines (\(lineColumns)) VALUES \(rows)", binds: binds.values))
+        let rows = binds.unnest(lines.map { lineRow(id, $0) }, types: lineTypes)
+        try await connection.query(PostgresQuery(sql: "INSERT INTO claim_lines (\(lineColumns)) SELECT * FROM \(rows)", binds: binds.values))
     }
 
     /// Appends events as the transaction's last step, in one statement that first takes the
@@ -377,13 +393,13 @@ public struct PostgresClaimRepository: ClaimRepository {
     static func appendEvents(_ events: [EventDraft], on connection: PostgresConnection) async throws -> [Int64] {
         guard !events.isEmpty else { return [] }
         var binds = BindList()
-        let lock = binds.row([String(outboxLockKey)], casts: ["::bigint"])
-        let rows = events.map { binds.row($0.row, casts: EventDraft.casts) }.joined(separator: ", ")
+        let lock = binds.value(String(outboxLockKey), type: "bigint")
+        let rows = binds.unnest(events.map(\.row), types: EventDraft.types)
         let inserted = try await connection.query(
             PostgresQuery(
                 sql: """
                     INSERT INTO outbox_events (\(EventDraft.columns))
-                    SELECT event.* FROM (SELECT pg_advisory_xact_lock\(lock)) AS ordering, (VALUES \(rows)) AS event
+                    SELECT event.* FROM (SELECT pg_advisory_xact_lock(\(lock))) AS ordering, \(rows) AS event
                     RETURNING sequence
                     """,
                 binds: binds.values))

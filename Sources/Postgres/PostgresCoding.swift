@@ -65,3 +65,29 @@ extension UUID: PostgresEncodable, PostgresDecodable {
     }
     public init?(postgresText: String) { self.init(uuidString: postgresText) }
 }
+
+/// PostgreSQL's text input format for a one-dimensional array, e.g. `{"a","b \"c\"",NULL}`.
+///
+/// Every element is quoted, so commas, braces, spaces and the word NULL inside a value stay
+/// values; `nil` is SQL NULL. Send it as one parameter cast to the element's array type
+/// (`$1::numeric[]`) and expand it with `unnest`.
+public func postgresArrayLiteral(_ elements: [String?]) -> String {
+    var text = [UInt8]()
+    text.reserveCapacity(2 + elements.reduce(0) { $0 + ($1?.utf8.count ?? 4) + 3 })
+    text.append(UInt8(ascii: "{"))
+    for (index, element) in elements.enumerated() {
+        if index > 0 { text.append(UInt8(ascii: ",")) }
+        guard let element else {
+            text.append(contentsOf: "NULL".utf8)
+            continue
+        }
+        text.append(UInt8(ascii: "\""))
+        for byte in element.utf8 {
+            if byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") { text.append(UInt8(ascii: "\\")) }
+            text.append(byte)
+        }
+        text.append(UInt8(ascii: "\""))
+    }
+    text.append(UInt8(ascii: "}"))
+    return String(decoding: text, as: UTF8.self)
+}

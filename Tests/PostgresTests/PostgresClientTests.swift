@@ -24,6 +24,18 @@ import TestSupport
         }
     }
 
+    @Test func arrayLiteralsRoundTripThroughUnnestWithQuotesBackslashesAndNull() async throws {
+        try await ScratchDatabase.with { client, _ in
+            let values: [String?] = ["plain", "with, comma", "{braces}", "quote \" inside", "back\\slash", "NULL", "", nil, " spaced ", "ünïcode"]
+            let rows = try await client.query(
+                "SELECT value, ordinality::int AS n FROM unnest(\(postgresArrayLiteral(values))::text[]) WITH ORDINALITY AS element(value, ordinality) ORDER BY ordinality"
+            ).rows
+            #expect(try rows.map { try $0.decodeIfPresent("value", as: String.self) } == values)
+            let empty = try await client.query("SELECT cardinality(\(postgresArrayLiteral([]))::int[]) AS n").rows.first
+            #expect(try empty?.decode("n", as: Int.self) == 0)
+        }
+    }
+
     @Test func sessionSettingsApplyToEveryPooledConnection() async throws {
         try await ScratchDatabase.with { _, database in
             let client = try PostgresClient(

@@ -8,27 +8,6 @@ import Redis
 import Testing
 import TestSupport
 
-/// Claims for ranking tests, made directly (validation is tested elsewhere).
-struct ClaimFactory {
-    let ids = UUIDv7Generator()
-
-    /// A one-line claim whose net fee is exactly `dollars`.
-    func claim(npi: String, dollars: Int64, cents: Int64 = 0) -> ValidatedClaim {
-        ValidatedClaim(externalClaimNumber: nil, lines: [line(npi: npi, netFee: Money(cents: dollars * 100 + cents))])
-    }
-
-    func line(npi: String, netFee: Money) -> ClaimLine {
-        ClaimLine(
-            lineNumber: 1, serviceDate: CalendarDate(parsing: "2024-03-28")!, submittedProcedure: "D0180", quadrant: nil, groupID: "GRP-1000",
-            subscriberID: "3730189502", providerNPI: npi, providerFees: netFee + Money(cents: 5000), allowedFees: Money(cents: 5000),
-            memberCoinsurance: .zero, memberCopay: .zero)
-    }
-
-    func stored(_ claim: ValidatedClaim) -> StoredClaim {
-        StoredClaim(id: ids.next(), claim: claim, at: "2026-11-22T10:00:00.000Z")
-    }
-}
-
 /// A migrated scratch database, a Redis key prefix of its own, and the relay between them.
 struct RankingFixture {
     let postgres: PostgresClient

@@ -1,0 +1,112 @@
+public import Postgres
+import Synchronization
+
+/// Stores new claims with group commit: claims that arrive while earlier ones are being written
+/// wait together and go to PostgreSQL in one statement and one commit.
+///
+/// Under load, PostgreSQL then pays its per-transaction costs (the statement, the outbox
+/// ordering lock, the commit's WAL flush) once per batch instead of once per claim, and the
+/// ordering lock, which every claim must pass, is taken once per batch. An idle queue writes a
+/// claim at once, so a lone request waits for nothing. Every caller returns only after the
+/// commit that holds its claim: an answered claim is stored.
+public final class ClaimInsertQueue: Sendable {
+    /// How large a batch may grow and how many batches may be in flight at once.
+    public struct Limits: Sendable {
+        /// Most claims in one statement.
+        public var maxClaims: Int
+        /// Most lines in one statement; a single claim with more is still written, alone.
+        public var maxLines: Int
+        /// Most statements in flight at once, each on its own pooled connection.
+        public var maxWriters: Int
+
+        public init(maxClaims: Int = 64, maxLines: Int = 4_000, maxWriters: Int = 2) {
+            self.maxClaims = max(1, maxClaims)
+            self.maxLines = max(1, maxLines)
+            self.maxWriters = max(1, maxWriters)
+        }
+    }
+
+    private struct Waiting {
+        let claim: StoredClaim
+        let continuation: CheckedContinuation<Void, any Error>
+    }
+
+    private struct State {
+        var waiting: [Waiting] = []
+        var writers = 0
+    }
+
+    private let client: PostgresClient
+    private let limits: Limits
+    private let state = Mutex(State())
+
+    public init(client: PostgresClient, limits: Limits = .init()) {
+        self.client = client
+        self.limits = limits
+    }
+
+    /// Stores `claim`, its lines and its creation event; returns once they are committed.
+    public func insert(_ claim: StoredClaim) async throws {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            let startsWriter = state.withLock { state in
+                state.waiting.append(Waiting(claim: claim, continuation: continuation))
+                guard state.writers < limits.maxWriters else { return false }
+                state.writers += 1
+                return true
+            }
+            if startsWriter { Task { await self.writeUntilEmpty() } }
+        }
+    }
+
+    /// Claims waiting for a writer (not those being written).
+    var waitingCount: Int { state.withLock { $0.waiting.count } }
+
+    /// One writer: stores batches until nothing waits, then ends.
+    private func writeUntilEmpty() async {
+        while let batch = nextBatch() {
+            await write(batch)
+        }
+    }
+
+    /// The oldest waiting claims, within the limits; `nil` (and one writer fewer) when none wait.
+    private func nextBatch() -> [Waiting]? {
+        state.withLock { state in
+            guard !state.waiting.isEmpty else {
+                state.writers -= 1
+                return nil
+            }
+            var count = 0
+            var lines = 0
+            for waiting in state.waiting {
+                let claimLines = waiting.claim.lines.count
+                if count > 0 && (count == limits.maxClaims || lines + claimLines > limits.maxLines) { break }
+                count += 1
+                lines += claimLines
+            }
+            let batch = Array(state.waiting.prefix(count))
+            state.waiting.removeFirst(count)
+            return batch
+        }
+    }
+
+    private func write(_ batch: [Waiting]) async {
+        do {
+            try await client.query(PostgresClaimRepository.insertStatement(for: batch.map(\.claim)))
+            for waiting in batch { waiting.continuation.resume() }
+        } catch let error as PostgresError where error.code == .server && batch.count > 1 {
+            // The server refused the statement, so nothing of it was stored. One claim it cannot
+            // take must not fail the others: each is written again on its own, with its own answer.
+            for waiting in batch {
+                do {
+                    try await client.query(PostgresClaimRepository.insertStatement(for: [waiting.claim]))
+                    waiting.continuation.resume()
+                } catch {
+                    waiting.continuation.resume(throwing: error)
+                }
+            }
+        } catch {
+            // No connection, or it broke: every claim of the batch shares the outcome.
+            for waiting in batch { waiting.continuation.resume(throwing: error) }
+        }
+    }
+}

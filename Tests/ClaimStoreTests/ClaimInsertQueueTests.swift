@@ -1,0 +1,92 @@
+import App
+@testable import ClaimStore
+import Claims
+import Foundation
+import Postgres
+import Testing
+import TestSupport
+
+/// Group commit against the real PostgreSQL: which claims share a transaction is read from the
+/// rows' `xmin` (the id of the transaction that inserted them).
+@Suite struct ClaimInsertQueueTests {
+    let factory = ClaimFactory()
+
+    /// Holds the outbox ordering lock in a transaction of its own, so that the queue's first
+    /// statement blocks and the claims sent meanwhile wait in the queue; releases it on return.
+    func withOrderingLockHeld(
+        _ client: PostgresClient, repository: PostgresClaimRepository, first: StoredClaim, then rest: [StoredClaim]
+    ) async throws -> [Task<IdempotencyRecord?, any Error>] {
+        try await client.withTransaction { connection in
+            try await connection.query("SELECT pg_advisory_xact_lock(\(PostgresClaimRepository.outboxLockKey))")
+            let blocked = Task { try await repository.create(first, idempotency: nil) }
+            try await waitUntil {
+                try await client.query("SELECT count(*)::int AS n FROM pg_locks l JOIN pg_database d ON d.oid = l.database WHERE d.datname = current_database() AND l.locktype = 'advisory' AND NOT l.granted").rows[0].decode("n", as: Int.self) == 1
+            }
+            let waiting = rest.map { claim in Task { try await repository.create(claim, idempotency: nil) } }
+            try await waitUntil { repository.insertQueue.waitingCount == rest.count }
+            return [blocked] + waiting
+        }
+    }
+
+    @Test func claimsArrivingWhileOneIsWrittenShareACommitWithinTheLimits() async throws {
+        try await ScratchDatabase.with(maxConnections: 4) { client, _ in
+            try await Migrator(client: client, logger: TestEnvironment.quietLogger).migrate()
+            let repository = PostgresClaimRepository(client: client, insertLimits: .init(maxClaims: 20, maxWriters: 1))
+            let claims = (0..<51).map { index in
+                var claim = factory.stored(factory.claim(npi: "1000000\(String(format: "%03d", index % 7))", dollars: Int64(index)))
+                claim.lines.append(factory.line(npi: claim.providerNPI, netFee: Money(cents: 1)))
+                claim.lines[1].lineNumber = 2
+                claim.netFee = claim.lines[0].netFee + claim.lines[1].netFee
+                return claim
+            }
+            let tasks = try await withOrderingLockHeld(client, repository: repository, first: claims[0], then: Array(claims.dropFirst()))
+            for task in tasks { #expect(try await task.value == nil) }
+
+            // One transaction for the first claim, then the 50 that waited in batches of 20, 20, 10.
+            let transactions = try await client.query(
+                "SELECT xmin::text::bigint AS transaction, count(*)::int AS claims FROM claims GROUP BY transaction ORDER BY transaction"
+            ).rows.map { try $0.decode("claims", as: Int.self) }
+            #expect(transactions == [1, 20, 20, 10])
+            // Each claim's lines and its one creation event were committed with the claim.
+            let mismatched = try await client.query(
+                """
+                SELECT count(*)::int AS n FROM claims c
+                WHERE (SELECT count(*) FROM claim_lines l WHERE l.claim_id = c.id AND l.xmin::text = c.xmin::text) <> 2
+                   OR (SELECT count(*) FROM outbox_events e WHERE e.claim_id = c.id AND e.xmin::text = c.xmin::text
+                       AND e.event_type = 'claim.created' AND e.net_fee_delta = c.net_fee) <> 1
+                """
+            ).rows[0].decode("n", as: Int.self)
+            #expect(mismatched == 0)
+            let stored = try await client.query("SELECT sum(net_fee)::text AS total, count(*)::int AS n FROM outbox_events").rows[0]
+            #expect(try stored.decode("n", as: Int.self) == 51)
+            #expect(try stored.decode("total", as: String.self) == claims.reduce(Money.zero) { $0 + $1.netFee }.description)
+            // Sequences were drawn under the ordering lock: batch by batch, in commit order.
+            let ordered = try await client.query(
+                "SELECT bool_and(xmin_order = seq_order) AS ordered FROM (SELECT rank() OVER (ORDER BY xmin::text::bigint) AS xmin_order, rank() OVER (ORDER BY min_seq) AS seq_order FROM (SELECT xmin, min(sequence) AS min_seq FROM outbox_events GROUP BY xmin) AS t) AS r"
+            ).rows[0].decode("ordered", as: Bool.self)
+            #expect(ordered)
+        }
+    }
+
+    @Test func aClaimTheServerRefusesFailsAloneAndTheRestOfItsBatchIsStored() async throws {
+        try await ScratchDatabase.with(maxConnections: 4) { client, _ in
+            try await Migrator(client: client, logger: TestEnvironment.quietLogger).migrate()
+            let repository = PostgresClaimRepository(client: client, insertLimits: .init(maxWriters: 1))
+            var claims = (0..<10).map { factory.stored(factory.claim(npi: "1000000001", dollars: Int64($0 + 1))) }
+            // NUMERIC(14, 2) holds less than 10^12 dollars: the server refuses this one.
+            claims[6] = factory.stored(factory.claim(npi: "1000000002", dollars: 2_000_000_000_000))
+            let tasks = try await withOrderingLockHeld(client, repository: repository, first: claims[0], then: Array(claims.dropFirst()))
+            for (index, task) in tasks.enumerated() {
+                if index == 6 {
+                    await #expect { try await task.value } throws: { ($0 as? PostgresError)?.sqlState == "22003" }
+                } else {
+                    #expect(try await task.value == nil)
+                }
+            }
+            let stored = try await client.query("SELECT id FROM claims ORDER BY id").rows.map { try $0.decode("id", as: UUID.self) }
+            #expect(stored == claims.enumerated().filter { $0.offset != 6 }.map(\.element.id))
+            let events = try await client.query("SELECT count(*)::int AS n FROM outbox_events").rows[0].decode("n", as: Int.self)
+            #expect(events == 9)
+        }
+    }
+}
