@@ -77,7 +77,7 @@ public func buildRouter(
         middleware: RateLimitMiddleware(
             limiter: limiter, rules: traffic.rateLimits, aliases: ProvidersController<PostgresClaimRepository>.aliases,
             clients: ClientAddress(trustedProxies: traffic.trustedProxies)))
-    let repository = InstrumentedClaimRepository(PostgresClaimRepository(client: dependencies.postgres), factory: dependencies.telemetry.factory)
+    let repository = InstrumentedClaimRepository(PostgresClaimRepository(client: dependencies.postgres, insertLimits: limits.insert), factory: dependencies.telemetry.factory)
     OperationalRoutes(readiness: dependencies.readiness).register(on: router)
     MetricsRoute(
         telemetry: dependencies.telemetry,
@@ -100,7 +100,8 @@ public func buildApplication(configuration: ServiceConfiguration, logger: Logger
             Migrator(client: dependencies.postgres, logger: logger), timeout: .seconds(configuration.startupTimeoutSeconds), logger: logger)
     }
     let validator = ClaimValidator(rules: configuration.rules)
-    let limits = IntakeLimits(maxClaimBytes: configuration.maxClaimBytes, maxImportBytes: configuration.maxImportBytes)
+    let limits = IntakeLimits(
+        maxClaimBytes: configuration.maxClaimBytes, maxImportBytes: configuration.maxImportBytes, insert: configuration.insertLimits)
     let traffic = TrafficSettings(
         rateLimits: configuration.rateLimits, failClosed: configuration.rateLimitFailClosed, trustedProxies: configuration.trustedProxies)
     var services: [any Service] = [DependencyClientsService(postgres: dependencies.postgres, redis: dependencies.redis)]

@@ -1,5 +1,6 @@
 import Foundation
 public import Claims
+public import ClaimStore
 public import RateLimiting
 public import Journal
 public import Logging
@@ -48,6 +49,15 @@ public struct ServiceConfiguration: Sendable {
     /// Whether metrics are recorded and the access log written; off also drops log records below
     /// `error`. Exists to measure what observability costs; production runs with it on.
     public var telemetryEnabled: Bool = true
+    /// Most new claims stored in one statement and commit (group commit; see docs/performance.md).
+    public var insertBatchClaims: Int = ClaimInsertQueue.Limits().maxClaims
+    /// Most group-commit statements in flight at once.
+    public var insertWriters: Int = ClaimInsertQueue.Limits().maxWriters
+
+    /// How new claims are grouped into statements.
+    public var insertLimits: ClaimInsertQueue.Limits {
+        ClaimInsertQueue.Limits(maxClaims: insertBatchClaims, maxWriters: insertWriters)
+    }
 
     /// `GET /api/v1/providers/top`: 10 requests per minute per client.
     public static let defaultRateLimits = [
@@ -171,6 +181,8 @@ public struct ServiceConfiguration: Sendable {
         if let relay = try flag(.relay) { configuration.relayEnabled = relay }
         if let telemetry = try flag(.telemetry) { configuration.telemetryEnabled = telemetry }
         if let size = try integer(.relayBatchSize, in: 1...10_000) { configuration.relayBatchSize = size }
+        if let claims = try integer(.insertBatchClaims, in: 1...1_000) { configuration.insertBatchClaims = claims }
+        if let writers = try integer(.insertWriters, in: 1...256) { configuration.insertWriters = writers }
         if let length = try integer(.paymentsStreamMaxLength, in: 0...1_000_000_000) { configuration.paymentsStreamMaxLength = length }
         if let path = value(.rulesFile) {
             configuration.rulesFile = path
@@ -203,6 +215,8 @@ public struct ServiceConfiguration: Sendable {
         case relayBatchSize = "CLAIMS_RELAY_BATCH_SIZE"
         case paymentsStreamMaxLength = "CLAIMS_PAYMENTS_STREAM_MAX_LENGTH"
         case telemetry = "CLAIMS_TELEMETRY"
+        case insertBatchClaims = "CLAIMS_INSERT_BATCH_CLAIMS"
+        case insertWriters = "CLAIMS_INSERT_WRITERS"
 
         /// The command-line option that overrides this variable.
         public var option: String {

@@ -15,7 +15,7 @@ public struct RuleSet: Sendable {
             case .pattern:
                 guard let source = rule.pattern else { throw RuleSetError.missingParameter(rule: rule.name, parameter: "pattern") }
                 do {
-                    patterns[rule.name] = CompiledPattern(try NSRegularExpression(pattern: "^(?:" + source + ")$"))
+                    patterns[rule.name] = try CompiledPattern(source)
                 } catch {
                     throw RuleSetError.invalidPattern(rule: rule.name, pattern: source)
                 }
@@ -101,13 +101,102 @@ public struct RuleSet: Sendable {
     }
 }
 
-/// `NSRegularExpression` is immutable once made and documented thread-safe for matching.
+/// A `pattern` rule's regular expression, matched against the whole value.
+///
+/// Patterns that are a fixed run of characters and simple classes, like `D[0-9]{4}` or
+/// `[0-9]{10}`, are matched byte by byte: every claim line passes through them, and the
+/// regular-expression engine costs far more than the comparison. Any other pattern goes to
+/// `NSRegularExpression`, which is immutable once made and documented thread-safe for matching.
 struct CompiledPattern: @unchecked Sendable {
     let expression: NSRegularExpression
-    init(_ expression: NSRegularExpression) { self.expression = expression }
+    /// The bytes allowed at each position, when the pattern has that fixed shape.
+    let fixedShape: [ASCIISet]?
+
+    init(_ source: String) throws {
+        // \A and \z, not ^ and $: "$" would also match before a final line break.
+        expression = try NSRegularExpression(pattern: "\\A(?:" + source + ")\\z")
+        fixedShape = Self.fixedShape(of: source)
+    }
 
     func matches(_ text: String) -> Bool {
+        guard let fixedShape else { return matchesExpression(text) }
+        var position = 0
+        for byte in text.utf8 {
+            guard position < fixedShape.count, fixedShape[position].contains(byte) else { return false }
+            position += 1
+        }
+        return position == fixedShape.count
+    }
+
+    /// The regular-expression engine's answer, whatever the pattern's shape.
+    func matchesExpression(_ text: String) -> Bool {
         expression.firstMatch(in: text, range: NSRange(text.startIndex..., in: text)) != nil
+    }
+
+    /// The allowed bytes per position for a pattern made only of literal characters (letters,
+    /// digits, `-`, `_`, `/`, `:`, `#`, space) and classes like `[0-9A-F]`, each optionally
+    /// repeated `{n}` times; `nil` for any other pattern.
+    static func fixedShape(of source: String) -> [ASCIISet]? {
+        let bytes = Array(source.utf8)
+        var positions: [ASCIISet] = []
+        var index = 0
+        func isAlphanumeric(_ byte: UInt8) -> Bool {
+            (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte) || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte)
+                || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte)
+        }
+        while index < bytes.count {
+            var allowed = ASCIISet()
+            if bytes[index] == UInt8(ascii: "[") {
+                index += 1
+                while index < bytes.count, bytes[index] != UInt8(ascii: "]") {
+                    let lower = bytes[index]
+                    guard isAlphanumeric(lower) else { return nil }
+                    if index + 2 < bytes.count, bytes[index + 1] == UInt8(ascii: "-"), bytes[index + 2] != UInt8(ascii: "]") {
+                        let upper = bytes[index + 2]
+                        guard isAlphanumeric(upper), lower <= upper else { return nil }
+                        for byte in lower...upper { allowed.insert(byte) }
+                        index += 3
+                    } else {
+                        allowed.insert(lower)
+                        index += 1
+                    }
+                }
+                guard index < bytes.count, !allowed.isEmpty else { return nil }
+                index += 1
+            } else if isAlphanumeric(bytes[index]) || "-_/:# ".utf8.contains(bytes[index]) {
+                allowed.insert(bytes[index])
+                index += 1
+            } else {
+                return nil
+            }
+            var repeats = 1
+            if index < bytes.count, bytes[index] == UInt8(ascii: "{") {
+                guard let close = bytes[index...].firstIndex(of: UInt8(ascii: "}")),
+                    bytes[(index + 1)..<close].allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }),
+                    let count = Int(String(decoding: bytes[(index + 1)..<close], as: UTF8.self)), (1...256).contains(count)
+                else { return nil }
+                repeats = count
+                index = close + 1
+            }
+            positions += repeatElement(allowed, count: repeats)
+        }
+        return positions.isEmpty ? nil : positions
+    }
+}
+
+/// A set of ASCII bytes, one bit each.
+struct ASCIISet: Sendable {
+    private var low: UInt64 = 0
+    private var high: UInt64 = 0
+
+    var isEmpty: Bool { low == 0 && high == 0 }
+
+    mutating func insert(_ byte: UInt8) {
+        if byte < 64 { low |= 1 << byte } else if byte < 128 { high |= 1 << (byte - 64) }
+    }
+
+    func contains(_ byte: UInt8) -> Bool {
+        byte < 64 ? low & (1 << byte) != 0 : byte < 128 && high & (1 << (byte - 64)) != 0
     }
 }
 

@@ -56,19 +56,21 @@ public struct ValidationRule: Sendable, Equatable, Codable {
 
 /// Whether an NPI's last digit is its Luhn check digit over the prefix "80840".
 public func isValidNPICheckDigit(_ npi: String) -> Bool {
-    let digits = npi.compactMap(\.wholeNumberValue)
-    guard digits.count == 10, npi.count == 10 else { return false }
-    // "80840" followed by the first nine digits; double every other digit from the right of
-    // that payload (the check digit itself is not part of it).
-    let payload = [8, 0, 8, 4, 0] + digits.prefix(9)
-    var sum = 0
-    for (offset, digit) in payload.reversed().enumerated() {
-        if offset % 2 == 0 {
+    var digits = npi.utf8.makeIterator()
+    // "80840" prefixed to the first nine digits: its doubled-and-summed Luhn share is 24.
+    var sum = 24
+    for position in 0..<10 {
+        guard let byte = digits.next(), byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9") else { return false }
+        let digit = Int(byte - UInt8(ascii: "0"))
+        if position == 9 { return digits.next() == nil && (10 - sum % 10) % 10 == digit }
+        // Counted from the right of the 14-digit payload, the NPI's first digit is doubled,
+        // the second not, and so on.
+        if position % 2 == 0 {
             let doubled = digit * 2
             sum += doubled > 9 ? doubled - 9 : doubled
         } else {
             sum += digit
         }
     }
-    return (10 - sum % 10) % 10 == digits[9]
+    return false
 }

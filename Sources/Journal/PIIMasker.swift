@@ -30,7 +30,19 @@ public struct PIIMasker: Sendable {
 
     /// The normalized form of a metadata key used for matching.
     public static func normalize(_ key: String) -> String {
-        String(key.lowercased().unicodeScalars.filter { ("a"..."z").contains($0) || ("0"..."9").contains($0) }.map(Character.init))
+        var bytes = [UInt8]()
+        bytes.reserveCapacity(key.utf8.count)
+        for byte in key.utf8 {
+            switch byte {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"): bytes.append(byte)
+            case UInt8(ascii: "A")...UInt8(ascii: "Z"): bytes.append(byte + 32)
+            // Some non-ASCII letters lowercase to ASCII ones (the Kelvin sign to "k"): the
+            // Unicode way for keys that have any.
+            case 0x80...: return String(key.lowercased().unicodeScalars.filter { ("a"..."z").contains($0) || ("0"..."9").contains($0) }.map(Character.init))
+            default: break
+            }
+        }
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     /// `value` masked when `key` names personal data or a secret, nested values included.

@@ -82,6 +82,12 @@ struct SettingOptions: ParsableArguments {
     @Option(help: "on or off: record metrics and write the access log; off also drops logs below error (CLAIMS_TELEMETRY, default on).")
     var telemetry: String?
 
+    @Option(help: "Most new claims stored in one statement and commit, 1–1000 (CLAIMS_INSERT_BATCH_CLAIMS, default 64).")
+    var insertBatchClaims: String?
+
+    @Option(help: "Most claim-insert statements in flight at once, 1–256 (CLAIMS_INSERT_WRITERS, default 2).")
+    var insertWriters: String?
+
     /// The environment with these options laid over it.
     func environment() -> [String: String] {
         var environment = ProcessInfo.processInfo.environment
@@ -91,7 +97,8 @@ struct SettingOptions: ParsableArguments {
             (.maxClaimBytes, maxClaimBytes), (.maxImportBytes, maxImportBytes), (.rulesFile, rulesFile),
             (.redisKeyPrefix, redisKeyPrefix), (.rateLimits, rateLimits), (.rateLimitFailClosed, rateLimitFailClosed),
             (.trustedProxies, trustedProxies), (.relay, relay), (.relayBatchSize, relayBatchSize),
-            (.paymentsStreamMaxLength, paymentsStreamMaxLength), (.telemetry, telemetry),
+            (.paymentsStreamMaxLength, paymentsStreamMaxLength), (.telemetry, telemetry), (.insertBatchClaims, insertBatchClaims),
+            (.insertWriters, insertWriters),
         ]
         for (setting, value) in overrides {
             if let value { environment[setting.rawValue] = value }

@@ -46,6 +46,8 @@ import Testing
         ("CLAIMS_RELAY", "sometimes", "CLAIMS_RELAY (--relay)"),
         ("CLAIMS_RELAY_BATCH_SIZE", "0", "CLAIMS_RELAY_BATCH_SIZE (--relay-batch-size)"),
         ("CLAIMS_TELEMETRY", "quiet", "CLAIMS_TELEMETRY (--telemetry)"),
+        ("CLAIMS_INSERT_BATCH_CLAIMS", "0", "CLAIMS_INSERT_BATCH_CLAIMS (--insert-batch-claims)"),
+        ("CLAIMS_INSERT_WRITERS", "many", "CLAIMS_INSERT_WRITERS (--insert-writers)"),
     ])
     func badValuesNameTheSettingAndTheValue(variable: String, value: String, named: String) {
         let error = #expect(throws: ConfigurationError.self) { try ServiceConfiguration.load(environment: [variable: value]) }
@@ -60,7 +62,7 @@ import Testing
             "--host", "--port", "--database-url", "--redis-url", "--log-level", "--log-target", "--[no-]migrate",
             "--database-pool-size", "--redis-pool-size", "--startup-timeout", "--max-claim-bytes", "--max-import-bytes", "--rules-file",
             "--redis-key-prefix", "--rate-limits", "--rate-limit-fail-closed", "--trusted-proxies", "--relay", "--relay-batch-size",
-            "--payments-stream-max-length", "--telemetry",
+            "--payments-stream-max-length", "--telemetry", "--insert-batch-claims", "--insert-writers",
         ])
     }
 
@@ -68,8 +70,11 @@ import Testing
         let configuration = try ServiceConfiguration.load(environment: [
             "CLAIMS_REDIS_KEY_PREFIX": "{prod}:", "CLAIMS_RATE_LIMITS": "GET /api/v1/providers/top=20/30s, POST /api/v1/claims=100/1m",
             "CLAIMS_RATE_LIMIT_FAIL_CLOSED": "true", "CLAIMS_TRUSTED_PROXIES": "10.0.0.0/8, 192.168.0.1", "CLAIMS_RELAY": "off",
-            "CLAIMS_RELAY_BATCH_SIZE": "1000", "CLAIMS_PAYMENTS_STREAM_MAX_LENGTH": "0",
+            "CLAIMS_RELAY_BATCH_SIZE": "1000", "CLAIMS_PAYMENTS_STREAM_MAX_LENGTH": "0", "CLAIMS_INSERT_BATCH_CLAIMS": "16",
+            "CLAIMS_INSERT_WRITERS": "4",
         ])
+        #expect(configuration.insertLimits.maxClaims == 16)
+        #expect(configuration.insertLimits.maxWriters == 4)
         #expect(configuration.redisKeyPrefix == "{prod}:")
         #expect(configuration.rateLimits.map { "\($0.method) \($0.route)=\($0.policy)" } == ["GET /api/v1/providers/top=20/30s", "POST /api/v1/claims=100/60s"])
         #expect(configuration.rateLimitFailClosed)

@@ -98,6 +98,20 @@ func violations(_ outcome: ValidationOutcome) -> [Violation] {
         #expect(!isValidNPICheckDigit("1234567890"))
         #expect(!isValidNPICheckDigit("123456789"))
         #expect(!isValidNPICheckDigit("12345678a3"))
+        #expect(!isValidNPICheckDigit("12345678931"))
+        #expect(!isValidNPICheckDigit("١٢٣٤٥٦٧٨٩٣"))
+        // Every nine-digit start has exactly one valid check digit: the Luhn digit of
+        // "80840" + start, worked out here the long way.
+        for _ in 0..<500 {
+            let start = (0..<9).map { _ in Int.random(in: 0...9) }
+            let payload = [8, 0, 8, 4, 0] + start
+            let sum = payload.reversed().enumerated().reduce(0) { sum, element in
+                let value = element.offset % 2 == 0 ? element.element * 2 : element.element
+                return sum + (value > 9 ? value - 9 : value)
+            }
+            let valid = (0...9).filter { isValidNPICheckDigit(start.map(String.init).joined() + String($0)) }
+            #expect(valid == [(10 - sum % 10) % 10])
+        }
     }
 
     @Test func codesAreUpperCasedAtTheEdge() throws {
@@ -125,6 +139,33 @@ func violations(_ outcome: ValidationOutcome) -> [Violation] {
             return
         }
         #expect(claim.ignoredFields == ["favourite colour"])
+    }
+}
+
+@Suite struct CompiledPatternTests {
+    @Test func fixedShapePatternsAgreeWithTheRegularExpressionEngine() throws {
+        let patterns = ["D[0-9]{4}", "[0-9]{10}", "GRP-[0-9]{4}", "[A-Z]{2}[0-9a-f]{3}", "ab_c/d:e#f g", "[DX]1"]
+        let alphabet = Array("D0189AZafgX-_/:# \n\té")
+        for source in patterns {
+            let pattern = try CompiledPattern(source)
+            #expect(pattern.fixedShape != nil, "\(source) should take the byte path")
+            var samples = ["D0180", "D01800", "D018", "d0180", "D0180\n", "\nD0180", "1234567893", "GRP-1000", "AB0af", "ab_c/d:e#f g", "X1", ""]
+            for _ in 0..<2_000 {
+                samples.append(String((0..<Int.random(in: 0...12)).map { _ in alphabet.randomElement()! }))
+            }
+            for sample in samples {
+                #expect(pattern.matches(sample) == pattern.matchesExpression(sample), "\(source) on \(sample.debugDescription)")
+            }
+        }
+    }
+
+    @Test func otherPatternsUseTheRegularExpressionEngine() throws {
+        for source in ["D[0-9]+", "D\\d{4}", "[^0-9]{2}", "(UR|UL)", "D.{4}", "[0-9]{2,3}", "[a-]", "x{0}"] {
+            #expect(try CompiledPattern(source).fixedShape == nil, "\(source)")
+        }
+        let alternation = try CompiledPattern("D[0-9]+")
+        #expect(alternation.matches("D12345"))
+        #expect(!alternation.matches("D12345\n"))
     }
 }
 

@@ -74,6 +74,17 @@ import Testing
         #expect(masker.mask(key: "email", value: "a@b.c") == .string("*****"))
     }
 
+    @Test func keysMatchWhateverTheirCaseAndPunctuation() {
+        for key in ["subscriber_id", "Subscriber#ID", "subscriberId", "SUBSCRIBER ID", "Subscriber-Id"] {
+            #expect(PIIMasker.normalize(key) == "subscriberid")
+        }
+        #expect(PIIMasker.normalize("Subscriber#") == "subscriber")
+        #expect(PIIMasker.normalize("api_key_2") == "apikey2")
+        // The Kelvin sign lowercases to an ASCII "k".
+        #expect(PIIMasker.normalize("\u{212A}ey") == "key")
+        #expect(PIIMasker.normalize("naïve") == "nave")
+    }
+
     @Test func secretsKeepNothing() {
         for key in ["password", "api_key", "Authorization", "refresh_token"] {
             #expect(masker.mask(key: key, value: "hunter2-very-secret") == .string("[REDACTED]"))

@@ -246,10 +246,13 @@ public struct IntakeLimits: Sendable {
     public var maxClaimBytes: Int
     /// Largest body accepted by POST /api/v1/claims/import.
     public var maxImportBytes: Int
+    /// How new claims are grouped into statements and commits.
+    public var insert: ClaimInsertQueue.Limits
 
-    public init(maxClaimBytes: Int = 1 << 20, maxImportBytes: Int = 256 << 20) {
+    public init(maxClaimBytes: Int = 1 << 20, maxImportBytes: Int = 256 << 20, insert: ClaimInsertQueue.Limits = .init()) {
         self.maxClaimBytes = maxClaimBytes
         self.maxImportBytes = maxImportBytes
+        self.insert = insert
     }
 }
 
