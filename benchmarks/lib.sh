@@ -9,7 +9,9 @@ cd "$REPO"
 CONNECTIONS="${BENCH_CONNECTIONS:-16}"
 PG_PORT="${BENCH_PG_PORT:-55436}"
 REDIS_PORT="${BENCH_REDIS_PORT:-56383}"
-HTTP_PORT="${BENCH_HTTP_PORT:-58080}"
+# Below the ephemeral range (32768+): polling a port there while nothing listens can connect
+# curl to itself (a TCP simultaneous open) and leave the port busy for a minute.
+HTTP_PORT="${BENCH_HTTP_PORT:-28080}"
 WARMUP_SECONDS="${BENCH_WARMUP_SECONDS:-5}"
 WORK="$REPO/.local/bench/work"
 mkdir -p "$WORK"
