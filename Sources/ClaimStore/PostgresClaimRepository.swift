@@ -271,33 +271,50 @@ public struct PostgresClaimRepository: ClaimRepository {
 
     public func store(_ batch: ImportBatch) async throws {
         guard !batch.accepted.isEmpty || !batch.rejected.isEmpty else { return }
+        let rows = try batch.rows ?? ImportRows(batch)
         try await client.withTransaction { connection in
             // COPY checks the lines' foreign key once per row: a plan made per check (the
             // session default, see ServiceConfiguration) would cost more than the row itself.
             try await connection.query("SELECT set_config('plan_cache_mode', 'auto', true)")
-            if !batch.accepted.isEmpty {
-                try await connection.copyFrom("COPY claims (\(Self.claimColumns)) FROM STDIN", rows: try batch.accepted.map(Self.claimRow))
-                try await connection.copyFrom(
-                    "COPY claim_lines (\(Self.lineColumns)) FROM STDIN",
-                    rows: batch.accepted.flatMap { claim in claim.lines.map { Self.lineRow(claim.id, $0) } })
+            if !rows.claims.isEmpty {
+                try await connection.copyFrom("COPY claims (\(Self.claimColumns)) FROM STDIN", rows: rows.claims)
+                try await connection.copyFrom("COPY claim_lines (\(Self.lineColumns)) FROM STDIN", rows: rows.lines)
             }
-            if !batch.rejected.isEmpty {
-                try await connection.copyFrom(
-                    "COPY rejected_claims (id, import_id, external_claim_number, source, raw, violations) FROM STDIN",
-                    rows: batch.rejected.map { rejected in
-                        [rejected.id.postgresText, rejected.importID.postgresText, rejected.externalClaimNumber, rejected.source,
-                         rejected.originalJSON, Self.violationsJSON(rejected.violations)]
-                    })
+            if !rows.rejected.isEmpty {
+                try await connection.copyFrom("COPY rejected_claims (\(ImportRows.rejectedColumns)) FROM STDIN", rows: rows.rejected)
             }
-            guard !batch.accepted.isEmpty else { return }
+            guard !rows.events.isEmpty else { return }
             // Last, under the ordering lock, like every other change.
             try await connection.query("SELECT pg_advisory_xact_lock(\(Self.outboxLockKey))")
-            try await connection.copyFrom(
-                "COPY outbox_events (\(EventDraft.columns)) FROM STDIN", rows: batch.accepted.map { EventDraft.created($0).row })
+            try await connection.copyFrom("COPY outbox_events (\(EventDraft.columns)) FROM STDIN", rows: rows.events)
         }
     }
 
     // MARK: - SQL
+
+    /// An import batch's rows in COPY text, one set per table.
+    struct ImportRows: Sendable {
+        var claims = CopyRows()
+        var lines = CopyRows()
+        var rejected = CopyRows()
+        var events = CopyRows()
+
+        static let rejectedColumns = "id, import_id, external_claim_number, source, raw, violations"
+
+        init(_ batch: ImportBatch) throws {
+            for claim in batch.accepted {
+                claims.append(try PostgresClaimRepository.claimRow(claim))
+                for line in claim.lines { lines.append(PostgresClaimRepository.lineRow(claim.id, line)) }
+                events.append(EventDraft.created(claim).row)
+            }
+            for claim in batch.rejected {
+                rejected.append([
+                    claim.id.postgresText, claim.importID.postgresText, claim.externalClaimNumber, claim.source, claim.originalJSON,
+                    PostgresClaimRepository.violationsJSON(claim.violations),
+                ])
+            }
+        }
+    }
 
     struct EventDraft {
         var claimID: UUID

@@ -212,11 +212,24 @@ public struct RejectedClaim: Sendable, Equatable {
 
 /// One transaction's worth of a bulk import.
 public struct ImportBatch: Sendable {
-    public var accepted: [StoredClaim]
-    public var rejected: [RejectedClaim]
+    public var accepted: [StoredClaim] {
+        didSet { rows = nil }
+    }
+    public var rejected: [RejectedClaim] {
+        didSet { rows = nil }
+    }
+    /// The rows to store, encoded by ``prepareRows()``.
+    var rows: PostgresClaimRepository.ImportRows?
 
     public init(accepted: [StoredClaim] = [], rejected: [RejectedClaim] = []) {
         self.accepted = accepted
         self.rejected = rejected
+    }
+
+    /// Encodes the rows to store now, so that storing the batch later only streams them: an
+    /// importer calls this while the previous batch is being stored. Storing an unprepared
+    /// batch encodes it then.
+    public mutating func prepareRows() throws {
+        rows = try PostgresClaimRepository.ImportRows(self)
     }
 }

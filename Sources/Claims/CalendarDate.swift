@@ -97,25 +97,30 @@ public struct CalendarDate: Hashable, Comparable, Sendable, CustomStringConverti
 
     /// `0:00`, `00:00:00`, `00:00:00.000`, with an optional `Z` or `±hh:mm` zone.
     static func isValidTime(_ text: Substring) -> Bool {
-        var time = text
-        if time.hasSuffix("Z") || time.hasSuffix("z") {
+        var time = ArraySlice(text.utf8)
+        let isDigit = { (byte: UInt8) in (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) }
+        /// The value of a run of 1…`width` digits, or nil.
+        func number(_ digits: ArraySlice<UInt8>, width: ClosedRange<Int>) -> Int? {
+            guard width.contains(digits.count), digits.allSatisfy(isDigit) else { return nil }
+            return digits.reduce(0) { $0 * 10 + Int($1 - UInt8(ascii: "0")) }
+        }
+        if time.last == UInt8(ascii: "Z") || time.last == UInt8(ascii: "z") {
             time = time.dropLast()
-        } else if let sign = time.lastIndex(where: { $0 == "+" || $0 == "-" }) {
-            let zone = time[time.index(after: sign)...].split(separator: ":")
-            guard (1...2).contains(zone.count), zone.allSatisfy({ $0.count == 2 && $0.allSatisfy(\.isASCIIDigit) }) else { return false }
+        } else if let sign = time.lastIndex(where: { $0 == UInt8(ascii: "+") || $0 == UInt8(ascii: "-") }) {
+            // ±hh or ±hh:mm
+            let zone = time[(sign + 1)...]
+            guard number(zone.prefix(2), width: 2...2) != nil,
+                zone.count == 2 || (zone.count == 5 && zone[sign + 3] == UInt8(ascii: ":") && number(zone.suffix(2), width: 2...2) != nil)
+            else { return false }
             time = time[..<sign]
         }
-        let fields = time.split(separator: ":", omittingEmptySubsequences: false)
-        guard (2...3).contains(fields.count) else { return false }
-        let seconds = fields.count == 3 ? fields[2].split(separator: ".", maxSplits: 1).first ?? "" : "0"
-        guard let hour = Int(fields[0]), let minute = Int(fields[1]), let second = Int(seconds),
-            (1...2).contains(fields[0].count), fields[1].count == 2,
-            (0...23).contains(hour), (0...59).contains(minute), (0...60).contains(second)
+        let fields = time.split(separator: UInt8(ascii: ":"), maxSplits: 2, omittingEmptySubsequences: false)
+        guard (2...3).contains(fields.count), let hour = number(fields[0], width: 1...2), let minute = number(fields[1], width: 2...2),
+            hour <= 23, minute <= 59
         else { return false }
-        if fields.count == 3, let fractionStart = fields[2].firstIndex(of: ".") {
-            let fraction = fields[2][fields[2].index(after: fractionStart)...]
-            guard !fraction.isEmpty, fraction.allSatisfy(\.isASCIIDigit) else { return false }
-        }
-        return true
+        guard fields.count == 3 else { return true }
+        let secondAndFraction = fields[2].split(separator: UInt8(ascii: "."), maxSplits: 1, omittingEmptySubsequences: false)
+        guard let second = number(secondAndFraction[0], width: 1...2), second <= 60 else { return false }
+        return secondAndFraction.count == 1 || number(secondAndFraction[1], width: 1...9) != nil
     }
 }

@@ -14,8 +14,24 @@ public enum ClaimField: String, CaseIterable, Sendable, Codable {
     /// The field a key names, matched ignoring case, spaces, underscores and punctuation, with
     /// the synonyms real exports use ("Plan/Group #", "Subscriber#", "member_co_ins", …).
     public static func matching(_ key: String) -> ClaimField? {
-        synonyms[normalizedKey(key)]
+        // Every key of every line passes here: hash the normalized bytes as they are read and
+        // confirm the one candidate, instead of building the normalized string.
+        var hash = NormalizedKeyHash()
+        for byte in key.utf8 { hash.add(byte) }
+        guard let candidate = synonymsByHash[hash.value], NormalizedKeyHash.equal(key, normalized: candidate.key) else { return nil }
+        return candidate.field
     }
+
+    /// ``synonyms`` by the hash of their normalized key (a unit test proves the hashes distinct).
+    static let synonymsByHash: [UInt64: (key: String, field: ClaimField)] = {
+        var table: [UInt64: (key: String, field: ClaimField)] = [:]
+        for (key, field) in synonyms {
+            var hash = NormalizedKeyHash()
+            for byte in key.utf8 { hash.add(byte) }
+            table[hash.value] = (key, field)
+        }
+        return table
+    }()
 
     /// Whether a key names the claim's external number rather than a line field.
     public static func isExternalClaimNumber(_ key: String) -> Bool {
@@ -44,7 +60,7 @@ public enum ClaimField: String, CaseIterable, Sendable, Codable {
         return String(decoding: bytes, as: UTF8.self)
     }
 
-    private static let synonyms: [String: ClaimField] = {
+    static let synonyms: [String: ClaimField] = {
         var table: [String: ClaimField] = [:]
         let names: [ClaimField: [String]] = [
             .serviceDate: ["servicedate", "servicedttm", "servicedatetime", "dateofservice", "dos"],
@@ -96,5 +112,35 @@ struct FieldMap<Value> {
     /// The fields that have a value, in `allCases` order.
     var entries: [(field: ClaimField, value: Value)] {
         ClaimField.allCases.compactMap { field in slots[field.ordinal].map { (field, $0) } }
+    }
+}
+
+/// FNV-1a over a key's bytes as ``ClaimField/normalizedKey(_:)`` keeps them (ASCII letters
+/// lowercased, digits; everything else skipped), computed without building that key.
+struct NormalizedKeyHash {
+    private(set) var value: UInt64 = 0xcbf2_9ce4_8422_2325
+
+    /// The byte as normalization keeps it, or nil when it is dropped.
+    static func kept(_ byte: UInt8) -> UInt8? {
+        switch byte {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"): return byte
+        case UInt8(ascii: "A")...UInt8(ascii: "Z"): return byte + 32
+        default: return nil
+        }
+    }
+
+    mutating func add(_ byte: UInt8) {
+        guard let kept = Self.kept(byte) else { return }
+        value = (value ^ UInt64(kept)) &* 0x0000_0100_0000_01B3
+    }
+
+    /// Whether `key` normalizes to `normalized`.
+    static func equal(_ key: String, normalized: String) -> Bool {
+        var expected = normalized.utf8.makeIterator()
+        for byte in key.utf8 {
+            guard let kept = kept(byte) else { continue }
+            guard expected.next() == kept else { return false }
+        }
+        return expected.next() == nil
     }
 }

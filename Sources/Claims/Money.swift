@@ -99,14 +99,20 @@ extension Character {
 extension StringProtocol {
     /// The text without leading and trailing whitespace (spaces, tabs, non-breaking spaces, line breaks).
     var trimmingSpaces: Substring {
-        var text = Substring(self)
-        // Most values are ASCII at both ends: trim ASCII blanks byte by byte, and only look at
-        // Unicode whitespace (non-breaking spaces, …) when a non-ASCII byte is at an end.
+        // Most values are ASCII at both ends: trim ASCII blanks byte by byte (stepping by
+        // Character would run grapheme breaking on every value), and only look at Unicode
+        // whitespace (non-breaking spaces, …) when a non-ASCII byte is at an end.
         let isASCIIBlank = { (byte: UInt8) in byte == 0x20 || (0x09...0x0D).contains(byte) }
-        while let first = text.utf8.first, isASCIIBlank(first) { text = text.dropFirst() }
-        while let last = text.utf8.last, isASCIIBlank(last) { text = text.dropLast() }
+        let whole = Substring(self)
+        let utf8 = whole.utf8
+        var start = utf8.startIndex
+        var end = utf8.endIndex
+        while start < end, isASCIIBlank(utf8[start]) { start = utf8.index(after: start) }
+        while start < end, isASCIIBlank(utf8[utf8.index(before: end)]) { end = utf8.index(before: end) }
+        // ASCII bytes are Unicode scalar boundaries, so these byte positions are valid indices.
+        let text = whole[start..<end]
         if let first = text.utf8.first, let last = text.utf8.last, first < 0x80, last < 0x80 { return text }
-        guard let start = text.firstIndex(where: { !$0.isWhitespace }), let end = text.lastIndex(where: { !$0.isWhitespace }) else { return "" }
-        return text[start...end]
+        guard let from = text.firstIndex(where: { !$0.isWhitespace }), let through = text.lastIndex(where: { !$0.isWhitespace }) else { return "" }
+        return text[from...through]
     }
 }

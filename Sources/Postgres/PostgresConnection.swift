@@ -59,7 +59,13 @@ public final class PostgresConnection: PooledConnection, @unchecked Sendable {
     /// order; `nil` is NULL.
     @discardableResult
     public func copyFrom(_ statement: String, rows: [[String?]]) async throws -> Int {
-        try await threadPool.runIfActive { try self.runCopy(statement, rows: rows) }
+        try await copyFrom(statement, rows: CopyRows(rows))
+    }
+
+    /// Streams rows encoded beforehand (see ``CopyRows``) to a `COPY … FROM STDIN` statement.
+    @discardableResult
+    public func copyFrom(_ statement: String, rows: CopyRows) async throws -> Int {
+        try await threadPool.runIfActive { try self.runCopy(statement, data: rows.text) }
     }
 
     // MARK: - PooledConnection
@@ -144,7 +150,7 @@ public final class PostgresConnection: PooledConnection, @unchecked Sendable {
         }
     }
 
-    private func runCopy(_ statement: String, rows: [[String?]]) throws -> Int {
+    private func runCopy(_ statement: String, data: [UInt8]) throws -> Int {
         let start = PQexec(handle, statement)
         let startStatus = PQresultStatus(start)
         if startStatus != PGRES_COPY_IN {
@@ -154,16 +160,17 @@ public final class PostgresConnection: PooledConnection, @unchecked Sendable {
         }
         PQclear(start)
 
-        var buffer: [UInt8] = []
-        buffer.reserveCapacity(Self.copyChunkSize + 4096)
         var sendFailed = false
-        for row in rows where !sendFailed {
-            CopyTextFormat.append(row: row, to: &buffer)
-            if buffer.count >= Self.copyChunkSize {
-                sendFailed = !send(&buffer)
+        data.withUnsafeBufferPointer { bytes in
+            bytes.withMemoryRebound(to: CChar.self) { text in
+                var offset = 0
+                while offset < text.count, !sendFailed {
+                    let length = min(Self.copyChunkSize, text.count - offset)
+                    sendFailed = PQputCopyData(handle, text.baseAddress.map { $0 + offset }, Int32(length)) != 1
+                    offset += length
+                }
             }
         }
-        if !sendFailed, !buffer.isEmpty { sendFailed = !send(&buffer) }
         if sendFailed || PQputCopyEnd(handle, nil) != 1 {
             throw PostgresError(code: .copyFailed, message: Self.message(PQerrorMessage(handle)))
         }
@@ -184,14 +191,6 @@ public final class PostgresConnection: PooledConnection, @unchecked Sendable {
     }
 
     private static let copyChunkSize = 256 * 1024
-
-    private func send(_ buffer: inout [UInt8]) -> Bool {
-        let sent = buffer.withUnsafeBufferPointer { bytes in
-            bytes.withMemoryRebound(to: CChar.self) { PQputCopyData(handle, $0.baseAddress, Int32($0.count)) }
-        }
-        buffer.removeAll(keepingCapacity: true)
-        return sent == 1
-    }
 
     /// Throws the error a result carries, telling a lost connection from a server error.
     private func check(_ result: OpaquePointer?) throws {
@@ -242,6 +241,27 @@ public final class PostgresConnection: PooledConnection, @unchecked Sendable {
         let message = String(cString: text)
         return String(message.reversed().drop(while: \.isWhitespace).reversed())
     }
+}
+
+/// Rows in PostgreSQL's COPY text format, encoded ahead of the `COPY` that sends them, so a
+/// transaction holds its connection only while the bytes travel.
+public struct CopyRows: Sendable {
+    /// The encoded rows, each terminated by a newline.
+    public private(set) var text: [UInt8] = []
+    /// How many rows `text` holds.
+    public private(set) var count = 0
+
+    /// Each row lists its column values in the COPY statement's column order; `nil` is NULL.
+    public init(_ rows: [[String?]] = []) {
+        for row in rows { append(row) }
+    }
+
+    public mutating func append(_ row: [String?]) {
+        CopyTextFormat.append(row: row, to: &text)
+        count += 1
+    }
+
+    public var isEmpty: Bool { count == 0 }
 }
 
 /// PostgreSQL's COPY text format: tab-separated columns, `\N` for NULL, backslash escapes.

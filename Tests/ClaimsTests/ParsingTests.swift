@@ -28,6 +28,7 @@ import Testing
     @Test(arguments: [
         ("3/28/18 0:00", "2018-03-28"), ("3/28/2018", "2018-03-28"), ("03/28/18", "2018-03-28"), ("2018-03-28", "2018-03-28"),
         ("2018-03-28 00:00:00", "2018-03-28"), ("2018-03-28T00:00:00Z", "2018-03-28"), ("2018-03-28T23:59:59.123+02:00", "2018-03-28"),
+        ("2018-03-28T10:15-05", "2018-03-28"), ("2018-03-28T10:15:60z", "2018-03-28"), ("3/28/18 9:05:07.5", "2018-03-28"),
         ("2/29/24 13:45", "2024-02-29"), ("12/31/99", "1999-12-31"), ("1/1/69", "2069-01-01"),
     ])
     func readsTheFormsExportsUse(_ text: String, _ iso: String) {
@@ -43,7 +44,9 @@ import Testing
 
     @Test(arguments: [
         "", "yesterday", "2018-02-30", "2/29/23", "13/01/18", "2018-3-28x", "2018/03/28", "3/28/18 25:00", "3/28/18 0:0",
-        "2018-03-28T00:00:00+2", "28.03.2018", "3/28", "3/28/118",
+        "2018-03-28T00:00:00+2", "28.03.2018", "3/28", "3/28/118", "3/28/18 0:60", "3/28/18 0:00:61", "3/28/18 0:00:00.",
+        "3/28/18 0:00+05:", "3/28/18 0:00+0530", "3/28/18 +1:00", "3/28/18 0:00:00:00", "3/28/18 :00", "3/28/18 123:00",
+        "3/28/18 0:00.5", "3/28/18 0:00:0x",
     ])
     func refusesGarbageAndImpossibleDates(_ text: String) {
         #expect(CalendarDate(parsing: text) == nil)
@@ -61,6 +64,17 @@ import Testing
     ])
     func matchesKeysWhateverTheirSpelling(_ key: String, _ field: ClaimField) {
         #expect(ClaimField.matching(key) == field)
+    }
+
+    @Test func hashedMatchingAgreesWithTheNormalizedTable() {
+        #expect(ClaimField.synonymsByHash.count == ClaimField.synonyms.count, "two synonyms share a hash")
+        let pieces = Array(ClaimField.synonyms.keys) + ["Provider", "NPI", "fee", "x", "9", " ", "_", "#", "/", "é", "Ｎ"]
+        for _ in 0..<5_000 {
+            let key = (0..<Int.random(in: 0...3)).map { _ in pieces.randomElement()! }.joined(separator: ["", " ", "_"].randomElement()!)
+            #expect(ClaimField.matching(key) == ClaimField.synonyms[ClaimField.normalizedKey(key)], "\(key.debugDescription)")
+        }
+        #expect(ClaimField.matching("provider npi x") == nil)
+        #expect(ClaimField.matching("providernp") == nil)
     }
 
     @Test func unknownKeysMatchNothing() {

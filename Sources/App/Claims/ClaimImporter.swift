@@ -27,7 +27,10 @@ public struct ClaimImporter<Repository: ClaimRepository>: Sendable {
         var committed = Committed()
         for start in stride(from: 0, to: items.count, by: batchSize) {
             let slice = items[start..<min(start + batchSize, items.count)]
-            let batch = await self.batch(slice, importID: importID, today: today, report: &report)
+            var batch = await self.batch(slice, importID: importID, today: today, report: &report)
+            // Encoded while the previous batch is stored; should it fail, storing encodes again
+            // and reports the error.
+            try? batch.prepareRows()
             if let previous = storing {
                 committed = try await finish(previous, committed: committed, importID: importID, progress: progress)
             }
