@@ -7,15 +7,20 @@ extension JSONWriter {
     /// and every response, where `JSONEncoder` was many times slower.
     public mutating func violations(_ violations: [Violation]) {
         open("[")
-        for violation in violations {
-            open("{")
-            member("field", violation.field)
-            if let line = violation.line { member("line", line) }
-            member("message", violation.message)
-            member("rule", violation.rule)
-            member("severity", violation.severity.rawValue)
-            close("}")
-        }
+        for violation in violations { self.violation(violation) }
         close("]")
+    }
+
+    /// One violation as a JSON object with sorted keys; `sourceLine`, when given, is the input
+    /// line it is on (an import's report).
+    public mutating func violation(_ violation: Violation, sourceLine: Int? = nil) {
+        open("{")
+        member("field", violation.field)
+        if let line = violation.line { member("line", line) }
+        member("message", violation.message)
+        member("rule", violation.rule)
+        member("severity", violation.severity.rawValue)
+        if let sourceLine { member("source_line", sourceLine) }
+        close("}")
     }
 }

@@ -271,7 +271,8 @@ public struct PostgresClaimRepository: ClaimRepository {
 
     public func store(_ batch: ImportBatch) async throws {
         guard !batch.accepted.isEmpty || !batch.rejected.isEmpty else { return }
-        let rows = try batch.rows ?? ImportRows(batch)
+        let prepared = batch.rows.flatMap { $0.claims.count == batch.accepted.count && $0.rejected.count == batch.rejected.count ? $0 : nil }
+        let rows = try prepared ?? ImportRows(batch)
         try await client.withTransaction { connection in
             // COPY checks the lines' foreign key once per row: a plan made per check (the
             // session default, see ServiceConfiguration) would cost more than the row itself.

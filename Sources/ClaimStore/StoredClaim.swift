@@ -212,13 +212,10 @@ public struct RejectedClaim: Sendable, Equatable {
 
 /// One transaction's worth of a bulk import.
 public struct ImportBatch: Sendable {
-    public var accepted: [StoredClaim] {
-        didSet { rows = nil }
-    }
-    public var rejected: [RejectedClaim] {
-        didSet { rows = nil }
-    }
-    /// The rows to store, encoded by ``prepareRows()``.
+    public var accepted: [StoredClaim]
+    public var rejected: [RejectedClaim]
+    /// The rows to store, encoded by ``prepareRows()``; the store re-encodes when the claims
+    /// changed in number since.
     var rows: PostgresClaimRepository.ImportRows?
 
     public init(accepted: [StoredClaim] = [], rejected: [RejectedClaim] = []) {
@@ -227,8 +224,8 @@ public struct ImportBatch: Sendable {
     }
 
     /// Encodes the rows to store now, so that storing the batch later only streams them: an
-    /// importer calls this while the previous batch is being stored. Storing an unprepared
-    /// batch encodes it then.
+    /// importer calls this, once the batch is complete, while the previous batch is being
+    /// stored. Storing an unprepared batch encodes it then.
     public mutating func prepareRows() throws {
         rows = try PostgresClaimRepository.ImportRows(self)
     }

@@ -82,7 +82,7 @@ struct Import: AsyncParsableCommand {
         }
         if let path = report {
             do {
-                try importReportJSON(result).write(to: URL(fileURLWithPath: path))
+                try Data(importReportJSON(result)).write(to: URL(fileURLWithPath: path))
             } catch {
                 throw fail("cannot write the report to \(path): \(error.localizedDescription)")
             }

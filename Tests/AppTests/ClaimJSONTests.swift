@@ -58,3 +58,71 @@ import TestSupport
         #expect(text == (try PostgresClaimRepository.json(violations)).replacingOccurrences(of: "\\/", with: "/"))
     }
 }
+
+@Suite struct ImportReportJSONTests {
+    /// The report's shape as plain Encodable values, for JSONEncoder to write the reference text.
+    struct Reference: Encodable {
+        struct Accepted: Encodable {
+            var source: String
+            var claim_number: String?
+            var id: String
+            var line_count: Int
+            var net_fee: String
+            var warnings: [String]
+        }
+        struct Error: Encodable {
+            var field: String
+            var line: Int?
+            var message: String
+            var rule: String
+            var severity: String
+            var source_line: Int?
+        }
+        struct Rejected: Encodable {
+            var source: String
+            var claim_number: String?
+            var rejection_id: String
+            var errors: [Error]
+        }
+        var import_id: String
+        var claims: Int
+        var accepted: Int
+        var rejected: Int
+        var accepted_lines: Int
+        var accepted_claims: [Accepted]
+        var rejected_claims: [Rejected]
+    }
+
+    @Test func theWrittenReportIsTheTextJSONEncoderWritesWithSortedKeys() throws {
+        let importID = UUID()
+        var report = ImportReport(importID: importID, items: 4)
+        report.accepted = [
+            .init(source: "csv lines 2-3", claimNumber: "C-1", id: UUID(), lines: 2, netFee: Money(cents: 11_685), warnings: ["npi_check_digit"]),
+            .init(source: "ndjson line 2", claimNumber: nil, id: UUID(), lines: 1, netFee: Money(cents: -5), warnings: []),
+        ]
+        let errors = [
+            Violation(line: 1, field: "provider_npi", rule: "npi_format", severity: .reject, message: "quote \" slash / backslash \\ é"),
+            Violation(line: nil, field: "lines", rule: "lines_required", severity: .reject, message: "needs lines"),
+        ]
+        report.rejected = [
+            .init(source: "csv lines 4-4", claimNumber: "C-\"2\"", id: UUID(), errors: errors, sourceLines: [4]),
+            .init(source: "ndjson line 3", claimNumber: nil, id: UUID(), errors: [], sourceLines: []),
+        ]
+        let reference = Reference(
+            import_id: importID.postgresText, claims: 4, accepted: 2, rejected: 2, accepted_lines: 3,
+            accepted_claims: report.accepted.map {
+                .init(source: $0.source, claim_number: $0.claimNumber, id: $0.id.postgresText, line_count: $0.lines, net_fee: $0.netFee.description, warnings: $0.warnings)
+            },
+            rejected_claims: report.rejected.map { claim in
+                .init(
+                    source: claim.source, claim_number: claim.claimNumber, rejection_id: claim.id.postgresText,
+                    errors: claim.errors.map {
+                        .init(field: $0.field, line: $0.line, message: $0.message, rule: $0.rule, severity: $0.severity.rawValue, source_line: claim.sourceLine(of: $0))
+                    })
+            })
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        #expect(report.rejected.first?.sourceLine(of: errors[0]) == 4)
+        #expect(String(decoding: importReportJSON(report), as: UTF8.self) == String(decoding: try encoder.encode(reference), as: UTF8.self))
+    }
+}

@@ -98,86 +98,47 @@ struct ClaimStatusBody: Encodable {
     }
 }
 
-/// The result of a bulk import: counts, then every claim's outcome in input order.
-struct ImportReportBody: Encodable {
-    struct Accepted: Encodable {
-        var source: String
-        var claimNumber: String?
-        var id: String
-        var lineCount: Int
-        var netFee: String
-        var warnings: [String]
-
-        enum CodingKeys: String, CodingKey {
-            case source, claimNumber = "claim_number", id, lineCount = "line_count", netFee = "net_fee", warnings
-        }
+/// A bulk import's full result as the JSON that POST /api/v1/claims/import returns: counts,
+/// then every claim's outcome in input order, keys sorted. Written directly: a report lists
+/// every claim of the file, and `JSONEncoder` took longer than storing them.
+public func importReportJSON(_ report: ImportReport) -> [UInt8] {
+    var writer = JSONWriter(capacity: 256 + 200 * report.accepted.count + 400 * report.rejected.count)
+    writer.open("{")
+    writer.member("accepted", report.accepted.count)
+    writer.key("accepted_claims")
+    writer.open("[")
+    for claim in report.accepted {
+        writer.open("{")
+        if let number = claim.claimNumber { writer.member("claim_number", number) }
+        writer.member("id", claim.id.postgresText)
+        writer.member("line_count", claim.lines)
+        writer.member("net_fee", claim.netFee.description)
+        writer.member("source", claim.source)
+        writer.key("warnings")
+        writer.strings(claim.warnings)
+        writer.close("}")
     }
-
-    struct Rejected: Encodable {
-        var source: String
-        var claimNumber: String?
-        var rejectionId: String
-        var errors: [ImportViolationBody]
-
-        enum CodingKeys: String, CodingKey {
-            case source, claimNumber = "claim_number", rejectionId = "rejection_id", errors
-        }
+    writer.close("]")
+    writer.member("accepted_lines", report.acceptedLines)
+    writer.member("claims", report.items)
+    writer.member("import_id", report.importID.postgresText)
+    writer.member("rejected", report.rejected.count)
+    writer.key("rejected_claims")
+    writer.open("[")
+    for claim in report.rejected {
+        writer.open("{")
+        if let number = claim.claimNumber { writer.member("claim_number", number) }
+        writer.key("errors")
+        writer.open("[")
+        for error in claim.errors { writer.violation(error, sourceLine: claim.sourceLine(of: error)) }
+        writer.close("]")
+        writer.member("rejection_id", claim.id.postgresText)
+        writer.member("source", claim.source)
+        writer.close("}")
     }
-
-    var importId: String
-    var claims: Int
-    var accepted: Int
-    var rejected: Int
-    var acceptedLines: Int
-    var acceptedClaims: [Accepted]
-    var rejectedClaims: [Rejected]
-
-    init(_ report: ImportReport) {
-        importId = report.importID.uuidString.lowercased()
-        claims = report.items
-        accepted = report.accepted.count
-        rejected = report.rejected.count
-        acceptedLines = report.acceptedLines
-        acceptedClaims = report.accepted.map {
-            Accepted(source: $0.source, claimNumber: $0.claimNumber, id: $0.id.uuidString.lowercased(), lineCount: $0.lines, netFee: $0.netFee.description, warnings: $0.warnings)
-        }
-        rejectedClaims = report.rejected.map { rejected in
-            Rejected(
-                source: rejected.source, claimNumber: rejected.claimNumber, rejectionId: rejected.id.uuidString.lowercased(),
-                errors: rejected.errors.map { ImportViolationBody($0, sourceLine: rejected.sourceLine(of: $0)) })
-        }
-    }
-
-    enum CodingKeys: String, CodingKey {
-        case importId = "import_id", claims, accepted, rejected, acceptedLines = "accepted_lines", acceptedClaims = "accepted_claims"
-        case rejectedClaims = "rejected_claims"
-    }
-}
-
-/// A violation in an import result, with the input line it is on.
-struct ImportViolationBody: Encodable {
-    var violation: Violation
-    var sourceLine: Int?
-
-    init(_ violation: Violation, sourceLine: Int?) {
-        self.violation = violation
-        self.sourceLine = sourceLine
-    }
-
-    func encode(to encoder: any Encoder) throws {
-        try violation.encode(to: encoder)
-        var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encodeIfPresent(sourceLine, forKey: .sourceLine)
-    }
-
-    enum CodingKeys: String, CodingKey {
-        case sourceLine = "source_line"
-    }
-}
-
-/// A bulk import's full result as the JSON that POST /api/v1/claims/import returns.
-public func importReportJSON(_ report: ImportReport) throws -> Data {
-    try encodeJSON(ImportReportBody(report))
+    writer.close("]")
+    writer.close("}")
+    return writer.bytes
 }
 
 /// JSON text with sorted keys: stable bodies for clients, tests and idempotent replays.

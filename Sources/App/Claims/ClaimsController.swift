@@ -98,7 +98,7 @@ public struct ClaimsController<Repository: ClaimRepository>: Sendable {
                 "accepted": .stringConvertible(report.accepted.count), "rejected": .stringConvertible(report.rejected.count),
                 "lines": .stringConvertible(report.acceptedLines),
             ])
-        return try jsonResponse(ImportReportBody(report))
+        return RouteSupport.json(bytes: importReportJSON(report))
     }
 
     /// The import format from `Content-Type`.
