@@ -1,5 +1,5 @@
 public import ClaimStore
-public import Claims
+import Claims
 public import Redis
 
 /// The provider ranking kept in Redis: a sorted set of totals, the claim counts behind them, the

@@ -1,4 +1,4 @@
-public import CoreMetrics
+import CoreMetrics
 
 /// The relay's metrics. Names are stable: dashboards and alerts depend on them.
 struct RelayMetrics: Sendable {
