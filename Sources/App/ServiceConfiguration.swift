@@ -49,15 +49,9 @@ public struct ServiceConfiguration: Sendable {
     /// Whether metrics are recorded and the access log written; off also drops log records below
     /// `error`. Exists to measure what observability costs; production runs with it on.
     public var telemetryEnabled: Bool = true
-    /// Most new claims stored in one statement and commit (group commit; see docs/performance.md).
-    public var insertBatchClaims: Int = ClaimInsertQueue.Limits().maxClaims
-    /// Most group-commit statements in flight at once.
-    public var insertWriters: Int = ClaimInsertQueue.Limits().maxWriters
-
-    /// How new claims are grouped into statements.
-    public var insertLimits: ClaimInsertQueue.Limits {
-        ClaimInsertQueue.Limits(maxClaims: insertBatchClaims, maxWriters: insertWriters)
-    }
+    /// How new claims are grouped into statements and commits (group commit; see
+    /// docs/performance.md).
+    public var insertLimits = ClaimInsertQueue.Limits()
 
     /// `GET /api/v1/providers/top`: 10 requests per minute per client.
     public static let defaultRateLimits = [
@@ -181,8 +175,8 @@ public struct ServiceConfiguration: Sendable {
         if let relay = try flag(.relay) { configuration.relayEnabled = relay }
         if let telemetry = try flag(.telemetry) { configuration.telemetryEnabled = telemetry }
         if let size = try integer(.relayBatchSize, in: 1...10_000) { configuration.relayBatchSize = size }
-        if let claims = try integer(.insertBatchClaims, in: 1...1_000) { configuration.insertBatchClaims = claims }
-        if let writers = try integer(.insertWriters, in: 1...256) { configuration.insertWriters = writers }
+        if let claims = try integer(.insertBatchClaims, in: 1...1_000) { configuration.insertLimits.maxClaims = claims }
+        if let writers = try integer(.insertWriters, in: 1...256) { configuration.insertLimits.maxWriters = writers }
         if let length = try integer(.paymentsStreamMaxLength, in: 0...1_000_000_000) { configuration.paymentsStreamMaxLength = length }
         if let path = value(.rulesFile) {
             configuration.rulesFile = path

@@ -37,7 +37,7 @@ public struct PostgresClaimRepository: ClaimRepository {
             if inserted.rows.isEmpty {
                 return try await Self.idempotencyRecord(key: record.key, on: connection)
             }
-            try await connection.query(try Self.insertStatement(for: [claim]))
+            try await connection.query(Self.insertStatement(for: [claim]))
             return nil
         }
     }
@@ -47,8 +47,8 @@ public struct PostgresClaimRepository: ClaimRepository {
     /// SQL text, and the session's prepared statement, is the same for one claim or a hundred.
     /// The events are inserted last, after taking the outbox ordering lock (see
     /// ``appendEvents(_:on:)``).
-    static func insertStatement(for claims: [StoredClaim]) throws -> PostgresQuery {
-        let claimRows = try claims.map(claimRow)
+    static func insertStatement(for claims: [StoredClaim]) -> PostgresQuery {
+        let claimRows = claims.map(claimRow)
         let lineRows = claims.flatMap { claim in claim.lines.map { lineRow(claim.id, $0) } }
         let eventRows = claims.map { EventDraft.created($0).row }
         var binds = BindList()
@@ -106,7 +106,7 @@ public struct PostgresClaimRepository: ClaimRepository {
                 UPDATE claims SET external_claim_number = \(updated.externalClaimNumber), provider_npi = \(updated.providerNPI),
                     net_fee = \(updated.netFee.description)::numeric, line_count = \(updated.lines.count),
                     service_date_from = \(dates?.lowerBound.description ?? "")::date, service_date_to = \(dates?.upperBound.description ?? "")::date,
-                    warnings = \(Self.violationsJSON(updated.warnings))::jsonb, ignored_fields = \(try Self.json(updated.ignoredFields))::jsonb,
+                    warnings = \(Self.violationsJSON(updated.warnings))::jsonb, ignored_fields = \(Self.stringsJSON(updated.ignoredFields))::jsonb,
                     updated_at = \(timestamp)::timestamptz
                 WHERE id = \(id)
                 """)
@@ -271,8 +271,7 @@ public struct PostgresClaimRepository: ClaimRepository {
 
     public func store(_ batch: ImportBatch) async throws {
         guard !batch.accepted.isEmpty || !batch.rejected.isEmpty else { return }
-        let prepared = batch.rows.flatMap { $0.claims.count == batch.accepted.count && $0.rejected.count == batch.rejected.count ? $0 : nil }
-        let rows = try prepared ?? ImportRows(batch)
+        let rows = batch.rows ?? ImportRows(batch)
         try await client.withTransaction { connection in
             // COPY checks the lines' foreign key once per row: a plan made per check (the
             // session default, see ServiceConfiguration) would cost more than the row itself.
@@ -302,9 +301,9 @@ public struct PostgresClaimRepository: ClaimRepository {
 
         static let rejectedColumns = "id, import_id, external_claim_number, source, raw, violations"
 
-        init(_ batch: ImportBatch) throws {
+        init(_ batch: ImportBatch) {
             for claim in batch.accepted {
-                claims.append(try PostgresClaimRepository.claimRow(claim))
+                claims.append(PostgresClaimRepository.claimRow(claim))
                 for line in claim.lines { lines.append(PostgresClaimRepository.lineRow(claim.id, line)) }
                 events.append(EventDraft.created(claim).row)
             }
@@ -385,12 +384,12 @@ public struct PostgresClaimRepository: ClaimRepository {
     }
 
     /// A claim's column values in ``claimColumns`` order, as PostgreSQL text.
-    static func claimRow(_ claim: StoredClaim) throws -> [String?] {
+    static func claimRow(_ claim: StoredClaim) -> [String?] {
         let dates = claim.serviceDateRange
         return [
             claim.id.postgresText, claim.externalClaimNumber, claim.status.rawValue, claim.providerNPI, claim.netFee.description,
             String(claim.lines.count), dates?.lowerBound.description, dates?.upperBound.description,
-            violationsJSON(claim.warnings), claim.ignoredFields.isEmpty ? "[]" : try json(claim.ignoredFields),
+            violationsJSON(claim.warnings), stringsJSON(claim.ignoredFields),
             claim.createdAt, claim.updatedAt,
         ]
     }
@@ -510,9 +509,10 @@ public struct PostgresClaimRepository: ClaimRepository {
         return writer.text
     }
 
-    static func json(_ value: some Encodable) throws -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = .sortedKeys
-        return String(decoding: try encoder.encode(value), as: UTF8.self)
+    /// A JSON array of strings, as the `ignored_fields` column stores it.
+    static func stringsJSON(_ strings: [String]) -> String {
+        var writer = JSONWriter(capacity: 2 + strings.reduce(0) { $0 + $1.utf8.count + 3 })
+        writer.strings(strings)
+        return writer.text
     }
 }

@@ -212,21 +212,38 @@ public struct RejectedClaim: Sendable, Equatable {
 
 /// One transaction's worth of a bulk import.
 public struct ImportBatch: Sendable {
-    public var accepted: [StoredClaim]
-    public var rejected: [RejectedClaim]
-    /// The rows to store, encoded by ``prepareRows()``; the store re-encodes when the claims
-    /// changed in number since.
-    var rows: PostgresClaimRepository.ImportRows?
+    public private(set) var accepted: [StoredClaim]
+    public private(set) var rejected: [RejectedClaim]
+    /// The rows to store in COPY text, from ``prepareRows()``; every change to the claims drops them.
+    private(set) var rows: PostgresClaimRepository.ImportRows?
 
     public init(accepted: [StoredClaim] = [], rejected: [RejectedClaim] = []) {
         self.accepted = accepted
         self.rejected = rejected
     }
 
+    public mutating func accept(_ claim: StoredClaim) {
+        accepted.append(claim)
+        rows = nil
+    }
+
+    public mutating func reject(_ claim: RejectedClaim) {
+        rejected.append(claim)
+        rows = nil
+    }
+
+    /// Adds another batch's claims after this one's.
+    public mutating func append(contentsOf other: ImportBatch) {
+        accepted += other.accepted
+        rejected += other.rejected
+        rows = nil
+    }
+
     /// Encodes the rows to store now, so that storing the batch later only streams them: an
-    /// importer calls this, once the batch is complete, while the previous batch is being
-    /// stored. Storing an unprepared batch encodes it then.
-    public mutating func prepareRows() throws {
-        rows = try PostgresClaimRepository.ImportRows(self)
+    /// importer calls this on a complete batch while the previous one is being stored. Storing
+    /// an unprepared batch encodes it then. (Encoding in the parallel validation workers instead
+    /// measured 7–10 % slower: it lengthens validation, which the next store waits for.)
+    public mutating func prepareRows() {
+        rows = PostgresClaimRepository.ImportRows(self)
     }
 }

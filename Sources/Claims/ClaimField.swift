@@ -48,16 +48,7 @@ public enum ClaimField: String, CaseIterable, Sendable, Codable {
 
     /// A key lowercased with everything but ASCII letters and digits removed.
     public static func normalizedKey(_ key: String) -> String {
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(key.utf8.count)
-        for byte in key.utf8 {
-            switch byte {
-            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"): bytes.append(byte)
-            case UInt8(ascii: "A")...UInt8(ascii: "Z"): bytes.append(byte + 32)
-            default: continue
-            }
-        }
-        return String(decoding: bytes, as: UTF8.self)
+        String(decoding: key.utf8.compactMap(NormalizedKeyHash.kept), as: UTF8.self)
     }
 
     static let synonyms: [String: ClaimField] = {

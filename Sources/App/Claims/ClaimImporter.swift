@@ -28,9 +28,7 @@ public struct ClaimImporter<Repository: ClaimRepository>: Sendable {
         for start in stride(from: 0, to: items.count, by: batchSize) {
             let slice = items[start..<min(start + batchSize, items.count)]
             var batch = await self.batch(slice, importID: importID, today: today, report: &report)
-            // Encoded while the previous batch is stored; should it fail, storing encodes again
-            // and reports the error.
-            try? batch.prepareRows()
+            batch.prepareRows()  // while the previous batch is being stored
             if let previous = storing {
                 committed = try await finish(previous, committed: committed, importID: importID, progress: progress)
             }
@@ -81,8 +79,7 @@ public struct ClaimImporter<Repository: ClaimRepository>: Sendable {
         }
         var batch = ImportBatch()
         for part in parts {
-            batch.accepted += part.batch.accepted
-            batch.rejected += part.batch.rejected
+            batch.append(contentsOf: part.batch)
             report.accepted += part.accepted
             report.rejected += part.rejected
         }
@@ -113,7 +110,7 @@ public struct ClaimImporter<Repository: ClaimRepository>: Sendable {
                 switch validator.validate(raw, today: today) {
                 case .accepted(let claim):
                     let stored = StoredClaim(id: ids.next(), claim: claim, at: timestamp)
-                    result.batch.accepted.append(stored)
+                    result.batch.accept(stored)
                     result.accepted.append(
                         ImportReport.Accepted(source: item.source, claimNumber: number, id: stored.id, lines: stored.lines.count, netFee: stored.netFee,
                             warnings: stored.warnings.map(\.rule)))
@@ -125,7 +122,7 @@ public struct ClaimImporter<Repository: ClaimRepository>: Sendable {
             let rejected = RejectedClaim(
                 id: ids.next(), importID: importID, externalClaimNumber: number, source: item.source, originalJSON: item.original.json,
                 violations: violations)
-            result.batch.rejected.append(rejected)
+            result.batch.reject(rejected)
             result.rejected.append(
                 ImportReport.Rejected(source: item.source, claimNumber: number, id: rejected.id, errors: violations, sourceLines: sourceLines))
         }
