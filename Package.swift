@@ -22,6 +22,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
     ],
     targets: [
         // C system libraries: module maps only, no code.
@@ -92,6 +93,31 @@ let package = Package(
             swiftSettings: strict
         ),
 
+        // The built-in time-series store: compressed chunks, postings index, WAL and checkpoints,
+        // retention, and the exposition formats. No HTTP, PostgreSQL or Redis.
+        .target(
+            name: "TimeSeries",
+            dependencies: [.product(name: "CoreMetrics", package: "swift-metrics")],
+            swiftSettings: strict
+        ),
+
+        // Scraping into the store: claimsd's own registry and the targets of a scrape config
+        // (Prometheus YAML subset), over a small NIO HTTP/1.1 client.
+        .target(
+            name: "Scraping",
+            dependencies: [
+                "TimeSeries",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Yams", package: "Yams"),
+            ],
+            swiftSettings: strict
+        ),
+
         // The service: configuration, migrations, HTTP wiring, lifecycle.
         .target(
             name: "App",
@@ -130,6 +156,8 @@ let package = Package(
         .testTarget(name: "PoolingTests", dependencies: ["Pooling"], swiftSettings: strict),
         .testTarget(name: "ClaimsTests", dependencies: ["Claims"], swiftSettings: strict),
         .testTarget(name: "JSONTextTests", dependencies: ["JSONText"], swiftSettings: strict),
+        .testTarget(name: "TimeSeriesTests", dependencies: ["TimeSeries"], swiftSettings: strict),
+        .testTarget(name: "ScrapingTests", dependencies: ["Scraping", "TimeSeries", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "RateLimitingTests", dependencies: ["RateLimiting", "Redis", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "ClaimStoreTests", dependencies: ["ClaimStore", "App", "Claims", "Postgres", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "RankingTests", dependencies: ["Ranking", "App", "ClaimStore", "Claims", "Postgres", "Redis", "TestSupport"], swiftSettings: strict),

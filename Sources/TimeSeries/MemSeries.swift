@@ -1,0 +1,148 @@
+/// One series in memory: its labels, its sealed chunks and the chunk being appended to.
+struct MemSeries: Sendable {
+    let ref: SeriesRef
+    let labels: Labels
+    /// Full chunks, oldest first; never changed again except by retention and deletion.
+    var sealed: [XORChunk] = []
+    /// The chunk new samples go to; may be empty.
+    var open = XORChunk()
+    /// The bits of the last sample's value.
+    private(set) var lastValueBits: UInt64 = 0
+
+    init(ref: SeriesRef, labels: Labels) {
+        self.ref = ref
+        self.labels = labels
+    }
+
+    /// Sets ``lastValueBits`` from the chunks (after loading them).
+    mutating func restoreLastValue() {
+        let chunk = open.count > 0 ? open : sealed.last
+        lastValueBits = chunk?.samples().last?.value.bitPattern ?? 0
+    }
+
+    /// The last sample's timestamp, or `nil` when the series holds none.
+    var lastTimestamp: Int64? {
+        if open.count > 0 { return open.maxTime }
+        return sealed.last?.maxTime
+    }
+
+    /// The first sample's timestamp, or `nil` when the series holds none.
+    var firstTimestamp: Int64? {
+        if let first = sealed.first { return first.minTime }
+        return open.count > 0 ? open.minTime : nil
+    }
+
+    var sampleCount: Int { sealed.reduce(open.count) { $0 + $1.count } }
+
+    /// Appends a sample later than every sample held, sealing the open chunk first when it is
+    /// full or `timestamp` falls in the next chunk window.
+    mutating func append(_ timestamp: Int64, _ value: Double, chunkRange: Int64) {
+        if open.count >= XORChunk.maxSamples
+            || (open.count > 0 && Self.window(timestamp, chunkRange) != Self.window(open.minTime, chunkRange))
+        {
+            sealed.append(open)
+            open = XORChunk()
+        }
+        open.append(timestamp, value)
+        lastValueBits = value.bitPattern
+    }
+
+    /// Every sample held, in time order.
+    func allSamples() -> [Sample] {
+        var samples: [Sample] = []
+        samples.reserveCapacity(sampleCount)
+        for chunk in sealed { samples.append(contentsOf: chunk.samples()) }
+        samples.append(contentsOf: open.samples())
+        return samples
+    }
+
+    /// Replaces every sample with `samples` (in time order, no repeated timestamps).
+    mutating func replaceSamples(_ samples: [Sample], chunkRange: Int64) {
+        sealed = []
+        open = XORChunk()
+        for sample in samples { append(sample.timestamp, sample.value, chunkRange: chunkRange) }
+    }
+
+    /// Drops sealed chunks that end before `cutoff`; true when nothing at or after it remains.
+    mutating func dropChunks(endingBefore cutoff: Int64) -> Bool {
+        if let index = sealed.firstIndex(where: { $0.maxTime >= cutoff }) {
+            if index > 0 { sealed.removeFirst(index) }
+        } else {
+            sealed = []
+        }
+        return sealed.isEmpty && (open.count == 0 || open.maxTime < cutoff)
+    }
+
+    private static func window(_ timestamp: Int64, _ range: Int64) -> Int64 {
+        timestamp >= 0 ? timestamp / range : (timestamp - range + 1) / range
+    }
+}
+
+/// A reader's view of one series: its labels and the chunks it held when selected. Appends
+/// that come later do not change it.
+public struct SeriesSnapshot: Sendable {
+    /// The series' stable id.
+    public let ref: SeriesRef
+    /// The series' labels.
+    public let labels: Labels
+    let chunks: [XORChunk]
+
+    /// The samples from `mint` through `maxt` (inclusive, milliseconds), staleness markers included.
+    public func samples(from mint: Int64 = .min, through maxt: Int64 = .max) -> SampleIterator {
+        SampleIterator(chunks: chunks, mint: mint, maxt: maxt)
+    }
+
+    /// Every sample in the range as an array.
+    public func sampleArray(from mint: Int64 = .min, through maxt: Int64 = .max) -> [Sample] {
+        var iterator = samples(from: mint, through: maxt)
+        var result: [Sample] = []
+        while let sample = iterator.next() { result.append(sample) }
+        return result
+    }
+
+    /// Chunks the snapshot holds (sealed ones and the open one when it has samples).
+    public var chunkCount: Int { chunks.count }
+}
+
+/// Iterates a series' samples within a time range, decoding one chunk at a time and skipping
+/// chunks outside the range without decoding them.
+public struct SampleIterator: IteratorProtocol, Sendable {
+    private let chunks: [XORChunk]
+    private let mint: Int64
+    private let maxt: Int64
+    private var index = 0
+    private var current: XORChunkIterator?
+
+    init(chunks: [XORChunk], mint: Int64, maxt: Int64) {
+        self.chunks = chunks
+        self.mint = mint
+        self.maxt = maxt
+    }
+
+    public mutating func next() -> Sample? {
+        while true {
+            if var iterator = current {
+                while let sample = iterator.next() {
+                    if sample.timestamp < mint { continue }
+                    if sample.timestamp > maxt {
+                        index = chunks.count
+                        current = nil
+                        return nil
+                    }
+                    current = iterator
+                    return sample
+                }
+                current = nil
+            }
+            guard index < chunks.count else { return nil }
+            let chunk = chunks[index]
+            index += 1
+            if chunk.count == 0 || chunk.maxTime < mint { continue }
+            if chunk.minTime > maxt {
+                index = chunks.count
+                return nil
+            }
+            current = chunk.makeIterator()
+        }
+    }
+}
