@@ -7,7 +7,8 @@
 #   scripts/services.sh start  postgres INSTANCE [PORT]   (PORT defaults to the last one used)
 #   scripts/services.sh start  redis    INSTANCE [PORT]
 #   scripts/services.sh start  journald INSTANCE     (only when no journal socket exists)
-#   scripts/services.sh stop   postgres|redis|journald|all INSTANCE
+#   scripts/services.sh start  node-exporter INSTANCE [PORT]
+#   scripts/services.sh stop   postgres|redis|journald|node-exporter|all INSTANCE
 #   scripts/services.sh status INSTANCE
 #
 # Works as root (PostgreSQL then runs as the unprivileged 'postgres' user) and as a normal
@@ -18,8 +19,9 @@ set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 STATE="${CLAIMS_STATE_DIR:-$REPO/.local}"
 PACKAGES=(postgresql redis-server redis-tools libpq-dev libhiredis-dev libsystemd-dev systemd pkg-config curl)
-# Only the test suite needs these: promtool (in Debian's prometheus package) checks /metrics.
-TEST_PACKAGES=(prometheus)
+# Only the test suite needs these: promtool (in Debian's prometheus package) checks /metrics;
+# the node exporter is a real scrape target for the built-in scraper.
+TEST_PACKAGES=(prometheus prometheus-node-exporter)
 
 log() { printf 'services: %s\n' "$*" >&2; }
 die() { printf 'services: error: %s\n' "$*" >&2; exit 1; }
@@ -176,6 +178,41 @@ stop_redis() {
   rm -f "$STATE/$instance/redis.pid" "$STATE/$instance/redis/redis.pid"
 }
 
+# Debian's node exporter on 127.0.0.1:PORT, in the foreground of a background shell, its PID
+# recorded so only it is ever stopped.
+start_node_exporter() {
+  local instance="$1" port="$2" pidfile="$STATE/$1/node-exporter.pid"
+  mkdir -p "$STATE/$instance"
+  if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
+    log "node exporter ($instance) already running"
+  else
+    command -v prometheus-node-exporter >/dev/null || die "prometheus-node-exporter not found; run 'scripts/services.sh install-test'"
+    log "starting node exporter ($instance) on 127.0.0.1:$port"
+    nohup prometheus-node-exporter --web.listen-address="127.0.0.1:$port" >"$STATE/$instance/node-exporter.log" 2>&1 &
+    echo $! >"$pidfile"
+  fi
+  local attempt
+  for attempt in $(seq 1 100); do
+    curl -fsS -o /dev/null "http://127.0.0.1:$port/metrics" 2>/dev/null && { echo "$port" >"$STATE/$instance/node-exporter.port"; return 0; }
+    sleep 0.1
+  done
+  tail -n 20 "$STATE/$instance/node-exporter.log" >&2
+  die "node exporter ($instance) did not answer on port $port"
+}
+
+stop_node_exporter() {
+  local instance="$1" pid
+  [ -f "$STATE/$instance/node-exporter.pid" ] || return 0
+  pid="$(cat "$STATE/$instance/node-exporter.pid")"
+  if kill -0 "$pid" 2>/dev/null; then
+    log "stopping node exporter ($instance, pid $pid)"
+    kill "$pid" 2>/dev/null || true
+    local attempt
+    for attempt in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  fi
+  rm -f "$STATE/$instance/node-exporter.pid"
+}
+
 JOURNAL_SOCKET=/run/systemd/journal/socket
 
 # Whether a systemd-journald process exists (its comm is truncated to 15 characters).
@@ -236,7 +273,7 @@ stop_journald() {
 
 status() {
   local instance="$1" name pid
-  for name in postgres redis journald claimsd; do
+  for name in postgres redis journald node-exporter claimsd; do
     if [ -f "$STATE/$instance/$name.pid" ]; then
       pid="$(cat "$STATE/$instance/$name.pid")"
       if kill -0 "$pid" 2>/dev/null || as_root kill -0 "$pid" 2>/dev/null; then echo "$name: running (pid $pid)"; else echo "$name: not running (stale pid $pid)"; fi
@@ -263,15 +300,17 @@ case "$command" in
       postgres) start_postgres "$2" "$(port_for postgres "$2" "${3:-}")" ;;
       redis) start_redis "$2" "$(port_for redis "$2" "${3:-}")" ;;
       journald) start_journald "$2" ;;
-      *) die "usage: services.sh start postgres|redis INSTANCE PORT | journald INSTANCE" ;;
+      node-exporter) start_node_exporter "$2" "$(port_for node-exporter "$2" "${3:-}")" ;;
+      *) die "usage: services.sh start postgres|redis|node-exporter INSTANCE PORT | journald INSTANCE" ;;
     esac ;;
   stop)
     case "${1:-}" in
       postgres) stop_postgres "$2" ;;
       redis) stop_redis "$2" ;;
       journald) stop_journald "$2" ;;
-      all) stop_redis "$2"; stop_postgres "$2"; stop_journald "$2" ;;
-      *) die "usage: services.sh stop postgres|redis|journald|all INSTANCE" ;;
+      node-exporter) stop_node_exporter "$2" ;;
+      all) stop_node_exporter "$2"; stop_redis "$2"; stop_postgres "$2"; stop_journald "$2" ;;
+      *) die "usage: services.sh stop postgres|redis|journald|node-exporter|all INSTANCE" ;;
     esac ;;
   status) status "${1:?usage: services.sh status INSTANCE}" ;;
   *) die "usage: services.sh install | start … | stop … | status INSTANCE" ;;

@@ -13,7 +13,8 @@ CHAOS_PG_PORT="${CLAIMS_TEST_CHAOS_PG_PORT:-55434}"
 CHAOS_REDIS_PORT="${CLAIMS_TEST_CHAOS_REDIS_PORT:-56381}"
 READINESS_PG_PORT="${CLAIMS_TEST_READINESS_PG_PORT:-55435}"
 READINESS_REDIS_PORT="${CLAIMS_TEST_READINESS_REDIS_PORT:-56382}"
-INSTANCES=(test chaos readiness)
+NODE_EXPORTER_PORT="${CLAIMS_TEST_NODE_EXPORTER_PORT:-59100}"
+INSTANCES=(test chaos readiness scrape)
 
 bash "$SERVICES" install-test
 
@@ -49,6 +50,8 @@ export CLAIMS_TEST_CHAOS_REDIS_URL="redis://127.0.0.1:$CHAOS_REDIS_PORT/0"
 export CLAIMS_TEST_READINESS_DATABASE_URL="postgresql://claimsd@127.0.0.1:$READINESS_PG_PORT/claimsd"
 export CLAIMS_TEST_READINESS_REDIS_URL="redis://127.0.0.1:$READINESS_REDIS_PORT/0"
 export CLAIMS_TEST_SERVICES="$SERVICES"
+# The scraper tests start and stop their own node exporter (instance 'scrape') on this port.
+export CLAIMS_TEST_NODE_EXPORTER_PORT="$NODE_EXPORTER_PORT"
 # The journal tests read entries back with journalctl; a normal user needs the systemd-journal
 # (or adm) group for that, or sudo.
 if [ "$(id -u)" -ne 0 ] && ! id -nG | grep -qwE 'systemd-journal|adm'; then
