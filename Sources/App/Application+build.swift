@@ -1,4 +1,5 @@
 import ClaimStore
+import CoreMetrics
 public import Claims
 public import RateLimiting
 import Ranking
@@ -7,6 +8,8 @@ public import Logging
 public import Postgres
 public import Redis
 import ServiceLifecycle
+import Scraping
+public import TimeSeries
 
 /// The dependencies the HTTP layer needs, made in exactly one place (``buildApplication``).
 public struct AppDependencies: Sendable {
@@ -38,6 +41,15 @@ public struct AppDependencies: Sendable {
         ReadinessChecker(probes: [PostgresProbe(client: postgres), RedisProbe(client: redis)])
     }
 
+    /// Brings the gauges that are read at scrape time up to date: pools, dependency checks and,
+    /// when given, the time-series store.
+    func metricsRefresher(store: TimeSeriesStore?) -> MetricsRefresher {
+        MetricsRefresher(
+            enabled: telemetry.isEnabled,
+            dependencies: DependencyMetrics(postgres: postgres, redis: redis, readiness: readiness, factory: telemetry.factory),
+            timeSeries: store.map { TimeSeriesMetrics(store: $0, factory: telemetry.factory) })
+    }
+
     /// The provider ranking in Redis, as the HTTP routes read it.
     func rankingCache(streamLengthCap: Int = 1_000_000) -> RankingCache {
         RankingCache(redis: redis, keys: RankingKeys(prefix: redisKeyPrefix), streamLengthCap: streamLengthCap)
@@ -62,7 +74,7 @@ public struct TrafficSettings: Sendable {
 /// The router with all middleware and routes; production and tests both use it.
 public func buildRouter(
     dependencies: AppDependencies, validator: ClaimValidator = ClaimValidator(), limits: IntakeLimits = IntakeLimits(),
-    traffic: TrafficSettings = TrafficSettings()
+    traffic: TrafficSettings = TrafficSettings(), timeSeries: TimeSeriesSettings? = nil
 ) -> Router<ClaimsRequestContext> {
     let router = Router(context: ClaimsRequestContext.self)
     router.add(middleware: RequestIDMiddleware())
@@ -79,11 +91,7 @@ public func buildRouter(
             clients: ClientAddress(trustedProxies: traffic.trustedProxies)))
     let repository = InstrumentedClaimRepository(PostgresClaimRepository(client: dependencies.postgres, insertLimits: limits.insert), factory: dependencies.telemetry.factory)
     OperationalRoutes(readiness: dependencies.readiness).register(on: router)
-    MetricsRoute(
-        telemetry: dependencies.telemetry,
-        dependencies: DependencyMetrics(
-            postgres: dependencies.postgres, redis: dependencies.redis, readiness: dependencies.readiness, factory: dependencies.telemetry.factory)
-    ).register(on: router)
+    MetricsRoute(telemetry: dependencies.telemetry, refresher: dependencies.metricsRefresher(store: timeSeries?.store)).register(on: router)
     ClaimsController(repository: repository, validator: validator, limits: limits, metrics: ClaimMetrics(factory: dependencies.telemetry.factory))
         .register(on: router)
     ProvidersController(repository: repository, cache: dependencies.rankingCache(), metrics: dependencies.telemetry.factory).register(on: router)
@@ -104,6 +112,7 @@ public func buildApplication(configuration: ServiceConfiguration, logger: Logger
         maxClaimBytes: configuration.maxClaimBytes, maxImportBytes: configuration.maxImportBytes, insert: configuration.insertLimits)
     let traffic = TrafficSettings(
         rateLimits: configuration.rateLimits, failClosed: configuration.rateLimitFailClosed, trustedProxies: configuration.trustedProxies)
+    let timeSeries = try openTimeSeries(configuration: configuration, telemetry: telemetry, logger: logger)
     var services: [any Service] = [DependencyClientsService(postgres: dependencies.postgres, redis: dependencies.redis)]
     if configuration.relayEnabled {
         services.append(
@@ -114,12 +123,58 @@ public func buildApplication(configuration: ServiceConfiguration, logger: Logger
                 settings: RelaySettings(batchSize: configuration.relayBatchSize), logger: Logger(label: "claimsd.relay"),
                 metrics: dependencies.telemetry.factory))
     }
+    // The store closes after the scraper stops appending: services shut down in reverse order.
+    services.append(TimeSeriesService(store: timeSeries.store, logger: Logger(label: "claimsd.tsdb"), metrics: telemetry.factory))
+    let (addresses, addressContinuation) = AsyncStream.makeStream(of: String.self, bufferingPolicy: .bufferingNewest(1))
+    let refresher = dependencies.metricsRefresher(store: timeSeries.store)
+    services.append(
+        ScrapingService(address: addresses) { instance in
+            let loops = makeScrapeLoops(instance: instance, configuration: configuration, store: timeSeries.store) {
+                await refresher.refresh()
+                return telemetry.exposition()
+            }
+            return ScrapeManager(loops: loops, logger: Logger(label: "claimsd.scrape"), metrics: telemetry.factory)
+        })
+    let host = configuration.host
     return Application(
-        router: buildRouter(dependencies: dependencies, validator: validator, limits: limits, traffic: traffic),
+        router: buildRouter(dependencies: dependencies, validator: validator, limits: limits, traffic: traffic, timeSeries: timeSeries),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "claimsd"),
         services: services,
+        onServerRunning: { channel in
+            addressContinuation.yield(instanceLabel(host: host, channel: channel))
+            addressContinuation.finish()
+        },
         logger: logger
     )
+}
+
+/// The built-in time-series store and what the HTTP layer needs to know about it.
+public struct TimeSeriesSettings: Sendable {
+    public let store: TimeSeriesStore
+    /// Whether the import, delete-series and snapshot endpoints are served.
+    public let adminAPI: Bool
+
+    public init(store: TimeSeriesStore, adminAPI: Bool = false) {
+        self.store = store
+        self.adminAPI = adminAPI
+    }
+}
+
+/// Opens the store at `CLAIMS_TSDB_PATH`, replaying its WAL; logs what replay found.
+func openTimeSeries(configuration: ServiceConfiguration, telemetry: Telemetry, logger: Logger) throws -> TimeSeriesSettings {
+    let options = TimeSeriesOptions(retention: configuration.tsdbRetention, maxSeries: configuration.tsdbMaxSeries)
+    let (store, report) = try TimeSeriesStore.open(path: configuration.tsdbPath, options: options, metrics: telemetry.factory)
+    for warning in report.warnings {
+        logger.warning("time-series store repaired", metadata: ["event": "tsdb_repaired", "problem": "\(warning)"])
+    }
+    logger.info(
+        "time-series store opened",
+        metadata: [
+            "event": "tsdb_opened", "path": "\(configuration.tsdbPath)", "series": "\(report.series)", "samples": "\(report.samples)",
+            "wal_records": "\(report.records)", "replay_ms": "\(report.duration.milliseconds)",
+        ])
+    Gauge(label: "claimsd_tsdb_replay_duration_seconds", factory: telemetry.factory).record(Double(report.duration.milliseconds) / 1000)
+    return TimeSeriesSettings(store: store, adminAPI: configuration.tsdbAdminAPI)
 }
 
 /// Applies migrations, retrying while PostgreSQL cannot be reached yet (a database that starts

@@ -6,6 +6,8 @@ public import Journal
 public import Logging
 public import Postgres
 public import Redis
+public import Scraping
+import TimeSeries
 
 /// Everything claimsd reads from its environment, validated once at start-up.
 ///
@@ -52,6 +54,21 @@ public struct ServiceConfiguration: Sendable {
     /// How new claims are grouped into statements and commits (group commit; see
     /// docs/performance.md).
     public var insertLimits = ClaimInsertQueue.Limits()
+    /// Milliseconds between scrapes of claimsd's own metrics into the built-in store; nil when
+    /// scraping is off.
+    public var scrapeInterval: Int64? = 15_000
+    /// A YAML file listing more scrape targets (see docs/timeseries.md).
+    public var scrapeConfigFile: String?
+    /// The targets `scrapeConfigFile` lists, read and checked once at start-up.
+    public var scrapeTargets: [ScrapeTarget] = []
+    /// Where the built-in time-series store keeps its WAL and checkpoints.
+    public var tsdbPath: String = "data/tsdb"
+    /// How far back from the newest sample the store keeps data (milliseconds).
+    public var tsdbRetention: Int64 = 24 * 3_600_000
+    /// Most series the store holds.
+    public var tsdbMaxSeries: Int = 100_000
+    /// Whether the import, delete-series and snapshot endpoints are served.
+    public var tsdbAdminAPI: Bool = false
 
     /// `GET /api/v1/providers/top`: 10 requests per minute per client.
     public static let defaultRateLimits = [
@@ -82,6 +99,18 @@ public struct ServiceConfiguration: Sendable {
             return try RuleSet.standard(overriddenBy: data)
         } catch {
             throw ConfigurationError(setting: .rulesFile, value: path, problem: error.description)
+        }
+    }
+
+    /// The targets the scrape configuration at `path` lists.
+    static func loadScrapeTargets(from path: String, defaultInterval: Int64) throws(ConfigurationError) -> [ScrapeTarget] {
+        guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
+            throw ConfigurationError(setting: .scrapeConfig, value: path, problem: "names no readable UTF-8 file")
+        }
+        do {
+            return try ScrapeConfigFile.targets(from: text, defaultInterval: defaultInterval)
+        } catch {
+            throw ConfigurationError(setting: .scrapeConfig, value: path, problem: error.description)
         }
     }
 
@@ -182,6 +211,29 @@ public struct ServiceConfiguration: Sendable {
             configuration.rulesFile = path
             configuration.rules = try loadRules(from: path)
         }
+        func duration(_ setting: Setting) throws(ConfigurationError) -> Int64? {
+            guard let text = value(setting) else { return nil }
+            guard let milliseconds = PrometheusDuration.milliseconds(text), milliseconds > 0 else {
+                throw ConfigurationError(setting: setting, value: text, problem: "must be a positive duration such as 15s, 1m, 24h or 15d")
+            }
+            return milliseconds
+        }
+        if let text = value(.scrapeInterval), text.lowercased() == "off" {
+            configuration.scrapeInterval = nil
+        } else if let interval = try duration(.scrapeInterval) {
+            guard interval >= 1000 else {
+                throw ConfigurationError(setting: .scrapeInterval, value: value(.scrapeInterval) ?? "", problem: "must be at least 1s, or off")
+            }
+            configuration.scrapeInterval = interval
+        }
+        if let retention = try duration(.tsdbRetention) { configuration.tsdbRetention = retention }
+        if let series = try integer(.tsdbMaxSeries, in: 1...100_000_000) { configuration.tsdbMaxSeries = series }
+        if let path = value(.tsdbPath) { configuration.tsdbPath = path }
+        if let admin = try flag(.tsdbAdminAPI) { configuration.tsdbAdminAPI = admin }
+        if let path = value(.scrapeConfig) {
+            configuration.scrapeConfigFile = path
+            configuration.scrapeTargets = try loadScrapeTargets(from: path, defaultInterval: configuration.scrapeInterval ?? 15_000)
+        }
         _ = try configuration.redis
         return configuration
     }
@@ -211,6 +263,12 @@ public struct ServiceConfiguration: Sendable {
         case telemetry = "CLAIMS_TELEMETRY"
         case insertBatchClaims = "CLAIMS_INSERT_BATCH_CLAIMS"
         case insertWriters = "CLAIMS_INSERT_WRITERS"
+        case scrapeInterval = "CLAIMS_SCRAPE_INTERVAL"
+        case scrapeConfig = "CLAIMS_SCRAPE_CONFIG"
+        case tsdbPath = "CLAIMS_TSDB_PATH"
+        case tsdbRetention = "CLAIMS_TSDB_RETENTION"
+        case tsdbMaxSeries = "CLAIMS_TSDB_MAX_SERIES"
+        case tsdbAdminAPI = "CLAIMS_TSDB_ADMIN_API"
 
         /// The command-line option that overrides this variable.
         public var option: String {

@@ -22,11 +22,14 @@ public struct ExposedSample: Sendable, Equatable {
     public var labels: Labels
     public var value: Double
     public var timestamp: Int64?
+    /// The line it was on (1-based).
+    public var line: Int
 
-    public init(labels: Labels, value: Double, timestamp: Int64? = nil) {
+    public init(labels: Labels, value: Double, timestamp: Int64? = nil, line: Int = 0) {
         self.labels = labels
         self.value = value
         self.timestamp = timestamp
+        self.line = line
     }
 
     public static func == (lhs: ExposedSample, rhs: ExposedSample) -> Bool {
@@ -51,6 +54,8 @@ public struct ExpositionParser {
     private let format: ExpositionFormat
     private var position = 0
     private var line = 1
+    private var fragment = false
+    private var endedWithEOF = false
 
     private init(bytes: [UInt8], format: ExpositionFormat) {
         self.bytes = bytes
@@ -61,6 +66,18 @@ public struct ExpositionParser {
     public static func parse(_ text: [UInt8], format: ExpositionFormat) throws(ExpositionError) -> [ExposedSample] {
         var parser = ExpositionParser(bytes: text, format: format)
         return try parser.parseAll()
+    }
+
+    /// The samples of one piece of a longer exposition that starts at line `firstLine`: whole
+    /// lines, `# EOF` not required (the caller checks the end). `sawEOF` tells whether the piece
+    /// held it.
+    static func parseFragment(_ text: [UInt8], format: ExpositionFormat, firstLine: Int, sawEOF: inout Bool) throws(ExpositionError) -> [ExposedSample] {
+        var parser = ExpositionParser(bytes: text, format: format)
+        parser.line = firstLine
+        parser.fragment = true
+        let samples = try parser.parseAll()
+        sawEOF = parser.endedWithEOF
+        return samples
     }
 
     private static let space = UInt8(ascii: " ")
@@ -81,7 +98,7 @@ public struct ExpositionParser {
             let end = bytes[position...].firstIndex(of: Self.newline) ?? bytes.count
             if sawEOF { throw fail("content after # EOF") }
             let lineBytes = bytes[position..<end]
-            if format == .openMetrics && end == bytes.count {
+            if format == .openMetrics && end == bytes.count && !fragment {
                 // OpenMetrics lines all end in a newline except possibly after # EOF.
                 if !(lineBytes.elementsEqual("# EOF".utf8)) { throw fail("the last line must end with a newline") }
             }
@@ -89,7 +106,10 @@ public struct ExpositionParser {
             position = end + 1
             line += 1
         }
-        if format == .openMetrics && !sawEOF { throw ExpositionError(line: line, problem: "missing # EOF at the end of an OpenMetrics exposition") }
+        endedWithEOF = sawEOF
+        if format == .openMetrics && !sawEOF && !fragment {
+            throw ExpositionError(line: line, problem: "missing # EOF at the end of an OpenMetrics exposition")
+        }
         return samples
     }
 
@@ -193,7 +213,7 @@ public struct ExpositionParser {
             }
             if !cursor.atEnd { throw fail("unexpected \"\(cursor.preview)\" after the sample of \(name)") }
         }
-        return ExposedSample(labels: Labels(labels), value: value, timestamp: timestamp)
+        return ExposedSample(labels: Labels(labels), value: value, timestamp: timestamp, line: line)
     }
 
     private func expectSeparator(_ cursor: inout Cursor, before what: String) throws(ExpositionError) {

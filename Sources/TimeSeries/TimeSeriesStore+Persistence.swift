@@ -20,10 +20,11 @@ public struct OpenReport: Sendable {
 /// the lock that keeps checkpoints from overlapping.
 final class StoreDirectory: Sendable {
     let url: URL
-    let lock: FileLock
+    /// The writer's lock; nil for a store opened read-only.
+    let lock: FileLock?
     let checkpointing = Mutex(())
 
-    init(url: URL, lock: FileLock) {
+    init(url: URL, lock: FileLock?) {
         self.url = url
         self.lock = lock
     }
@@ -35,24 +36,35 @@ extension TimeSeriesStore {
     /// Opens (or creates) the store in `path`: takes its lock, loads the newest checkpoint and
     /// replays the WAL after it. A torn or damaged WAL tail is cut off and reported in
     /// ``OpenReport/warnings``; a damaged checkpoint is refused with an error naming the file.
+    ///
+    /// `readOnly` opens an existing store without its lock (so while a claimsd writes to it)
+    /// and changes no file: damage is reported, not repaired, and appends stay in memory.
     public static func open(
-        path: String, options: TimeSeriesOptions = TimeSeriesOptions(), metrics: any MetricsFactory = NOOPMetricsHandler.instance
+        path: String, options: TimeSeriesOptions = TimeSeriesOptions(), metrics: any MetricsFactory = NOOPMetricsHandler.instance,
+        readOnly: Bool = false
     ) throws -> (TimeSeriesStore, OpenReport) {
         let started = ContinuousClock.now
         let url = URL(fileURLWithPath: path, isDirectory: true)
         let files = FileManager.default
-        do {
-            try files.createDirectory(at: url.appendingPathComponent("wal"), withIntermediateDirectories: true)
-        } catch {
-            throw TimeSeriesStoreError.io(path: path, problem: "cannot create the store directory: \(error.localizedDescription)")
+        if readOnly {
+            var isDirectory: ObjCBool = false
+            guard files.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue else {
+                throw TimeSeriesStoreError.io(path: path, problem: "no time-series store here")
+            }
+        } else {
+            do {
+                try files.createDirectory(at: url.appendingPathComponent("wal"), withIntermediateDirectories: true)
+            } catch {
+                throw TimeSeriesStoreError.io(path: path, problem: "cannot create the store directory: \(error.localizedDescription)")
+            }
         }
-        let directory = StoreDirectory(url: url, lock: try FileLock(path: url.appendingPathComponent("lock").path))
+        let directory = StoreDirectory(url: url, lock: readOnly ? nil : try FileLock(path: url.appendingPathComponent("lock").path))
         var report = OpenReport()
         var head = HeadState()
 
         // The newest checkpoint, if any; temporary files are what a crash left mid-write.
         let names = (try? files.contentsOfDirectory(atPath: path)) ?? []
-        for name in names where name.hasPrefix(Checkpoint.prefix) && name.hasSuffix(".tmp") {
+        for name in names where !readOnly && name.hasPrefix(Checkpoint.prefix) && name.hasSuffix(".tmp") {
             try? files.removeItem(at: url.appendingPathComponent(name))
         }
         let checkpoints = names.compactMap { name -> Int? in
@@ -83,8 +95,8 @@ extension TimeSeriesStore {
             let segmentURL = directory.walURL.appendingPathComponent(WriteAheadLog.segmentName(number))
             if number < firstSegment || damaged {
                 // Covered by the checkpoint, or after damage whose records cannot be trusted in order.
-                if damaged { report.warnings.append("removed WAL segment \(segmentURL.path) after a damaged one") }
-                try? files.removeItem(at: segmentURL)
+                if damaged { report.warnings.append("\(readOnly ? "ignored" : "removed") WAL segment \(segmentURL.path) after a damaged one") }
+                if !readOnly { try? files.removeItem(at: segmentURL) }
                 continue
             }
             let bytes = [UInt8]((try? Data(contentsOf: segmentURL)) ?? Data())
@@ -95,15 +107,18 @@ extension TimeSeriesStore {
             walBytes += validLength
             if let problem {
                 damaged = true
-                report.warnings.append("WAL segment \(segmentURL.path): \(problem); cut to \(validLength) of \(bytes.count) bytes, \(records.count) records kept")
-                if let handle = try? FileHandle(forWritingTo: segmentURL) {
+                report.warnings.append(
+                    "WAL segment \(segmentURL.path): \(problem); \(readOnly ? "read" : "cut to") \(validLength) of \(bytes.count) bytes, \(records.count) records kept")
+                if !readOnly, let handle = try? FileHandle(forWritingTo: segmentURL) {
                     try? handle.truncate(atOffset: UInt64(validLength))
                     try? handle.close()
                 }
             }
         }
         _ = head.applyRetention(options.retention)
-        head.log = try WriteAheadLog(directory: directory.walURL, segment: max((segments.last ?? 0) + 1, firstSegment, 1), existingBytes: walBytes)
+        if !readOnly {
+            head.log = try WriteAheadLog(directory: directory.walURL, segment: max((segments.last ?? 0) + 1, firstSegment, 1), existingBytes: walBytes)
+        }
         let statistics = head.statistics()
         report.series = statistics.series
         report.samples = statistics.samples
@@ -116,7 +131,7 @@ extension TimeSeriesStore {
     /// replaces. Appends continue while the checkpoint is written. Returns its size in bytes.
     @discardableResult
     public func checkpoint() throws -> Int {
-        guard let directory else { return 0 }
+        guard let directory, directory.lock != nil else { return 0 }
         return try directory.checkpointing.withLock { _ in
             let (segment, checkpoint, loggedBytes) = try state.withLock { head throws -> (Int, Checkpoint, Int) in
                 guard let log = head.log else { throw TimeSeriesStoreError.io(path: directory.url.path, problem: "store is closed") }
@@ -158,8 +173,8 @@ extension TimeSeriesStore {
     /// Checkpoints, closes the WAL and releases the directory's lock; appends after this are
     /// kept in memory only.
     public func close() throws {
-        guard let directory else { return }
-        defer { directory.lock.release() }
+        guard let directory, let lock = directory.lock else { return }
+        defer { lock.release() }
         try checkpoint()
         try state.withLock { head in
             try head.log?.close()

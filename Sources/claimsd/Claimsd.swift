@@ -15,7 +15,7 @@ struct Claimsd: AsyncParsableCommand {
             CLAIMS_REDIS_URL, CLAIMS_LOG_LEVEL, …); each option below overrides its variable.
             See README.md for the full list.
             """,
-        subcommands: [Serve.self, Migrate.self, Import.self],
+        subcommands: [Serve.self, Migrate.self, Import.self, TSDB.self],
         defaultSubcommand: Serve.self
     )
 }
@@ -88,6 +88,24 @@ struct SettingOptions: ParsableArguments {
     @Option(help: "Most claim-insert statements in flight at once, 1–256 (CLAIMS_INSERT_WRITERS, default 2).")
     var insertWriters: String?
 
+    @Option(help: "Seconds between self-scrapes into the built-in store, as a duration (15s, 1m) or off (CLAIMS_SCRAPE_INTERVAL, default 15s).")
+    var scrapeInterval: String?
+
+    @Option(help: "YAML file of more scrape targets, Prometheus scrape_configs syntax (CLAIMS_SCRAPE_CONFIG).")
+    var scrapeConfig: String?
+
+    @Option(help: "Directory of the built-in time-series store (CLAIMS_TSDB_PATH, default data/tsdb).")
+    var tsdbPath: String?
+
+    @Option(help: "How long the store keeps data, from its newest sample, e.g. 24h or 15d (CLAIMS_TSDB_RETENTION, default 24h).")
+    var tsdbRetention: String?
+
+    @Option(help: "Most series the store holds (CLAIMS_TSDB_MAX_SERIES, default 100000).")
+    var tsdbMaxSeries: String?
+
+    @Option(help: "on or off: serve the import, delete-series and snapshot endpoints (CLAIMS_TSDB_ADMIN_API, default off).")
+    var tsdbAdminApi: String?
+
     /// The environment with these options laid over it.
     func environment() -> [String: String] {
         var environment = ProcessInfo.processInfo.environment
@@ -98,7 +116,8 @@ struct SettingOptions: ParsableArguments {
             (.redisKeyPrefix, redisKeyPrefix), (.rateLimits, rateLimits), (.rateLimitFailClosed, rateLimitFailClosed),
             (.trustedProxies, trustedProxies), (.relay, relay), (.relayBatchSize, relayBatchSize),
             (.paymentsStreamMaxLength, paymentsStreamMaxLength), (.telemetry, telemetry), (.insertBatchClaims, insertBatchClaims),
-            (.insertWriters, insertWriters),
+            (.insertWriters, insertWriters), (.scrapeInterval, scrapeInterval), (.scrapeConfig, scrapeConfig), (.tsdbPath, tsdbPath),
+            (.tsdbRetention, tsdbRetention), (.tsdbMaxSeries, tsdbMaxSeries), (.tsdbAdminAPI, tsdbAdminApi),
         ]
         for (setting, value) in overrides {
             if let value { environment[setting.rawValue] = value }

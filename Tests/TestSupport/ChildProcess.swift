@@ -39,7 +39,10 @@ public final class ChildProcess: Sendable {
         posix_spawnattr_setsigdefault(&attributes, &allSignals)
         posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
 
-        let merged = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
+        var merged = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
+        // Each claimsd keeps its time series in a directory of its own (a store is locked by
+        // the process that opened it, and tests run several at once).
+        if merged["CLAIMS_TSDB_PATH"] == nil { merged["CLAIMS_TSDB_PATH"] = stem + ".tsdb" }
         let argv = ([executable] + arguments).map { strdup($0) } + [nil]
         let envp = merged.map { strdup("\($0.key)=\($0.value)") } + [nil]
         defer {

@@ -45,14 +45,28 @@ public struct Telemetry: Sendable {
     }
 }
 
+/// Sets the gauges that are read at scrape time, before `/metrics` answers and before each
+/// self-scrape: pools, dependency checks and the time-series store.
+struct MetricsRefresher: Sendable {
+    let enabled: Bool
+    let dependencies: DependencyMetrics
+    let timeSeries: TimeSeriesMetrics?
+
+    func refresh() async {
+        guard enabled else { return }
+        await dependencies.refresh()
+        timeSeries?.refresh()
+    }
+}
+
 /// `GET /metrics`: the registry in the Prometheus text format (version 0.0.4).
 struct MetricsRoute: Sendable {
     let telemetry: Telemetry
-    let dependencies: DependencyMetrics
+    let refresher: MetricsRefresher
 
     func register(on router: Router<ClaimsRequestContext>) {
         router.get("metrics") { _, _ in
-            if telemetry.isEnabled { await dependencies.refresh() }
+            await refresher.refresh()
             var headers = HTTPFields()
             headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
             return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: telemetry.exposition())))
