@@ -28,6 +28,8 @@ BINARY="$(swift build -c "$BUILD" --show-bin-path)/claimsd"
 
 export CLAIMS_DATABASE_URL="${CLAIMS_DATABASE_URL:-postgresql://claimsd@127.0.0.1:$PG_PORT/claimsd}"
 export CLAIMS_REDIS_URL="${CLAIMS_REDIS_URL:-redis://127.0.0.1:$REDIS_PORT/0}"
+# The built-in time-series store keeps its WAL and checkpoints with the other local data.
+export CLAIMS_TSDB_PATH="${CLAIMS_TSDB_PATH:-$REPO/.local/run/tsdb}"
 export CLAIMSD_REVISION="${CLAIMSD_REVISION:-$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)}"
 HOST="${CLAIMS_HOST:-127.0.0.1}"
 PORT="${CLAIMS_PORT:-8000}"

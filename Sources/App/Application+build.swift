@@ -96,6 +96,9 @@ public func buildRouter(
         .register(on: router)
     ProvidersController(repository: repository, cache: dependencies.rankingCache(), metrics: dependencies.telemetry.factory).register(on: router)
     PaymentsController(repository: repository).register(on: router)
+    if let timeSeries {
+        AdminRoutes(store: timeSeries.store, enabled: timeSeries.adminAPI, maxImportBytes: limits.maxImportBytes).register(on: router)
+    }
     return router
 }
 

@@ -62,7 +62,8 @@ import Testing
             "--host", "--port", "--database-url", "--redis-url", "--log-level", "--log-target", "--[no-]migrate",
             "--database-pool-size", "--redis-pool-size", "--startup-timeout", "--max-claim-bytes", "--max-import-bytes", "--rules-file",
             "--redis-key-prefix", "--rate-limits", "--rate-limit-fail-closed", "--trusted-proxies", "--relay", "--relay-batch-size",
-            "--payments-stream-max-length", "--telemetry", "--insert-batch-claims", "--insert-writers",
+            "--payments-stream-max-length", "--telemetry", "--insert-batch-claims", "--insert-writers", "--scrape-interval", "--scrape-config",
+            "--tsdb-path", "--tsdb-retention", "--tsdb-max-series", "--tsdb-admin-api",
         ])
     }
 

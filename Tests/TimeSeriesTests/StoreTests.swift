@@ -152,15 +152,15 @@ func matcher(_ kind: LabelMatcher.Kind, _ name: String, _ value: String) -> Labe
 
     @Test func onlyWholeAppendsAreVisibleToConcurrentReaders() async {
         let store = TimeSeriesStore()
-        let width = 50
+        let width = 20
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
-                for scrape in 0..<200 {
+                for scrape in 0..<100 {
                     store.append((0..<width).map { PendingSample(labels: labels("m", ["i": "\($0)"]), timestamp: Int64(scrape), value: Double(scrape)) })
                 }
             }
             group.addTask {
-                for _ in 0..<200 {
+                for _ in 0..<100 {
                     let counts = Set(store.select([.equal("__name__", "m")]).map { $0.sampleArray().count })
                     #expect(counts.count <= 1, "a reader saw part of a scrape: \(counts)")
                     await Task.yield()
