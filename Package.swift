@@ -101,6 +101,9 @@ let package = Package(
             swiftSettings: strict
         ),
 
+        // PromQL: lexer, parser, type checks and an evaluator over the store's query interface.
+        .target(name: "PromQL", dependencies: ["TimeSeries"], swiftSettings: strict),
+
         // Scraping into the store: claimsd's own registry and the targets of a scrape config
         // (Prometheus YAML subset), over a small NIO HTTP/1.1 client.
         .target(
@@ -122,7 +125,7 @@ let package = Package(
         .target(
             name: "App",
             dependencies: [
-                "Pooling", "Postgres", "Redis", "Journal", "Claims", "ClaimStore", "JSONText", "Ranking", "RateLimiting", "TimeSeries", "Scraping",
+                "Pooling", "Postgres", "Redis", "Journal", "Claims", "ClaimStore", "JSONText", "Ranking", "RateLimiting", "TimeSeries", "Scraping", "PromQL",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -146,6 +149,13 @@ let package = Package(
             swiftSettings: strict
         ),
 
+        // Benchmarks of the time-series store (benchmarks/tsdb.sh runs them in release mode).
+        .executableTarget(
+            name: "tsdb-bench",
+            dependencies: ["TimeSeries", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: strict
+        ),
+
         // Helpers the integration tests share: the real servers scripts/test.sh started.
         .target(
             name: "TestSupport",
@@ -157,6 +167,7 @@ let package = Package(
         .testTarget(name: "ClaimsTests", dependencies: ["Claims"], swiftSettings: strict),
         .testTarget(name: "JSONTextTests", dependencies: ["JSONText"], swiftSettings: strict),
         .testTarget(name: "TimeSeriesTests", dependencies: ["TimeSeries"], swiftSettings: strict),
+        .testTarget(name: "PromQLTests", dependencies: ["PromQL", "TimeSeries"], swiftSettings: strict),
         .testTarget(name: "ScrapingTests", dependencies: ["Scraping", "TimeSeries", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "RateLimitingTests", dependencies: ["RateLimiting", "Redis", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "ClaimStoreTests", dependencies: ["ClaimStore", "App", "Claims", "Postgres", "TestSupport"], swiftSettings: strict),
@@ -167,7 +178,7 @@ let package = Package(
         .testTarget(
             name: "AppTests",
             dependencies: [
-                "App", "Postgres", "Redis", "TestSupport", "Journal", "Ranking", "RateLimiting", "ClaimStore", "Claims", "TimeSeries",
+                "App", "Postgres", "Redis", "TestSupport", "Journal", "Ranking", "RateLimiting", "ClaimStore", "Claims", "TimeSeries", "PromQL",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
             swiftSettings: strict

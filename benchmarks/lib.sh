@@ -27,6 +27,8 @@ PG_BIN="$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)"
 export CLAIMS_DATABASE_URL="postgresql://claimsd@127.0.0.1:$PG_PORT/claimsd"
 export CLAIMS_REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0"
 export CLAIMS_LOG_TARGET=stdout CLAIMS_DATABASE_POOL_SIZE="$CONNECTIONS"
+# The built-in time-series store of the benchmarked claimsd (scripts may point it elsewhere).
+export CLAIMS_TSDB_PATH="$WORK/tsdb"
 export PGHOST=127.0.0.1 PGPORT="$PG_PORT" PGUSER=claimsd PGDATABASE=claimsd
 psql() { "$PG_BIN/psql" -v ON_ERROR_STOP=1 -qtA "$@"; }
 redis() { redis-cli -h 127.0.0.1 -p "$REDIS_PORT" "$@"; }

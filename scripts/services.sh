@@ -7,8 +7,10 @@
 #   scripts/services.sh start  postgres INSTANCE [PORT]   (PORT defaults to the last one used)
 #   scripts/services.sh start  redis    INSTANCE [PORT]
 #   scripts/services.sh start  journald INSTANCE     (only when no journal socket exists)
-#   scripts/services.sh start  node-exporter INSTANCE [PORT]
-#   scripts/services.sh stop   postgres|redis|journald|node-exporter|all INSTANCE
+#   scripts/services.sh start  node-exporter|redis-exporter|postgres-exporter INSTANCE [PORT]
+#                              (the redis and postgres exporters watch that instance's servers)
+#   scripts/services.sh start  prometheus INSTANCE PORT [DATA_DIR]   (scrapes nothing; serves DATA_DIR)
+#   scripts/services.sh stop   postgres|redis|journald|<kind>-exporter|prometheus|all INSTANCE
 #   scripts/services.sh status INSTANCE
 #
 # Works as root (PostgreSQL then runs as the unprivileged 'postgres' user) and as a normal
@@ -19,9 +21,9 @@ set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 STATE="${CLAIMS_STATE_DIR:-$REPO/.local}"
 PACKAGES=(postgresql redis-server redis-tools libpq-dev libhiredis-dev libsystemd-dev systemd pkg-config curl)
-# Only the test suite needs these: promtool (in Debian's prometheus package) checks /metrics;
-# the node exporter is a real scrape target for the built-in scraper.
-TEST_PACKAGES=(prometheus prometheus-node-exporter)
+# Only the test suite and benchmarks need these: promtool (in Debian's prometheus package)
+# checks /metrics; the exporters are real scrape targets for the built-in scraper.
+TEST_PACKAGES=(prometheus prometheus-node-exporter prometheus-redis-exporter prometheus-postgres-exporter)
 
 log() { printf 'services: %s\n' "$*" >&2; }
 die() { printf 'services: error: %s\n' "$*" >&2; exit 1; }
@@ -178,39 +180,88 @@ stop_redis() {
   rm -f "$STATE/$instance/redis.pid" "$STATE/$instance/redis/redis.pid"
 }
 
-# Debian's node exporter on 127.0.0.1:PORT, in the foreground of a background shell, its PID
-# recorded so only it is ever stopped.
-start_node_exporter() {
-  local instance="$1" port="$2" pidfile="$STATE/$1/node-exporter.pid"
+# An exporter from Debian's packages on 127.0.0.1:PORT, in the background, its PID recorded so
+# only it is ever stopped: node (the host), redis and postgres (this instance's servers).
+start_exporter() {
+  local kind="$1" instance="$2" port="$3" pidfile="$STATE/$2/$1-exporter.pid" binary="prometheus-$1-exporter"
   mkdir -p "$STATE/$instance"
   if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
-    log "node exporter ($instance) already running"
+    log "$kind exporter ($instance) already running"
   else
-    command -v prometheus-node-exporter >/dev/null || die "prometheus-node-exporter not found; run 'scripts/services.sh install-test'"
-    log "starting node exporter ($instance) on 127.0.0.1:$port"
-    nohup prometheus-node-exporter --web.listen-address="127.0.0.1:$port" >"$STATE/$instance/node-exporter.log" 2>&1 &
+    command -v "$binary" >/dev/null || die "$binary not found; run 'scripts/services.sh install-test'"
+    log "starting $kind exporter ($instance) on 127.0.0.1:$port"
+    case "$kind" in
+      node) nohup "$binary" --web.listen-address="127.0.0.1:$port" >"$STATE/$instance/$kind-exporter.log" 2>&1 & ;;
+      redis)
+        [ -f "$STATE/$instance/redis.port" ] || die "no redis ($instance) started; start it first"
+        nohup "$binary" --redis.addr="redis://127.0.0.1:$(cat "$STATE/$instance/redis.port")" --web.listen-address="127.0.0.1:$port" \
+          >"$STATE/$instance/$kind-exporter.log" 2>&1 & ;;
+      postgres)
+        [ -f "$STATE/$instance/postgres.port" ] || die "no postgres ($instance) started; start it first"
+        DATA_SOURCE_NAME="postgresql://postgres@127.0.0.1:$(cat "$STATE/$instance/postgres.port")/postgres?sslmode=disable" \
+          nohup "$binary" --web.listen-address="127.0.0.1:$port" >"$STATE/$instance/$kind-exporter.log" 2>&1 & ;;
+    esac
     echo $! >"$pidfile"
   fi
   local attempt
   for attempt in $(seq 1 100); do
-    curl -fsS -o /dev/null "http://127.0.0.1:$port/metrics" 2>/dev/null && { echo "$port" >"$STATE/$instance/node-exporter.port"; return 0; }
+    curl -fsS -o /dev/null "http://127.0.0.1:$port/metrics" 2>/dev/null && { echo "$port" >"$STATE/$instance/$kind-exporter.port"; return 0; }
     sleep 0.1
   done
-  tail -n 20 "$STATE/$instance/node-exporter.log" >&2
-  die "node exporter ($instance) did not answer on port $port"
+  tail -n 20 "$STATE/$instance/$kind-exporter.log" >&2
+  die "$kind exporter ($instance) did not answer on port $port"
 }
 
-stop_node_exporter() {
-  local instance="$1" pid
-  [ -f "$STATE/$instance/node-exporter.pid" ] || return 0
-  pid="$(cat "$STATE/$instance/node-exporter.pid")"
+stop_exporter() {
+  local kind="$1" instance="$2" pid
+  [ -f "$STATE/$instance/$kind-exporter.pid" ] || return 0
+  pid="$(cat "$STATE/$instance/$kind-exporter.pid")"
   if kill -0 "$pid" 2>/dev/null; then
-    log "stopping node exporter ($instance, pid $pid)"
+    log "stopping $kind exporter ($instance, pid $pid)"
     kill "$pid" 2>/dev/null || true
     local attempt
     for attempt in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
   fi
-  rm -f "$STATE/$instance/node-exporter.pid"
+  rm -f "$STATE/$instance/$kind-exporter.pid"
+}
+
+# Debian's Prometheus on 127.0.0.1:PORT over the data directory DATA (blocks made with promtool),
+# scraping nothing: the reference the PromQL differential tests query.
+start_prometheus() {
+  local instance="$1" port="$2" data="$3" pidfile="$STATE/$1/prometheus.pid"
+  mkdir -p "$STATE/$instance" "$data"
+  if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
+    log "prometheus ($instance) already running"
+  else
+    command -v prometheus >/dev/null || die "prometheus not found; run 'scripts/services.sh install-test'"
+    printf 'global:\n  evaluation_interval: 1m\nscrape_configs: []\n' >"$STATE/$instance/prometheus.yml"
+    log "starting prometheus ($instance) on 127.0.0.1:$port over $data"
+    nohup prometheus --config.file="$STATE/$instance/prometheus.yml" --storage.tsdb.path="$data" \
+      --storage.tsdb.retention.time=100y --web.listen-address="127.0.0.1:$port" >"$STATE/$instance/prometheus.log" 2>&1 &
+    echo $! >"$pidfile"
+  fi
+  local attempt
+  for attempt in $(seq 1 300); do
+    curl -fsS -o /dev/null "http://127.0.0.1:$port/-/ready" 2>/dev/null && { echo "$port" >"$STATE/$instance/prometheus.port"; return 0; }
+    kill -0 "$(cat "$pidfile")" 2>/dev/null || break
+    sleep 0.1
+  done
+  tail -n 20 "$STATE/$instance/prometheus.log" >&2
+  die "prometheus ($instance) did not become ready on port $port"
+}
+
+stop_prometheus() {
+  local instance="$1" pid
+  [ -f "$STATE/$instance/prometheus.pid" ] || return 0
+  pid="$(cat "$STATE/$instance/prometheus.pid")"
+  if kill -0 "$pid" 2>/dev/null; then
+    log "stopping prometheus ($instance, pid $pid)"
+    kill "$pid" 2>/dev/null || true
+    local attempt
+    for attempt in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+  fi
+  rm -f "$STATE/$instance/prometheus.pid"
 }
 
 JOURNAL_SOCKET=/run/systemd/journal/socket
@@ -273,7 +324,7 @@ stop_journald() {
 
 status() {
   local instance="$1" name pid
-  for name in postgres redis journald node-exporter claimsd; do
+  for name in postgres redis journald node-exporter redis-exporter postgres-exporter prometheus claimsd; do
     if [ -f "$STATE/$instance/$name.pid" ]; then
       pid="$(cat "$STATE/$instance/$name.pid")"
       if kill -0 "$pid" 2>/dev/null || as_root kill -0 "$pid" 2>/dev/null; then echo "$name: running (pid $pid)"; else echo "$name: not running (stale pid $pid)"; fi
@@ -300,17 +351,23 @@ case "$command" in
       postgres) start_postgres "$2" "$(port_for postgres "$2" "${3:-}")" ;;
       redis) start_redis "$2" "$(port_for redis "$2" "${3:-}")" ;;
       journald) start_journald "$2" ;;
-      node-exporter) start_node_exporter "$2" "$(port_for node-exporter "$2" "${3:-}")" ;;
-      *) die "usage: services.sh start postgres|redis|node-exporter INSTANCE PORT | journald INSTANCE" ;;
+      node-exporter|redis-exporter|postgres-exporter)
+        start_exporter "${1%-exporter}" "$2" "$(port_for "$1" "$2" "${3:-}")" ;;
+      prometheus) start_prometheus "$2" "$(port_for prometheus "$2" "${3:-}")" "${4:-$STATE/$2/prometheus-data}" ;;
+      *) die "usage: services.sh start postgres|redis|node-exporter|redis-exporter|postgres-exporter INSTANCE PORT | journald INSTANCE" ;;
     esac ;;
   stop)
     case "${1:-}" in
       postgres) stop_postgres "$2" ;;
       redis) stop_redis "$2" ;;
       journald) stop_journald "$2" ;;
-      node-exporter) stop_node_exporter "$2" ;;
-      all) stop_node_exporter "$2"; stop_redis "$2"; stop_postgres "$2"; stop_journald "$2" ;;
-      *) die "usage: services.sh stop postgres|redis|journald|node-exporter|all INSTANCE" ;;
+      node-exporter|redis-exporter|postgres-exporter) stop_exporter "${1%-exporter}" "$2" ;;
+      prometheus) stop_prometheus "$2" ;;
+      all)
+        for kind in node redis postgres; do stop_exporter "$kind" "$2"; done
+        stop_prometheus "$2"
+        stop_redis "$2"; stop_postgres "$2"; stop_journald "$2" ;;
+      *) die "usage: services.sh stop postgres|redis|journald|node-exporter|redis-exporter|postgres-exporter|all INSTANCE" ;;
     esac ;;
   status) status "${1:?usage: services.sh status INSTANCE}" ;;
   *) die "usage: services.sh install | start … | stop … | status INSTANCE" ;;

@@ -14,7 +14,8 @@ CHAOS_REDIS_PORT="${CLAIMS_TEST_CHAOS_REDIS_PORT:-56381}"
 READINESS_PG_PORT="${CLAIMS_TEST_READINESS_PG_PORT:-55435}"
 READINESS_REDIS_PORT="${CLAIMS_TEST_READINESS_REDIS_PORT:-56382}"
 NODE_EXPORTER_PORT="${CLAIMS_TEST_NODE_EXPORTER_PORT:-59100}"
-INSTANCES=(test chaos readiness scrape)
+PROMETHEUS_PORT="${CLAIMS_TEST_PROMETHEUS_PORT:-59090}"
+INSTANCES=(test chaos readiness scrape promql)
 
 bash "$SERVICES" install-test
 
@@ -52,6 +53,8 @@ export CLAIMS_TEST_READINESS_REDIS_URL="redis://127.0.0.1:$READINESS_REDIS_PORT/
 export CLAIMS_TEST_SERVICES="$SERVICES"
 # The scraper tests start and stop their own node exporter (instance 'scrape') on this port.
 export CLAIMS_TEST_NODE_EXPORTER_PORT="$NODE_EXPORTER_PORT"
+# The PromQL differential tests load their data into a Prometheus (instance 'promql') on this port.
+export CLAIMS_TEST_PROMETHEUS_PORT="$PROMETHEUS_PORT"
 # The journal tests read entries back with journalctl; a normal user needs the systemd-journal
 # (or adm) group for that, or sudo.
 if [ "$(id -u)" -ne 0 ] && ! id -nG | grep -qwE 'systemd-journal|adm'; then

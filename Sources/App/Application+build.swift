@@ -10,6 +10,7 @@ public import Redis
 import ServiceLifecycle
 import Scraping
 public import TimeSeries
+public import PromQL
 
 /// The dependencies the HTTP layer needs, made in exactly one place (``buildApplication``).
 public struct AppDependencies: Sendable {
@@ -98,6 +99,7 @@ public func buildRouter(
     PaymentsController(repository: repository).register(on: router)
     if let timeSeries {
         AdminRoutes(store: timeSeries.store, enabled: timeSeries.adminAPI, maxImportBytes: limits.maxImportBytes).register(on: router)
+        QueryRoutes(store: timeSeries.store, engine: timeSeries.engine, targets: timeSeries.targets).register(on: router)
     }
     return router
 }
@@ -136,6 +138,7 @@ public func buildApplication(configuration: ServiceConfiguration, logger: Logger
                 await refresher.refresh()
                 return telemetry.exposition()
             }
+            timeSeries.targets.set(loops)
             return ScrapeManager(loops: loops, logger: Logger(label: "claimsd.scrape"), metrics: telemetry.factory)
         })
     let host = configuration.host
@@ -156,10 +159,15 @@ public struct TimeSeriesSettings: Sendable {
     public let store: TimeSeriesStore
     /// Whether the import, delete-series and snapshot endpoints are served.
     public let adminAPI: Bool
+    /// The engine the query API evaluates with.
+    public let engine: QueryEngine
+    /// The scrape loops, once the scraper runs (for `/api/v1/targets`).
+    let targets = ScrapeTargets()
 
-    public init(store: TimeSeriesStore, adminAPI: Bool = false) {
+    public init(store: TimeSeriesStore, adminAPI: Bool = false, engine: QueryEngine = QueryEngine()) {
         self.store = store
         self.adminAPI = adminAPI
+        self.engine = engine
     }
 }
 
@@ -177,7 +185,11 @@ func openTimeSeries(configuration: ServiceConfiguration, telemetry: Telemetry, l
             "wal_records": "\(report.records)", "replay_ms": "\(report.duration.milliseconds)",
         ])
     Gauge(label: "claimsd_tsdb_replay_duration_seconds", factory: telemetry.factory).record(Double(report.duration.milliseconds) / 1000)
-    return TimeSeriesSettings(store: store, adminAPI: configuration.tsdbAdminAPI)
+    var engine = QueryEngine()
+    engine.lookbackDelta = configuration.queryLookbackDelta
+    engine.maxSamples = configuration.queryMaxSamples
+    engine.timeout = .milliseconds(configuration.queryTimeout)
+    return TimeSeriesSettings(store: store, adminAPI: configuration.tsdbAdminAPI, engine: engine)
 }
 
 /// Applies migrations, retrying while PostgreSQL cannot be reached yet (a database that starts

@@ -69,6 +69,12 @@ public struct ServiceConfiguration: Sendable {
     public var tsdbMaxSeries: Int = 100_000
     /// Whether the import, delete-series and snapshot endpoints are served.
     public var tsdbAdminAPI: Bool = false
+    /// How far back an instant selector looks for a sample (milliseconds).
+    public var queryLookbackDelta: Int64 = 300_000
+    /// Most samples one query may hold in memory.
+    public var queryMaxSamples: Int = 50_000_000
+    /// Longest a query may run (milliseconds).
+    public var queryTimeout: Int64 = 120_000
 
     /// `GET /api/v1/providers/top`: 10 requests per minute per client.
     public static let defaultRateLimits = [
@@ -230,6 +236,9 @@ public struct ServiceConfiguration: Sendable {
         if let series = try integer(.tsdbMaxSeries, in: 1...100_000_000) { configuration.tsdbMaxSeries = series }
         if let path = value(.tsdbPath) { configuration.tsdbPath = path }
         if let admin = try flag(.tsdbAdminAPI) { configuration.tsdbAdminAPI = admin }
+        if let lookback = try duration(.queryLookbackDelta) { configuration.queryLookbackDelta = lookback }
+        if let samples = try integer(.queryMaxSamples, in: 1...1_000_000_000) { configuration.queryMaxSamples = samples }
+        if let timeout = try duration(.queryTimeout) { configuration.queryTimeout = timeout }
         if let path = value(.scrapeConfig) {
             configuration.scrapeConfigFile = path
             configuration.scrapeTargets = try loadScrapeTargets(from: path, defaultInterval: configuration.scrapeInterval ?? 15_000)
@@ -269,6 +278,9 @@ public struct ServiceConfiguration: Sendable {
         case tsdbRetention = "CLAIMS_TSDB_RETENTION"
         case tsdbMaxSeries = "CLAIMS_TSDB_MAX_SERIES"
         case tsdbAdminAPI = "CLAIMS_TSDB_ADMIN_API"
+        case queryLookbackDelta = "CLAIMS_QUERY_LOOKBACK_DELTA"
+        case queryMaxSamples = "CLAIMS_QUERY_MAX_SAMPLES"
+        case queryTimeout = "CLAIMS_QUERY_TIMEOUT"
 
         /// The command-line option that overrides this variable.
         public var option: String {

@@ -106,6 +106,15 @@ struct SettingOptions: ParsableArguments {
     @Option(help: "on or off: serve the import, delete-series and snapshot endpoints (CLAIMS_TSDB_ADMIN_API, default off).")
     var tsdbAdminApi: String?
 
+    @Option(help: "How far back an instant selector looks for a sample, e.g. 5m (CLAIMS_QUERY_LOOKBACK_DELTA, default 5m).")
+    var queryLookbackDelta: String?
+
+    @Option(help: "Most samples one query may hold in memory (CLAIMS_QUERY_MAX_SAMPLES, default 50000000).")
+    var queryMaxSamples: String?
+
+    @Option(help: "Longest a query may run, e.g. 2m (CLAIMS_QUERY_TIMEOUT, default 2m).")
+    var queryTimeout: String?
+
     /// The environment with these options laid over it.
     func environment() -> [String: String] {
         var environment = ProcessInfo.processInfo.environment
@@ -118,6 +127,7 @@ struct SettingOptions: ParsableArguments {
             (.paymentsStreamMaxLength, paymentsStreamMaxLength), (.telemetry, telemetry), (.insertBatchClaims, insertBatchClaims),
             (.insertWriters, insertWriters), (.scrapeInterval, scrapeInterval), (.scrapeConfig, scrapeConfig), (.tsdbPath, tsdbPath),
             (.tsdbRetention, tsdbRetention), (.tsdbMaxSeries, tsdbMaxSeries), (.tsdbAdminAPI, tsdbAdminApi),
+            (.queryLookbackDelta, queryLookbackDelta), (.queryMaxSamples, queryMaxSamples), (.queryTimeout, queryTimeout),
         ]
         for (setting, value) in overrides {
             if let value { environment[setting.rawValue] = value }

@@ -63,7 +63,8 @@ import Testing
             "--database-pool-size", "--redis-pool-size", "--startup-timeout", "--max-claim-bytes", "--max-import-bytes", "--rules-file",
             "--redis-key-prefix", "--rate-limits", "--rate-limit-fail-closed", "--trusted-proxies", "--relay", "--relay-batch-size",
             "--payments-stream-max-length", "--telemetry", "--insert-batch-claims", "--insert-writers", "--scrape-interval", "--scrape-config",
-            "--tsdb-path", "--tsdb-retention", "--tsdb-max-series", "--tsdb-admin-api",
+            "--tsdb-path", "--tsdb-retention", "--tsdb-max-series", "--tsdb-admin-api", "--query-lookback-delta", "--query-max-samples",
+            "--query-timeout",
         ])
     }
 
