@@ -99,7 +99,7 @@ public func buildRouter(
     PaymentsController(repository: repository).register(on: router)
     if let timeSeries {
         AdminRoutes(store: timeSeries.store, enabled: timeSeries.adminAPI, maxImportBytes: limits.maxImportBytes).register(on: router)
-        QueryRoutes(store: timeSeries.store, engine: timeSeries.engine, targets: timeSeries.targets).register(on: router)
+        QueryRoutes(store: timeSeries.store, engine: timeSeries.engine, targets: timeSeries.targets, executor: timeSeries.executor).register(on: router)
     }
     return router
 }
@@ -163,6 +163,8 @@ public struct TimeSeriesSettings: Sendable {
     public let engine: QueryEngine
     /// The scrape loops, once the scraper runs (for `/api/v1/targets`).
     let targets = ScrapeTargets()
+    /// Where queries run: threads of their own, a few at a time.
+    let executor = QueryExecutor()
 
     public init(store: TimeSeriesStore, adminAPI: Bool = false, engine: QueryEngine = QueryEngine()) {
         self.store = store

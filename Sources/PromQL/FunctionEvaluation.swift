@@ -253,7 +253,8 @@ extension Evaluator {
                 default: return 292_277_026_596
                 }
             }
-            let date = Date(timeIntervalSince1970: seconds.rounded(.down))
+            // Go's int64(v) truncates toward zero: -0.5 is 1970-01-01T00:00:00.
+            let date = Date(timeIntervalSince1970: seconds.rounded(.towardZero))
             var calendar = Calendar(identifier: .gregorian)
             calendar.timeZone = TimeZone(identifier: "UTC") ?? TimeZone.current
             let parts = calendar.dateComponents([.year, .month, .day, .hour, .minute, .weekday], from: date)

@@ -178,10 +178,13 @@ public struct XORChunkIterator: IteratorProtocol, Sendable {
             default: width = 64
             }
             if width > 0 {
-                var raw = try reader.read(bits: width)
-                // Sign-extend the two's-complement field.
-                if width < 64 && raw & (1 << UInt64(width - 1)) != 0 { raw |= ~((1 << UInt64(width)) - 1) }
-                delta &+= Int64(bitPattern: raw)
+                let raw = try reader.read(bits: width)
+                // The fields hold −(2^(w−1) − 1) … 2^(w−1): values above 2^(w−1) are negative.
+                if width < 64 && raw > 1 << UInt64(width - 1) {
+                    delta &+= Int64(bitPattern: raw) &- Int64(1) << Int64(width)
+                } else {
+                    delta &+= Int64(bitPattern: raw)
+                }
             }
             timestamp &+= delta
             try readValue()

@@ -13,7 +13,7 @@ import TestSupport
 /// into `telemetry` as in production.
 func makeDependencies(databaseURL: String, redisURL: String, telemetry: Telemetry = Telemetry()) throws -> AppDependencies {
     AppDependencies(
-        postgres: try PostgresClient(configuration: .init(conninfo: databaseURL, maxConnections: 2, connectTimeoutSeconds: 2), logger: TestEnvironment.quietLogger),
+        postgres: try PostgresClient(configuration: .init(conninfo: databaseURL, maxConnections: 2, connectTimeoutSeconds: 10), logger: TestEnvironment.quietLogger),
         redis: RedisClient(
             configuration: try RedisConfiguration(url: redisURL), logger: TestEnvironment.quietLogger, observer: RedisMetrics(factory: telemetry.factory)),
         telemetry: telemetry

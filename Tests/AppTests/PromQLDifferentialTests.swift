@@ -312,6 +312,7 @@ import TimeSeries
     @Test func queriesAgreeWithPrometheus242() async throws {
         // CLAIMS_TEST_PROMQL_SEED replays a run; CLAIMS_TEST_PROMQL_KEEP=1 leaves the data and
         // the Prometheus running afterwards, to look into a mismatch by hand.
+        // Negative gauges exercise date functions on values before 1970 (Go truncates them).
         let environment = ProcessInfo.processInfo.environment
         let seed = environment["CLAIMS_TEST_PROMQL_SEED"].flatMap { UInt64($0) } ?? UInt64.random(in: 1...UInt64.max)
         let keep = environment["CLAIMS_TEST_PROMQL_KEEP"] == "1"
@@ -320,11 +321,20 @@ import TimeSeries
         let file = directory + "/data.om"
         try FileManager.default.createDirectory(atPath: directory + "/prometheus", withIntermediateDirectories: true)
         defer { if !keep { try? FileManager.default.removeItem(atPath: directory) } }
-        try Self.generateData(seed: seed).write(toFile: file, atomically: true, encoding: .utf8)
-
-        // claimsd: the file imported into its store.
+        // Generating and importing take seconds in a debug build: done on a thread of their own,
+        // so the two cooperative threads stay free for the tests running beside this one.
         let store = TimeSeriesStore(options: TimeSeriesOptions(retention: 365 * 24 * 3_600_000))
-        let summary = try ExpositionImport.importFile(path: file, into: store)
+        let loaded: Result<ExpositionImport.Summary, any Error> = await withCheckedContinuation { continuation in
+            Thread.detachNewThread {
+                continuation.resume(
+                    returning: Result {
+                        try Self.generateData(seed: seed).write(toFile: file, atomically: true, encoding: .utf8)
+                        // claimsd: the file imported into its store.
+                        return try ExpositionImport.importFile(path: file, into: store)
+                    })
+            }
+        }
+        let summary = try loaded.get()
         #expect(summary.samplesStored == summary.samplesRead && summary.samplesRead > 10_000)
         // Prometheus: the same file turned into blocks by promtool.
         try await TestEnvironment.run("/usr/bin/env", ["promtool", "tsdb", "create-blocks-from", "openmetrics", file, directory + "/prometheus"])
@@ -368,6 +378,6 @@ import TimeSeries
         let (compared, mismatches) = outcome.withLock { $0 }
         print("PromQL differential: \(queries.count) queries, \(compared) comparisons, \(mismatches.count) mismatches")
         for mismatch in mismatches.prefix(60) { print(mismatch) }
-        #expect(mismatches.isEmpty, "\(mismatches.count) of \(compared) answers differ from Prometheus 2.42; the first ones are printed above")
+        #expect(mismatches.count == 0, "\(mismatches.count) of \(compared) answers differ from Prometheus 2.42; the first ones are printed above")
     }
 }

@@ -20,6 +20,7 @@ import TimeSeries
     }
 
     /// `up` samples of claimsd's self-scrape, as `tsdb dump` prints them: timestamp → value.
+    /// Each call starts a process: poll it every half second, not in a tight loop.
     static func upSamples(_ path: String) async throws -> [Int64: String] {
         let dump = try await tsdb(["dump", "--match", "up{job=\"claimsd\"}"], path: path)
         #expect(dump.status == 0, "\(dump.error)")
@@ -48,7 +49,7 @@ import TimeSeries
             let first = try Self.startClaimsd(tsdb: path, databaseURL: database.url)
             _ = try await ExecutableTests.waitForOutput(of: first) { $0.contains("listening on") }
             // Read-only dumps while claimsd writes: wait for five self-scrapes.
-            try await waitUntil(timeout: .seconds(30)) { try await Self.upSamples(path).count >= 5 }
+            try await waitUntil(timeout: .seconds(30), every: .milliseconds(500)) { try await Self.upSamples(path).count >= 5 }
             first.send(SIGKILL)
             _ = try await first.waitForExit()
             let beforeKill = try await Self.upSamples(path)
@@ -58,7 +59,7 @@ import TimeSeries
             let second = try Self.startClaimsd(tsdb: path, databaseURL: database.url)
             let output = try await ExecutableTests.waitForOutput(of: second) { $0.contains("listening on") }
             #expect(output.contains("\"event\":\"tsdb_opened\""))
-            try await waitUntil(timeout: .seconds(30)) { try await Self.upSamples(path).count >= beforeKill.count + 2 }
+            try await waitUntil(timeout: .seconds(30), every: .milliseconds(500)) { try await Self.upSamples(path).count >= beforeKill.count + 2 }
             second.send(SIGTERM)
             #expect(try await second.waitForExit(timeout: .seconds(30)) == 0)
             let afterRestart = try await Self.upSamples(path)
@@ -67,7 +68,7 @@ import TimeSeries
             // A clean stop left a checkpoint; append a scrape's worth, kill, tear the WAL's end.
             let third = try Self.startClaimsd(tsdb: path, databaseURL: database.url)
             _ = try await ExecutableTests.waitForOutput(of: third) { $0.contains("listening on") }
-            try await waitUntil(timeout: .seconds(30)) { try await Self.upSamples(path).count >= afterRestart.count + 3 }
+            try await waitUntil(timeout: .seconds(30), every: .milliseconds(500)) { try await Self.upSamples(path).count >= afterRestart.count + 3 }
             third.send(SIGKILL)
             _ = try await third.waitForExit()
             let beforeTear = try await Self.upSamples(path)

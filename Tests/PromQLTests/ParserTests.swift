@@ -1,4 +1,5 @@
 import PromQL
+import TestSupport
 import Testing
 import TimeSeries
 
@@ -69,7 +70,11 @@ import TimeSeries
         }
     }
 
-    @Test func randomInputNeverCrashesTheParser() {
+    @Test func randomInputNeverCrashesTheParser() async throws {
+        try await onOwnThread { self.parseRandomInput() }
+    }
+
+    func parseRandomInput() {
         var generator = SystemRandomNumberGenerator()
         let seed = UInt64.random(in: 1...UInt64.max, using: &generator)
         print("randomInputNeverCrashesTheParser: seed \(seed)")

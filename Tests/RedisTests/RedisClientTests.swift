@@ -69,7 +69,12 @@ import TestSupport
     }
 
     @Test func concurrentCommandsShareTheBoundedPool() async throws {
-        let redis = try makeClient(maxConnections: 3)
+        // The bound is what is checked; 200 callers on 3 connections may wait a while on a
+        // busy machine, so they get a generous acquire timeout.
+        var configuration = try RedisConfiguration(url: TestEnvironment.redisURL)
+        configuration.maxConnections = 3
+        configuration.acquireTimeout = .seconds(60)
+        let redis = RedisClient(configuration: configuration, logger: TestEnvironment.quietLogger)
         let counter = key("concurrent")
         try await withThrowingTaskGroup(of: Void.self) { group in
             for _ in 0..<200 { group.addTask { try await redis.send("INCR", counter) } }

@@ -92,11 +92,22 @@ public struct ScratchDatabase: Sendable {
 }
 
 /// Polls `condition` every 20 ms until it holds; throws when `timeout` passes first.
-public func waitUntil(timeout: Duration = .seconds(20), _ condition: @escaping @Sendable () async throws -> Bool) async throws {
+public func waitUntil(
+    timeout: Duration = .seconds(20), every interval: Duration = .milliseconds(20), _ condition: @escaping @Sendable () async throws -> Bool
+) async throws {
     let deadline = ContinuousClock.now.advanced(by: timeout)
     while ContinuousClock.now < deadline {
         if try await condition() { return }
-        try await Task.sleep(for: .milliseconds(20))
+        try await Task.sleep(for: interval)
     }
     throw TestEnvironmentError.commandFailed("condition not met within \(timeout)")
+}
+
+/// Runs CPU-heavy test work on a thread of its own. Swift Testing runs suites side by side on
+/// the two cooperative threads; a long synchronous body there starves timing-sensitive tests.
+public func onOwnThread<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+    let result: Result<T, any Error> = await withCheckedContinuation { continuation in
+        Thread.detachNewThread { continuation.resume(returning: Result { try work() }) }
+    }
+    return try result.get()
 }

@@ -1,3 +1,5 @@
+import Foundation
+import TestSupport
 import Testing
 @testable import TimeSeries
 
@@ -12,8 +14,9 @@ struct SeededGenerator: RandomNumberGenerator {
         return state
     }
 
+    /// A generator seeded at random, or from CLAIMS_TEST_SEED to replay a run; prints the seed.
     static func fresh(_ name: String) -> SeededGenerator {
-        let seed = UInt64.random(in: 1...UInt64.max)
+        let seed = ProcessInfo.processInfo.environment["CLAIMS_TEST_SEED"].flatMap { UInt64($0) } ?? UInt64.random(in: 1...UInt64.max)
         print("\(name): seed \(seed)")
         return SeededGenerator(seed: seed)
     }
@@ -48,6 +51,10 @@ struct SeededGenerator: RandomNumberGenerator {
     @Test func equalJitteredAndExtremeTimestamps() throws {
         try roundTrip([Sample(5, 1), Sample(5, 2), Sample(5, 3)])
         try roundTrip([Sample(-1_000, 1), Sample(-999, 1), Sample(0, 1), Sample(1, 1)])
+        // Each width's extremes: a delta of delta of exactly +2^(w−1) and −(2^(w−1) − 1).
+        for edge: Int64 in [8192, -8191, 8193, -8192, 65536, -65535, 65537, 524_288, -524_287, 524_289] {
+            try roundTrip([Sample(0, 1), Sample(100_000, 2), Sample(200_000 + edge, 3), Sample(300_000 + edge, 4)])
+        }
         // Every width of delta of delta: 0, 14, 17, 20 and 64 bits, both signs.
         let deltas: [Int64] = [15_000, 15_000, 15_001, 14_999, 15_000 + 8_192, 15_000 - 8_191, 15_000 + 65_536, 40_000, 15_000 + 524_288, 1, 9_000_000_000_000, 1]
         var timestamp: Int64 = 1_600_000_000_000
@@ -60,7 +67,11 @@ struct SeededGenerator: RandomNumberGenerator {
         try roundTrip([Sample(.min / 4, 1), Sample(.max / 4, 2), Sample(.max / 4 + 1, 3)])
     }
 
-    @Test func randomSeriesRoundTrip() throws {
+    @Test func randomSeriesRoundTrip() async throws {
+        try await onOwnThread { try self.roundTripRandomSeries() }
+    }
+
+    func roundTripRandomSeries() throws {
         var generator = SeededGenerator.fresh("randomSeriesRoundTrip")
         for _ in 0..<200 {
             let count = Int.random(in: 1...XORChunk.maxSamples, using: &generator)

@@ -13,6 +13,7 @@ struct QueryRoutes: Sendable {
     let store: TimeSeriesStore
     let engine: QueryEngine
     let targets: ScrapeTargets
+    let executor: QueryExecutor
     let started = Date()
 
     func register(on router: Router<ClaimsRequestContext>) {
@@ -25,12 +26,18 @@ struct QueryRoutes: Sendable {
                     } catch {
                         throw APIFailure(type: "bad_data", message: "could not read the form body: \(error)")
                     }
-                    switch path {
-                    case "api/v1/query": return try query(parameters)
-                    case "api/v1/query_range": return try queryRange(parameters)
-                    case "api/v1/series": return try series(parameters)
-                    default: return try labelNames(parameters)
+                    // Evaluation runs off the cooperative threads (see QueryExecutor).
+                    let outcome: Result<[UInt8], APIFailure> = await executor.run {
+                        Result { () throws(APIFailure) -> [UInt8] in
+                            switch path {
+                            case "api/v1/query": return try query(parameters)
+                            case "api/v1/query_range": return try queryRange(parameters)
+                            case "api/v1/series": return try series(parameters)
+                            default: return try labelNames(parameters)
+                            }
+                        }
                     }
+                    return try outcome.get()
                 }
             }
             router.get(RouterPath(path), use: handler)
@@ -302,7 +309,7 @@ struct QueryRoutes: Sendable {
 }
 
 /// An API error: Prometheus's `errorType`, message and HTTP status.
-struct APIFailure: Error {
+struct APIFailure: Error, Sendable {
     let type: String
     let message: String
 
