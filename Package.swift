@@ -143,7 +143,7 @@ let package = Package(
         .executableTarget(
             name: "claimsd",
             dependencies: [
-                "App", "Claims", "ClaimStore", "TimeSeries",
+                "App", "Claims", "ClaimStore", "TimeSeries", "PromQL",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict

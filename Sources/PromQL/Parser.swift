@@ -390,19 +390,7 @@ public struct Parser {
             grouping = try labelList()
             sawGrouping = true
         }
-        _ = try expect(.leftParen, "\"(\"")
-        var arguments: [Expr] = []
-        if peek.kind != .rightParen {
-            while true {
-                arguments.append(try expression(minimum: 1))
-                if peek.kind == .comma {
-                    advance()
-                    continue
-                }
-                break
-            }
-        }
-        _ = try expect(.rightParen, "\")\"")
+        let arguments = try argumentList()
         if !sawGrouping, case .identifier(let word) = peek.kind, word.lowercased() == "by" || word.lowercased() == "without" {
             advance()
             without = word.lowercased() == "without"
@@ -426,22 +414,25 @@ public struct Parser {
         return .aggregate(op, operand, parameter: parameter, grouping: grouping, without: without)
     }
 
-    private mutating func call(_ name: String) throws(ParseError) -> Expr {
-        let token = advance()
-        guard let signature = FunctionTable.functions[name] else { throw error("unknown function with name \"\(name)\"", at: token) }
+    /// `( expr, expr, … )`, possibly empty.
+    private mutating func argumentList() throws(ParseError) -> [Expr] {
         _ = try expect(.leftParen, "\"(\"")
         var arguments: [Expr] = []
         if peek.kind != .rightParen {
-            while true {
+            arguments.append(try expression(minimum: 1))
+            while peek.kind == .comma {
+                advance()
                 arguments.append(try expression(minimum: 1))
-                if peek.kind == .comma {
-                    advance()
-                    continue
-                }
-                break
             }
         }
         _ = try expect(.rightParen, "\")\"")
+        return arguments
+    }
+
+    private mutating func call(_ name: String) throws(ParseError) -> Expr {
+        let token = advance()
+        guard let signature = FunctionTable.functions[name] else { throw error("unknown function with name \"\(name)\"", at: token) }
+        let arguments = try argumentList()
         let required = signature.arguments.count - signature.optional
         if arguments.count < required || (!signature.variadic && arguments.count > signature.arguments.count) {
             let expected = signature.optional > 0 && !signature.variadic ? "\(required) or \(signature.arguments.count)" : "\(signature.arguments.count)"

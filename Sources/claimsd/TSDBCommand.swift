@@ -1,6 +1,7 @@
 import App
 import ArgumentParser
 import Foundation
+import PromQL
 import TimeSeries
 
 /// `claimsd tsdb …`: offline work on the built-in time-series store.
@@ -98,9 +99,9 @@ struct TSDBDump: ParsableCommand {
         let configuration = try settings.load()
         let matcherSets: [[LabelMatcher]]
         do {
-            matcherSets = try selectors.map { selector throws(SeriesSelectorError) in try SeriesSelector.parse(selector) }
+            matcherSets = try selectors.map { selector throws(ParseError) in try Parser.parseSelector(selector) }
         } catch {
-            throw failure("\(error)", status: 64)
+            throw failure("--match: \(error)", status: 64)
         }
         let store: TimeSeriesStore
         do {

@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import JSONText
+import PromQL
 import TimeSeries
 
 /// Writing to the built-in store from outside, when `CLAIMS_TSDB_ADMIN_API=on` (off by
@@ -47,28 +48,18 @@ struct AdminRoutes: Sendable {
         } catch {
             throw Problem(status: .badRequest, detail: "\(error); nothing of this request was stored")
         }
-        var writer = JSONWriter()
-        writer.open("{")
-        writer.key("status")
-        writer.string("success")
-        writer.key("data")
-        writer.open("{")
-        writer.key("samplesRead")
-        writer.integer(summary.samplesRead)
-        writer.key("samplesStored")
-        writer.integer(summary.samplesStored)
-        writer.key("newSeries")
-        writer.integer(summary.newSeries)
-        writer.key("refused")
-        writer.open("{")
-        for (reason, count) in summary.refused.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
-            writer.key(reason.rawValue)
-            writer.integer(count)
+        let answer = APIJSON.success { writer in
+            writer.open("{")
+            writer.member("samplesRead", summary.samplesRead)
+            writer.member("samplesStored", summary.samplesStored)
+            writer.member("newSeries", summary.newSeries)
+            writer.key("refused")
+            writer.open("{")
+            for (reason, count) in summary.refused.sorted(by: { $0.key.rawValue < $1.key.rawValue }) { writer.member(reason.rawValue, count) }
+            writer.close("}")
+            writer.close("}")
         }
-        writer.close("}")
-        writer.close("}")
-        writer.close("}")
-        return RouteSupport.json(bytes: writer.bytes)
+        return RouteSupport.json(bytes: answer)
     }
 
     func deleteSeries(_ request: Request) async throws -> Response {
@@ -77,9 +68,9 @@ struct AdminRoutes: Sendable {
         var selectors: [[LabelMatcher]] = []
         for text in parameters.all("match[]") {
             do {
-                selectors.append(try SeriesSelector.parse(text))
+                selectors.append(try Parser.parseSelector(text))
             } catch {
-                problems.append(error.description)
+                problems.append("match[] \"\(text)\": \(error)")
             }
         }
         if parameters.all("match[]").isEmpty { problems.append("no match[] parameter: give at least one series selector") }
@@ -111,16 +102,11 @@ struct AdminRoutes: Sendable {
             Thread.detachNewThread { continuation.resume(returning: Result { try store.snapshot(name: name) }) }
         }
         let written = try result.get()
-        var writer = JSONWriter()
-        writer.open("{")
-        writer.key("status")
-        writer.string("success")
-        writer.key("data")
-        writer.open("{")
-        writer.key("name")
-        writer.string(written)
-        writer.close("}")
-        writer.close("}")
-        return RouteSupport.json(bytes: writer.bytes)
+        let body = APIJSON.success { writer in
+            writer.open("{")
+            writer.member("name", written)
+            writer.close("}")
+        }
+        return RouteSupport.json(bytes: body)
     }
 }
