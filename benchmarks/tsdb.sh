@@ -70,11 +70,16 @@ for port in 29100 29187 29121; do curl -fsS "http://127.0.0.1:$port/metrics" >"$
 snapshot="$(curl -fsS -XPOST "http://127.0.0.1:$PROM_PORT/api/v1/admin/tsdb/snapshot" | sed -E 's/.*"name":"([^"]+)".*/\1/')"
 stop_claimsd
 kill $PROMETHEUS; wait $PROMETHEUS 2>/dev/null || true
-prom_bytes=0; prom_samples=0
-for block in "$WORK/prometheus/snapshots/$snapshot"/*/; do
-  prom_bytes=$((prom_bytes + $(cat "$block"chunks/* | wc -c)))
-  prom_samples=$((prom_samples + $(sed -E 's/.*"numSamples":([0-9]+).*/\1/' "$block/meta.json")))
-done
+read -r prom_bytes prom_samples < <(python3 - "$WORK/prometheus/snapshots/$snapshot" <<'PY'
+import json, os, sys
+total_bytes = total_samples = 0
+for block in os.listdir(sys.argv[1]):
+    path = os.path.join(sys.argv[1], block)
+    total_samples += json.load(open(os.path.join(path, "meta.json")))["stats"]["numSamples"]
+    total_bytes += sum(os.path.getsize(os.path.join(path, "chunks", f)) for f in os.listdir(os.path.join(path, "chunks")))
+print(total_bytes, total_samples)
+PY
+)
 
 echo
 echo "Time-series store, $(date -u +%Y-%m-%d), $(nproc) cores, release build"

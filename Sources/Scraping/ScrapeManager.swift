@@ -56,6 +56,11 @@ public final class ScrapeManager: Service, Sendable {
     }
 
     public func run() async throws {
+        // A service that returns early stops claimsd: with nothing to scrape, wait for shutdown.
+        guard !loops.isEmpty else {
+            try? await gracefulShutdown()
+            return
+        }
         await withTaskGroup(of: Void.self) { group in
             for loop in loops {
                 group.addTask { await self.drive(loop) }

@@ -34,6 +34,26 @@ struct MemSeries: Sendable {
 
     var sampleCount: Int { sealed.reduce(open.count) { $0 + $1.count } }
 
+    /// What ``tryAppend(_:_:chunkRange:)`` did.
+    enum AppendOutcome {
+        case appended
+        /// The same timestamp and value as the last sample: nothing to do.
+        case duplicate
+        case outOfOrder
+        case duplicateTimestamp
+    }
+
+    /// Appends the sample when it is later than the last one; says why not otherwise.
+    @inline(__always)
+    mutating func tryAppend(_ timestamp: Int64, _ value: Double, chunkRange: Int64) -> AppendOutcome {
+        if let last = lastTimestamp, timestamp <= last {
+            if timestamp < last { return .outOfOrder }
+            return lastValueBits == value.bitPattern ? .duplicate : .duplicateTimestamp
+        }
+        append(timestamp, value, chunkRange: chunkRange)
+        return .appended
+    }
+
     /// Appends a sample later than every sample held, sealing the open chunk first when it is
     /// full or `timestamp` falls in the next chunk window.
     mutating func append(_ timestamp: Int64, _ value: Double, chunkRange: Int64) {

@@ -252,14 +252,7 @@ extension HeadState {
                     if record.type == .imported {
                         merge(ref, samples, chunkRange: options.chunkRange)
                     } else {
-                        for sample in samples {
-                            guard let last = series[ref]?.lastTimestamp else {
-                                series[ref]?.append(sample.timestamp, sample.value, chunkRange: options.chunkRange)
-                                maxTime = max(maxTime, sample.timestamp)
-                                continue
-                            }
-                            guard sample.timestamp > last else { continue }
-                            series[ref]?.append(sample.timestamp, sample.value, chunkRange: options.chunkRange)
+                        for sample in samples where series.append(ref, sample.timestamp, sample.value, chunkRange: options.chunkRange) == .appended {
                             maxTime = max(maxTime, sample.timestamp)
                         }
                     }

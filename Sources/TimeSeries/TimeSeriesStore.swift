@@ -205,7 +205,7 @@ public final class TimeSeriesStore: Sendable {
 
 /// Everything the store's lock guards.
 struct HeadState: ~Copyable {
-    var series: [SeriesRef: MemSeries] = [:]
+    var series = SeriesTable()
     var refs: [Labels: SeriesRef] = [:]
     var index = LabelIndex()
     var nextRef: UInt64 = 1
@@ -265,40 +265,49 @@ struct HeadState: ~Copyable {
                 result.refused[.tooOld, default: 0] += 1
                 continue
             }
-            var ref = sample.ref.flatMap { series[$0] != nil ? $0 : nil }
-            if ref == nil {
-                guard !sample.labels.name.isEmpty else {
-                    result.refs.append(nil)
-                    result.refused[.noMetricName, default: 0] += 1
-                    continue
-                }
-                ref = seriesRef(for: sample.labels, maxSeries: options.maxSeries, created: &created)
+            // Appending by a remembered ref is one array access; an unknown or stale ref falls
+            // back to the labels.
+            if let known = sample.ref, let outcome = series.append(known, sample.timestamp, sample.value, chunkRange: options.chunkRange) {
+                result.refs.append(known)
+                record(outcome, known, sample, into: &result, logged: &logged)
+                continue
             }
-            guard let ref else {
+            guard !sample.labels.name.isEmpty else {
+                result.refs.append(nil)
+                result.refused[.noMetricName, default: 0] += 1
+                continue
+            }
+            guard let ref = seriesRef(for: sample.labels, maxSeries: options.maxSeries, created: &created),
+                let outcome = series.append(ref, sample.timestamp, sample.value, chunkRange: options.chunkRange)
+            else {
                 result.refs.append(nil)
                 result.refused[.seriesLimit, default: 0] += 1
                 continue
             }
             result.refs.append(ref)
-            let refusal: RefusalReason? = series[ref].map { memSeries in
-                guard let last = memSeries.lastTimestamp, sample.timestamp <= last else { return nil }
-                if sample.timestamp < last { return .outOfOrder }
-                // The same sample again (a retried scrape) is no error; another value is.
-                return memSeries.lastValueBits == sample.value.bitPattern ? RefusalReason?.none : .duplicateTimestamp
-            } ?? nil
-            if let refusal {
-                result.refused[refusal, default: 0] += 1
-                continue
-            }
-            if let last = series[ref]?.lastTimestamp, sample.timestamp == last { continue }
-            series[ref]?.append(sample.timestamp, sample.value, chunkRange: options.chunkRange)
-            if sample.timestamp > maxTime { maxTime = sample.timestamp }
-            logged.append((ref, sample.timestamp, sample.value))
-            result.appended += 1
+            record(outcome, ref, sample, into: &result, logged: &logged)
         }
         result.newSeries = created.count
         log?.write(series: created, samples: logged, imported: false)
         return result
+    }
+
+    @inline(__always)
+    private mutating func record(
+        _ outcome: MemSeries.AppendOutcome, _ ref: SeriesRef, _ sample: PendingSample, into result: inout AppendResult, logged: inout [(SeriesRef, Int64, Double)]
+    ) {
+        switch outcome {
+        case .appended:
+            if sample.timestamp > maxTime { maxTime = sample.timestamp }
+            logged.append((ref, sample.timestamp, sample.value))
+            result.appended += 1
+        case .duplicate:
+            break
+        case .outOfOrder:
+            result.refused[.outOfOrder, default: 0] += 1
+        case .duplicateTimestamp:
+            result.refused[.duplicateTimestamp, default: 0] += 1
+        }
     }
 
     mutating func importSamples(_ batch: [(labels: Labels, samples: [Sample])], options: TimeSeriesOptions, log shouldLog: Bool) -> AppendResult {
@@ -376,7 +385,7 @@ struct HeadState: ~Copyable {
         guard maxTime > .min else { return 0 }
         let cutoff = maxTime &- retention
         var removed: [(SeriesRef, Labels)] = []
-        for ref in Array(series.keys) {
+        for ref in series.refs {
             guard var memSeries = series[ref] else { continue }
             if let first = memSeries.firstTimestamp, first >= cutoff { continue }
             if memSeries.dropChunks(endingBefore: cutoff) {

@@ -90,6 +90,25 @@ import TimeSeries
         }
     }
 
+    @Test func withScrapingOffClaimsdServesAndStopsCleanly() async throws {
+        try await ScratchDatabase.with { _, database in
+            let path = NSTemporaryDirectory() + "claimsd-noscrape-\(TestEnvironment.uniqueSuffix())"
+            defer { try? FileManager.default.removeItem(atPath: path) }
+            let claimsd = try ChildProcess(
+                Self.binary, ["serve", "--port", "0", "--log-target", "stdout", "--scrape-interval", "off"],
+                environment: [
+                    "CLAIMS_DATABASE_URL": database.url, "CLAIMS_REDIS_URL": TestEnvironment.redisURL, "CLAIMS_TSDB_PATH": path, "CLAIMS_RELAY": "off",
+                ])
+            _ = try await ExecutableTests.waitForOutput(of: claimsd) { $0.contains("listening on") }
+            // Still serving a while later: the scraper with nothing to do does not end the service.
+            try await Task.sleep(for: .seconds(2))
+            #expect(claimsd.exitStatus() == nil, "\(claimsd.standardOutput)")
+            claimsd.send(SIGTERM)
+            #expect(try await claimsd.waitForExit(timeout: .seconds(30)) == 0)
+            #expect(try await Self.upSamples(path).isEmpty)
+        }
+    }
+
     @Test func importingAnOpenMetricsFileStoresExactlyItsSamples() async throws {
         var generator = SystemRandomNumberGenerator()
         let seed = UInt64.random(in: 1...UInt64.max, using: &generator)
