@@ -34,6 +34,8 @@ public final class ScrapeLoop: Sendable {
         /// Refs of every series this loop has appended to, so new ones are counted.
         var known: [Labels: SeriesRef] = [:]
         var health = TargetHealth()
+        /// HELP, TYPE and UNIT of the metric families the last good scrape exposed.
+        var metadata: [String: MetricMetadata] = [:]
     }
 
     public init(target: ScrapeTarget, source: any MetricsSource, store: TimeSeriesStore) {
@@ -45,16 +47,20 @@ public final class ScrapeLoop: Sendable {
     /// The target's health after its last scrape.
     public var health: TargetHealth { state.withLock { $0.health } }
 
+    /// The metadata of the metric families the target exposed at its last good scrape.
+    public var metadata: [String: MetricMetadata] { state.withLock { $0.metadata } }
+
     /// Scrapes once, storing everything at `timestamp` (milliseconds); returns whether the
     /// scrape succeeded.
     @discardableResult
     public func scrape(at timestamp: Int64) async -> Bool {
         let started = ContinuousClock.now
         var exposed: [ExposedSample] = []
+        var metadata: [String: MetricMetadata] = [:]
         var failure: String?
         do {
             let (body, contentType) = try await source.fetch(timeout: .milliseconds(target.timeout))
-            exposed = try ExpositionParser.parse(body, format: ExpositionFormat(contentType: contentType))
+            (exposed, metadata) = try ExpositionParser.parseWithMetadata(body, format: ExpositionFormat(contentType: contentType))
         } catch let error as ExpositionError {
             failure = "invalid exposition: \(error)"
         } catch {
@@ -100,6 +106,7 @@ public final class ScrapeLoop: Sendable {
             // Forget series that went stale, so the cache does not grow without bound.
             for labels in loop.previous.keys where current[labels] == nil { loop.known[labels] = nil }
             loop.previous = current
+            if failure == nil { loop.metadata = metadata }
             loop.health = TargetHealth(
                 state: failure == nil ? .up : .down, lastScrape: timestamp, lastScrapeDuration: duration, lastError: failure ?? "",
                 lastSamples: exposed.count)

@@ -37,6 +37,20 @@ public struct ExposedSample: Sendable, Equatable {
     }
 }
 
+/// What an exposition says about a metric family: its type, help text and unit, as the
+/// Prometheus metadata API reports them (`untyped` is reported as `unknown`).
+public struct MetricMetadata: Sendable, Hashable {
+    public var type = "unknown"
+    public var help = ""
+    public var unit = ""
+
+    public init(type: String = "unknown", help: String = "", unit: String = "") {
+        self.type = type
+        self.help = help
+        self.unit = unit
+    }
+}
+
 /// An exposition that does not follow its format: the line and what is wrong with it.
 public struct ExpositionError: Error, Sendable, CustomStringConvertible, Equatable {
     /// 1-based line number.
@@ -56,6 +70,8 @@ public struct ExpositionParser {
     private var line = 1
     private var fragment = false
     private var endedWithEOF = false
+    /// HELP, TYPE and UNIT lines seen, by family name.
+    private var metadata: [String: MetricMetadata] = [:]
 
     private init(bytes: [UInt8], format: ExpositionFormat) {
         self.bytes = bytes
@@ -66,6 +82,15 @@ public struct ExpositionParser {
     public static func parse(_ text: [UInt8], format: ExpositionFormat) throws(ExpositionError) -> [ExposedSample] {
         var parser = ExpositionParser(bytes: text, format: format)
         return try parser.parseAll()
+    }
+
+    /// The samples of `text` and the metadata of its metric families, by family name.
+    public static func parseWithMetadata(
+        _ text: [UInt8], format: ExpositionFormat
+    ) throws(ExpositionError) -> (samples: [ExposedSample], metadata: [String: MetricMetadata]) {
+        var parser = ExpositionParser(bytes: text, format: format)
+        let samples = try parser.parseAll()
+        return (samples, parser.metadata)
     }
 
     /// The samples of one piece of a longer exposition that starts at line `firstLine`: whole
@@ -113,7 +138,7 @@ public struct ExpositionParser {
         return samples
     }
 
-    private func parseLine(_ text: ArraySlice<UInt8>, sawEOF: inout Bool) throws(ExpositionError) -> ExposedSample? {
+    private mutating func parseLine(_ text: ArraySlice<UInt8>, sawEOF: inout Bool) throws(ExpositionError) -> ExposedSample? {
         var cursor = Cursor(bytes: text)
         if format == .prometheusText {
             cursor.skipBlanks()
@@ -128,7 +153,7 @@ public struct ExpositionParser {
         return try parseSample(&cursor)
     }
 
-    private func parseComment(_ cursor: inout Cursor, sawEOF: inout Bool) throws(ExpositionError) {
+    private mutating func parseComment(_ cursor: inout Cursor, sawEOF: inout Bool) throws(ExpositionError) {
         cursor.advance()  // '#'
         if format == .openMetrics {
             let rest = String(decoding: cursor.rest, as: UTF8.self)
@@ -160,8 +185,14 @@ public struct ExpositionParser {
                 let type = cursor.word()
                 let known = format == .openMetrics ? Self.openMetricsTypes : Self.metricTypes
                 guard known.contains(type) else { throw fail("unknown metric type \"\(type)\" for \(name)") }
+                metadata[name, default: MetricMetadata()].type = type == "untyped" ? "unknown" : type
             } else if keyword == "HELP" {
-                guard String(validating: cursor.rest, as: UTF8.self) != nil else { throw fail("help text is not valid UTF-8") }
+                if cursor.peek == Self.space || cursor.peek == Self.tab { cursor.advance() }
+                guard let help = String(validating: cursor.rest, as: UTF8.self) else { throw fail("help text is not valid UTF-8") }
+                metadata[name, default: MetricMetadata()].help = Self.unescapeHelp(help)
+            } else {
+                cursor.skipBlanks()
+                metadata[name, default: MetricMetadata()].unit = String(decoding: cursor.rest, as: UTF8.self)
             }
         default:
             if format == .openMetrics { throw fail("a comment line must be # HELP, # TYPE, # UNIT or # EOF") }
@@ -266,6 +297,29 @@ public struct ExpositionParser {
                 throw fail("expected ',' or '}' after the value of label \"\(name)\"")
             }
         }
+    }
+
+    /// Help text with `\\` and `\n` (and, in OpenMetrics, `\"`) unescaped.
+    static func unescapeHelp(_ text: String) -> String {
+        guard text.contains("\\") else { return text }
+        var result = ""
+        var escaping = false
+        for character in text {
+            if escaping {
+                switch character {
+                case "n": result.append("\n")
+                case "\\", "\"": result.append(character)
+                default: result.append("\\"); result.append(character)
+                }
+                escaping = false
+            } else if character == "\\" {
+                escaping = true
+            } else {
+                result.append(character)
+            }
+        }
+        if escaping { result.append("\\") }
+        return result
     }
 
     /// A float as Go's `strconv.ParseFloat` reads it in expositions: decimal or exponent form,

@@ -118,6 +118,22 @@ import TimeSeries
         }
     }
 
+    @Test func metadataComesFromWhatTargetsExpose() async throws {
+        try await withApp { client, settings in
+            let exposition = "# HELP claims_total Claims \\\\ received.\n# TYPE claims_total counter\nclaims_total 3\n# TYPE temperature gauge\ntemperature 21\n"
+            let target = ScrapeTarget(job: "app", url: "", labels: Labels(["job": "app", "instance": "app:1"]), interval: 15_000, timeout: 1000)
+            let loop = ScrapeLoop(target: target, source: InProcessSource { Array(exposition.utf8) }, store: settings.store)
+            await loop.scrape(at: Self.now)
+            settings.targets.set([loop])
+            let (_, json, _) = try await get(client, "/api/v1/metadata")
+            let data = json["data"] as? [String: [[String: String]]]
+            #expect(data?["claims_total"] == [["type": "counter", "help": "Claims \\ received.", "unit": ""]])
+            #expect(data?["temperature"]?.first?["type"] == "gauge")
+            let (_, one, _) = try await get(client, "/api/v1/metadata?metric=temperature")
+            #expect((one["data"] as? [String: Any])?.keys.sorted() == ["temperature"])
+        }
+    }
+
     @Test func targetsListTheScrapeLoops() async throws {
         try await withApp { client, settings in
             let target = ScrapeTarget(

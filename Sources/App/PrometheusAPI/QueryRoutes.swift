@@ -70,7 +70,17 @@ struct QueryRoutes: Sendable {
         router.get("api/v1/targets") { _, _ in RouteSupport.json(bytes: targetsBody()) }
         router.get("api/v1/query_exemplars") { _, _ in RouteSupport.json(bytes: APIJSON.success { $0.raw("[]") }) }
         router.post("api/v1/query_exemplars") { _, _ in RouteSupport.json(bytes: APIJSON.success { $0.raw("[]") }) }
-        router.get("api/v1/metadata") { _, _ in RouteSupport.json(bytes: APIJSON.success { $0.raw("{}") }) }
+        router.get("api/v1/metadata") { request, _ in
+            await answer { () throws(APIFailure) -> [UInt8] in
+                let parameters: APIParameters
+                do {
+                    parameters = try await APIParameters.read(request)
+                } catch {
+                    throw APIFailure(type: "bad_data", message: "\(error)")
+                }
+                return try metadata(parameters)
+            }
+        }
         router.get("api/v1/status/runtimeinfo") { _, _ in
             RouteSupport.json(bytes: APIJSON.success { writer in
                 let statistics = store.statistics()
@@ -222,6 +232,35 @@ struct QueryRoutes: Sendable {
         var values = store.labelValues(name, matching: matchers, from: start, through: end)
         if let limit = try limit(parameters) { values = Array(values.prefix(limit)) }
         return APIJSON.success { $0.strings(values) }
+    }
+
+    /// The metadata of the scraped metric families: `{"<name>":[{"type","help","unit"}]}`,
+    /// one entry per distinct description, filtered by `metric`, cut by `limit`.
+    func metadata(_ parameters: APIParameters) throws(APIFailure) -> [UInt8] {
+        var byName: [String: [MetricMetadata]] = [:]
+        for loop in targets.loops {
+            for (name, entry) in loop.metadata where parameters["metric"].map({ $0.isEmpty || $0 == name }) ?? true {
+                if !(byName[name]?.contains(entry) ?? false) { byName[name, default: []].append(entry) }
+            }
+        }
+        var names = byName.keys.sorted()
+        if let limit = try limit(parameters) { names = Array(names.prefix(limit)) }
+        return APIJSON.success { writer in
+            writer.open("{")
+            for name in names {
+                writer.key(name)
+                writer.open("[")
+                for entry in byName[name] ?? [] {
+                    writer.open("{")
+                    writer.member("type", entry.type)
+                    writer.member("help", entry.help)
+                    writer.member("unit", entry.unit)
+                    writer.close("}")
+                }
+                writer.close("]")
+            }
+            writer.close("}")
+        }
     }
 
     func targetsBody() -> [UInt8] {
