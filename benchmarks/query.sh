@@ -37,7 +37,7 @@ ask() {
   curl -s -o "$WORK/answer-$1.json" -w '%{time_total}' "http://127.0.0.1:$1/api/v1/query_range" \
     --data-urlencode "query=$2" --data-urlencode "start=$3" --data-urlencode "end=$END" --data-urlencode "step=$4"
 }
-stats() { sort -n | awk '{ v[NR] = $1 } END { m = v[int((NR + 1) / 2)]; p = v[int(NR * 0.99 + 0.999)]; if (p == "") p = v[NR]; printf "%.1f %.1f", m * 1000, p * 1000 }'; }
+stats() { sort -n | awk '{ v[NR] = $1 } END { m = v[int((NR + 1) / 2)]; p = v[int(NR * 0.99 + 0.999)]; if (p == "") p = v[NR]; printf "%.1f %.1f\n", m * 1000, p * 1000 }'; }
 
 rows=""
 measure() {
