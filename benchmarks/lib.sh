@@ -48,11 +48,16 @@ pct() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.0f %%", 100 * a / b }'; }
 
 "$BINARY" migrate >/dev/null
 
+# What a script also stops when it ends, however it ends (exporters, a Prometheus): scripts add
+# shell commands to BENCH_CLEANUP; the EXIT trap runs them, whoever installs it.
+BENCH_CLEANUP=""
+trap 'eval "$BENCH_CLEANUP"' EXIT
+
 # Starts claimsd in the background and waits for /ready; stops the run if it does not come up.
 start_claimsd() {
   "$BINARY" serve --port "$HTTP_PORT" >>"$WORK/claimsd.out" 2>&1 &
   CLAIMSD=$!
-  trap 'kill $CLAIMSD 2>/dev/null || true' EXIT
+  trap 'kill $CLAIMSD 2>/dev/null || true; eval "$BENCH_CLEANUP"' EXIT
   for _ in $(seq 1 100); do
     curl -fsS "http://127.0.0.1:$HTTP_PORT/ready" >/dev/null 2>&1 && return 0
     kill -0 $CLAIMSD 2>/dev/null || break
@@ -65,6 +70,6 @@ start_claimsd() {
 
 stop_claimsd() {
   kill $CLAIMSD; wait $CLAIMSD 2>/dev/null || true
-  trap - EXIT
+  trap 'eval "$BENCH_CLEANUP"' EXIT
 }
 : >"$WORK/claimsd.out"

@@ -21,7 +21,8 @@ BENCH="$(swift build -c release --show-bin-path)/tsdb-bench"
 bash "$SERVICES" start node-exporter bench 29100
 bash "$SERVICES" start postgres-exporter bench 29187
 bash "$SERVICES" start redis-exporter bench 29121
-trap 'bash "$SERVICES" stop node-exporter bench; bash "$SERVICES" stop postgres-exporter bench; bash "$SERVICES" stop redis-exporter bench; kill ${PROMETHEUS:-} 2>/dev/null || true' EXIT
+BENCH_CLEANUP='for kind in node postgres redis; do bash "$SERVICES" stop $kind-exporter bench; done; kill ${PROMETHEUS:-} 2>/dev/null || true'
+
 
 export CLAIMS_RATE_LIMITS=off CLAIMS_RELAY=on
 rm -rf "$WORK/tsdb" "$WORK/prometheus"

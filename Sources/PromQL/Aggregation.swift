@@ -73,7 +73,7 @@ extension Evaluator {
         var groups: [Labels: Group] = [:]
         var order: [Labels] = []
         for sample in samples {
-            let key = Self.groupLabels(sample.labels, grouping: grouping, without: without)
+            let key = memo.group(sample.labels, grouping: grouping, without: without)
             if groups[key] == nil {
                 groups[key] = Group(first: sample.value)
                 order.append(key)
@@ -96,7 +96,7 @@ extension Evaluator {
         var heaps: [Labels: SampleHeap] = [:]
         var order: [Labels] = []
         for sample in samples {
-            let key = Self.groupLabels(sample.labels, grouping: grouping, without: without)
+            let key = memo.group(sample.labels, grouping: grouping, without: without)
             guard var heap = heaps[key] else {
                 heaps[key] = SampleHeap(top: top, first: sample)
                 order.append(key)

@@ -105,6 +105,44 @@ struct WindowSeries {
 struct LoadedSeries {
     let labels: Labels
     let samples: [Sample]
+    /// Whether any sample is a staleness marker (range selectors must then skip them).
+    let hasStaleMarkers: Bool
+}
+
+/// Label sets derived during one evaluation, remembered so each is built once per series
+/// rather than once per step: without the metric name, and grouping keys of aggregations.
+final class EvaluationMemo {
+    struct GroupingKey: Hashable {
+        let grouping: [String]
+        let without: Bool
+    }
+
+    private var withoutName: [Labels: Labels] = [:]
+    private var withoutBucket: [Labels: Labels] = [:]
+    private var groups: [GroupingKey: [Labels: Labels]] = [:]
+
+    func droppingName(_ labels: Labels) -> Labels {
+        if let known = withoutName[labels] { return known }
+        let result = labels.removing(Labels.metricName)
+        withoutName[labels] = result
+        return result
+    }
+
+    /// The labels without `le` and the metric name: a histogram's group.
+    func bucketGroup(_ labels: Labels) -> Labels {
+        if let known = withoutBucket[labels] { return known }
+        let result = labels.removing("le").removing(Labels.metricName)
+        withoutBucket[labels] = result
+        return result
+    }
+
+    func group(_ labels: Labels, grouping: [String], without: Bool) -> Labels {
+        let key = GroupingKey(grouping: grouping, without: without)
+        if let known = groups[key]?[labels] { return known }
+        let result = Evaluator.groupLabels(labels, grouping: grouping, without: without)
+        groups[key, default: [:]][labels] = result
+        return result
+    }
 }
 
 struct Evaluator {
@@ -117,6 +155,7 @@ struct Evaluator {
     /// The samples of each selector, for the time span the query needs.
     var loaded: [SelectorKey: [LoadedSeries]] = [:]
     var loadedSamples = 0
+    let memo = EvaluationMemo()
 
     init(engine: QueryEngine, storage: any Queryable, start: Int64, end: Int64, step: Int64) {
         self.engine = engine
@@ -145,7 +184,9 @@ struct Evaluator {
                 let samples = snapshot.sampleArray(from: span.0, through: span.1)
                 loadedSamples += samples.count
                 if loadedSamples > engine.maxSamples { throw .tooManySamples(limit: engine.maxSamples) }
-                if !samples.isEmpty { series.append(LoadedSeries(labels: snapshot.labels, samples: samples)) }
+                if !samples.isEmpty {
+                    series.append(LoadedSeries(labels: snapshot.labels, samples: samples, hasStaleMarkers: samples.contains { StaleMarker.isMarker($0.value) }))
+                }
             }
             loaded[key] = series
         }
@@ -212,7 +253,7 @@ struct Evaluator {
             switch try evaluate(inner, at: time) {
             case .scalar(let value): return .scalar(-value)
             case .vector(let samples):
-                return .vector(samples.map { VectorSample(labels: $0.labels.removing(Labels.metricName), timestamp: time, value: -$0.value) })
+                return .vector(samples.map { VectorSample(labels: memo.droppingName($0.labels), timestamp: time, value: -$0.value) })
             default: throw .execution("unary minus on a non-numeric value")
             }
         case .binary(let op, let lhs, let rhs, let matching, let returnBool):
@@ -247,13 +288,9 @@ struct Evaluator {
         for series in loaded[SelectorKey(matchers: selector.matchers)] ?? [] {
             let last = lastIndex(series.samples, atOrBefore: rangeEnd)
             guard last >= 0 else { continue }
-            var first = lastIndex(series.samples, atOrBefore: rangeStart - 1) + 1
-            var window: [Sample] = []
-            while first <= last {
-                let sample = series.samples[first]
-                if !StaleMarker.isMarker(sample.value) { window.append(sample) }
-                first += 1
-            }
+            let first = lastIndex(series.samples, atOrBefore: rangeStart - 1) + 1
+            guard first <= last else { continue }
+            let window = series.hasStaleMarkers ? series.samples[first...last].filter { !StaleMarker.isMarker($0.value) } : Array(series.samples[first...last])
             guard !window.isEmpty else { continue }
             result.append(WindowSeries(labels: series.labels, samples: window, rangeStart: rangeStart, rangeEnd: rangeEnd))
         }

@@ -27,7 +27,7 @@ extension Evaluator {
                 guard case .vector(let evaluated) = try evaluate(arguments[0], at: time) else { throw .execution("timestamp() needs a vector") }
                 samples = evaluated.map { VectorSample(labels: $0.labels, timestamp: time, value: $0.value) }
             }
-            let result = samples.map { VectorSample(labels: $0.labels.removing(Labels.metricName), timestamp: time, value: Double($0.timestamp) / 1000) }
+            let result = samples.map { VectorSample(labels: memo.droppingName($0.labels), timestamp: time, value: Double($0.timestamp) / 1000) }
             try checkUnique(result)
             return .vector(result)
         case "label_replace":
@@ -81,7 +81,7 @@ extension Evaluator {
             var result: [VectorSample] = []
             for window in series {
                 guard let value = function(window) else { continue }
-                result.append(VectorSample(labels: window.labels.removing(Labels.metricName), timestamp: time, value: value))
+                result.append(VectorSample(labels: memo.droppingName(window.labels), timestamp: time, value: value))
             }
             try checkUnique(result)
             return .vector(result)
@@ -121,7 +121,7 @@ extension Evaluator {
         var result: [VectorSample] = []
         for window in series {
             guard let value = function(window) else { continue }
-            result.append(VectorSample(labels: keepName ? window.labels : window.labels.removing(Labels.metricName), timestamp: time, value: value))
+            result.append(VectorSample(labels: keepName ? window.labels : memo.droppingName(window.labels), timestamp: time, value: value))
         }
         try checkUnique(result)
         return .vector(result)
@@ -135,7 +135,7 @@ extension Evaluator {
     /// Applies `transform` to each element's value, dropping the metric name.
     private func mapValues(_ arguments: [Expr], at time: Int64, _ transform: (Double, Labels) -> Double) throws(QueryError) -> [VectorSample] {
         guard case .vector(let samples) = try evaluate(arguments[0], at: time) else { throw .execution("an instant vector is needed") }
-        let result = samples.map { VectorSample(labels: $0.labels.removing(Labels.metricName), timestamp: time, value: transform($0.value, $0.labels)) }
+        let result = samples.map { VectorSample(labels: memo.droppingName($0.labels), timestamp: time, value: transform($0.value, $0.labels)) }
         try checkUnique(result)
         return result
     }
@@ -372,7 +372,7 @@ extension Evaluator {
         var order: [Labels] = []
         for sample in samples {
             guard let bound = sample.labels["le"].flatMap(parseGoFloat) else { continue }
-            let key = sample.labels.removing("le").removing(Labels.metricName)
+            let key = memo.bucketGroup(sample.labels)
             if groups[key] == nil { order.append(key) }
             groups[key, default: []].append((bound, sample.value))
         }

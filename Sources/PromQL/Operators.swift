@@ -84,7 +84,7 @@ extension Evaluator {
                 keep = true
             }
             guard keep else { continue }
-            let labels = Self.dropsName(op) || returnBool ? sample.labels.removing(Labels.metricName) : sample.labels
+            let labels = Self.dropsName(op) || returnBool ? memo.droppingName(sample.labels) : sample.labels
             result.append(VectorSample(labels: labels, timestamp: time, value: value))
         }
         if Self.dropsName(op) || returnBool { try checkUnique(result) }
@@ -164,7 +164,7 @@ extension Evaluator {
 
     private func resultLabels(_ many: Labels, _ one: Labels, _ op: BinaryOperator, _ matching: VectorMatching, returnBool: Bool) -> Labels {
         var labels = many
-        if Self.dropsName(op) || returnBool { labels = labels.removing(Labels.metricName) }
+        if Self.dropsName(op) || returnBool { labels = memo.droppingName(labels) }
         if matching.cardinality == .oneToOne {
             if matching.on {
                 labels = Labels(labels.filter { matching.labels.contains($0.name) })

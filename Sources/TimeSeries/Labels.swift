@@ -24,6 +24,9 @@ public struct Label: Hashable, Sendable, Comparable {
 public struct Labels: Hashable, Sendable, Comparable, RandomAccessCollection, CustomStringConvertible {
     /// The labels, sorted by name.
     public private(set) var labels: [Label]
+    /// The hash of `labels`, computed once: label sets are dictionary keys on every append by
+    /// labels and at every step of a query.
+    private let hash: Int
 
     /// The name of the label that holds the metric name.
     public static let metricName = "__name__"
@@ -43,6 +46,7 @@ public struct Labels: Hashable, Sendable, Comparable, RandomAccessCollection, Cu
             }
         }
         self.labels = unique
+        self.hash = Self.hash(of: unique)
     }
 
     /// A label set from name/value pairs, e.g. `["__name__": "up", "job": "claimsd"]`.
@@ -53,6 +57,21 @@ public struct Labels: Hashable, Sendable, Comparable, RandomAccessCollection, Cu
     /// A label set whose labels are already sorted by name, unique and non-empty.
     init(sortedUnique labels: [Label]) {
         self.labels = labels
+        self.hash = Self.hash(of: labels)
+    }
+
+    private static func hash(of labels: [Label]) -> Int {
+        var hasher = Hasher()
+        hasher.combine(labels)
+        return hasher.finalize()
+    }
+
+    public static func == (lhs: Labels, rhs: Labels) -> Bool {
+        lhs.hash == rhs.hash && lhs.labels == rhs.labels
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(hash)
     }
 
     /// The empty label set.
