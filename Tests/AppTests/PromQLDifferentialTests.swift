@@ -340,7 +340,17 @@ import TimeSeries
         try await TestEnvironment.run("/usr/bin/env", ["promtool", "tsdb", "create-blocks-from", "openmetrics", file, directory + "/prometheus"])
         let port = Int(TestEnvironment.required("CLAIMS_TEST_PROMETHEUS_PORT")) ?? 59090
         try await TestEnvironment.services("start", "prometheus", "promql", String(port), directory + "/prometheus")
-        defer { if !keep { Task { try? await TestEnvironment.services("stop", "prometheus", "promql") } } }
+        do {
+            try await compareWithPrometheus(store: store, port: port)
+        } catch {
+            if !keep { try? await TestEnvironment.services("stop", "prometheus", "promql") }
+            throw error
+        }
+        // Stopped here, not in a deferred task that the test process might outlive.
+        if !keep { try await TestEnvironment.services("stop", "prometheus", "promql") }
+    }
+
+    func compareWithPrometheus(store: TimeSeriesStore, port: Int) async throws {
 
         let base = try makeDependencies(databaseURL: "postgresql://claimsd@127.0.0.1:1/none", redisURL: "redis://127.0.0.1:1")
         let router = buildRouter(dependencies: base, traffic: TrafficSettings(rateLimits: []), timeSeries: TimeSeriesSettings(store: store))

@@ -11,6 +11,10 @@ enum APIJSON {
         if number.isNaN { return "NaN" }
         if number == .infinity { return "+Inf" }
         if number == -.infinity { return "-Inf" }
+        // Whole numbers (counters, most gauges) need no shortest-digits search.
+        if number == number.rounded(), abs(number) < 1e15 {
+            return number == 0 && number.sign == .minus ? "-0" : String(Int64(number))
+        }
         return plainDecimal(number)
     }
 
@@ -74,10 +78,17 @@ enum APIJSON {
     }
 
     static func point(_ timestamp: Int64, _ value: String, into writer: inout JSONWriter) {
+        point(self.timestamp(timestamp), value, into: &writer)
+    }
+
+    /// A point whose time is already written out. Sample values are digits, signs, `.`, `NaN`
+    /// and `Inf` only, so they are quoted without an escaping pass.
+    static func point(_ timestamp: String, _ value: String, into writer: inout JSONWriter) {
         writer.open("[")
-        writer.raw(self.timestamp(timestamp))
-        writer.raw(",")
-        writer.string(value)
+        writer.raw(timestamp)
+        writer.raw(",\"")
+        writer.raw(value)
+        writer.raw("\"")
         writer.close("]")
     }
 
@@ -96,7 +107,11 @@ enum APIJSON {
         case .scalar(let time, let number):
             point(time, self.value(number), into: &writer)
         case .string(let time, let text):
-            point(time, text, into: &writer)
+            writer.open("[")
+            writer.raw(timestamp(time))
+            writer.raw(",")
+            writer.string(text)
+            writer.close("]")
         case .vector(let samples):
             writer.open("[")
             for sample in samples {
@@ -109,6 +124,8 @@ enum APIJSON {
             }
             writer.close("]")
         case .matrix(let series):
+            // The series of a range query share their step times: each is written out once.
+            var times: [Int64: String] = [:]
             writer.open("[")
             for one in series {
                 writer.open("{")
@@ -116,7 +133,16 @@ enum APIJSON {
                 labels(one.labels, into: &writer)
                 writer.key("values")
                 writer.open("[")
-                for sample in one.samples { point(sample.timestamp, self.value(sample.value), into: &writer) }
+                for sample in one.samples {
+                    let time: String
+                    if let known = times[sample.timestamp] {
+                        time = known
+                    } else {
+                        time = timestamp(sample.timestamp)
+                        times[sample.timestamp] = time
+                    }
+                    point(time, self.value(sample.value), into: &writer)
+                }
                 writer.close("]")
                 writer.close("}")
             }
