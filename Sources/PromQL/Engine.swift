@@ -269,8 +269,10 @@ struct Evaluator {
     /// a staleness marker.
     func instantSelect(_ selector: VectorSelector, at time: Int64) -> [VectorSample] {
         let reference = atTime(selector.at, default: time) - selector.offset
+        let selected = loaded[SelectorKey(matchers: selector.matchers)] ?? []
         var result: [VectorSample] = []
-        for series in loaded[SelectorKey(matchers: selector.matchers)] ?? [] {
+        result.reserveCapacity(selected.count)
+        for series in selected {
             let index = lastIndex(series.samples, atOrBefore: reference)
             guard index >= 0 else { continue }
             let sample = series.samples[index]
@@ -284,8 +286,10 @@ struct Evaluator {
     func rangeSelect(_ selector: VectorSelector, range: Int64, at time: Int64) -> [WindowSeries] {
         let rangeEnd = atTime(selector.at, default: time) - selector.offset
         let rangeStart = rangeEnd - range
+        let selected = loaded[SelectorKey(matchers: selector.matchers)] ?? []
         var result: [WindowSeries] = []
-        for series in loaded[SelectorKey(matchers: selector.matchers)] ?? [] {
+        result.reserveCapacity(selected.count)
+        for series in selected {
             let last = lastIndex(series.samples, atOrBefore: rangeEnd)
             guard last >= 0 else { continue }
             let first = lastIndex(series.samples, atOrBefore: rangeStart - 1) + 1
@@ -341,7 +345,7 @@ struct Evaluator {
     /// Fails like Prometheus when an operation produced two elements with the same labels.
     func checkUnique(_ samples: [VectorSample]) throws(QueryError) {
         guard samples.count > 1 else { return }
-        var seen = Set<Labels>()
+        var seen = Set<Labels>(minimumCapacity: samples.count)
         for sample in samples where !seen.insert(sample.labels).inserted {
             throw .execution("vector cannot contain metrics with the same labelset")
         }

@@ -79,6 +79,7 @@ extension Evaluator {
         if let function = Self.overTime[name] {
             guard case .matrix(let series) = try evaluate(arguments[0], at: time) else { throw .execution("\(name)() needs a range vector") }
             var result: [VectorSample] = []
+            result.reserveCapacity(series.count)
             for window in series {
                 guard let value = function(window) else { continue }
                 result.append(VectorSample(labels: memo.droppingName(window.labels), timestamp: time, value: value))
