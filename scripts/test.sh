@@ -69,9 +69,12 @@ swift build --build-tests
 if [ $# -gt 0 ]; then
   swift test --skip-build "$@"
 else
-  # The PromQL differential test keeps both cores busy for a minute (11,000 queries against a
-  # real Prometheus); it runs on its own after the rest, so the timing-sensitive tests (pools,
-  # rate-limit windows) never share the machine with it.
-  swift test --skip-build --skip PromQLDifferentialTests
-  swift test --skip-build --filter PromQLDifferentialTests
+  # The suites of the time-series store, the scraper and PromQL run in a second pass: the PromQL
+  # differential test (11,000 queries against a real Prometheus) and the store's integration
+  # tests (claimsd started, killed, restarted and dumped) keep both cores busy, and the first
+  # pass's timing-sensitive tests (pool bounds, rate-limit windows of a few seconds, relay
+  # take-over) must not share the machine with them.
+  heavy="TimeSeriesTests|ScrapingTests|PromQLTests|PromQLDifferentialTests|TimeSeriesIntegrationTests|TimeSeriesAdminTests|GrafanaConversationTests|APIJSONTests"
+  swift test --skip-build --skip "$heavy"
+  swift test --skip-build --filter "$heavy"
 fi
