@@ -79,14 +79,30 @@ public struct ScratchDatabase: Sendable {
         do {
             let result = try await body(client, database)
             await client.shutdown()
-            try await admin.query(PostgresQuery(sql: "DROP DATABASE \(name) WITH (FORCE)"))
+            try await drop(name, using: admin)
             await admin.shutdown()
             return result
         } catch {
             await client.shutdown()
-            _ = try? await admin.query(PostgresQuery(sql: "DROP DATABASE \(name) WITH (FORCE)"))
+            _ = try? await drop(name, using: admin)
             await admin.shutdown()
             throw error
+        }
+    }
+
+    /// Drops the database, retrying while an autovacuum worker is in it: after a bulk load,
+    /// autovacuum may be analysing the new tables, and `WITH (FORCE)` may not end a superuser's
+    /// process for the unprivileged test role (SQLSTATE 42501). The worker is gone within moments.
+    static func drop(_ name: String, using admin: PostgresClient) async throws {
+        var attempt = 0
+        while true {
+            do {
+                try await admin.query(PostgresQuery(sql: "DROP DATABASE \(name) WITH (FORCE)"))
+                return
+            } catch let error as PostgresError where error.sqlState == "42501" && attempt < 50 {
+                attempt += 1
+                try await Task.sleep(for: .milliseconds(200))
+            }
         }
     }
 }
