@@ -138,9 +138,8 @@ public struct Parser {
         if bothVectors {
             var vectorMatching = matching ?? VectorMatching()
             if op.isSetOperator { vectorMatching.cardinality = .manyToMany }
-            if vectorMatching.cardinality == .oneToOne || vectorMatching.cardinality == .manyToMany {
-                // Nothing to check.
-            } else if vectorMatching.on {
+            let grouped = vectorMatching.cardinality == .manyToOne || vectorMatching.cardinality == .oneToMany
+            if grouped && vectorMatching.on {
                 for label in vectorMatching.include where vectorMatching.labels.contains(label) {
                     throw error("label \"\(label)\" must not occur in ON and GROUP clause at once", at: token)
                 }

@@ -166,7 +166,7 @@ public struct ExpositionParser {
         } else {
             cursor.skipBlanks()
         }
-        let keyword = cursor.word()
+        let keyword = cursor.token()
         switch keyword {
         case "HELP", "TYPE", "UNIT":
             if format == .prometheusText && keyword == "UNIT" { return }
@@ -175,14 +175,14 @@ public struct ExpositionParser {
                 throw fail("expected a metric name after # \(keyword)")
             }
             cursor.skipBlanks()
-            let name = cursor.word()
+            let name = cursor.token()
             guard isValidMetricName(name) else {
                 if format == .prometheusText && keyword != "TYPE" && name.isEmpty { return }
                 throw fail("invalid metric name \"\(name)\" in # \(keyword)")
             }
             if keyword == "TYPE" {
                 cursor.skipBlanks()
-                let type = cursor.word()
+                let type = cursor.token()
                 let known = format == .openMetrics ? Self.openMetricsTypes : Self.metricTypes
                 guard known.contains(type) else { throw fail("unknown metric type \"\(type)\" for \(name)") }
                 metadata[name, default: MetricMetadata()].type = type == "untyped" ? "unknown" : type
@@ -370,8 +370,6 @@ private struct Cursor {
         while let byte = peek, byte != 0x20, byte != 0x09 { index += 1 }
         return String(decoding: bytes[start..<index], as: UTF8.self)
     }
-
-    mutating func word() -> String { token() }
 
     mutating func metricName() -> String {
         let start = index

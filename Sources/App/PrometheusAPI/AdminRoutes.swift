@@ -98,9 +98,7 @@ struct AdminRoutes: Sendable {
         formatter.locale = Locale(identifier: "en_US_POSIX")
         let name = formatter.string(from: Date()) + "-" + String(UInt64.random(in: 0...UInt64.max), radix: 16)
         let store = store
-        let result: Result<String, any Error> = await withCheckedContinuation { continuation in
-            Thread.detachNewThread { continuation.resume(returning: Result { try store.snapshot(name: name) }) }
-        }
+        let result: Result<String, any Error> = await offThePool { Result { try store.snapshot(name: name) } }
         let written = try result.get()
         let body = APIJSON.success { writer in
             writer.open("{")

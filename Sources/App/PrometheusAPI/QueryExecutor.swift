@@ -16,9 +16,7 @@ final class QueryExecutor: Sendable {
     func run<T: Sendable>(_ work: @escaping @Sendable () -> T) async -> T {
         await acquire()
         defer { release() }
-        return await withCheckedContinuation { continuation in
-            Thread.detachNewThread { continuation.resume(returning: work()) }
-        }
+        return await offThePool(work)
     }
 
     private func acquire() async {

@@ -83,11 +83,8 @@ struct TimeSeriesService: Service {
 }
 
 /// Runs blocking file work on a thread of its own, so the two cooperative threads keep serving.
-func offThePool(_ work: @escaping @Sendable () -> Void) async {
-    await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-        Thread.detachNewThread {
-            work()
-            continuation.resume()
-        }
+func offThePool<T: Sendable>(_ work: @escaping @Sendable () -> T) async -> T {
+    await withCheckedContinuation { continuation in
+        Thread.detachNewThread { continuation.resume(returning: work()) }
     }
 }
