@@ -104,12 +104,23 @@ let package = Package(
         // PromQL: lexer, parser, type checks and an evaluator over the store's query interface.
         .target(name: "PromQL", dependencies: ["TimeSeries"], swiftSettings: strict),
 
+        // YAML read strictly: unknown keys are errors and every error names its line.
+        .target(name: "StrictYAML", dependencies: ["TimeSeries", .product(name: "Yams", package: "Yams")], swiftSettings: strict),
+
+        // Prometheus rule files evaluated in process: rule groups, alert state, annotation
+        // templates, and promtool's rule unit tests. No I/O but reading rule files.
+        .target(
+            name: "Alerting",
+            dependencies: ["PromQL", "TimeSeries", "StrictYAML", .product(name: "Yams", package: "Yams")],
+            swiftSettings: strict
+        ),
+
         // Scraping into the store: claimsd's own registry and the targets of a scrape config
         // (Prometheus YAML subset), over a small NIO HTTP/1.1 client.
         .target(
             name: "Scraping",
             dependencies: [
-                "TimeSeries",
+                "TimeSeries", "StrictYAML",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -125,7 +136,7 @@ let package = Package(
         .target(
             name: "App",
             dependencies: [
-                "Pooling", "Postgres", "Redis", "Journal", "Claims", "ClaimStore", "JSONText", "Ranking", "RateLimiting", "TimeSeries", "Scraping", "PromQL",
+                "Pooling", "Postgres", "Redis", "Journal", "Claims", "ClaimStore", "JSONText", "Ranking", "RateLimiting", "TimeSeries", "Scraping", "PromQL", "Alerting",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -143,7 +154,7 @@ let package = Package(
         .executableTarget(
             name: "claimsd",
             dependencies: [
-                "App", "Claims", "ClaimStore", "TimeSeries", "PromQL",
+                "App", "Claims", "ClaimStore", "TimeSeries", "PromQL", "Alerting",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
@@ -168,6 +179,7 @@ let package = Package(
         .testTarget(name: "JSONTextTests", dependencies: ["JSONText"], swiftSettings: strict),
         .testTarget(name: "TimeSeriesTests", dependencies: ["TimeSeries", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "PromQLTests", dependencies: ["PromQL", "TimeSeries", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "AlertingTests", dependencies: ["Alerting", "PromQL", "TimeSeries", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "ScrapingTests", dependencies: ["Scraping", "TimeSeries", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "RateLimitingTests", dependencies: ["RateLimiting", "Redis", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "ClaimStoreTests", dependencies: ["ClaimStore", "App", "Claims", "Postgres", "TestSupport"], swiftSettings: strict),
@@ -178,7 +190,7 @@ let package = Package(
         .testTarget(
             name: "AppTests",
             dependencies: [
-                "App", "Postgres", "Redis", "TestSupport", "Journal", "Ranking", "RateLimiting", "ClaimStore", "Claims", "TimeSeries", "PromQL",
+                "App", "Postgres", "Redis", "TestSupport", "Journal", "Ranking", "RateLimiting", "ClaimStore", "Claims", "TimeSeries", "PromQL", "Alerting",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
             swiftSettings: strict

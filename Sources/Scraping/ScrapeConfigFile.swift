@@ -1,3 +1,4 @@
+public import StrictYAML
 import TimeSeries
 import Yams
 
@@ -96,72 +97,4 @@ public enum ScrapeConfigFile {
 }
 
 /// A scrape configuration that cannot be used, with the line it is on.
-public struct ScrapeConfigError: Error, Sendable, CustomStringConvertible {
-    public var line: Int?
-    public var problem: String
-    public var description: String { line.map { "line \($0): \(problem)" } ?? problem }
-}
-
-/// A YAML mapping whose keys are checked against those allowed.
-struct YAMLMapping {
-    private let node: Node
-    private let pairs: [String: Node]
-    let keys: [String]
-
-    init(_ node: Node, context: String, allowed: Set<String>?) throws(ScrapeConfigError) {
-        guard let mapping = node.mapping else { throw ScrapeConfigError(line: node.mark?.line, problem: "\(context) must be a mapping") }
-        var pairs: [String: Node] = [:]
-        var keys: [String] = []
-        for (key, value) in mapping {
-            guard let name = key.string else { throw ScrapeConfigError(line: key.mark?.line, problem: "keys in \(context) must be strings") }
-            if let allowed, !allowed.contains(name) {
-                throw ScrapeConfigError(line: key.mark?.line, problem: "field \(name) not found in \(context) (known: \(allowed.sorted().joined(separator: ", ")))")
-            }
-            guard pairs[name] == nil else { throw ScrapeConfigError(line: key.mark?.line, problem: "field \(name) appears twice in \(context)") }
-            pairs[name] = value
-            keys.append(name)
-        }
-        self.node = node
-        self.pairs = pairs
-        self.keys = keys
-    }
-
-    subscript(key: String) -> Node? { pairs[key].flatMap { $0.isNull ? nil : $0 } }
-
-    func error(_ problem: String) -> ScrapeConfigError {
-        ScrapeConfigError(line: node.mark?.line, problem: problem)
-    }
-
-    func string(_ key: String) throws(ScrapeConfigError) -> String? {
-        guard let value = self[key] else { return nil }
-        guard let text = value.scalar?.string else { throw ScrapeConfigError(line: value.mark?.line, problem: "\(key) must be a string") }
-        return text
-    }
-
-    func bool(_ key: String) throws(ScrapeConfigError) -> Bool? {
-        guard let value = self[key] else { return nil }
-        guard let flag = value.bool else { throw ScrapeConfigError(line: value.mark?.line, problem: "\(key) must be true or false") }
-        return flag
-    }
-
-    func duration(_ key: String) throws(ScrapeConfigError) -> Int64? {
-        guard let text = try string(key) else { return nil }
-        guard let milliseconds = PrometheusDuration.milliseconds(text) else {
-            throw ScrapeConfigError(line: self[key]?.mark?.line, problem: "\(key) \"\(text)\" is not a duration such as 15s, 1m or 1h30m")
-        }
-        return milliseconds
-    }
-
-    func sequence(_ key: String) throws(ScrapeConfigError) -> [Node] {
-        guard let value = self[key] else { return [] }
-        guard let items = value.sequence else { throw ScrapeConfigError(line: value.mark?.line, problem: "\(key) must be a list") }
-        return Array(items)
-    }
-}
-
-extension Node {
-    var isNull: Bool {
-        guard let scalar else { return false }
-        return scalar.tag == .implicit && ["", "~", "null", "Null", "NULL"].contains(scalar.string) && scalar.style == .plain
-    }
-}
+public typealias ScrapeConfigError = YAMLProblem
