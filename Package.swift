@@ -104,6 +104,16 @@ let package = Package(
         // PromQL: lexer, parser, type checks and an evaluator over the store's query interface.
         .target(name: "PromQL", dependencies: ["TimeSeries"], swiftSettings: strict),
 
+        // One outbound HTTP/1.1 exchange over NIO (scrapes, notifications).
+        .target(
+            name: "OutboundHTTP",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
+
         // YAML read strictly: unknown keys are errors and every error names its line.
         .target(name: "StrictYAML", dependencies: ["TimeSeries", .product(name: "Yams", package: "Yams")], swiftSettings: strict),
 
@@ -120,10 +130,7 @@ let package = Package(
         .target(
             name: "Scraping",
             dependencies: [
-                "TimeSeries", "StrictYAML",
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
+                "TimeSeries", "StrictYAML", "OutboundHTTP",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -132,16 +139,28 @@ let package = Package(
             swiftSettings: strict
         ),
 
+        // Alerts out: Alertmanager's v2 API and signed webhooks, with bounded queues and retries.
+        .target(
+            name: "AlertDelivery",
+            dependencies: [
+                "Alerting", "OutboundHTTP", "JSONText", "TimeSeries",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+            ],
+            swiftSettings: strict
+        ),
+
         // The service: configuration, migrations, HTTP wiring, lifecycle.
         .target(
             name: "App",
             dependencies: [
-                "Pooling", "Postgres", "Redis", "Journal", "Claims", "ClaimStore", "JSONText", "Ranking", "RateLimiting", "TimeSeries", "Scraping", "PromQL", "Alerting",
+                "Pooling", "Postgres", "Redis", "Journal", "Claims", "ClaimStore", "JSONText", "Ranking", "RateLimiting", "TimeSeries", "Scraping", "PromQL", "Alerting", "AlertDelivery", "OutboundHTTP",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ],
@@ -179,7 +198,7 @@ let package = Package(
         .testTarget(name: "JSONTextTests", dependencies: ["JSONText"], swiftSettings: strict),
         .testTarget(name: "TimeSeriesTests", dependencies: ["TimeSeries", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "PromQLTests", dependencies: ["PromQL", "TimeSeries", "TestSupport"], swiftSettings: strict),
-        .testTarget(name: "AlertingTests", dependencies: ["Alerting", "PromQL", "TimeSeries", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "AlertingTests", dependencies: ["Alerting", "AlertDelivery", "OutboundHTTP", "PromQL", "TimeSeries", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "ScrapingTests", dependencies: ["Scraping", "TimeSeries", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "RateLimitingTests", dependencies: ["RateLimiting", "Redis", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "ClaimStoreTests", dependencies: ["ClaimStore", "App", "Claims", "Postgres", "TestSupport"], swiftSettings: strict),

@@ -1,3 +1,4 @@
+import Foundation
 public import TimeSeries
 
 /// Where an alert is in its life.
@@ -47,6 +48,9 @@ public struct Alert: Sendable, Equatable {
         self.activeAt = activeAt
     }
 
+    /// The value as Prometheus's API writes it (`strconv.FormatFloat(v, 'e', -1, 64)`).
+    public var valueText: String { GoFormat.exponent(value) }
+
     /// Whether the notifiers should get this alert at `time` (Prometheus's rule: never
     /// pending ones; resolved ones once more after resolving; firing ones every `resendDelay`).
     func needsSending(at time: Int64, resendDelay: Int64) -> Bool {
@@ -94,4 +98,18 @@ public struct RuleEvaluationRecord: Sendable, Equatable {
     /// Samples the expression returned.
     public var samples: Int
     public var error: String?
+}
+
+/// Times as Go's JSON writes them (RFC 3339, UTC, fraction trimmed): Prometheus's API and
+/// Alertmanager's payloads use this form.
+public enum AlertTime {
+    /// `2026-11-30T13:51:50.123Z` for milliseconds since the epoch.
+    public static func rfc3339(_ milliseconds: Int64) -> String {
+        let text = GoTime.string(milliseconds: milliseconds)
+        // "YYYY-MM-DD HH:MM:SS[.fff] +0000 UTC" → "YYYY-MM-DDTHH:MM:SS[.fff]Z"
+        return String(text.dropLast(" +0000 UTC".count)).replacingOccurrences(of: " ", with: "T") + "Z"
+    }
+
+    /// Go's zero time, which Alertmanager's webhooks send as `endsAt` of firing alerts.
+    public static let zero = "0001-01-01T00:00:00Z"
 }

@@ -101,8 +101,8 @@ public protocol Rule: AnyObject, Sendable {
 }
 
 extension Labels {
-    /// The label set as a dictionary (for templates).
-    var dictionary: [String: String] {
+    /// The label set as a dictionary (for templates and payloads).
+    public var dictionary: [String: String] {
         var pairs: [String: String] = [:]
         for label in self { pairs[label.name] = label.value }
         return pairs

@@ -75,7 +75,7 @@ public struct TrafficSettings: Sendable {
 /// The router with all middleware and routes; production and tests both use it.
 public func buildRouter(
     dependencies: AppDependencies, validator: ClaimValidator = ClaimValidator(), limits: IntakeLimits = IntakeLimits(),
-    traffic: TrafficSettings = TrafficSettings(), timeSeries: TimeSeriesSettings? = nil
+    traffic: TrafficSettings = TrafficSettings(), timeSeries: TimeSeriesSettings? = nil, alerting: AlertingRuntime? = nil
 ) -> Router<ClaimsRequestContext> {
     let router = Router(context: ClaimsRequestContext.self)
     router.add(middleware: RequestIDMiddleware())
@@ -101,6 +101,7 @@ public func buildRouter(
         AdminRoutes(store: timeSeries.store, enabled: timeSeries.adminAPI, maxImportBytes: limits.maxImportBytes).register(on: router)
         QueryRoutes(store: timeSeries.store, engine: timeSeries.engine, targets: timeSeries.targets, executor: timeSeries.executor).register(on: router)
     }
+    if let alerting { RuleRoutes(runtime: alerting).register(on: router) }
     return router
 }
 
@@ -141,9 +142,19 @@ public func buildApplication(configuration: ServiceConfiguration, logger: Logger
             timeSeries.targets.set(loops)
             return ScrapeManager(loops: loops, logger: Logger(label: "claimsd.scrape"), metrics: telemetry.factory)
         })
+    // Rule evaluation stops before the store closes (services stop in reverse order). Rule files
+    // that do not load stop the start, naming the problem, as Prometheus does.
+    let alerting = AlertingRuntime(configuration: configuration, timeSeries: timeSeries, factory: telemetry.factory, logger: logger)
+    do {
+        try await alerting.reload()
+    } catch {
+        throw ConfigurationError(setting: .ruleFiles, value: configuration.ruleFiles.joined(separator: ","), problem: error.description)
+    }
+    services.append(AlertingService(runtime: alerting))
     let host = configuration.host
     return Application(
-        router: buildRouter(dependencies: dependencies, validator: validator, limits: limits, traffic: traffic, timeSeries: timeSeries),
+        router: buildRouter(
+            dependencies: dependencies, validator: validator, limits: limits, traffic: traffic, timeSeries: timeSeries, alerting: alerting),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "claimsd"),
         services: services,
         onServerRunning: { channel in

@@ -6,6 +6,7 @@ public import Journal
 public import Logging
 public import Postgres
 public import Redis
+public import OutboundHTTP
 public import Scraping
 import TimeSeries
 
@@ -75,6 +76,24 @@ public struct ServiceConfiguration: Sendable {
     public var queryMaxSamples: Int = 50_000_000
     /// Longest a query may run (milliseconds).
     public var queryTimeout: Int64 = 120_000
+    /// Rule files to evaluate: paths or globs (`*`, `?`, `[…]` in the last component); empty
+    /// evaluates no rules.
+    public var ruleFiles: [String] = ["alerts/*.yml"]
+    /// Interval of rule groups that set none (milliseconds).
+    public var ruleEvaluationInterval: Int64 = 15_000
+    /// How long a rule's selectors may match no series before it is flagged (milliseconds).
+    public var ruleNoSeriesAfter: Int64 = 3_600_000
+    /// Alertmanagers that receive alerts (their `/api/v2/alerts` is posted to).
+    public var alertmanagerURLs: [OutboundURL] = []
+    /// Receivers of Alertmanager-style webhook notifications.
+    public var alertWebhooks: [OutboundURL] = []
+    /// When set, webhook bodies carry `X-Claimsd-Signature: sha256=<HMAC>` made with it.
+    public var alertWebhookSecret: String?
+    /// Labels added to every alert sent (and visible to templates as `$externalLabels`).
+    public var externalLabels: [String: String] = [:]
+    /// The URL claimsd is reached at (alert `generatorURL`s, `$externalURL`); by default
+    /// `http://<host>:<port>`.
+    public var externalURL: String?
 
     /// `GET /api/v1/providers/top`: 10 requests per minute per client.
     public static let defaultRateLimits = [
@@ -243,6 +262,49 @@ public struct ServiceConfiguration: Sendable {
             configuration.scrapeConfigFile = path
             configuration.scrapeTargets = try loadScrapeTargets(from: path, defaultInterval: configuration.scrapeInterval ?? 15_000)
         }
+        if let text = environment[Setting.ruleFiles.rawValue] {
+            configuration.ruleFiles = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        }
+        if let interval = try duration(.ruleEvaluationInterval) { configuration.ruleEvaluationInterval = interval }
+        if let after = try duration(.ruleNoSeriesAfter) { configuration.ruleNoSeriesAfter = after }
+        func urls(_ setting: Setting) throws(ConfigurationError) -> [OutboundURL]? {
+            guard let text = value(setting) else { return nil }
+            var parsed: [OutboundURL] = []
+            for item in text.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !item.isEmpty {
+                guard let url = OutboundURL(item) else {
+                    throw ConfigurationError(setting: setting, value: text, problem: "\"\(item)\" is not an http://host:port/… URL (https is not supported: put a proxy in front)")
+                }
+                parsed.append(url)
+            }
+            return parsed
+        }
+        if let managers = try urls(.alertmanagerURLs) {
+            // Alertmanager's base URL: alerts go to <base>/api/v2/alerts.
+            configuration.alertmanagerURLs = managers.map { url in
+                var base = url.target
+                while base.hasSuffix("/") { base.removeLast() }
+                return OutboundURL(host: url.host, port: url.port, target: base.hasSuffix("/api/v2/alerts") ? base : base + "/api/v2/alerts")
+            }
+        }
+        if let hooks = try urls(.alertWebhooks) { configuration.alertWebhooks = hooks }
+        if let secret = value(.alertWebhookSecret) { configuration.alertWebhookSecret = secret }
+        if let text = value(.externalLabels) {
+            var labels: [String: String] = [:]
+            for pair in text.split(separator: ",") {
+                let parts = pair.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+                guard parts.count == 2, isValidLabelName(parts[0]), !parts[1].isEmpty else {
+                    throw ConfigurationError(setting: .externalLabels, value: text, problem: "expected name=value pairs separated by commas, with valid label names")
+                }
+                labels[parts[0]] = parts[1]
+            }
+            configuration.externalLabels = labels
+        }
+        if let url = value(.externalURL) {
+            guard url.hasPrefix("http://") || url.hasPrefix("https://") else {
+                throw ConfigurationError(setting: .externalURL, value: url, problem: "must be an http:// or https:// URL")
+            }
+            configuration.externalURL = url.hasSuffix("/") ? String(url.dropLast()) : url
+        }
         _ = try configuration.redis
         return configuration
     }
@@ -281,6 +343,14 @@ public struct ServiceConfiguration: Sendable {
         case queryLookbackDelta = "CLAIMS_QUERY_LOOKBACK_DELTA"
         case queryMaxSamples = "CLAIMS_QUERY_MAX_SAMPLES"
         case queryTimeout = "CLAIMS_QUERY_TIMEOUT"
+        case ruleFiles = "CLAIMS_RULE_FILES"
+        case ruleEvaluationInterval = "CLAIMS_RULE_EVALUATION_INTERVAL"
+        case ruleNoSeriesAfter = "CLAIMS_RULE_NO_SERIES_AFTER"
+        case alertmanagerURLs = "CLAIMS_ALERTMANAGER_URLS"
+        case alertWebhooks = "CLAIMS_ALERT_WEBHOOKS"
+        case alertWebhookSecret = "CLAIMS_ALERT_WEBHOOK_SECRET"
+        case externalLabels = "CLAIMS_EXTERNAL_LABELS"
+        case externalURL = "CLAIMS_EXTERNAL_URL"
 
         /// The command-line option that overrides this variable.
         public var option: String {

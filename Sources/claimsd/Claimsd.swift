@@ -115,6 +115,30 @@ struct SettingOptions: ParsableArguments {
     @Option(help: "Longest a query may run, e.g. 2m (CLAIMS_QUERY_TIMEOUT, default 2m).")
     var queryTimeout: String?
 
+    @Option(help: "Rule files to evaluate, paths or globs, comma-separated; empty for none (CLAIMS_RULE_FILES, default alerts/*.yml).")
+    var ruleFiles: String?
+
+    @Option(help: "Evaluation interval of rule groups that set none (CLAIMS_RULE_EVALUATION_INTERVAL, default 15s).")
+    var ruleEvaluationInterval: String?
+
+    @Option(help: "Flag a rule whose selectors match no series for this long (CLAIMS_RULE_NO_SERIES_AFTER, default 1h).")
+    var ruleNoSeriesAfter: String?
+
+    @Option(help: "Alertmanager base URLs, comma-separated, e.g. http://127.0.0.1:9093 (CLAIMS_ALERTMANAGER_URLS).")
+    var alertmanagerUrls: String?
+
+    @Option(help: "URLs that receive Alertmanager-style webhook notifications, comma-separated (CLAIMS_ALERT_WEBHOOKS).")
+    var alertWebhooks: String?
+
+    @Option(help: "Secret for the X-Claimsd-Signature HMAC of webhook bodies (CLAIMS_ALERT_WEBHOOK_SECRET).")
+    var alertWebhookSecret: String?
+
+    @Option(help: "Labels added to every alert, e.g. cluster=eu1,env=prod (CLAIMS_EXTERNAL_LABELS).")
+    var externalLabels: String?
+
+    @Option(help: "URL claimsd is reached at, for alert links (CLAIMS_EXTERNAL_URL, default http://<host>:<port>).")
+    var externalUrl: String?
+
     /// The environment with these options laid over it.
     func environment() -> [String: String] {
         var environment = ProcessInfo.processInfo.environment
@@ -128,6 +152,9 @@ struct SettingOptions: ParsableArguments {
             (.insertWriters, insertWriters), (.scrapeInterval, scrapeInterval), (.scrapeConfig, scrapeConfig), (.tsdbPath, tsdbPath),
             (.tsdbRetention, tsdbRetention), (.tsdbMaxSeries, tsdbMaxSeries), (.tsdbAdminAPI, tsdbAdminApi),
             (.queryLookbackDelta, queryLookbackDelta), (.queryMaxSamples, queryMaxSamples), (.queryTimeout, queryTimeout),
+            (.ruleFiles, ruleFiles), (.ruleEvaluationInterval, ruleEvaluationInterval), (.ruleNoSeriesAfter, ruleNoSeriesAfter),
+            (.alertmanagerURLs, alertmanagerUrls), (.alertWebhooks, alertWebhooks), (.alertWebhookSecret, alertWebhookSecret),
+            (.externalLabels, externalLabels), (.externalURL, externalUrl),
         ]
         for (setting, value) in overrides {
             if let value { environment[setting.rawValue] = value }

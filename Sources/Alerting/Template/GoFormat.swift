@@ -18,6 +18,15 @@ enum GoFormat {
         return sign + fForm(digits: digits, pointAt: exponent)
     }
 
+    /// `strconv.FormatFloat(v, 'e', -1, 64)`: shortest digits in exponent form (`1e+00`,
+    /// `5.5e-02`), as Prometheus's API writes alert values.
+    static func exponent(_ number: Double) -> String {
+        if let special = special(number) { return special }
+        if number == 0 { return number.sign == .minus ? "-0e+00" : "0e+00" }
+        let (negative, digits, pointAt) = shortestDigits(number)
+        return (negative ? "-" : "") + eForm(digits: digits, exponent: pointAt - 1)
+    }
+
     /// `%.<precision>g`, `%.<precision>f`, `%.<precision>e` and friends of a float64.
     static func float(_ number: Double, verb: Character, precision: Int?, flags: String = "", width: Int? = nil) -> String {
         if let special = special(number) {

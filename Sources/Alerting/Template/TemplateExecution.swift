@@ -257,7 +257,10 @@ struct TemplateExecution {
 /// Go's `time.Time.String()` for UTC times: `2006-01-02 15:04:05.999999999 +0000 UTC`.
 enum GoTime {
     static func string(seconds: Double) -> String {
-        let milliseconds = Int64((seconds * 1000).rounded(.towardZero))
+        string(milliseconds: Int64((seconds * 1000).rounded(.towardZero)))
+    }
+
+    static func string(milliseconds: Int64) -> String {
         var wholeSeconds = milliseconds / 1000
         var fraction = milliseconds % 1000
         if fraction < 0 {

@@ -2,7 +2,7 @@ import Foundation
 import TimeSeries
 
 /// Go's text/template built-ins and Prometheus's template functions, with their outputs.
-enum TemplateFunctions {
+public enum TemplateFunctions {
     static let names: Set<String> = [
         // Go's text/template built-ins.
         "and", "or", "not", "len", "index", "print", "printf", "println", "eq", "ne", "lt", "le", "gt", "ge", "html", "js", "urlquery",
@@ -259,8 +259,8 @@ enum TemplateFunctions {
         return escaped
     }
 
-    /// Go's `url.QueryEscape`.
-    static func queryEscape(_ text: String) -> String {
+    /// Go's `url.QueryEscape` (also used for `generatorURL`s).
+    public static func queryEscape(_ text: String) -> String {
         var escaped = ""
         for byte in text.utf8 {
             switch byte {
