@@ -83,6 +83,20 @@ public struct RuleFile: Sendable {
         return try parse(text, path: path)
     }
 
+    /// Rules that share a name and labels with another rule of the file (promtool's
+    /// `duplicate-rules` lint): their outputs could not be told apart.
+    public var duplicateRules: [(name: String, labels: [(name: String, value: String)])] {
+        var seen: [String: Int] = [:]
+        var duplicates: [(name: String, labels: [(name: String, value: String)])] = []
+        for rule in groups.flatMap(\.rules) {
+            let labels = rule.labels.sorted { $0.name < $1.name }
+            let key = ([rule.name] + labels.flatMap { [$0.name, $0.value] }).joined(separator: "\u{ff}")
+            seen[key, default: 0] += 1
+            if seen[key] == 2 { duplicates.append((rule.name, labels)) }
+        }
+        return duplicates.sorted { $0.name < $1.name }
+    }
+
     /// The number of rules in all groups.
     public var ruleCount: Int { groups.reduce(0) { $0 + $1.rules.count } }
 }

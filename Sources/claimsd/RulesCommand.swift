@@ -21,12 +21,27 @@ struct RulesCheck: ParsableCommand {
     @Argument(help: "Rule files (Prometheus 2.42 format).")
     var files: [String]
 
+    @Flag(help: "Exit 3 when the duplicate-rules lint finds something (as promtool's --lint-fatal).")
+    var lintFatal = false
+
     func run() throws {
         var failed = false
+        var lintFailed = false
         for file in files {
             output("Checking \(file)\n")
             do {
                 let rules = try RuleFile.load(path: file)
+                let duplicates = rules.duplicateRules
+                if !duplicates.isEmpty {
+                    if lintFatal { lintFailed = true }
+                    output("  FAILED:\n")
+                    var text = "lint error \(duplicates.count) duplicate rule(s) found.\n"
+                    for (name, labels) in duplicates {
+                        text += "Metric: \(name)\nLabel(s):\n" + labels.map { "\t\($0.name): \($0.value)\n" }.joined()
+                    }
+                    FileHandle.standardError.write(Data((text + "Might cause inconsistency while recording expressions\n\n").utf8))
+                    continue
+                }
                 output("  SUCCESS: \(rules.ruleCount) rules found\n\n")
             } catch {
                 failed = true
@@ -35,6 +50,7 @@ struct RulesCheck: ParsableCommand {
             }
         }
         if failed { throw ExitCode(1) }
+        if lintFailed { throw ExitCode(3) }
     }
 }
 
