@@ -139,7 +139,7 @@ public enum RuleUnitTests {
 
     private static func describe(_ samples: [ExpectedSample]) -> String {
         guard !samples.isEmpty else { return "nil" }
-        return samples.map { "\($0.labels.description) \(GoFormat.value($0.value))" }.joined(separator: ", ")
+        return samples.map { "\(goLabels($0.labels)) \(GoFormat.exponent($0.value).uppercased())" }.joined(separator: ", ")
     }
 
     private static func indent(_ text: String, by prefix: String) -> String {
