@@ -23,7 +23,7 @@ STATE="${CLAIMS_STATE_DIR:-$REPO/.local}"
 PACKAGES=(postgresql redis-server redis-tools libpq-dev libhiredis-dev libsystemd-dev systemd pkg-config curl)
 # Only the test suite and benchmarks need these: promtool (in Debian's prometheus package)
 # checks /metrics; the exporters are real scrape targets for the built-in scraper.
-TEST_PACKAGES=(prometheus prometheus-node-exporter prometheus-redis-exporter prometheus-postgres-exporter)
+TEST_PACKAGES=(prometheus prometheus-alertmanager prometheus-node-exporter prometheus-redis-exporter prometheus-postgres-exporter)
 
 log() { printf 'services: %s\n' "$*" >&2; }
 die() { printf 'services: error: %s\n' "$*" >&2; exit 1; }
@@ -264,6 +264,57 @@ stop_prometheus() {
   rm -f "$STATE/$instance/prometheus.pid"
 }
 
+# Alertmanager 0.25 alone (no cluster), grouping nothing away: every alert goes at once
+# (group_wait 0s, group_interval 1s) to the webhook at RECEIVER_URL, resolved ones too.
+start_alertmanager() {
+  local instance="$1" port="$2" receiver="$3" pidfile="$STATE/$1/alertmanager.pid"
+  mkdir -p "$STATE/$instance/alertmanager-data"
+  if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
+    log "alertmanager ($instance) already running"
+  else
+    command -v prometheus-alertmanager >/dev/null || die "prometheus-alertmanager not found; run 'scripts/services.sh install-test'"
+    cat >"$STATE/$instance/alertmanager.yml" <<CONFIG
+route:
+  receiver: capture
+  group_by: [alertname]
+  group_wait: 0s
+  group_interval: 1s
+  repeat_interval: 1h
+receivers:
+  - name: capture
+    webhook_configs:
+      - url: $receiver
+        send_resolved: true
+CONFIG
+    log "starting alertmanager ($instance) on 127.0.0.1:$port, notifying $receiver"
+    nohup prometheus-alertmanager --config.file="$STATE/$instance/alertmanager.yml" --storage.path="$STATE/$instance/alertmanager-data" \
+      --web.listen-address="127.0.0.1:$port" --cluster.listen-address= >"$STATE/$instance/alertmanager.log" 2>&1 &
+    echo $! >"$pidfile"
+  fi
+  local attempt
+  for attempt in $(seq 1 300); do
+    curl -fsS -o /dev/null "http://127.0.0.1:$port/-/ready" 2>/dev/null && { echo "$port" >"$STATE/$instance/alertmanager.port"; return 0; }
+    kill -0 "$(cat "$pidfile")" 2>/dev/null || break
+    sleep 0.1
+  done
+  tail -n 20 "$STATE/$instance/alertmanager.log" >&2
+  die "alertmanager ($instance) did not become ready on port $port"
+}
+
+stop_alertmanager() {
+  local instance="$1" pid
+  [ -f "$STATE/$instance/alertmanager.pid" ] || return 0
+  pid="$(cat "$STATE/$instance/alertmanager.pid")"
+  if kill -0 "$pid" 2>/dev/null; then
+    log "stopping alertmanager ($instance, pid $pid)"
+    kill "$pid" 2>/dev/null || true
+    local attempt
+    for attempt in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+  fi
+  rm -f "$STATE/$instance/alertmanager.pid"
+}
+
 JOURNAL_SOCKET=/run/systemd/journal/socket
 
 # Whether a systemd-journald process exists (its comm is truncated to 15 characters).
@@ -354,7 +405,8 @@ case "$command" in
       node-exporter|redis-exporter|postgres-exporter)
         start_exporter "${1%-exporter}" "$2" "$(port_for "$1" "$2" "${3:-}")" ;;
       prometheus) start_prometheus "$2" "$(port_for prometheus "$2" "${3:-}")" "${4:-$STATE/$2/prometheus-data}" ;;
-      *) die "usage: services.sh start postgres|redis|node-exporter|redis-exporter|postgres-exporter INSTANCE PORT | journald INSTANCE" ;;
+      alertmanager) start_alertmanager "$2" "$(port_for alertmanager "$2" "${3:-}")" "${4:?usage: services.sh start alertmanager INSTANCE PORT RECEIVER_URL}" ;;
+      *) die "usage: services.sh start postgres|redis|node-exporter|redis-exporter|postgres-exporter|prometheus INSTANCE PORT | alertmanager INSTANCE PORT RECEIVER_URL | journald INSTANCE" ;;
     esac ;;
   stop)
     case "${1:-}" in
@@ -363,11 +415,13 @@ case "$command" in
       journald) stop_journald "$2" ;;
       node-exporter|redis-exporter|postgres-exporter) stop_exporter "${1%-exporter}" "$2" ;;
       prometheus) stop_prometheus "$2" ;;
+      alertmanager) stop_alertmanager "$2" ;;
       all)
         for kind in node redis postgres; do stop_exporter "$kind" "$2"; done
         stop_prometheus "$2"
+        stop_alertmanager "$2"
         stop_redis "$2"; stop_postgres "$2"; stop_journald "$2" ;;
-      *) die "usage: services.sh stop postgres|redis|journald|node-exporter|redis-exporter|postgres-exporter|all INSTANCE" ;;
+      *) die "usage: services.sh stop postgres|redis|journald|node-exporter|redis-exporter|postgres-exporter|prometheus|alertmanager|all INSTANCE" ;;
     esac ;;
   status) status "${1:?usage: services.sh status INSTANCE}" ;;
   *) die "usage: services.sh install | start … | stop … | status INSTANCE" ;;

@@ -15,7 +15,7 @@ READINESS_PG_PORT="${CLAIMS_TEST_READINESS_PG_PORT:-55435}"
 READINESS_REDIS_PORT="${CLAIMS_TEST_READINESS_REDIS_PORT:-56382}"
 NODE_EXPORTER_PORT="${CLAIMS_TEST_NODE_EXPORTER_PORT:-59100}"
 PROMETHEUS_PORT="${CLAIMS_TEST_PROMETHEUS_PORT:-59090}"
-INSTANCES=(test chaos readiness scrape promql)
+INSTANCES=(test chaos readiness scrape promql alerting)
 
 bash "$SERVICES" install-test
 
@@ -74,7 +74,7 @@ else
   # tests (claimsd started, killed, restarted and dumped) keep both cores busy, and the first
   # pass's timing-sensitive tests (pool bounds, rate-limit windows of a few seconds, relay
   # take-over) must not share the machine with them.
-  heavy="TimeSeriesTests|ScrapingTests|PromQLTests|PromQLDifferentialTests|TimeSeriesIntegrationTests|TimeSeriesAdminTests|GrafanaConversationTests|APIJSONTests"
+  heavy="TimeSeriesTests|ScrapingTests|PromQLTests|PromQLDifferentialTests|TimeSeriesIntegrationTests|TimeSeriesAdminTests|GrafanaConversationTests|APIJSONTests|AlertingTests|AlertingIntegrationTests"
   swift test --skip-build --skip "$heavy"
   swift test --skip-build --filter "$heavy"
 fi

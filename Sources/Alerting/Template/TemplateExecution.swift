@@ -257,7 +257,10 @@ struct TemplateExecution {
 /// Go's `time.Time.String()` for UTC times: `2006-01-02 15:04:05.999999999 +0000 UTC`.
 enum GoTime {
     static func string(seconds: Double) -> String {
-        string(milliseconds: Int64((seconds * 1000).rounded(.towardZero)))
+        // As Prometheus: seconds → int64 nanoseconds (truncated) → milliseconds (truncated).
+        let nanoseconds = seconds * 1e9
+        guard abs(nanoseconds) < 9.2e18 else { return "<time out of range>" }
+        return string(milliseconds: Int64(nanoseconds) / 1_000_000)
     }
 
     static func string(milliseconds: Int64) -> String {

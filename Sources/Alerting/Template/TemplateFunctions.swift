@@ -168,6 +168,7 @@ public enum TemplateFunctions {
                 return .string(GoTime.string(seconds: number))
             default:
                 guard !number.isNaN, !number.isInfinite else { throw TemplateError("error calling toTime: value is NaN or Inf") }
+                guard abs(number * 1e9) < 9.2e18 else { throw TemplateError("error calling toTime: \(GoFormat.value(number)) cannot be represented as a nanoseconds timestamp since it overflows int64") }
                 return .time(number)
             }
         case "pathPrefix", "externalURL":
@@ -322,7 +323,8 @@ enum Humanize {
                 sign = "-"
                 number = -number
             }
-            let whole = Int64(number)
+            // Go's int64(v) of a float beyond int64's range is the minimum int64 on amd64.
+            let whole = number < 9.223_372_036_854_775_807e18 ? Int64(number) : Int64.min
             let seconds = whole % 60
             let minutes = whole / 60 % 60
             let hours = whole / 3600 % 24
