@@ -189,7 +189,11 @@ let package = Package(
         // Helpers the integration tests share: the real servers scripts/test.sh started.
         .target(
             name: "TestSupport",
-            dependencies: ["Postgres", "Claims", "ClaimStore", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "Postgres", "Claims", "ClaimStore", .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
             path: "Tests/TestSupport",
             swiftSettings: strict
         ),
@@ -198,7 +202,7 @@ let package = Package(
         .testTarget(name: "JSONTextTests", dependencies: ["JSONText"], swiftSettings: strict),
         .testTarget(name: "TimeSeriesTests", dependencies: ["TimeSeries", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "PromQLTests", dependencies: ["PromQL", "TimeSeries", "TestSupport"], swiftSettings: strict),
-        .testTarget(name: "AlertingTests", dependencies: ["Alerting", "AlertDelivery", "OutboundHTTP", "PromQL", "TimeSeries", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "AlertingTests", dependencies: ["Alerting", "AlertDelivery", "OutboundHTTP", "PromQL", "TimeSeries", "TestSupport", .product(name: "Metrics", package: "swift-metrics"), .product(name: "Logging", package: "swift-log")], swiftSettings: strict),
         .testTarget(name: "ScrapingTests", dependencies: ["Scraping", "TimeSeries", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "RateLimitingTests", dependencies: ["RateLimiting", "Redis", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "ClaimStoreTests", dependencies: ["ClaimStore", "App", "Claims", "Postgres", "TestSupport"], swiftSettings: strict),
@@ -209,7 +213,7 @@ let package = Package(
         .testTarget(
             name: "AppTests",
             dependencies: [
-                "App", "Postgres", "Redis", "TestSupport", "Journal", "Ranking", "RateLimiting", "ClaimStore", "Claims", "TimeSeries", "PromQL", "Alerting",
+                "App", "Postgres", "Redis", "TestSupport", "Journal", "Ranking", "RateLimiting", "ClaimStore", "Claims", "TimeSeries", "PromQL", "Alerting", "AlertDelivery",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
             swiftSettings: strict
