@@ -89,9 +89,10 @@ public enum AlertPayloads {
         return String(repeating: "0", count: 16 - digits.count) + digits
     }
 
-    /// Link back to the query that produced an alert: `<externalURL>/graph?g0.expr=…&g0.tab=1`.
+    /// Link back to the query that produced an alert, on claimsd's query API:
+    /// `<externalURL>/api/v1/query?query=…` (claimsd serves no graph page).
     public static func generatorURL(externalURL: String, expression: String) -> String {
-        externalURL + "/graph?g0.expr=" + TemplateFunctions.queryEscape(expression) + "&g0.tab=1"
+        externalURL + "/api/v1/query?query=" + TemplateFunctions.queryEscape(expression)
     }
 
     /// `labels` with the external labels added where the alert has no label of that name.

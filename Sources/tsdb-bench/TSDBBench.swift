@@ -9,7 +9,7 @@ struct TSDBBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tsdb-bench",
         abstract: "Measure the built-in time-series store: append rate, compression, memory, replay, scrape cost.",
-        subcommands: [Append.self, Day.self, ScrapeCost.self, Generate.self]
+        subcommands: [Append.self, Day.self, ScrapeCost.self, Generate.self, RulesData.self]
     )
 }
 

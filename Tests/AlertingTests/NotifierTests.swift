@@ -58,7 +58,7 @@ import TimeSeries
         #expect(labels == ["alertname": "A", "severity": "page", "cluster": "eu1"])
         #expect(first[0]["startsAt"] as? String == "1970-01-01T00:01:00Z")
         #expect(first[0]["endsAt"] as? String == "1970-01-01T00:05:00Z")
-        #expect(first[0]["generatorURL"] as? String == "http://claimsd:8080/graph?g0.expr=up+%3D%3D+0&g0.tab=1")
+        #expect(first[0]["generatorURL"] as? String == "http://claimsd:8080/api/v1/query?query=up+%3D%3D+0")
         #expect(server.requests[0].headers["content-type"] == "application/json")
         try await waitUntil { notifier.statistics().first?.sent == 3 }
         #expect(notifier.deliveries.last(for: Labels(["alertname": "A", "severity": "page"]))?.error == nil)

@@ -140,7 +140,7 @@ import FoundationNetworking
             let amLabels = try #require(inAlertmanager["labels"] as? [String: String])
             #expect(amLabels == ["alertname": "DrillCondition", "severity": "page", "cluster": "test"])
             #expect(inAlertmanager["fingerprint"] as? String == AlertPayloads.fingerprint(Labels(amLabels)))
-            #expect((inAlertmanager["generatorURL"] as? String)?.contains("/graph?g0.expr=drill_condition+%3E+0") == true)
+            #expect((inAlertmanager["generatorURL"] as? String)?.hasSuffix("/api/v1/query?query=drill_condition+%3E+0") == true)
 
             // Alertmanager's webhook and claimsd's own (signed) webhook both say firing.
             try await waitUntil(timeout: .seconds(30)) { Self.statuses(receiver, "/alertmanager", alertname: "DrillCondition").contains("firing") }
