@@ -30,7 +30,7 @@ cycle() {
 }
 
 # median and maximum of the numbers on stdin, in milliseconds
-summary() { sort -g | awk '{ v[NR] = $1 * 1000 } END { printf "%.2f %.2f", v[int((NR + 1) / 2)], v[NR] }'; }
+summary() { sort -g | awk '{ v[NR] = $1 * 1000 } END { printf "%.2f %.2f\n", v[int((NR + 1) / 2)], v[NR] }'; }
 
 echo "| Workload | Rules | claimsd median / slowest (ms) | Prometheus 2.42 median / slowest (ms) | ratio (medians) |"
 echo "|---|---|---|---|---|"

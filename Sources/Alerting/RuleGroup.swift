@@ -13,6 +13,8 @@ public final class RuleGroup: Sendable {
     /// Alerts or series one rule may produce; 0 is no limit.
     public let limit: Int
     public let rules: [any Rule]
+    /// Metric names the group's rules write.
+    private let writtenNames: Set<String>
     private let state: Mutex<GroupState>
 
     struct GroupState {
@@ -46,6 +48,7 @@ public final class RuleGroup: Sendable {
             }
         }
         self.rules = rules
+        writtenNames = Set(definition.rules.filter { $0.kind == .recording }.map(\.name) + ["ALERTS", "ALERTS_FOR_STATE"])
         state = Mutex(GroupState(previousSeries: Array(repeating: [], count: rules.count), needsRestore: restore))
     }
 
@@ -88,6 +91,15 @@ public final class RuleGroup: Sendable {
             if check { state.lastSelectorCheck = time }
             return (state.needsRestore, check)
         }
+        // The rules read each selector once for the whole evaluation, except selectors that
+        // could see what the group itself writes during it (recorded metrics, ALERTS).
+        let shared = SharedSelections(storage: context.storage)
+        shared.prepare(rules.map(\.definition.parsed), at: time, engine: context.engine) { matchers in
+            let names = matchers.filter { $0.name == Labels.metricName }
+            return !names.isEmpty && !writtenNames.contains { name in names.allSatisfy { $0.matches(name) } }
+        }
+        var context = context
+        context.shared = shared
         var notifications: [AlertNotification] = []
         for (index, rule) in rules.enumerated() {
             let ruleStarted = ContinuousClock.now

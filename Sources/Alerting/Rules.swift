@@ -9,6 +9,8 @@ public struct RuleContext: Sendable {
     public var externalLabels: Labels
     /// The URL claimsd is reached at, for `$externalURL` and `generatorURL`.
     public var externalURL: String
+    /// Series read once for all the rules of a group evaluation (set by the group).
+    var shared: SharedSelections?
 
     public init(engine: QueryEngine, storage: any Queryable, externalLabels: Labels = .empty, externalURL: String = "") {
         self.engine = engine
@@ -21,7 +23,7 @@ public struct RuleContext: Sendable {
     func query(_ expression: Expr, at time: Int64) throws(RuleEvaluationError) -> [VectorSample] {
         let value: QueryValue
         do {
-            value = try engine.instant(expression, at: time, storage: storage)
+            value = try engine.instant(expression, at: time, storage: storage, shared: shared)
         } catch {
             throw RuleEvaluationError(message: error.description)
         }

@@ -30,9 +30,11 @@ public struct QueryEngine: Sendable {
         return try instant(expr, at: time, storage: storage)
     }
 
-    /// The value of `expr` at `time` (milliseconds).
-    public func instant(_ expr: Expr, at time: Int64, storage: any Queryable) throws(QueryError) -> QueryValue {
+    /// The value of `expr` at `time` (milliseconds). With `shared`, series that several
+    /// expressions at this time select are read and decoded once for all of them.
+    public func instant(_ expr: Expr, at time: Int64, storage: any Queryable, shared: SharedSelections? = nil) throws(QueryError) -> QueryValue {
         var evaluator = Evaluator(engine: self, storage: storage, start: time, end: time, step: 0)
+        evaluator.shared = shared
         try evaluator.load(expr)
         let value = try evaluator.evaluate(expr, at: time)
         switch value {
@@ -102,7 +104,7 @@ struct WindowSeries {
 }
 
 /// One selector's series, read once for the whole query.
-struct LoadedSeries {
+struct LoadedSeries: Sendable {
     let labels: Labels
     let samples: [Sample]
     /// Whether any sample is a staleness marker (range selectors must then skip them).
@@ -156,6 +158,8 @@ struct Evaluator {
     var loaded: [SelectorKey: [LoadedSeries]] = [:]
     var loadedSamples = 0
     let memo = EvaluationMemo()
+    /// Series already read for other expressions at the same time (rule groups).
+    var shared: SharedSelections?
 
     init(engine: QueryEngine, storage: any Queryable, start: Int64, end: Int64, step: Int64) {
         self.engine = engine
@@ -177,6 +181,15 @@ struct Evaluator {
         var spans: [SelectorKey: (Int64, Int64)] = [:]
         collectSpans(expr, from: start, through: end, into: &spans)
         for (key, span) in spans {
+            if let shared, let series = shared.series(key.matchers, from: span.0, through: span.1, maxSamples: engine.maxSamples) {
+                // Wider than this span: the selections below search by time. Count what is in it.
+                for entry in series {
+                    loadedSamples += lastIndex(entry.samples, atOrBefore: span.1) - lastIndex(entry.samples, atOrBefore: span.0 - 1)
+                }
+                if loadedSamples > engine.maxSamples { throw .tooManySamples(limit: engine.maxSamples) }
+                loaded[key] = series
+                continue
+            }
             let snapshots = storage.select(key.matchers, from: span.0, through: span.1)
             var series: [LoadedSeries] = []
             series.reserveCapacity(snapshots.count)
@@ -201,7 +214,7 @@ struct Evaluator {
         }
     }
 
-    private func collectSpans(_ expr: Expr, from low: Int64, through high: Int64, into spans: inout [SelectorKey: (Int64, Int64)]) {
+    func collectSpans(_ expr: Expr, from low: Int64, through high: Int64, into spans: inout [SelectorKey: (Int64, Int64)]) {
         func widen(_ key: SelectorKey, _ from: Int64, _ through: Int64) {
             if let existing = spans[key] {
                 spans[key] = (min(existing.0, from), max(existing.1, through))

@@ -225,6 +225,39 @@ struct Harness {
         #expect(harness.rule.alerts.map(\.labels) == [Labels(["alertname": "NoneUp", "job": "api", "source": "rule"])])
     }
 
+    /// Rules of a group read each selector once (over the widest window); results must be what
+    /// each query gives on its own, and a rule must still see what an earlier rule recorded.
+    @Test func sharedSelectionsChangeNoResult() throws {
+        let harness = try Harness(
+            """
+            groups:
+              - name: g
+                rules:
+                  - record: c:rate5m
+                    expr: sum(rate(c[5m]))
+                  - record: c:rate10m
+                    expr: sum(rate(c[10m]))
+                  - record: c:doubled
+                    expr: c:rate5m * 2
+                  - alert: Moving
+                    expr: rate(c[5m]) > 0
+            """)
+        for minute in Int64(0)...10 {
+            try harness.set(#"c{i="a"}"#, Double(minute * minute), atMinute: minute)
+            try harness.set(#"c{i="b"}"#, Double(minute * 7), atMinute: minute)
+            harness.evaluate(atMinute: minute)
+        }
+        let engine = QueryEngine()
+        func value(_ query: String) throws -> [Double] {
+            guard case .vector(let samples) = try engine.instantQuery(query, at: 600_000, storage: harness.store) else { return [] }
+            return samples.map(\.value)
+        }
+        #expect(try value("c:rate5m") == value("sum(rate(c[5m]))"))
+        #expect(try value("c:rate10m") == value("sum(rate(c[10m]))"))
+        #expect(try value("c:doubled") == value("sum(rate(c[5m])) * 2"), "the recorded value of this very evaluation")
+        #expect(harness.rule.alerts.count == 2)
+    }
+
     @Test func evaluationSlotsAreAlignedWithAFixedOffsetPerGroup() throws {
         let harness = try Harness(Self.pending)
         let slot = harness.group.evaluationTime(atOrBefore: 1_700_000_123_456)

@@ -4,7 +4,7 @@ public import CoreMetrics
 import Foundation
 public import Logging
 import PromQL
-public import ServiceLifecycle
+import ServiceLifecycle
 import TimeSeries
 import UnixSignals
 

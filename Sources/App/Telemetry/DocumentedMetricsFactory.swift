@@ -102,6 +102,20 @@ enum MetricCatalog {
         "claimsd_tsdb_replay_duration_seconds": "How long loading the checkpoint and replaying the WAL took at start-up.",
         "claimsd_scrape_duration_seconds": "Time each scrape took, by job.",
         "claimsd_scrape_failures_total": "Scrapes that failed (target down, timeout, bad exposition), by job.",
+        "claimsd_rule_group_iterations_total": "Evaluations of each rule group (file;name).",
+        "claimsd_rule_group_iterations_missed_total": "Evaluation ticks a rule group skipped because an evaluation overran its interval.",
+        "claimsd_rule_evaluations_total": "Rule evaluations, by rule group.",
+        "claimsd_rule_evaluation_failures_total": "Rule evaluations that failed (query error, duplicate labels, limit), by rule group.",
+        "claimsd_rule_group_last_duration_seconds": "How long the last evaluation of each rule group took.",
+        "claimsd_rule_group_interval_seconds": "Each rule group's evaluation interval.",
+        "claimsd_rules_without_series": "Rules of a group whose selectors have matched no series for CLAIMS_RULE_NO_SERIES_AFTER.",
+        "claimsd_rule_config_last_reload_successful": "1 when the last load of the rule files succeeded.",
+        "claimsd_rule_config_last_reload_success_timestamp_seconds": "When the rule files last loaded successfully.",
+        "claimsd_notifications_sent_total": "Alerts delivered, by receiver and kind (alertmanager or webhook).",
+        "claimsd_notifications_errors_total": "Alerts whose delivery failed after every attempt, by receiver and kind.",
+        "claimsd_notifications_dropped_total": "Alerts dropped because a receiver's queue was full, by receiver and kind.",
+        "claimsd_notifications_latency_seconds": "Time of each notification request, by receiver and kind.",
+        "claimsd_notifications_queue_length": "Notification requests waiting, by receiver and kind.",
     ]
 
     /// The help text of `name`; a metric missing from the catalog still gets a non-empty one.
