@@ -74,7 +74,7 @@ else
   # tests (claimsd started, killed, restarted and dumped) keep both cores busy, and the first
   # pass's timing-sensitive tests (pool bounds, rate-limit windows of a few seconds, relay
   # take-over) must not share the machine with them.
-  heavy="TimeSeriesTests|ScrapingTests|PromQLTests|PromQLDifferentialTests|TimeSeriesIntegrationTests|TimeSeriesAdminTests|GrafanaConversationTests|APIJSONTests|AlertingTests|AlertingIntegrationTests"
+  heavy="TimeSeriesTests|ScrapingTests|PromQLTests|PromQLDifferentialTests|TimeSeriesIntegrationTests|TimeSeriesAdminTests|GrafanaConversationTests|APIJSONTests|AlertingTests|AlertingIntegrationTests|RulesCommandTests"
   swift test --skip-build --skip "$heavy"
   swift test --skip-build --filter "$heavy"
 fi

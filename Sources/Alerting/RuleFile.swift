@@ -59,8 +59,9 @@ public struct RuleFile: Sendable {
                 var rules: [RuleDefinition] = []
                 for (index, ruleNode) in try fields.sequence("rules").enumerated() {
                     let (rule, ruleProblems) = try RuleDefinition.parse(ruleNode)
-                    for problem in ruleProblems {
-                        problems.append("\(ruleNode.mark.map { "\($0.line):\($0.column)" } ?? "0:0"): group \"\(name)\", rule \(index + 1), \"\(rule?.name ?? "")\": \(problem)")
+                    for (problem, node) in ruleProblems {
+                        let mark = (node ?? ruleNode).mark
+                        problems.append("\(mark.map { "\($0.line):\($0.column)" } ?? "0:0"): group \"\(name)\", rule \(index + 1), \"\(rule?.name ?? "")\": \(problem)")
                     }
                     if let rule { rules.append(rule) }
                 }
@@ -134,9 +135,9 @@ public struct RuleDefinition: Sendable {
     public var annotations: [(name: String, value: String)]
 
     /// The rule in `node`, or nil when it is too broken to name, and every problem found.
-    static func parse(_ node: Node) throws(YAMLProblem) -> (RuleDefinition?, [String]) {
+    static func parse(_ node: Node) throws(YAMLProblem) -> (RuleDefinition?, [(String, Node?)]) {
         let fields = try YAMLMapping(node, context: "type rulefmt.RuleNode", allowed: ["record", "alert", "expr", "for", "keep_firing_for", "labels", "annotations"])
-        var problems: [String] = []
+        var problems: [(String, Node?)] = []
         let record = try fields.string("record") ?? ""
         let alert = try fields.string("alert") ?? ""
         let expression = try fields.string("expr") ?? ""
@@ -144,29 +145,29 @@ public struct RuleDefinition: Sendable {
         let keepFiring = try fields.duration("keep_firing_for") ?? 0
         let labels = try pairs(fields["labels"], context: "labels")
         let annotations = try pairs(fields["annotations"], context: "annotations")
-        if !record.isEmpty && !alert.isEmpty { problems.append("only one of 'record' and 'alert' must be set") }
-        if record.isEmpty && alert.isEmpty { problems.append("one of 'record' or 'alert' must be set") }
+        if !record.isEmpty && !alert.isEmpty { problems.append(("only one of 'record' and 'alert' must be set", fields["record"])) }
+        if record.isEmpty && alert.isEmpty { problems.append(("one of 'record' or 'alert' must be set", nil)) }
         var parsed: Expr?
         if expression.isEmpty {
-            problems.append("field 'expr' must be set in rule")
+            problems.append(("field 'expr' must be set in rule", nil))
         } else {
             do {
                 parsed = try Parser.parse(expression)
             } catch {
-                problems.append("could not parse expression: \(error)")
+                problems.append(("could not parse expression: \(error)", fields["expr"]))
             }
         }
         if !record.isEmpty {
-            if fields["annotations"] != nil { problems.append("invalid field 'annotations' in recording rule") }
-            if fields["for"] != nil { problems.append("invalid field 'for' in recording rule") }
-            if fields["keep_firing_for"] != nil { problems.append("invalid field 'keep_firing_for' in recording rule") }
-            if !isValidMetricName(record) { problems.append("invalid recording rule name: \(record)") }
+            if fields["annotations"] != nil { problems.append(("invalid field 'annotations' in recording rule", fields["record"])) }
+            if fields["for"] != nil { problems.append(("invalid field 'for' in recording rule", fields["record"])) }
+            if fields["keep_firing_for"] != nil { problems.append(("invalid field 'keep_firing_for' in recording rule", fields["record"])) }
+            if !isValidMetricName(record) { problems.append(("invalid recording rule name: \(record)", fields["record"])) }
         }
         for (name, _) in labels where !isValidLabelName(name) || name == Labels.metricName {
-            problems.append("invalid label name: \(name)")
+            problems.append(("invalid label name: \(name)", nil))
         }
         for (name, _) in annotations where !isValidLabelName(name) {
-            problems.append("invalid annotation name: \(name)")
+            problems.append(("invalid annotation name: \(name)", nil))
         }
         let name = alert.isEmpty ? record : alert
         if !alert.isEmpty {
@@ -175,7 +176,7 @@ public struct RuleDefinition: Sendable {
                 do {
                     _ = try Template(text, name: "__alert_\(alert)")
                 } catch {
-                    problems.append("\(key): \(error)")
+                    problems.append(("\(key): \(error)", nil))
                 }
             }
         }

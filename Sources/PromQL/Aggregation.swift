@@ -70,20 +70,22 @@ extension Evaluator {
         default:
             break
         }
-        var groups: [Labels: Group] = [:]
+        let keys = memo.groupKeys(grouping: grouping, without: without)
+        var positions: [Labels: Int] = [:]
+        var groups: [Group] = []
         var order: [Labels] = []
         for sample in samples {
-            let key = memo.group(sample.labels, grouping: grouping, without: without)
-            if groups[key] == nil {
-                groups[key] = Group(first: sample.value)
-                order.append(key)
+            let key = keys.key(for: sample.labels)
+            if let position = positions[key] {
+                groups[position].add(sample.value, op)
             } else {
-                groups[key]?.add(sample.value, op)
+                positions[key] = groups.count
+                groups.append(Group(first: sample.value))
+                order.append(key)
             }
         }
-        return .vector(order.compactMap { key in
-            guard let group = groups[key] else { return nil }
-            return VectorSample(labels: key, timestamp: time, value: group.result(op, parameter: scalarParameter))
+        return .vector(zip(order, groups).map { key, group in
+            VectorSample(labels: key, timestamp: time, value: group.result(op, parameter: scalarParameter))
         })
     }
 
@@ -95,8 +97,9 @@ extension Evaluator {
     private func selectK(_ samples: [VectorSample], k: Int, top: Bool, grouping: [String], without: Bool, time: Int64) -> [VectorSample] {
         var heaps: [Labels: SampleHeap] = [:]
         var order: [Labels] = []
+        let keys = memo.groupKeys(grouping: grouping, without: without)
         for sample in samples {
-            let key = memo.group(sample.labels, grouping: grouping, without: without)
+            let key = keys.key(for: sample.labels)
             guard var heap = heaps[key] else {
                 heaps[key] = SampleHeap(top: top, first: sample)
                 order.append(key)

@@ -119,9 +119,28 @@ final class EvaluationMemo {
         let without: Bool
     }
 
+    /// Grouping labels of one `by`/`without` list, by input label set.
+    final class GroupKeys {
+        let grouping: [String]
+        let without: Bool
+        private var keys: [Labels: Labels] = [:]
+
+        init(grouping: [String], without: Bool) {
+            self.grouping = grouping
+            self.without = without
+        }
+
+        func key(for labels: Labels) -> Labels {
+            if let known = keys[labels] { return known }
+            let result = Evaluator.groupLabels(labels, grouping: grouping, without: without)
+            keys[labels] = result
+            return result
+        }
+    }
+
     private var withoutName: [Labels: Labels] = [:]
     private var withoutBucket: [Labels: Labels] = [:]
-    private var groups: [GroupingKey: [Labels: Labels]] = [:]
+    private var groups: [GroupingKey: GroupKeys] = [:]
 
     func droppingName(_ labels: Labels) -> Labels {
         if let known = withoutName[labels] { return known }
@@ -138,12 +157,14 @@ final class EvaluationMemo {
         return result
     }
 
-    func group(_ labels: Labels, grouping: [String], without: Bool) -> Labels {
+    /// The grouping keys of one aggregation's `by`/`without` list: fetch once per aggregation,
+    /// not once per sample (hashing the list is not free).
+    func groupKeys(grouping: [String], without: Bool) -> GroupKeys {
         let key = GroupingKey(grouping: grouping, without: without)
-        if let known = groups[key]?[labels] { return known }
-        let result = Evaluator.groupLabels(labels, grouping: grouping, without: without)
-        groups[key, default: [:]][labels] = result
-        return result
+        if let known = groups[key] { return known }
+        let made = GroupKeys(grouping: grouping, without: without)
+        groups[key] = made
+        return made
     }
 }
 

@@ -2,7 +2,8 @@ import Alerting
 import ArgumentParser
 import Foundation
 
-/// `claimsd rules …`: the rule files' own checks, compatible with promtool's.
+/// `claimsd rules …`: the rule files' own checks, compatible with promtool's (same reports on
+/// the same streams, same exit statuses).
 struct Rules: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "rules",
@@ -28,25 +29,25 @@ struct RulesCheck: ParsableCommand {
         var failed = false
         var lintFailed = false
         for file in files {
-            output("Checking \(file)\n")
+            standardOutput("Checking \(file)\n")
             do {
                 let rules = try RuleFile.load(path: file)
                 let duplicates = rules.duplicateRules
-                if !duplicates.isEmpty {
+                guard duplicates.isEmpty else {
                     if lintFatal { lintFailed = true }
-                    output("  FAILED:\n")
-                    var text = "lint error \(duplicates.count) duplicate rule(s) found.\n"
+                    var text = "  FAILED:\nlint error \(duplicates.count) duplicate rule(s) found.\n"
                     for (name, labels) in duplicates {
                         text += "Metric: \(name)\nLabel(s):\n" + labels.map { "\t\($0.name): \($0.value)\n" }.joined()
                     }
-                    FileHandle.standardError.write(Data((text + "Might cause inconsistency while recording expressions\n\n").utf8))
+                    standardError(text + "Might cause inconsistency while recording expressions\n")
+                    standardOutput("\n")
                     continue
                 }
-                output("  SUCCESS: \(rules.ruleCount) rules found\n\n")
+                standardOutput("  SUCCESS: \(rules.ruleCount) rules found\n\n")
             } catch {
                 failed = true
-                output("  FAILED:\n")
-                FileHandle.standardError.write(Data((error.description + "\n\n").utf8))
+                standardError("  FAILED:\n" + error.problems.map { "\(error.path): \($0)\n" }.joined())
+                standardOutput("\n")
             }
         }
         if failed { throw ExitCode(1) }
@@ -67,20 +68,25 @@ struct RulesTest: ParsableCommand {
     func run() throws {
         var failed = false
         for file in files {
-            output("Unit Testing:  \(file)\n")
+            standardOutput("Unit Testing:  \(file)\n")
             let outcome = RuleUnitTests.run(path: file)
             if outcome.passed {
-                output("  SUCCESS\n\n")
+                standardOutput("  SUCCESS\n\n")
             } else {
                 failed = true
-                FileHandle.standardError.write(Data(("  FAILED:\n" + outcome.failures.map { $0 + "\n\n" }.joined() + "\n").utf8))
+                standardError("  FAILED:\n" + outcome.failures.map { $0 + "\n" }.joined())
+                standardOutput(String(repeating: "\n", count: outcome.failures.count + 1))
             }
         }
         if failed { throw ExitCode(1) }
     }
 }
 
-/// Unbuffered standard output, so that it interleaves with standard error as promtool's does.
-private func output(_ text: String) {
+/// Unbuffered writes, so the two streams interleave as promtool's do.
+private func standardOutput(_ text: String) {
     FileHandle.standardOutput.write(Data(text.utf8))
+}
+
+private func standardError(_ text: String) {
+    FileHandle.standardError.write(Data(text.utf8))
 }

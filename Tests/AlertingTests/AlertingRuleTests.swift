@@ -258,6 +258,27 @@ struct Harness {
         #expect(harness.rule.alerts.count == 2)
     }
 
+    @Test func rulesWhoseSelectorsMatchNothingAreFlagged() throws {
+        let harness = try Harness(
+            """
+            groups:
+              - name: g
+                rules:
+                  - alert: Typo
+                    expr: rate(claimsd_http_requsts_total[5m]) > 0 or up == 0
+            """)
+        try harness.set("up", 1, atMinute: 0)
+        harness.evaluate(atMinute: 0)
+        #expect(harness.rule.status.emptySelectors == ["claimsd_http_requsts_total"])
+        #expect(harness.rule.status.selectorsEmptySince == 0)
+        harness.evaluate(atMinute: 2)
+        #expect(harness.rule.status.selectorsEmptySince == 0, "flagged since the first check")
+        try harness.set("claimsd_http_requsts_total", 1, atMinute: 3)
+        harness.evaluate(atMinute: 3)
+        #expect(harness.rule.status.selectorsEmptySince == nil)
+        #expect(harness.rule.status.emptySelectors.isEmpty)
+    }
+
     @Test func evaluationSlotsAreAlignedWithAFixedOffsetPerGroup() throws {
         let harness = try Harness(Self.pending)
         let slot = harness.group.evaluationTime(atOrBefore: 1_700_000_123_456)

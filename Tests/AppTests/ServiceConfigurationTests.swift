@@ -64,8 +64,33 @@ import Testing
             "--redis-key-prefix", "--rate-limits", "--rate-limit-fail-closed", "--trusted-proxies", "--relay", "--relay-batch-size",
             "--payments-stream-max-length", "--telemetry", "--insert-batch-claims", "--insert-writers", "--scrape-interval", "--scrape-config",
             "--tsdb-path", "--tsdb-retention", "--tsdb-max-series", "--tsdb-admin-api", "--query-lookback-delta", "--query-max-samples",
-            "--query-timeout",
+            "--query-timeout", "--rule-files", "--rule-evaluation-interval", "--rule-no-series-after", "--alertmanager-urls", "--alert-webhooks",
+            "--alert-webhook-secret", "--external-labels", "--external-url",
         ])
+    }
+
+    @Test func alertingSettingsAreReadAndCheckedWithClearErrors() throws {
+        let defaults = try ServiceConfiguration.load(environment: [:])
+        #expect(defaults.ruleFiles == ["alerts/*.yml"] && defaults.ruleEvaluationInterval == 15_000 && defaults.alertmanagerURLs.isEmpty)
+        let configuration = try ServiceConfiguration.load(environment: [
+            "CLAIMS_RULE_FILES": "/etc/claimsd/alerts/*.yml, extra.yml", "CLAIMS_RULE_EVALUATION_INTERVAL": "30s",
+            "CLAIMS_ALERTMANAGER_URLS": "http://am1:9093,http://am2:9093/prefix/", "CLAIMS_ALERT_WEBHOOKS": "http://hooks:8080/claimsd",
+            "CLAIMS_ALERT_WEBHOOK_SECRET": "s", "CLAIMS_EXTERNAL_LABELS": "cluster=eu1, env=prod", "CLAIMS_EXTERNAL_URL": "https://claims.example/",
+            "CLAIMS_RULE_NO_SERIES_AFTER": "2h",
+        ])
+        #expect(configuration.ruleFiles == ["/etc/claimsd/alerts/*.yml", "extra.yml"])
+        #expect(configuration.ruleEvaluationInterval == 30_000 && configuration.ruleNoSeriesAfter == 7_200_000)
+        #expect(configuration.alertmanagerURLs.map(\.description) == ["http://am1:9093/api/v2/alerts", "http://am2:9093/prefix/api/v2/alerts"])
+        #expect(configuration.alertWebhooks.map(\.description) == ["http://hooks:8080/claimsd"])
+        #expect(configuration.externalLabels == ["cluster": "eu1", "env": "prod"])
+        #expect(configuration.externalURL == "https://claims.example")
+        #expect(try ServiceConfiguration.load(environment: ["CLAIMS_RULE_FILES": ""]).ruleFiles.isEmpty, "empty evaluates no rules")
+        for (name, value) in [
+            ("CLAIMS_ALERTMANAGER_URLS", "https://am:9093"), ("CLAIMS_ALERT_WEBHOOKS", "hooks:8080"), ("CLAIMS_EXTERNAL_LABELS", "cluster"),
+            ("CLAIMS_EXTERNAL_LABELS", "0bad=x"), ("CLAIMS_EXTERNAL_URL", "claims.example"), ("CLAIMS_RULE_EVALUATION_INTERVAL", "soon"),
+        ] {
+            #expect(throws: ConfigurationError.self, "\(name)=\(value)") { try ServiceConfiguration.load(environment: [name: value]) }
+        }
     }
 
     @Test func rankingRelayAndRateLimitSettingsAreRead() throws {
