@@ -83,23 +83,37 @@ struct BitReader: Sendable {
         return bit == 1
     }
 
-    /// Reads `count` bits (0…64) as the low bits of the result.
+    /// Reads `count` bits (0…64) as the low bits of the result: one unaligned 64-bit load
+    /// (and a ninth byte when the bits straddle it) instead of a loop over bytes.
     @inline(__always)
     mutating func read(bits count: Int) throws(ChunkDecodingError) -> UInt64 {
         guard count <= end - position else { throw ChunkDecodingError() }
-        var result: UInt64 = 0
-        var remaining = count
-        while remaining > 0 {
-            let offset = position & 7
-            let available = 8 - offset
-            let taken = min(available, remaining)
-            let byte = UInt64(bytes[position >> 3])
-            let part = (byte >> UInt64(available - taken)) & ((1 << UInt64(taken)) - 1)
-            result = result << UInt64(taken) | part
-            position += taken
-            remaining -= taken
+        guard count > 0 else { return 0 }
+        let index = position >> 3
+        let offset = UInt64(position & 7)
+        let word = loadWord(at: index)
+        let width = UInt64(count)
+        let result: UInt64
+        if width <= 64 - offset {
+            result = (word << offset) >> (64 - width)
+        } else {
+            let extra = width - (64 - offset)
+            let next = index + 8 < bytes.count ? UInt64(bytes[index + 8]) : 0
+            result = ((word << offset) >> offset) << extra | next >> (8 - extra)
         }
+        position += count
         return result
+    }
+
+    /// The 8 bytes from `index` as a big-endian word, zeros past the end.
+    @inline(__always)
+    private func loadWord(at index: Int) -> UInt64 {
+        if index + 8 <= bytes.count {
+            return bytes.withUnsafeBytes { UInt64(bigEndian: $0.loadUnaligned(fromByteOffset: index, as: UInt64.self)) }
+        }
+        var word: UInt64 = 0
+        for position in index..<(index + 8) { word = word << 8 | (position < bytes.count ? UInt64(bytes[position]) : 0) }
+        return word
     }
 
     mutating func readUVarint() throws(ChunkDecodingError) -> UInt64 {

@@ -114,9 +114,18 @@ public struct SeriesSnapshot: Sendable {
 
     /// Every sample in the range as an array.
     public func sampleArray(from mint: Int64 = .min, through maxt: Int64 = .max) -> [Sample] {
-        var iterator = samples(from: mint, through: maxt)
         var result: [Sample] = []
-        while let sample = iterator.next() { result.append(sample) }
+        for chunk in chunks {
+            if chunk.count == 0 || chunk.maxTime < mint { continue }
+            if chunk.minTime > maxt { break }
+            result.reserveCapacity(result.count + chunk.count)
+            var iterator = chunk.makeIterator()
+            while let sample = iterator.next() {
+                if sample.timestamp < mint { continue }
+                if sample.timestamp > maxt { return result }
+                result.append(sample)
+            }
+        }
         return result
     }
 
@@ -131,7 +140,10 @@ public struct SampleIterator: IteratorProtocol, Sendable {
     private let mint: Int64
     private let maxt: Int64
     private var index = 0
-    private var current: XORChunkIterator?
+    /// The chunk being decoded; meaningful while `decoding` is true (kept in place rather than
+    /// in an optional, so advancing it copies nothing).
+    private var current = XORChunkIterator(bytes: [], bitCount: 0, count: 0)
+    private var decoding = false
 
     init(chunks: [XORChunk], mint: Int64, maxt: Int64) {
         self.chunks = chunks
@@ -141,18 +153,17 @@ public struct SampleIterator: IteratorProtocol, Sendable {
 
     public mutating func next() -> Sample? {
         while true {
-            if var iterator = current {
-                while let sample = iterator.next() {
+            if decoding {
+                while let sample = current.next() {
                     if sample.timestamp < mint { continue }
                     if sample.timestamp > maxt {
                         index = chunks.count
-                        current = nil
+                        decoding = false
                         return nil
                     }
-                    current = iterator
                     return sample
                 }
-                current = nil
+                decoding = false
             }
             guard index < chunks.count else { return nil }
             let chunk = chunks[index]
@@ -163,6 +174,7 @@ public struct SampleIterator: IteratorProtocol, Sendable {
                 return nil
             }
             current = chunk.makeIterator()
+            decoding = true
         }
     }
 }
