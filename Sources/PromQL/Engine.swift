@@ -113,7 +113,10 @@ struct LoadedSeries: Sendable {
 
 /// Label sets derived during one evaluation, remembered so each is built once per series
 /// rather than once per step: without the metric name, and grouping keys of aggregations.
-final class EvaluationMemo {
+final class EvaluationMemo: @unchecked Sendable {
+    // Unchecked: an evaluation uses its memo from one thread; a memo shared through
+    // SharedSelections belongs to one rule-group evaluation, which runs its rules one after
+    // another on one thread and drops the memo when it ends.
     struct GroupingKey: Hashable {
         let grouping: [String]
         let without: Bool
@@ -178,9 +181,11 @@ struct Evaluator {
     /// The samples of each selector, for the time span the query needs.
     var loaded: [SelectorKey: [LoadedSeries]] = [:]
     var loadedSamples = 0
-    let memo = EvaluationMemo()
+    var memo = EvaluationMemo()
     /// Series already read for other expressions at the same time (rule groups).
-    var shared: SharedSelections?
+    var shared: SharedSelections? {
+        didSet { if let shared { memo = shared.memo } }
+    }
 
     init(engine: QueryEngine, storage: any Queryable, start: Int64, end: Int64, step: Int64) {
         self.engine = engine

@@ -7,7 +7,8 @@ public import TimeSeries
 ///
 /// Prometheus reads every rule's series afresh; sharing changes no result, because all the rules
 /// of a group run at one timestamp over data that does not change during the evaluation —
-/// except what the group itself writes, which `prepare`'s `shareable` must leave out.
+/// except what the group itself writes, which `prepare`'s `shareable` must leave out. The
+/// expressions must be evaluated one after another, not at once.
 public final class SharedSelections: Sendable {
     private struct Entry {
         var from: Int64
@@ -17,6 +18,8 @@ public final class SharedSelections: Sendable {
 
     private let storage: any Queryable
     private let entries = Mutex<[[LabelMatcher]: Entry]>([:])
+    /// Label sets derived once for all the expressions (without the name, grouping keys).
+    let memo = EvaluationMemo()
 
     /// Selections over `storage`; nothing is shared until `prepare` plans it.
     public init(storage: any Queryable) {
