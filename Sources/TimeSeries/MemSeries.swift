@@ -119,12 +119,7 @@ public struct SeriesSnapshot: Sendable {
             if chunk.count == 0 || chunk.maxTime < mint { continue }
             if chunk.minTime > maxt { break }
             result.reserveCapacity(result.count + chunk.count)
-            var iterator = chunk.makeIterator()
-            while let sample = iterator.next() {
-                if sample.timestamp < mint { continue }
-                if sample.timestamp > maxt { return result }
-                result.append(sample)
-            }
+            guard chunk.appendSamples(into: &result, from: mint, through: maxt) else { break }
         }
         return result
     }

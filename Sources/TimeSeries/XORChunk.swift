@@ -208,3 +208,142 @@ public struct XORChunkIterator: IteratorProtocol, Sendable {
     }
 }
 
+
+extension XORChunk {
+    /// Appends the chunk's samples with timestamps in [mint, maxt] to `result`; returns false
+    /// once a sample past `maxt` was seen (later chunks need not be read). The bulk path of
+    /// queries: it decodes straight from the bytes, without an iterator copied per sample or
+    /// the array retained per read; a damaged chunk ends early, as the iterator does.
+    func appendSamples(into result: inout [Sample], from mint: Int64, through maxt: Int64) -> Bool {
+        let total = count
+        let bitCount = stream.bitCount
+        return stream.bytes.withUnsafeBufferPointer { buffer -> Bool in
+            var reader = UnsafeBitReader(buffer: buffer, end: bitCount)
+            var timestamp: Int64 = 0
+            var delta: Int64 = 0
+            var bits: UInt64 = 0
+            var leading: UInt64 = 0
+            var trailing: UInt64 = 0
+            for index in 0..<total {
+                switch index {
+                case 0:
+                    guard let first = reader.readVarint(), let value = reader.read(64) else { return true }
+                    timestamp = first
+                    bits = value
+                case 1:
+                    guard let first = reader.readVarint() else { return true }
+                    delta = first
+                    timestamp &+= delta
+                    guard reader.readValue(&bits, &leading, &trailing) else { return true }
+                default:
+                    var prefix = 0
+                    while prefix < 4 {
+                        guard let bit = reader.readBit() else { return true }
+                        if !bit { break }
+                        prefix += 1
+                    }
+                    let width: UInt64
+                    switch prefix {
+                    case 0: width = 0
+                    case 1: width = 14
+                    case 2: width = 17
+                    case 3: width = 20
+                    default: width = 64
+                    }
+                    if width > 0 {
+                        guard let raw = reader.read(width) else { return true }
+                        // The fields hold −(2^(w−1) − 1) … 2^(w−1): values above 2^(w−1) are negative.
+                        if width < 64 && raw > 1 << (width - 1) {
+                            delta &+= Int64(bitPattern: raw) &- Int64(1) << Int64(width)
+                        } else {
+                            delta &+= Int64(bitPattern: raw)
+                        }
+                    }
+                    timestamp &+= delta
+                    guard reader.readValue(&bits, &leading, &trailing) else { return true }
+                }
+                if timestamp < mint { continue }
+                if timestamp > maxt { return false }
+                result.append(Sample(timestamp, Double(bitPattern: bits)))
+            }
+            return true
+        }
+    }
+}
+
+/// Reads bits from a chunk's bytes through a pointer, for the bulk decoder: nil at the end.
+private struct UnsafeBitReader {
+    let buffer: UnsafeBufferPointer<UInt8>
+    let end: Int
+    var position = 0
+
+    init(buffer: UnsafeBufferPointer<UInt8>, end: Int) {
+        self.buffer = buffer
+        self.end = end
+    }
+
+    @inline(__always)
+    mutating func readBit() -> Bool? {
+        guard position < end else { return nil }
+        let bit = (buffer[position >> 3] >> UInt8(7 - position & 7)) & 1
+        position += 1
+        return bit == 1
+    }
+
+    @inline(__always)
+    mutating func read(_ width: UInt64) -> UInt64? {
+        let count = Int(width)
+        guard count <= end - position else { return nil }
+        guard count > 0 else { return 0 }
+        let index = position >> 3
+        let offset = UInt64(position & 7)
+        var word: UInt64
+        if index + 8 <= buffer.count {
+            word = UInt64(bigEndian: UnsafeRawBufferPointer(buffer).loadUnaligned(fromByteOffset: index, as: UInt64.self))
+        } else {
+            word = 0
+            for byte in index..<(index + 8) { word = word << 8 | (byte < buffer.count ? UInt64(buffer[byte]) : 0) }
+        }
+        let result: UInt64
+        if width <= 64 - offset {
+            result = (word << offset) >> (64 - width)
+        } else {
+            let extra = width - (64 - offset)
+            let next = index + 8 < buffer.count ? UInt64(buffer[index + 8]) : 0
+            result = ((word << offset) >> offset) << extra | next >> (8 - extra)
+        }
+        position += count
+        return result
+    }
+
+    mutating func readVarint() -> Int64? {
+        var raw: UInt64 = 0
+        var shift: UInt64 = 0
+        while shift < 64 {
+            guard let byte = read(8) else { return nil }
+            raw |= (byte & 0x7F) << shift
+            if byte < 0x80 { return Int64(bitPattern: raw >> 1) ^ -Int64(bitPattern: raw & 1) }
+            shift += 7
+        }
+        return nil
+    }
+
+    /// One XOR-encoded value into `bits`; false where the bits end early.
+    @inline(__always)
+    mutating func readValue(_ bits: inout UInt64, _ leading: inout UInt64, _ trailing: inout UInt64) -> Bool {
+        guard let changed = readBit() else { return false }
+        guard changed else { return true }
+        guard let newWindow = readBit() else { return false }
+        if newWindow {
+            guard let lead = read(5), var significant = read(6) else { return false }
+            if significant == 0 { significant = 64 }
+            guard lead + significant <= 64 else { return false }
+            leading = lead
+            trailing = 64 - lead - significant
+        }
+        let significant = 64 - leading - trailing
+        guard let xor = read(significant) else { return false }
+        bits ^= xor << trailing
+        return true
+    }
+}

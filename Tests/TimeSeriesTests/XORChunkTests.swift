@@ -32,6 +32,15 @@ struct SeededGenerator: RandomNumberGenerator {
         // Loading the bytes as stored gives the same samples and the same appending state.
         let restored = try XORChunk(bytes: chunk.bytes, bitCount: chunk.bitCount, count: chunk.count)
         #expect(restored.samples() == samples)
+        // The bulk decoder of queries gives the same samples, whole and within a time range.
+        var bulk: [Sample] = []
+        #expect(chunk.appendSamples(into: &bulk, from: .min, through: .max))
+        #expect(bulk == samples)
+        let from = samples[samples.count / 3].timestamp
+        let through = samples[2 * samples.count / 3].timestamp
+        var part: [Sample] = []
+        _ = chunk.appendSamples(into: &part, from: from, through: through)
+        #expect(part == samples.filter { $0.timestamp >= from && $0.timestamp <= through })
     }
 
     @Test func adversarialValuesKeepTheirExactBits() throws {
