@@ -96,11 +96,11 @@ public final class OutboxRelay: Service, Sendable {
                         try await lead(holding: connection)
                     } catch {
                         update { $0.isLeader = false }
-                        _ = try? await connection.query("SELECT pg_advisory_unlock(\(Self.leaderLockKey))")
+                        await Self.unlock(connection)
                         throw error
                     }
                     update { $0.isLeader = false }
-                    _ = try await connection.query("SELECT pg_advisory_unlock(\(Self.leaderLockKey))")
+                    await Self.unlock(connection)
                     logger.info("relay leadership released", metadata: ["event": "relay_leader_released"])
                 }
             } catch {
@@ -234,6 +234,13 @@ public final class OutboxRelay: Service, Sendable {
     }
 
     static var stopping: Bool { Task.isCancelled || Task.isShuttingDownGracefully }
+
+    /// Releases the leader lock even when the relay's task is cancelled: the query runs in a task
+    /// of its own, because a cancelled task's queries are refused before they start, and a lock
+    /// left on a pooled connection would keep every other relay from ever taking over.
+    static func unlock(_ connection: PostgresConnection) async {
+        _ = try? await Task { try await connection.query("SELECT pg_advisory_unlock(\(leaderLockKey))") }.value
+    }
 
     /// Sleeps for `duration`, waking early when graceful shutdown begins.
     static func pause(_ duration: Duration) async {
