@@ -114,11 +114,15 @@ public struct SeriesSnapshot: Sendable {
 
     /// Every sample in the range as an array.
     public func sampleArray(from mint: Int64 = .min, through maxt: Int64 = .max) -> [Sample] {
+        // Room for every sample of the overlapping chunks at once: reserving chunk by chunk
+        // would reallocate (and copy) the array once per chunk.
+        var capacity = 0
+        for chunk in chunks where chunk.count > 0 && chunk.maxTime >= mint && chunk.minTime <= maxt { capacity += chunk.count }
         var result: [Sample] = []
+        result.reserveCapacity(capacity)
         for chunk in chunks {
             if chunk.count == 0 || chunk.maxTime < mint { continue }
             if chunk.minTime > maxt { break }
-            result.reserveCapacity(result.count + chunk.count)
             guard chunk.appendSamples(into: &result, from: mint, through: maxt) else { break }
         }
         return result
