@@ -240,28 +240,37 @@ start_prometheus() {
       --storage.tsdb.retention.time=100y --web.listen-address="127.0.0.1:$port" >"$STATE/$instance/prometheus.log" 2>&1 &
     echo $! >"$pidfile"
   fi
-  local attempt
-  for attempt in $(seq 1 300); do
-    curl -fsS -o /dev/null "http://127.0.0.1:$port/-/ready" 2>/dev/null && { echo "$port" >"$STATE/$instance/prometheus.port"; return 0; }
-    kill -0 "$(cat "$pidfile")" 2>/dev/null || break
-    sleep 0.1
-  done
-  tail -n 20 "$STATE/$instance/prometheus.log" >&2
-  die "prometheus ($instance) did not become ready on port $port"
+  wait_ready prometheus "$instance" "$port"
 }
 
-stop_prometheus() {
-  local instance="$1" pid
-  [ -f "$STATE/$instance/prometheus.pid" ] || return 0
-  pid="$(cat "$STATE/$instance/prometheus.pid")"
+stop_prometheus() { stop_server prometheus "$1"; }
+
+# Waits for the server KIND (instance INSTANCE, pid in KIND.pid, log in KIND.log) to answer
+# /-/ready on PORT; records the port, or shows the log and stops the script.
+wait_ready() {
+  local kind="$1" instance="$2" port="$3" attempt
+  for attempt in $(seq 1 300); do
+    curl -fsS -o /dev/null "http://127.0.0.1:$port/-/ready" 2>/dev/null && { echo "$port" >"$STATE/$instance/$kind.port"; return 0; }
+    kill -0 "$(cat "$STATE/$instance/$kind.pid")" 2>/dev/null || break
+    sleep 0.1
+  done
+  tail -n 20 "$STATE/$instance/$kind.log" >&2
+  die "$kind ($instance) did not become ready on port $port"
+}
+
+# Stops the server KIND of INSTANCE started with a pid file: TERM, ten seconds, then KILL.
+stop_server() {
+  local kind="$1" instance="$2" pid
+  [ -f "$STATE/$instance/$kind.pid" ] || return 0
+  pid="$(cat "$STATE/$instance/$kind.pid")"
   if kill -0 "$pid" 2>/dev/null; then
-    log "stopping prometheus ($instance, pid $pid)"
+    log "stopping $kind ($instance, pid $pid)"
     kill "$pid" 2>/dev/null || true
     local attempt
     for attempt in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     kill -KILL "$pid" 2>/dev/null || true
   fi
-  rm -f "$STATE/$instance/prometheus.pid"
+  rm -f "$STATE/$instance/$kind.pid"
 }
 
 # Alertmanager 0.25 alone (no cluster), grouping nothing away: every alert goes at once
@@ -291,29 +300,10 @@ CONFIG
       --web.listen-address="127.0.0.1:$port" --cluster.listen-address= >"$STATE/$instance/alertmanager.log" 2>&1 &
     echo $! >"$pidfile"
   fi
-  local attempt
-  for attempt in $(seq 1 300); do
-    curl -fsS -o /dev/null "http://127.0.0.1:$port/-/ready" 2>/dev/null && { echo "$port" >"$STATE/$instance/alertmanager.port"; return 0; }
-    kill -0 "$(cat "$pidfile")" 2>/dev/null || break
-    sleep 0.1
-  done
-  tail -n 20 "$STATE/$instance/alertmanager.log" >&2
-  die "alertmanager ($instance) did not become ready on port $port"
+  wait_ready alertmanager "$instance" "$port"
 }
 
-stop_alertmanager() {
-  local instance="$1" pid
-  [ -f "$STATE/$instance/alertmanager.pid" ] || return 0
-  pid="$(cat "$STATE/$instance/alertmanager.pid")"
-  if kill -0 "$pid" 2>/dev/null; then
-    log "stopping alertmanager ($instance, pid $pid)"
-    kill "$pid" 2>/dev/null || true
-    local attempt
-    for attempt in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null || true
-  fi
-  rm -f "$STATE/$instance/alertmanager.pid"
-}
+stop_alertmanager() { stop_server alertmanager "$1"; }
 
 JOURNAL_SOCKET=/run/systemd/journal/socket
 

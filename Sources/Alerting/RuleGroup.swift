@@ -22,8 +22,6 @@ public final class RuleGroup: Sendable {
         var previousSeries: [Set<Labels>]
         var lastEvaluation: Int64?
         var evaluationDuration: Double = 0
-        var iterations = 0
-        var missedIterations = 0
         /// Whether the next evaluation restores alert state (the first after a start).
         var needsRestore: Bool
         var lastSelectorCheck: Int64?
@@ -61,9 +59,6 @@ public final class RuleGroup: Sendable {
     /// When the group last ran (milliseconds) and for how long (seconds).
     public var lastEvaluation: (time: Int64?, duration: Double) { state.withLock { ($0.lastEvaluation, $0.evaluationDuration) } }
 
-    /// Evaluations done and ticks skipped because an evaluation overran.
-    public var iterations: (done: Int, missed: Int) { state.withLock { ($0.iterations, $0.missedIterations) } }
-
     /// The group's evaluation slot at or before `now`: a multiple of the interval plus a
     /// fixed per-group offset, so groups spread over the interval and keep their phase.
     public func evaluationTime(atOrBefore now: Int64) -> Int64 {
@@ -72,12 +67,6 @@ public final class RuleGroup: Sendable {
         var base = adjusted - adjusted % interval
         if adjusted % interval < 0 { base -= interval }
         return base + offset
-    }
-
-    /// Counts ticks an overrunning evaluation skipped.
-    public func noteMissed(_ count: Int) {
-        guard count > 0 else { return }
-        state.withLock { $0.missedIterations += count }
     }
 
     /// Evaluates every rule at `time`, writing their series through `append`, and returns the
@@ -143,7 +132,6 @@ public final class RuleGroup: Sendable {
         state.withLock { state in
             state.lastEvaluation = time
             state.evaluationDuration = duration
-            state.iterations += 1
             state.needsRestore = false
         }
         return notifications
@@ -173,13 +161,11 @@ public final class RuleGroup: Sendable {
             }
             carried[index] = previousSeries[oldIndex]
         }
-        let (lastEvaluation, duration, iterations, missed) = previous.state.withLock { ($0.lastEvaluation, $0.evaluationDuration, $0.iterations, $0.missedIterations) }
+        let (lastEvaluation, duration) = previous.state.withLock { ($0.lastEvaluation, $0.evaluationDuration) }
         state.withLock { state in
             state.previousSeries = carried
             state.lastEvaluation = lastEvaluation
             state.evaluationDuration = duration
-            state.iterations = iterations
-            state.missedIterations = missed
             state.needsRestore = false
         }
     }

@@ -159,7 +159,6 @@ public final class RuleManager: Sendable {
             var missed: Int64 = 0
             if late >= interval {
                 missed = late / interval
-                group.noteMissed(Int(missed))
                 next += missed * interval
             }
             let time = next

@@ -60,19 +60,39 @@ struct BitWriter: Sendable {
     }
 }
 
+/// Bytes a ``BitReader`` reads: an array (iterators, which outlive any one call) or a buffer
+/// pointer (bulk decoding inside `withUnsafeBufferPointer`).
+protocol ChunkBytes {
+    var count: Int { get }
+    subscript(_ index: Int) -> UInt8 { get }
+    /// The 8 bytes from `index` as a big-endian word; only called when they are all there.
+    func word(at index: Int) -> UInt64
+}
+
+extension Array: ChunkBytes where Element == UInt8 {
+    @inline(__always)
+    func word(at index: Int) -> UInt64 {
+        withUnsafeBytes { UInt64(bigEndian: $0.loadUnaligned(fromByteOffset: index, as: UInt64.self)) }
+    }
+}
+
+extension UnsafeBufferPointer: ChunkBytes where Element == UInt8 {
+    @inline(__always)
+    func word(at index: Int) -> UInt64 {
+        UInt64(bigEndian: UnsafeRawBufferPointer(self).loadUnaligned(fromByteOffset: index, as: UInt64.self))
+    }
+}
+
 /// Reads what ``BitWriter`` wrote.
-struct BitReader: Sendable {
-    let bytes: [UInt8]
+struct BitReader<Bytes: ChunkBytes> {
+    let bytes: Bytes
     private var position = 0
     let end: Int
 
-    init(bytes: [UInt8], bitCount: Int) {
+    init(bytes: Bytes, bitCount: Int) {
         self.bytes = bytes
         self.end = bitCount
     }
-
-    /// The bits not yet read.
-    var remaining: Int { end - position }
 
     @inline(__always)
     mutating func readBit() throws(ChunkDecodingError) -> Bool {
@@ -108,9 +128,7 @@ struct BitReader: Sendable {
     /// The 8 bytes from `index` as a big-endian word, zeros past the end.
     @inline(__always)
     private func loadWord(at index: Int) -> UInt64 {
-        if index + 8 <= bytes.count {
-            return bytes.withUnsafeBytes { UInt64(bigEndian: $0.loadUnaligned(fromByteOffset: index, as: UInt64.self)) }
-        }
+        if index + 8 <= bytes.count { return bytes.word(at: index) }
         var word: UInt64 = 0
         for position in index..<(index + 8) { word = word << 8 | (position < bytes.count ? UInt64(bytes[position]) : 0) }
         return word
@@ -138,3 +156,5 @@ struct BitReader: Sendable {
 public struct ChunkDecodingError: Error, Sendable, CustomStringConvertible {
     public var description: String { "chunk data ends before its last sample" }
 }
+
+extension BitReader: Sendable where Bytes: Sendable {}

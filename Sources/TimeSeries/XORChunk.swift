@@ -132,18 +132,12 @@ public struct XORChunk: Sendable {
 
 /// Decodes an ``XORChunk``'s samples in order.
 public struct XORChunkIterator: IteratorProtocol, Sendable {
-    private var reader: BitReader
-    private let count: Int
-    private var read = 0
-    private var timestamp: Int64 = 0
-    private var delta: Int64 = 0
-    private var bits: UInt64 = 0
-    private var leading: UInt8 = 0
-    private var trailing: UInt8 = 0
+    private var reader: BitReader<[UInt8]>
+    private var decoder: XORDecoder
 
     init(bytes: [UInt8], bitCount: Int, count: Int) {
         self.reader = BitReader(bytes: bytes, bitCount: bitCount)
-        self.count = count
+        self.decoder = XORDecoder(count: count)
     }
 
     /// The next sample; nil at the end (or where the chunk's bits end early, which only a
@@ -154,6 +148,49 @@ public struct XORChunkIterator: IteratorProtocol, Sendable {
 
     /// The next sample, nil at the end; throws where the bits end before the count does.
     public mutating func nextSample() throws(ChunkDecodingError) -> Sample? {
+        try decoder.next(from: &reader)
+    }
+}
+
+extension XORChunk {
+    /// Appends the chunk's samples with timestamps in [mint, maxt] to `result`; returns false
+    /// once a sample past `maxt` was seen (later chunks need not be read). The bulk path of
+    /// queries: it reads the bytes through a buffer pointer, without an iterator copied per
+    /// sample or the array retained per read; a damaged chunk ends early, as the iterator does.
+    func appendSamples(into result: inout [Sample], from mint: Int64, through maxt: Int64) -> Bool {
+        let total = count
+        let bitCount = stream.bitCount
+        return stream.bytes.withUnsafeBufferPointer { buffer -> Bool in
+            var reader = BitReader(bytes: buffer, bitCount: bitCount)
+            var decoder = XORDecoder(count: total)
+            while let sample = (try? decoder.next(from: &reader)) ?? nil {
+                if sample.timestamp < mint { continue }
+                if sample.timestamp > maxt { return false }
+                result.append(sample)
+            }
+            return true
+        }
+    }
+}
+
+/// The state of decoding one chunk: timestamps as delta-of-deltas, values as XORs with the
+/// previous value (Gorilla), shared by the iterator and the bulk decoder.
+struct XORDecoder: Sendable {
+    private let count: Int
+    private var read = 0
+    private var timestamp: Int64 = 0
+    private var delta: Int64 = 0
+    private var bits: UInt64 = 0
+    private var leading: UInt64 = 0
+    private var trailing: UInt64 = 0
+
+    init(count: Int) {
+        self.count = count
+    }
+
+    /// The next sample from `reader`, nil after the last; throws where the bits end early.
+    @inline(__always)
+    mutating func next<Bytes: ChunkBytes>(from reader: inout BitReader<Bytes>) throws(ChunkDecodingError) -> Sample? {
         guard read < count else { return nil }
         switch read {
         case 0:
@@ -162,7 +199,7 @@ public struct XORChunkIterator: IteratorProtocol, Sendable {
         case 1:
             delta = try reader.readVarint()
             timestamp &+= delta
-            try readValue()
+            try readValue(&reader)
         default:
             var prefix = 0
             while prefix < 4 {
@@ -187,163 +224,23 @@ public struct XORChunkIterator: IteratorProtocol, Sendable {
                 }
             }
             timestamp &+= delta
-            try readValue()
+            try readValue(&reader)
         }
         read += 1
         return Sample(timestamp, Double(bitPattern: bits))
     }
 
     @inline(__always)
-    private mutating func readValue() throws(ChunkDecodingError) {
+    private mutating func readValue<Bytes: ChunkBytes>(_ reader: inout BitReader<Bytes>) throws(ChunkDecodingError) {
         guard try reader.readBit() else { return }
         if try reader.readBit() {
-            leading = UInt8(try reader.read(bits: 5))
-            var significant = UInt8(try reader.read(bits: 6))
+            leading = try reader.read(bits: 5)
+            var significant = try reader.read(bits: 6)
             if significant == 0 { significant = 64 }
+            guard leading + significant <= 64 else { throw ChunkDecodingError() }
             trailing = 64 - leading - significant
         }
-        let significant = 64 - Int(leading) - Int(trailing)
-        let xor = try reader.read(bits: significant) << UInt64(trailing)
+        let xor = try reader.read(bits: Int(64 - leading - trailing)) << trailing
         bits ^= xor
-    }
-}
-
-
-extension XORChunk {
-    /// Appends the chunk's samples with timestamps in [mint, maxt] to `result`; returns false
-    /// once a sample past `maxt` was seen (later chunks need not be read). The bulk path of
-    /// queries: it decodes straight from the bytes, without an iterator copied per sample or
-    /// the array retained per read; a damaged chunk ends early, as the iterator does.
-    func appendSamples(into result: inout [Sample], from mint: Int64, through maxt: Int64) -> Bool {
-        let total = count
-        let bitCount = stream.bitCount
-        return stream.bytes.withUnsafeBufferPointer { buffer -> Bool in
-            var reader = UnsafeBitReader(buffer: buffer, end: bitCount)
-            var timestamp: Int64 = 0
-            var delta: Int64 = 0
-            var bits: UInt64 = 0
-            var leading: UInt64 = 0
-            var trailing: UInt64 = 0
-            for index in 0..<total {
-                switch index {
-                case 0:
-                    guard let first = reader.readVarint(), let value = reader.read(64) else { return true }
-                    timestamp = first
-                    bits = value
-                case 1:
-                    guard let first = reader.readVarint() else { return true }
-                    delta = first
-                    timestamp &+= delta
-                    guard reader.readValue(&bits, &leading, &trailing) else { return true }
-                default:
-                    var prefix = 0
-                    while prefix < 4 {
-                        guard let bit = reader.readBit() else { return true }
-                        if !bit { break }
-                        prefix += 1
-                    }
-                    let width: UInt64
-                    switch prefix {
-                    case 0: width = 0
-                    case 1: width = 14
-                    case 2: width = 17
-                    case 3: width = 20
-                    default: width = 64
-                    }
-                    if width > 0 {
-                        guard let raw = reader.read(width) else { return true }
-                        // The fields hold −(2^(w−1) − 1) … 2^(w−1): values above 2^(w−1) are negative.
-                        if width < 64 && raw > 1 << (width - 1) {
-                            delta &+= Int64(bitPattern: raw) &- Int64(1) << Int64(width)
-                        } else {
-                            delta &+= Int64(bitPattern: raw)
-                        }
-                    }
-                    timestamp &+= delta
-                    guard reader.readValue(&bits, &leading, &trailing) else { return true }
-                }
-                if timestamp < mint { continue }
-                if timestamp > maxt { return false }
-                result.append(Sample(timestamp, Double(bitPattern: bits)))
-            }
-            return true
-        }
-    }
-}
-
-/// Reads bits from a chunk's bytes through a pointer, for the bulk decoder: nil at the end.
-private struct UnsafeBitReader {
-    let buffer: UnsafeBufferPointer<UInt8>
-    let end: Int
-    var position = 0
-
-    init(buffer: UnsafeBufferPointer<UInt8>, end: Int) {
-        self.buffer = buffer
-        self.end = end
-    }
-
-    @inline(__always)
-    mutating func readBit() -> Bool? {
-        guard position < end else { return nil }
-        let bit = (buffer[position >> 3] >> UInt8(7 - position & 7)) & 1
-        position += 1
-        return bit == 1
-    }
-
-    @inline(__always)
-    mutating func read(_ width: UInt64) -> UInt64? {
-        let count = Int(width)
-        guard count <= end - position else { return nil }
-        guard count > 0 else { return 0 }
-        let index = position >> 3
-        let offset = UInt64(position & 7)
-        var word: UInt64
-        if index + 8 <= buffer.count {
-            word = UInt64(bigEndian: UnsafeRawBufferPointer(buffer).loadUnaligned(fromByteOffset: index, as: UInt64.self))
-        } else {
-            word = 0
-            for byte in index..<(index + 8) { word = word << 8 | (byte < buffer.count ? UInt64(buffer[byte]) : 0) }
-        }
-        let result: UInt64
-        if width <= 64 - offset {
-            result = (word << offset) >> (64 - width)
-        } else {
-            let extra = width - (64 - offset)
-            let next = index + 8 < buffer.count ? UInt64(buffer[index + 8]) : 0
-            result = ((word << offset) >> offset) << extra | next >> (8 - extra)
-        }
-        position += count
-        return result
-    }
-
-    mutating func readVarint() -> Int64? {
-        var raw: UInt64 = 0
-        var shift: UInt64 = 0
-        while shift < 64 {
-            guard let byte = read(8) else { return nil }
-            raw |= (byte & 0x7F) << shift
-            if byte < 0x80 { return Int64(bitPattern: raw >> 1) ^ -Int64(bitPattern: raw & 1) }
-            shift += 7
-        }
-        return nil
-    }
-
-    /// One XOR-encoded value into `bits`; false where the bits end early.
-    @inline(__always)
-    mutating func readValue(_ bits: inout UInt64, _ leading: inout UInt64, _ trailing: inout UInt64) -> Bool {
-        guard let changed = readBit() else { return false }
-        guard changed else { return true }
-        guard let newWindow = readBit() else { return false }
-        if newWindow {
-            guard let lead = read(5), var significant = read(6) else { return false }
-            if significant == 0 { significant = 64 }
-            guard lead + significant <= 64 else { return false }
-            leading = lead
-            trailing = 64 - lead - significant
-        }
-        let significant = 64 - leading - trailing
-        guard let xor = read(significant) else { return false }
-        bits ^= xor << trailing
-        return true
     }
 }

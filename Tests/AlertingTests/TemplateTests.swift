@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import TestSupport
+import TimeSeries
 
 @testable import Alerting
 
@@ -126,17 +127,9 @@ import TestSupport
         #expect(RuleUnitTests.run(path: directory + "/test.yml").failures == [])
     }
 
+    /// A YAML double-quoted string: its escapes for `\\`, `"` and newlines are the label-value ones.
     private func yamlQuoted(_ text: String) -> String {
-        var quoted = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": quoted += "\\\""
-            case "\\": quoted += "\\\\"
-            case "\n": quoted += "\\n"
-            default: quoted.unicodeScalars.append(scalar)
-            }
-        }
-        return quoted + "\""
+        "\"" + escapeLabelValue(text) + "\""
     }
 
     private func goNumber(_ value: Double) -> String {

@@ -55,7 +55,6 @@ private enum TemplateToken: Equatable {
     case string(String)
     case number(String)
     case pipe, leftParen, rightParen, declare, assign, comma, dot
-    case end
 }
 
 struct TemplateParser {
@@ -261,7 +260,6 @@ struct TemplateParser {
         case .assign: return "<=>"
         case .comma: return "<,>"
         case .dot: return "<.>"
-        case .end: return "<}}>"
         }
     }
 

@@ -15,7 +15,6 @@ public final class AlertingRuntime: Sendable {
     let notifier: AlertNotifier
     /// The rule-file patterns, expanded at every (re)load.
     let patterns: [String]
-    let evaluationInterval: Int64
     let noSeriesAfter: Int64
     let externalURL: String
     private let metrics: AlertingMetrics
@@ -51,7 +50,6 @@ public final class AlertingRuntime: Sendable {
             notify: { alerts, group in notifier.send(alerts, group: group.name) })
         self.notifier = notifier
         self.patterns = configuration.ruleFiles
-        self.evaluationInterval = configuration.ruleEvaluationInterval
         self.noSeriesAfter = noSeriesAfter
         self.externalURL = externalURL
         self.metrics = metrics
