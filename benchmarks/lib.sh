@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Shared set-up of the benchmark scripts: their own PostgreSQL/Redis instance ("bench", ports
-# 55436/56383) under .local/bench, a release build of claimsd, wrk, psql, and helpers.
+# 15436/16383) under .local/bench, a release build of claimsd, wrk, psql, and helpers.
 # Source it; it is not run on its own.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/env.sh"
 cd "$REPO"
 
 CONNECTIONS="${BENCH_CONNECTIONS:-16}"
-PG_PORT="${BENCH_PG_PORT:-55436}"
-REDIS_PORT="${BENCH_REDIS_PORT:-56383}"
+PG_PORT="${BENCH_PG_PORT:-15436}"
+REDIS_PORT="${BENCH_REDIS_PORT:-16383}"
 # Below the ephemeral range (32768+): polling a port there while nothing listens can connect
 # curl to itself (a TCP simultaneous open) and leave the port busy for a minute.
 HTTP_PORT="${BENCH_HTTP_PORT:-28080}"

@@ -13,8 +13,8 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$REPO"
 
-PG_PORT="${CLAIMS_RUN_PG_PORT:-55432}"
-REDIS_PORT="${CLAIMS_RUN_REDIS_PORT:-56379}"
+PG_PORT="${CLAIMS_RUN_PG_PORT:-15432}"
+REDIS_PORT="${CLAIMS_RUN_REDIS_PORT:-16379}"
 BUILD="${CLAIMS_BUILD:-release}"
 STATE="$REPO/.local/run"
 

@@ -13,7 +13,7 @@ import FoundationNetworking
 /// resolution arrives; claimsd's own signed webhooks; reload by HTTP and SIGHUP; a restart
 /// that keeps a firing alert firing; an unreachable Alertmanager.
 @Suite(.serialized) struct AlertingIntegrationTests {
-    static var alertmanagerPort: Int { Int(ProcessInfo.processInfo.environment["CLAIMS_TEST_ALERTMANAGER_PORT"] ?? "") ?? 59093 }
+    static var alertmanagerPort: Int { Int(ProcessInfo.processInfo.environment["CLAIMS_TEST_ALERTMANAGER_PORT"] ?? "") ?? 19093 }
 
     static let drillRules = """
         groups:

@@ -338,7 +338,7 @@ import TimeSeries
         #expect(summary.samplesStored == summary.samplesRead && summary.samplesRead > 10_000)
         // Prometheus: the same file turned into blocks by promtool.
         try await TestEnvironment.run("/usr/bin/env", ["promtool", "tsdb", "create-blocks-from", "openmetrics", file, directory + "/prometheus"])
-        let port = Int(TestEnvironment.required("CLAIMS_TEST_PROMETHEUS_PORT")) ?? 59090
+        let port = Int(TestEnvironment.required("CLAIMS_TEST_PROMETHEUS_PORT")) ?? 19090
         try await TestEnvironment.services("start", "prometheus", "promql", String(port), directory + "/prometheus")
         do {
             try await compareWithPrometheus(store: store, port: port)

@@ -7,7 +7,7 @@ import TimeSeries
 /// through scripts/services.sh.
 @Suite(.serialized) struct NodeExporterScrapeTests {
     @Test func aRealExporterIsScrapedThenMarkedDownAndStaleWhenItStops() async throws {
-        let port = Int(TestEnvironment.required("CLAIMS_TEST_NODE_EXPORTER_PORT")) ?? 59100
+        let port = Int(TestEnvironment.required("CLAIMS_TEST_NODE_EXPORTER_PORT")) ?? 19100
         try await TestEnvironment.services("start", "node-exporter", "scrape", String(port))
         let target = ScrapeTarget(
             job: "node", url: "http://127.0.0.1:\(port)/metrics", labels: Labels(["job": "node", "instance": "127.0.0.1:\(port)"]), interval: 15_000,
