@@ -12,6 +12,9 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "claimsd", targets: ["claimsd"]),
+        .executable(name: "flood-loki", targets: ["flood-loki"]),
+        .executable(name: "flood-api", targets: ["flood-api"]),
+        .executable(name: "generate-error-logs", targets: ["generate-error-logs"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
@@ -179,6 +182,21 @@ let package = Package(
             swiftSettings: strict
         ),
 
+        // The error-flood tools' shared code: synthetic access records, Loki's push format,
+        // retries with backoff, progress and summaries, and the three commands.
+        .target(
+            name: "Flooding",
+            dependencies: [
+                "Journal", "JSONText", "OutboundHTTP",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .executableTarget(name: "flood-loki", dependencies: ["Flooding"], swiftSettings: strict),
+        .executableTarget(name: "flood-api", dependencies: ["Flooding"], swiftSettings: strict),
+        .executableTarget(name: "generate-error-logs", dependencies: ["Flooding"], swiftSettings: strict),
+
         // Benchmarks of the time-series store (benchmarks/tsdb.sh runs them in release mode).
         .executableTarget(
             name: "tsdb-bench",
@@ -210,6 +228,7 @@ let package = Package(
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "RedisTests", dependencies: ["Redis", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "JournalTests", dependencies: ["Journal", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "FloodingTests", dependencies: ["Flooding", "Journal", "OutboundHTTP", "TestSupport"], swiftSettings: strict),
         .testTarget(
             name: "AppTests",
             dependencies: [

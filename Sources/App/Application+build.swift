@@ -64,11 +64,17 @@ public struct TrafficSettings: Sendable {
     public var failClosed: Bool
     /// Peers whose `X-Forwarded-For` is believed.
     public var trustedProxies: [String]
+    /// Answer `X-Claimsd-Fault` requests with the 5xx they ask for (``FaultInjectionMiddleware``).
+    public var faultInjection: Bool
 
-    public init(rateLimits: [RateLimitRule] = ServiceConfiguration.defaultRateLimits, failClosed: Bool = false, trustedProxies: [String] = []) {
+    public init(
+        rateLimits: [RateLimitRule] = ServiceConfiguration.defaultRateLimits, failClosed: Bool = false, trustedProxies: [String] = [],
+        faultInjection: Bool = false
+    ) {
         self.rateLimits = rateLimits
         self.failClosed = failClosed
         self.trustedProxies = trustedProxies
+        self.faultInjection = faultInjection
     }
 }
 
@@ -83,6 +89,7 @@ public func buildRouter(
         router.add(middleware: ObservabilityMiddleware(factory: dependencies.telemetry.factory))
     }
     router.add(middleware: ProblemMiddleware())
+    if traffic.faultInjection { router.add(middleware: FaultInjectionMiddleware()) }
     let limiter = SlidingWindowLimiter(
         redis: dependencies.redis, keyPrefix: dependencies.redisKeyPrefix, failClosed: traffic.failClosed, logger: Logger(label: "claimsd.ratelimit"),
         metrics: dependencies.telemetry.factory)
@@ -117,7 +124,13 @@ public func buildApplication(configuration: ServiceConfiguration, logger: Logger
     let limits = IntakeLimits(
         maxClaimBytes: configuration.maxClaimBytes, maxImportBytes: configuration.maxImportBytes, insert: configuration.insertLimits)
     let traffic = TrafficSettings(
-        rateLimits: configuration.rateLimits, failClosed: configuration.rateLimitFailClosed, trustedProxies: configuration.trustedProxies)
+        rateLimits: configuration.rateLimits, failClosed: configuration.rateLimitFailClosed, trustedProxies: configuration.trustedProxies,
+        faultInjection: configuration.faultInjection)
+    if configuration.faultInjection {
+        logger.warning(
+            "fault injection is on: a request with X-Claimsd-Fault gets the 5xx it asks for",
+            metadata: ["event": "fault_injection_enabled", "setting": "\(ServiceConfiguration.Setting.faultInjection.rawValue)"])
+    }
     let timeSeries = try openTimeSeries(configuration: configuration, telemetry: telemetry, logger: logger)
     var services: [any Service] = [DependencyClientsService(postgres: dependencies.postgres, redis: dependencies.redis)]
     if configuration.relayEnabled {

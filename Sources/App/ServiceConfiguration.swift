@@ -70,6 +70,8 @@ public struct ServiceConfiguration: Sendable {
     public var tsdbMaxSeries: Int = 100_000
     /// Whether the import, delete-series and snapshot endpoints are served.
     public var tsdbAdminAPI: Bool = false
+    /// Whether a request may ask for a 5xx with `X-Claimsd-Fault` (alert drills, `flood-api`).
+    public var faultInjection: Bool = false
     /// How far back an instant selector looks for a sample (milliseconds).
     public var queryLookbackDelta: Int64 = 300_000
     /// Most samples one query may hold in memory.
@@ -255,6 +257,7 @@ public struct ServiceConfiguration: Sendable {
         if let series = try integer(.tsdbMaxSeries, in: 1...100_000_000) { configuration.tsdbMaxSeries = series }
         if let path = value(.tsdbPath) { configuration.tsdbPath = path }
         if let admin = try flag(.tsdbAdminAPI) { configuration.tsdbAdminAPI = admin }
+        if let faults = try flag(.faultInjection) { configuration.faultInjection = faults }
         if let lookback = try duration(.queryLookbackDelta) { configuration.queryLookbackDelta = lookback }
         if let samples = try integer(.queryMaxSamples, in: 1...1_000_000_000) { configuration.queryMaxSamples = samples }
         if let timeout = try duration(.queryTimeout) { configuration.queryTimeout = timeout }
@@ -351,6 +354,7 @@ public struct ServiceConfiguration: Sendable {
         case alertWebhookSecret = "CLAIMS_ALERT_WEBHOOK_SECRET"
         case externalLabels = "CLAIMS_EXTERNAL_LABELS"
         case externalURL = "CLAIMS_EXTERNAL_URL"
+        case faultInjection = "CLAIMS_FAULT_INJECTION"
 
         /// The command-line option that overrides this variable.
         public var option: String {

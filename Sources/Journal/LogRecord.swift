@@ -14,6 +14,21 @@ public struct LogRecord: Sendable {
     public var function: String
     public var line: UInt
 
+    public init(
+        timestamp: WallClockTime, level: Logger.Level, logger: String, message: String, metadata: Logger.Metadata, source: String,
+        file: String, function: String, line: UInt
+    ) {
+        self.timestamp = timestamp
+        self.level = level
+        self.logger = logger
+        self.message = message
+        self.metadata = metadata
+        self.source = source
+        self.file = file
+        self.function = function
+        self.line = line
+    }
+
     /// The record as one JSON object: `timestamp`, `level`, `logger`, `message`, then the
     /// metadata keys in sorted order.
     public var json: [UInt8] {

@@ -139,6 +139,9 @@ struct SettingOptions: ParsableArguments {
     @Option(help: "URL claimsd is reached at, for alert links (CLAIMS_EXTERNAL_URL, default http://<host>:<port>).")
     var externalUrl: String?
 
+    @Option(help: "on or off: let a request ask for a 5xx with X-Claimsd-Fault, for alert drills (CLAIMS_FAULT_INJECTION, default off).")
+    var faultInjection: String?
+
     /// The environment with these options laid over it.
     func environment() -> [String: String] {
         var environment = ProcessInfo.processInfo.environment
@@ -154,7 +157,7 @@ struct SettingOptions: ParsableArguments {
             (.queryLookbackDelta, queryLookbackDelta), (.queryMaxSamples, queryMaxSamples), (.queryTimeout, queryTimeout),
             (.ruleFiles, ruleFiles), (.ruleEvaluationInterval, ruleEvaluationInterval), (.ruleNoSeriesAfter, ruleNoSeriesAfter),
             (.alertmanagerURLs, alertmanagerUrls), (.alertWebhooks, alertWebhooks), (.alertWebhookSecret, alertWebhookSecret),
-            (.externalLabels, externalLabels), (.externalURL, externalUrl),
+            (.externalLabels, externalLabels), (.externalURL, externalUrl), (.faultInjection, faultInjection),
         ]
         for (setting, value) in overrides {
             if let value { environment[setting.rawValue] = value }

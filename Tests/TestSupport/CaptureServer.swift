@@ -49,6 +49,12 @@ public final class CaptureServer: Sendable {
         }
     }
 
+    /// Answers the next requests with these statuses and headers, one each, in order; then
+    /// as `respond(status:after:)` set.
+    public func respond(sequence: [(status: Int, headers: [(String, String)])]) {
+        recorder.state.withLock { $0.scripted = sequence }
+    }
+
     /// The requests received so far.
     public var requests: [Request] { recorder.state.withLock { $0.requests } }
 
@@ -62,15 +68,20 @@ final class Recorder: Sendable {
     struct Behaviour {
         var status = 200
         var delay: Duration = .zero
+        var scripted: [(status: Int, headers: [(String, String)])] = []
         var requests: [CaptureServer.Request] = []
     }
 
     let state = Mutex(Behaviour())
 
-    func record(_ request: CaptureServer.Request) -> (Int, Duration) {
+    func record(_ request: CaptureServer.Request) -> (Int, [(String, String)], Duration) {
         state.withLock { state in
             state.requests.append(request)
-            return (state.status, state.delay)
+            if !state.scripted.isEmpty {
+                let next = state.scripted.removeFirst()
+                return (next.status, next.headers, state.delay)
+            }
+            return (state.status, [], state.delay)
         }
     }
 }
@@ -98,13 +109,14 @@ final class CaptureHandler: ChannelInboundHandler, @unchecked Sendable {
             guard let head else { return }
             var headers: [String: String] = [:]
             for (name, value) in head.headers { headers[name.lowercased()] = value }
-            let (status, delay) = recorder.record(CaptureServer.Request(method: head.method.rawValue, path: head.uri, headers: headers, body: body))
+            let (status, extraHeaders, delay) = recorder.record(CaptureServer.Request(method: head.method.rawValue, path: head.uri, headers: headers, body: body))
             let loopBound = NIOLoopBound((context, self), eventLoop: context.eventLoop)
             let respond = {
                 let (context, handler) = loopBound.value
                 var responseHeaders = HTTPHeaders()
                 responseHeaders.add(name: "Content-Length", value: "0")
                 responseHeaders.add(name: "Connection", value: "close")
+                for (name, value) in extraHeaders { responseHeaders.add(name: name, value: value) }
                 context.write(handler.wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: HTTPResponseStatus(statusCode: status), headers: responseHeaders))), promise: nil)
                 context.writeAndFlush(handler.wrapOutboundOut(.end(nil))).whenComplete { _ in context.close(promise: nil) }
             }

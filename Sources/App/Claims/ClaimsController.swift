@@ -267,6 +267,8 @@ enum ProblemType {
     static let paymentConflict = "https://claimsd.dev/problems/payment-already-reported"
     static let rateLimited = "https://claimsd.dev/problems/rate-limited"
     static let rateLimiterUnavailable = "https://claimsd.dev/problems/rate-limiter-unavailable"
+    static let injectedFault = "https://claimsd.dev/problems/injected-fault"
+    static let invalidFaultRequest = "https://claimsd.dev/problems/invalid-fault-request"
 }
 
 extension HTTPField.Name {

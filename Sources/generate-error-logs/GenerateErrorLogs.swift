@@ -1,0 +1,9 @@
+import Flooding
+
+/// `generate-error-logs`: see `GenerateErrorLogsCommand` in the Flooding module.
+@main
+enum GenerateErrorLogs {
+    static func main() async {
+        await GenerateErrorLogsCommand.main()
+    }
+}
