@@ -68,6 +68,9 @@ let package = Package(
             swiftSettings: strict
         ),
 
+        // systemd's service notifications (sd_notify): readiness, status, watchdog, stopping.
+        .target(name: "ServiceManager", dependencies: ["CSystemd"], swiftSettings: strict),
+
         // The claims domain: normalization, parsing, validation rules, pricing. Pure Swift, no I/O.
         .target(name: "Claims", swiftSettings: strict),
 
@@ -157,7 +160,7 @@ let package = Package(
         .target(
             name: "App",
             dependencies: [
-                "Pooling", "Postgres", "Redis", "Journal", "Claims", "ClaimStore", "JSONText", "Ranking", "RateLimiting", "TimeSeries", "Scraping", "PromQL", "Alerting", "AlertDelivery", "OutboundHTTP",
+                "Pooling", "Postgres", "Redis", "Journal", "Claims", "ClaimStore", "JSONText", "Ranking", "RateLimiting", "TimeSeries", "Scraping", "PromQL", "Alerting", "AlertDelivery", "OutboundHTTP", "ServiceManager",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -176,7 +179,7 @@ let package = Package(
         .executableTarget(
             name: "claimsd",
             dependencies: [
-                "App", "Claims", "ClaimStore", "TimeSeries", "PromQL", "Alerting",
+                "App", "Claims", "ClaimStore", "TimeSeries", "PromQL", "Alerting", "OutboundHTTP",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
@@ -233,6 +236,7 @@ let package = Package(
             name: "AppTests",
             dependencies: [
                 "App", "Postgres", "Redis", "TestSupport", "Journal", "Ranking", "RateLimiting", "ClaimStore", "Claims", "TimeSeries", "PromQL", "Alerting", "AlertDelivery",
+                "ServiceManager", .product(name: "Yams", package: "Yams"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
             swiftSettings: strict

@@ -23,7 +23,11 @@ STATE="${CLAIMS_STATE_DIR:-$REPO/.local}"
 PACKAGES=(postgresql redis-server redis-tools libpq-dev libhiredis-dev libsystemd-dev systemd pkg-config curl)
 # Only the test suite and benchmarks need these: promtool (in Debian's prometheus package)
 # checks /metrics; the exporters are real scrape targets for the built-in scraper.
-TEST_PACKAGES=(prometheus prometheus-alertmanager prometheus-node-exporter prometheus-redis-exporter prometheus-postgres-exporter)
+TEST_PACKAGES=(prometheus prometheus-alertmanager prometheus-node-exporter prometheus-redis-exporter prometheus-postgres-exporter
+  docker-compose python3-venv)
+# Validators from PyPI (none is packaged by Debian), pinned, in a virtual environment of the
+# repository's own (.local/tools/venv): kubernetes-validate checks deploy/k8s offline.
+PYPI_TEST_TOOLS=(kubernetes-validate==1.37.0)
 
 log() { printf 'services: %s\n' "$*" >&2; }
 die() { printf 'services: error: %s\n' "$*" >&2; exit 1; }
@@ -54,6 +58,25 @@ install_packages() {
     sleep 5
   done
   die "could not install ${missing[*]}"
+}
+
+# The PyPI validators, in .local/tools/venv; reinstalled only when the pinned list changes.
+install_pypi_tools() {
+  local venv="$REPO/.local/tools/venv" wanted="${PYPI_TEST_TOOLS[*]}"
+  if [ -x "$venv/bin/pip" ] && [ "$(cat "$venv/installed" 2>/dev/null)" = "$wanted" ]; then return 0; fi
+  log "installing ${wanted} into $venv"
+  rm -rf "$venv"
+  python3 -m venv "$venv" || die "python3 -m venv failed (is python3-venv installed?)"
+  local attempt
+  for attempt in 1 2 3; do
+    if "$venv/bin/pip" install -q --disable-pip-version-check "${PYPI_TEST_TOOLS[@]}"; then
+      echo "$wanted" >"$venv/installed"
+      return 0
+    fi
+    log "pip failed (attempt $attempt), retrying in 5 s"
+    sleep 5
+  done
+  die "could not install ${wanted} from PyPI"
 }
 
 pg_bindir() {
@@ -386,7 +409,9 @@ port_for() {
 command="${1:-}"; shift || true
 case "$command" in
   install) install_packages "${PACKAGES[@]}" ;;
-  install-test) install_packages "${PACKAGES[@]}" "${TEST_PACKAGES[@]}" ;;
+  install-test)
+    install_packages "${PACKAGES[@]}" "${TEST_PACKAGES[@]}"
+    install_pypi_tools ;;
   start)
     case "${1:-}" in
       postgres) start_postgres "$2" "$(port_for postgres "$2" "${3:-}")" ;;

@@ -16,7 +16,7 @@ READINESS_REDIS_PORT="${CLAIMS_TEST_READINESS_REDIS_PORT:-16382}"
 NODE_EXPORTER_PORT="${CLAIMS_TEST_NODE_EXPORTER_PORT:-19100}"
 PROMETHEUS_PORT="${CLAIMS_TEST_PROMETHEUS_PORT:-19090}"
 ALERTMANAGER_PORT="${CLAIMS_TEST_ALERTMANAGER_PORT:-19093}"
-INSTANCES=(test chaos readiness scrape promql alerting)
+INSTANCES=(test chaos readiness scrape promql alerting drill5xx drill4xx)
 
 bash "$SERVICES" install-test
 
@@ -77,7 +77,7 @@ else
   # tests (claimsd started, killed, restarted and dumped) keep both cores busy, and the first
   # pass's timing-sensitive tests (pool bounds, rate-limit windows of a few seconds, relay
   # take-over) must not share the machine with them.
-  heavy="TimeSeriesTests|ScrapingTests|PromQLTests|PromQLDifferentialTests|TimeSeriesIntegrationTests|TimeSeriesAdminTests|GrafanaConversationTests|APIJSONTests|AlertingTests|AlertingIntegrationTests|RulesCommandTests"
+  heavy="TimeSeriesTests|ScrapingTests|PromQLTests|PromQLDifferentialTests|TimeSeriesIntegrationTests|TimeSeriesAdminTests|GrafanaConversationTests|APIJSONTests|AlertingTests|AlertingIntegrationTests|RulesCommandTests|AlertDrillTests|DashboardQueryTests"
   swift test --skip-build --skip "$heavy"
   swift test --skip-build --filter "$heavy"
 fi

@@ -1,3 +1,4 @@
+import Foundation
 import ClaimStore
 import CoreMetrics
 public import Claims
@@ -8,6 +9,7 @@ public import Logging
 public import Postgres
 public import Redis
 import ServiceLifecycle
+import ServiceManager
 import Scraping
 public import TimeSeries
 public import PromQL
@@ -164,15 +166,21 @@ public func buildApplication(configuration: ServiceConfiguration, logger: Logger
         throw ConfigurationError(setting: .ruleFiles, value: configuration.ruleFiles.joined(separator: ","), problem: error.description)
     }
     services.append(AlertingService(runtime: alerting))
+    let notifier = SystemdNotifier(environment: ProcessInfo.processInfo.environment)
+    // A service that ends stops the whole group: this one runs until shutdown even outside systemd.
+    services.append(SystemdNotifyService(notifier: notifier))
     let host = configuration.host
+    let ruleGroups = alerting.manager.groups.count
     return Application(
         router: buildRouter(
             dependencies: dependencies, validator: validator, limits: limits, traffic: traffic, timeSeries: timeSeries, alerting: alerting),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "claimsd"),
         services: services,
         onServerRunning: { channel in
-            addressContinuation.yield(instanceLabel(host: host, channel: channel))
+            let address = instanceLabel(host: host, channel: channel)
+            addressContinuation.yield(address)
             addressContinuation.finish()
+            notifier.ready(status: "serving on \(address); \(ruleGroups) rule groups loaded")
         },
         logger: logger
     )

@@ -15,7 +15,7 @@ struct Claimsd: AsyncParsableCommand {
             CLAIMS_REDIS_URL, CLAIMS_LOG_LEVEL, …); each option below overrides its variable.
             See README.md for the full list.
             """,
-        subcommands: [Serve.self, Migrate.self, Import.self, TSDB.self, Rules.self],
+        subcommands: [Serve.self, Migrate.self, Import.self, TSDB.self, Rules.self, Healthcheck.self],
         defaultSubcommand: Serve.self
     )
 }

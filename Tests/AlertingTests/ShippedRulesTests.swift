@@ -18,7 +18,9 @@ import TestSupport
         let runbook = try String(contentsOfFile: Self.repository + "/docs/runbook.md", encoding: .utf8)
         let anchors = Set(runbook.split(separator: "\n").filter { $0.hasPrefix("## ") }.map { $0.dropFirst(3).lowercased() })
         var documented = Set<String>()
-        for rule in try Self.alertingRules() where rule.kind == .alerting {
+        // claimsd's rules and the Loki ruler's log-based rules (deploy/loki/rules) share the runbook.
+        let lokiRules = try RuleFile.load(path: Self.repository + "/deploy/loki/rules/fake/claimsd-logs.yml").groups.flatMap(\.rules)
+        for rule in try Self.alertingRules() + lokiRules where rule.kind == .alerting {
             let labels = Dictionary(rule.labels.map { ($0.name, $0.value) }, uniquingKeysWith: { first, _ in first })
             let annotations = Dictionary(rule.annotations.map { ($0.name, $0.value) }, uniquingKeysWith: { first, _ in first })
             #expect(["critical", "warning", "page", "ticket", "info", "none"].contains(labels["severity"] ?? ""), "\(rule.name): severity")
@@ -32,7 +34,7 @@ import TestSupport
     }
 
     @Test func theAlertmanagerStartingPointIsValid() async throws {
-        let amtool = try ChildProcess("amtool", ["check-config", Self.repository + "/deploy/alertmanager.yml"])
+        let amtool = try ChildProcess("amtool", ["check-config", Self.repository + "/deploy/alertmanager/alertmanager.yml"])
         #expect(try await amtool.waitForExit(timeout: .seconds(60)) == 0, "\(amtool.standardOutput)\(amtool.standardError)")
     }
 
