@@ -65,6 +65,13 @@ import TestSupport
             try await waitUntil(timeout: .seconds(10)) { socket.messages.filter { $0 == "WATCHDOG=1" }.count >= 3 }
             let ready = try #require(socket.messages.first { $0.hasPrefix("READY=1") })
             #expect(ready.contains("\nSTATUS=serving on 127.0.0.1:\(claimsd.port); 6 rule groups loaded"), "\(ready)")
+            // The container health check (`claimsd healthcheck`) asks the same running server.
+            let healthy = try ChildProcess(ExecutableTests.binary.path, ["healthcheck", "--url", "http://127.0.0.1:\(claimsd.port)/health"])
+            #expect(try await healthy.waitForExit() == 0, "\(healthy.standardOutput)\(healthy.standardError)")
+            #expect(healthy.standardOutput.contains("answered 200"))
+            let unreachable = try ChildProcess(ExecutableTests.binary.path, ["healthcheck", "--url", "http://127.0.0.1:1/health", "--timeout", "2"])
+            #expect(try await unreachable.waitForExit() == 1)
+            #expect(unreachable.standardError.contains("claimsd healthcheck: connecting to 127.0.0.1:1 failed"), "\(unreachable.standardError)")
             try await claimsd.stop()
             let stopping = try #require(socket.messages.first { $0.hasPrefix("STOPPING=1") })
             #expect(stopping.contains("\nSTATUS=stopping"))
