@@ -76,8 +76,9 @@ else
   # differential test (11,000 queries against a real Prometheus) and the store's integration
   # tests (claimsd started, killed, restarted and dumped) keep both cores busy, and the first
   # pass's timing-sensitive tests (pool bounds, rate-limit windows of a few seconds, relay
-  # take-over) must not share the machine with them.
-  heavy="TimeSeriesTests|ScrapingTests|PromQLTests|PromQLDifferentialTests|TimeSeriesIntegrationTests|TimeSeriesAdminTests|GrafanaConversationTests|APIJSONTests|AlertingTests|AlertingIntegrationTests|RulesCommandTests|AlertDrillTests|DashboardQueryTests"
+  # take-over) must not share the machine with them. The alert drills, the dashboard queries,
+  # the deploy validators and the flood tools start processes of their own and go there too.
+  heavy="TimeSeriesTests|ScrapingTests|PromQLTests|PromQLDifferentialTests|TimeSeriesIntegrationTests|TimeSeriesAdminTests|GrafanaConversationTests|APIJSONTests|AlertingTests|AlertingIntegrationTests|RulesCommandTests|AlertDrillTests|DashboardQueryTests|DeployConfigTests|SystemdNotifyTests|FloodingTests"
   swift test --skip-build --skip "$heavy"
   swift test --skip-build --filter "$heavy"
 fi

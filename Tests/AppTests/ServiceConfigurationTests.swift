@@ -65,8 +65,15 @@ import Testing
             "--payments-stream-max-length", "--telemetry", "--insert-batch-claims", "--insert-writers", "--scrape-interval", "--scrape-config",
             "--tsdb-path", "--tsdb-retention", "--tsdb-max-series", "--tsdb-admin-api", "--query-lookback-delta", "--query-max-samples",
             "--query-timeout", "--rule-files", "--rule-evaluation-interval", "--rule-no-series-after", "--alertmanager-urls", "--alert-webhooks",
-            "--alert-webhook-secret", "--external-labels", "--external-url",
+            "--alert-webhook-secret", "--external-labels", "--external-url", "--fault-injection",
         ])
+    }
+
+    @Test func faultInjectionIsOffUnlessTurnedOn() throws {
+        #expect(try ServiceConfiguration.load(environment: [:]).faultInjection == false)
+        #expect(try ServiceConfiguration.load(environment: ["CLAIMS_FAULT_INJECTION": "on"]).faultInjection == true)
+        let error = #expect(throws: ConfigurationError.self) { try ServiceConfiguration.load(environment: ["CLAIMS_FAULT_INJECTION": "sometimes"]) }
+        #expect(error?.description.hasPrefix("CLAIMS_FAULT_INJECTION (--fault-injection) is invalid") == true)
     }
 
     @Test func alertingSettingsAreReadAndCheckedWithClearErrors() throws {
