@@ -211,7 +211,7 @@ let package = Package(
         .target(
             name: "TestSupport",
             dependencies: [
-                "Postgres", "Claims", "ClaimStore", .product(name: "Logging", package: "swift-log"),
+                "Postgres", "Claims", "ClaimStore", "Flooding", .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ],

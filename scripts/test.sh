@@ -16,6 +16,8 @@ READINESS_REDIS_PORT="${CLAIMS_TEST_READINESS_REDIS_PORT:-16382}"
 NODE_EXPORTER_PORT="${CLAIMS_TEST_NODE_EXPORTER_PORT:-19100}"
 PROMETHEUS_PORT="${CLAIMS_TEST_PROMETHEUS_PORT:-19090}"
 ALERTMANAGER_PORT="${CLAIMS_TEST_ALERTMANAGER_PORT:-19093}"
+DRILL_5XX_ALERTMANAGER_PORT="${CLAIMS_TEST_DRILL_5XX_ALERTMANAGER_PORT:-19094}"
+DRILL_4XX_ALERTMANAGER_PORT="${CLAIMS_TEST_DRILL_4XX_ALERTMANAGER_PORT:-19095}"
 INSTANCES=(test chaos readiness scrape promql alerting drill5xx drill4xx)
 
 bash "$SERVICES" install-test
@@ -58,6 +60,9 @@ export CLAIMS_TEST_NODE_EXPORTER_PORT="$NODE_EXPORTER_PORT"
 export CLAIMS_TEST_PROMETHEUS_PORT="$PROMETHEUS_PORT"
 # The alerting integration tests start an Alertmanager (instance 'alerting') on this port.
 export CLAIMS_TEST_ALERTMANAGER_PORT="$ALERTMANAGER_PORT"
+# The alert drills start one Alertmanager each (instances 'drill5xx' and 'drill4xx').
+export CLAIMS_TEST_DRILL_5XX_ALERTMANAGER_PORT="$DRILL_5XX_ALERTMANAGER_PORT"
+export CLAIMS_TEST_DRILL_4XX_ALERTMANAGER_PORT="$DRILL_4XX_ALERTMANAGER_PORT"
 # The journal tests read entries back with journalctl; a normal user needs the systemd-journal
 # (or adm) group for that, or sudo.
 if [ "$(id -u)" -ne 0 ] && ! id -nG | grep -qwE 'systemd-journal|adm'; then

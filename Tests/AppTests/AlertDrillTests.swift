@@ -59,17 +59,29 @@ struct AlertDrillTests {
         try #require(try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any], "flood-api printed: \(output)")
     }
 
-    @Test func serverErrorFloodFiresHighErrorRateAndItResolves() async throws {
+    /// Runs `body` with a drill's claimsd, the capture server behind its Alertmanager `instance`
+    /// (on the port `variable` names, else `fallback`) and a printed seed; stops both afterwards.
+    static func drill(
+        _ instance: String, portVariable variable: String, fallback: Int,
+        _ body: (AlertingIntegrationTests.Claimsd, CaptureServer, UInt64) async throws -> Void
+    ) async throws {
         try await ScratchDatabase.with { _, database in
-            let directory = try AlertingIntegrationTests.scratch("drill-5xx")
+            let directory = try AlertingIntegrationTests.scratch(instance)
             defer { try? FileManager.default.removeItem(atPath: directory) }
             let receiver = try await CaptureServer()
             defer { Task { await receiver.stop() } }
             let claimsd = try await Self.start(
-                instance: "drill5xx", alertmanagerPort: Self.port("CLAIMS_TEST_DRILL_5XX_ALERTMANAGER_PORT", 19094), receiver: receiver,
-                database: database.url, directory: directory)
+                instance: instance, alertmanagerPort: Self.port(variable, fallback), receiver: receiver, database: database.url, directory: directory)
             let seed = UInt64.random(in: 0...UInt64.max)
-            print("drill 5xx seed \(seed)")
+            print("\(instance) seed \(seed)")
+            try await body(claimsd, receiver, seed)
+            try await claimsd.stop()
+            try await TestEnvironment.services("stop", "alertmanager", instance)
+        }
+    }
+
+    @Test func serverErrorFloodFiresHighErrorRateAndItResolves() async throws {
+        try await Self.drill("drill5xx", portVariable: "CLAIMS_TEST_DRILL_5XX_ALERTMANAGER_PORT", fallback: 19094) { claimsd, receiver, seed in
 
             // 60 server errors over 10 seconds, each on a real route.
             let flood = try ChildProcess(
@@ -111,22 +123,11 @@ struct AlertDrillTests {
             try await waitUntil(timeout: .seconds(30)) {
                 AlertingIntegrationTests.statuses(receiver, "/alertmanager", alertname: "HighErrorRate").contains("resolved")
             }
-            try await claimsd.stop()
-            try await TestEnvironment.services("stop", "alertmanager", "drill5xx")
         }
     }
 
     @Test func clientErrorFloodFiresHigh4xxErrors() async throws {
-        try await ScratchDatabase.with { _, database in
-            let directory = try AlertingIntegrationTests.scratch("drill-4xx")
-            defer { try? FileManager.default.removeItem(atPath: directory) }
-            let receiver = try await CaptureServer()
-            defer { Task { await receiver.stop() } }
-            let claimsd = try await Self.start(
-                instance: "drill4xx", alertmanagerPort: Self.port("CLAIMS_TEST_DRILL_4XX_ALERTMANAGER_PORT", 19095), receiver: receiver,
-                database: database.url, directory: directory)
-            let seed = UInt64.random(in: 0...UInt64.max)
-            print("drill 4xx seed \(seed)")
+        try await Self.drill("drill4xx", portVariable: "CLAIMS_TEST_DRILL_4XX_ALERTMANAGER_PORT", fallback: 19095) { claimsd, receiver, seed in
 
             // High4xxErrors waits 5 minutes (`for: 5m`): keep the client errors coming past that.
             let flood = try ChildProcess(
@@ -145,8 +146,6 @@ struct AlertDrillTests {
             #expect(statuses.keys.allSatisfy { $0 == "200" || $0.hasPrefix("4") }, "\(statuses)")
             // The access log counted them as warnings: the log-based half of the rule has data too.
             #expect((try await Self.value(claimsd, #"sum(log_messages_total{level="warning"})"#) ?? 0) >= Double(statuses.filter { $0.key.hasPrefix("4") }.values.reduce(0, +)) - 5)
-            try await claimsd.stop()
-            try await TestEnvironment.services("stop", "alertmanager", "drill4xx")
         }
     }
 

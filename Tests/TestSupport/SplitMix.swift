@@ -1,19 +1,9 @@
-/// SplitMix64: a small seeded generator, so random tests repeat when given the seed they print.
-public struct SplitMix: RandomNumberGenerator, Sendable {
-    public var state: UInt64
+public import Flooding
 
-    public init(seed: UInt64) {
-        state = seed
-    }
+/// SplitMix64, the flood tools' seeded generator: random tests repeat when given the seed they print.
+public typealias SplitMix = SeededGenerator
 
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
+extension SeededGenerator {
     /// A value in `0..<bound`.
     public mutating func next(upTo bound: Int) -> Int { Int(next() % UInt64(bound)) }
 
