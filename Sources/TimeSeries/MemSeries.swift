@@ -8,16 +8,24 @@ struct MemSeries: Sendable {
     var open = XORChunk()
     /// The bits of the last sample's value.
     private(set) var lastValueBits: UInt64 = 0
+    /// The latest samples, decoded (see ``RecentSamples``).
+    private(set) var recent = RecentSamples()
 
     init(ref: SeriesRef, labels: Labels) {
         self.ref = ref
         self.labels = labels
     }
 
-    /// Sets ``lastValueBits`` from the chunks (after loading them).
-    mutating func restoreLastValue() {
-        let chunk = open.count > 0 ? open : sealed.last
-        lastValueBits = chunk?.samples().last?.value.bitPattern ?? 0
+    /// Sets ``lastValueBits`` and the recent samples from the chunks (after loading them).
+    mutating func restoreTail() {
+        var tail: [Sample] = []
+        // The open chunk and the last sealed one: at least a full ring when the series has that many.
+        for chunk in ([sealed.last, open.count > 0 ? open : nil].compactMap { $0 }) where chunk.count > 0 {
+            tail.append(contentsOf: chunk.samples())
+        }
+        recent.removeAll()
+        for sample in tail.suffix(RecentSamples.capacity) { recent.append(sample) }
+        lastValueBits = tail.last?.value.bitPattern ?? 0
     }
 
     /// The last sample's timestamp, or `nil` when the series holds none.
@@ -65,6 +73,7 @@ struct MemSeries: Sendable {
         }
         open.append(timestamp, value)
         lastValueBits = value.bitPattern
+        recent.append(Sample(timestamp, value))
     }
 
     /// Every sample held, in time order.
@@ -80,6 +89,7 @@ struct MemSeries: Sendable {
     mutating func replaceSamples(_ samples: [Sample], chunkRange: Int64) {
         sealed = []
         open = XORChunk()
+        recent.removeAll()
         for sample in samples { append(sample.timestamp, sample.value, chunkRange: chunkRange) }
     }
 
@@ -90,6 +100,8 @@ struct MemSeries: Sendable {
         } else {
             sealed = []
         }
+        // Never answer from samples whose chunk is gone.
+        recent.removeSamples(before: firstTimestamp ?? .max)
         return sealed.isEmpty && (open.count == 0 || open.maxTime < cutoff)
     }
 
@@ -105,7 +117,23 @@ public struct SeriesSnapshot: Sendable {
     public let ref: SeriesRef
     /// The series' labels.
     public let labels: Labels
-    let chunks: [XORChunk]
+    let sealed: [XORChunk]
+    let open: XORChunk
+    /// The series' latest samples when the snapshot was taken.
+    let recent: RecentSamples
+
+    /// The series as it is now. Holding its chunks costs a reference each: the chunk list is
+    /// put together only when a reader needs more than the recent samples.
+    init(of series: MemSeries) {
+        self.ref = series.ref
+        self.labels = series.labels
+        self.sealed = series.sealed
+        self.open = series.open
+        self.recent = series.recent
+    }
+
+    /// Every chunk with samples, oldest first.
+    var chunks: [XORChunk] { open.count > 0 ? sealed + [open] : sealed }
 
     /// The samples from `mint` through `maxt` (inclusive, milliseconds), staleness markers included.
     public func samples(from mint: Int64 = .min, through maxt: Int64 = .max) -> SampleIterator {
@@ -114,8 +142,11 @@ public struct SeriesSnapshot: Sendable {
 
     /// Every sample in the range as an array.
     public func sampleArray(from mint: Int64 = .min, through maxt: Int64 = .max) -> [Sample] {
+        // A window at the end of the series: no chunk to decode.
+        if recent.covers(from: mint) { return recent.samples(from: mint, through: maxt) }
         // Room for every sample of the overlapping chunks at once: reserving chunk by chunk
         // would reallocate (and copy) the array once per chunk.
+        let chunks = self.chunks
         var capacity = 0
         for chunk in chunks where chunk.count > 0 && chunk.maxTime >= mint && chunk.minTime <= maxt { capacity += chunk.count }
         var result: [Sample] = []
@@ -129,7 +160,7 @@ public struct SeriesSnapshot: Sendable {
     }
 
     /// Chunks the snapshot holds (sealed ones and the open one when it has samples).
-    public var chunkCount: Int { chunks.count }
+    public var chunkCount: Int { sealed.count + (open.count > 0 ? 1 : 0) }
 }
 
 /// Iterates a series' samples within a time range, decoding one chunk at a time and skipping

@@ -197,7 +197,7 @@ extension HeadState {
             if let last = entry.chunks.last {
                 memSeries.sealed = Array(entry.chunks.dropLast())
                 memSeries.open = last
-                memSeries.restoreLastValue()
+                memSeries.restoreTail()
             }
             series[entry.ref] = memSeries
         }

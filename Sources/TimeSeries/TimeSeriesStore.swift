@@ -161,7 +161,7 @@ public final class TimeSeriesStore: Sendable {
         var snapshots: [SeriesSnapshot] = state.withLock { head in
             head.index.select(matchers).compactMap { ref in
                 guard let series = head.series[ref], head.overlaps(series, mint, maxt) else { return nil }
-                return SeriesSnapshot(ref: ref, labels: series.labels, chunks: series.open.count > 0 ? series.sealed + [series.open] : series.sealed)
+                return SeriesSnapshot(of: series)
             }
         }
         snapshots.sort { $0.labels < $1.labels }
