@@ -51,7 +51,7 @@ import TimeSeries
         let task = Task { await notifier.run() }
         defer { task.cancel() }
         notifier.send([Self.alert("A"), Self.alert("B"), Self.alert("C", resolved: true)], group: "g")
-        try await waitUntil(timeout: .seconds(10)) { server.requests.count == 2 }
+        try await waitUntil(timeout: .seconds(60)) { server.requests.count == 2 }
         let first = try #require(server.requests.first?.json as? [[String: Any]])
         #expect(first.count == 2, "batches of at most 2")
         let labels = try #require(first[0]["labels"] as? [String: String])
@@ -71,11 +71,11 @@ import TimeSeries
         let task = Task { await notifier.run() }
         defer { task.cancel() }
         notifier.send([Self.alert("A")], group: "g")
-        try await waitUntil(timeout: .seconds(10)) { server.requests.count == 1 }
+        try await waitUntil(timeout: .seconds(60)) { server.requests.count == 1 }
         // The same firing alert re-sent a minute later is no change: no webhook.
         notifier.send([Self.alert("A")], group: "g")
         notifier.send([Self.alert("A", resolved: true)], group: "g")
-        try await waitUntil(timeout: .seconds(10)) { server.requests.count == 2 }
+        try await waitUntil(timeout: .seconds(60)) { server.requests.count == 2 }
         try await Task.sleep(for: .milliseconds(200))
         #expect(server.requests.count == 2)
         for request in server.requests {
@@ -104,12 +104,12 @@ import TimeSeries
         let task = Task { await notifier.run() }
         defer { task.cancel() }
         notifier.send([Self.alert("A")], group: "g")
-        try await waitUntil(timeout: .seconds(10)) { notifier.statistics().first?.failed == 1 }
+        try await waitUntil(timeout: .seconds(60)) { notifier.statistics().first?.failed == 1 }
         #expect(server.requests.count == 3, "three attempts")
         #expect(notifier.deliveries.last(for: Labels(["alertname": "A", "severity": "page"]))?.error?.contains("HTTP 500") == true)
         server.respond(status: 200)
         notifier.send([Self.alert("A")], group: "g")
-        try await waitUntil(timeout: .seconds(10)) { notifier.statistics().first?.sent == 1 }
+        try await waitUntil(timeout: .seconds(60)) { notifier.statistics().first?.sent == 1 }
         #expect(notifier.deliveries.last(for: Labels(["alertname": "A", "severity": "page"]))?.error == nil)
     }
 
@@ -127,7 +127,7 @@ import TimeSeries
         let started = ContinuousClock.now
         for _ in 0..<3 { notifier.send([Self.alert("A")], group: "g") }
         #expect(ContinuousClock.now - started < .milliseconds(100), "sending only queues")
-        try await waitUntil(timeout: .seconds(10)) { notifier.statistics().allSatisfy { $0.failed == 3 } }
+        try await waitUntil(timeout: .seconds(60)) { notifier.statistics().allSatisfy { $0.failed == 3 } }
         let error = notifier.deliveries.last(for: Labels(["alertname": "A", "severity": "page"]))?.error ?? ""
         #expect(error.contains("timed out") || error.contains("connect"), "\(error)")
     }

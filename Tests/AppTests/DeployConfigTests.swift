@@ -5,8 +5,9 @@ import Yams
 
 /// deploy/, docker-compose.yml and the Dockerfile pass the real validators of the tools that
 /// run them (promtool, amtool, docker-compose, systemd-analyze, kubernetes-validate), and point
-/// at files that exist and at each other consistently.
-struct DeployConfigTests {
+/// at files that exist and at each other consistently. One validator at a time: several of them
+/// are Python programs that keep a core busy for a second or two.
+@Suite(.serialized) struct DeployConfigTests {
     static let repository = AlertDrillTests.repository
 
     /// Runs a validator; returns its exit status and everything it printed.
