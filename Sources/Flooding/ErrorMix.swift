@@ -37,6 +37,15 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable {
         return mixed ^ (mixed >> 31)
     }
 
+    /// A random version-4 UUID in its usual text form, drawn from this generator.
+    public mutating func uuid() -> String {
+        var bytes = (0..<16).map { _ in UInt8(truncatingIfNeeded: next()) }
+        bytes[6] = (bytes[6] & 0x0F) | 0x40
+        bytes[8] = (bytes[8] & 0x3F) | 0x80
+        let hex = Array(bytes.map { byte in String(byte >> 4, radix: 16) + String(byte & 0xF, radix: 16) }.joined())
+        return [0..<8, 8..<12, 12..<16, 16..<20, 20..<32].map { String(hex[$0]) }.joined(separator: "-")
+    }
+
     /// A seed from the system's generator, for runs not given one.
     public static func freshSeed() -> UInt64 {
         var system = SystemRandomNumberGenerator()

@@ -124,7 +124,7 @@ struct Provocation: Sendable {
         case .serverErrors: serverError = true
         case .both: serverError = random.next() % 2 == 0
         }
-        let claimID = uuid(&random)
+        let claimID = random.uuid()
         if serverError {
             let status = ErrorKind.serverStatuses[Int(random.next() % UInt64(ErrorKind.serverStatuses.count))]
             let fault = [("X-Claimsd-Fault", String(status))]
@@ -152,15 +152,6 @@ struct Provocation: Sendable {
             return Provocation(method: "GET", path: "/api/v1/providers/top", headers: [], body: [], expected: [429, 200])
         }
     }
-
-    static func uuid(_ random: inout SeededGenerator) -> String {
-        let high = random.next(), low = random.next()
-        func hex(_ value: UInt64, _ digits: Int) -> String {
-            let text = String(value, radix: 16)
-            return String(repeating: "0", count: max(0, digits - text.count)) + text
-        }
-        return "\(hex(high >> 32, 8))-\(hex((high >> 16) & 0xFFFF, 4))-4\(hex(high & 0xFFF, 3))-\(hex(0x8000 | (low >> 48) & 0x3FFF, 4))-\(hex(low & 0xFFFF_FFFF_FFFF, 12))"
-    }
 }
 
 /// The requests of one flood-api run and what they got.
@@ -169,6 +160,8 @@ final class FloodRun: Sendable {
     let kind: ErrorKind
     let seed: UInt64
     let timeout: Duration
+    /// The base URL's path without its trailing slash, put before every request's path.
+    let pathPrefix: String
     private let state = Mutex((counts: FloodCounts(), problems: [String]()))
     private let nextIndex = Atomic<Int>(0)
 
@@ -177,6 +170,7 @@ final class FloodRun: Sendable {
         self.kind = kind
         self.seed = seed
         self.timeout = timeout
+        self.pathPrefix = base.target == "/" ? "" : String(base.target.reversed().drop { $0 == "/" }.reversed())
     }
 
     /// The index of the next request to send (each index is handed out once).
@@ -187,8 +181,7 @@ final class FloodRun: Sendable {
     /// Sends request `index`; returns the counts so far.
     func send(_ index: Int) async -> FloodCounts {
         let provocation = Provocation.make(kind: kind, seed: seed, index: index)
-        let prefix = base.target == "/" ? "" : String(base.target.reversed().drop { $0 == "/" }.reversed())
-        let url = OutboundURL(host: base.host, port: base.port, target: prefix + provocation.path)
+        let url = OutboundURL(host: base.host, port: base.port, target: pathPrefix + provocation.path)
         var problem: String?
         var status: Int?
         do {

@@ -93,14 +93,7 @@ public struct FloodLokiCommand: AsyncParsableCommand {
                 entries.append(LokiEntry(labels: Self.labels(level: record.level.rawValue, host: host), unixNanoseconds: nanoseconds, line: record.line))
             }
             let outcome = await sender.send("POST", to: url, headers: headers, body: LokiPush.body(entries))
-            counts.retried += outcome.attempts - 1
-            if let status = outcome.status { counts.statuses[status, default: 0] += 1 }
-            if outcome.delivered {
-                counts.sent += count
-            } else {
-                counts.failed += count
-                if let problem = outcome.problem, problems.count < 5 { problems.append(problem) }
-            }
+            counts.record(outcome, items: count, problems: &problems)
             done += count
             progress.update(counts, final: done == numEntries)
             if case .interval(let pause) = pacing, numEntries > done, pause > .zero { try await Task.sleep(for: pause) }

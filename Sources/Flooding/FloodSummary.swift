@@ -12,6 +12,19 @@ public struct FloodCounts: Sendable, Equatable {
     public var statuses: [Int: Int] = [:]
 
     public init() {}
+
+    /// Counts a request that carried `items` entries and ended as `outcome`; the first few
+    /// failure reasons go to `problems`.
+    public mutating func record(_ outcome: DeliveryOutcome, items: Int, problems: inout [String]) {
+        retried += outcome.attempts - 1
+        if let status = outcome.status { statuses[status, default: 0] += 1 }
+        if outcome.delivered {
+            sent += items
+        } else {
+            failed += items
+            if let problem = outcome.problem, problems.count < 5 { problems.append(problem) }
+        }
+    }
 }
 
 /// What a flood did, printed when it ends: a few lines for people, or one JSON object (`--json`)

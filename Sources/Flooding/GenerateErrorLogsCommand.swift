@@ -71,14 +71,7 @@ public struct GenerateErrorLogsCommand: AsyncParsableCommand {
             let record = source.next(at: .now())
             if let url {
                 let outcome = await sender.send("POST", to: url, headers: [("Content-Type", "application/json")], body: record.logRecord.json)
-                counts.retried += outcome.attempts - 1
-                if let status = outcome.status { counts.statuses[status, default: 0] += 1 }
-                if outcome.delivered {
-                    counts.sent += 1
-                } else {
-                    counts.failed += 1
-                    if let problem = outcome.problem, problems.count < 5 { problems.append(problem) }
-                }
+                counts.record(outcome, items: 1, problems: &problems)
             } else if let sink {
                 let failures = refused.count
                 sink.write(record.logRecord)

@@ -68,16 +68,6 @@ public struct SyntheticRecordSource: Sendable {
         let duration = (base * (1 + Double(random.next() % 4000) / 1000) * 1000).rounded() / 1000
         return SyntheticAccessRecord(
             time: time, method: endpoint.method, route: endpoint.route, status: status, durationMilliseconds: duration,
-            requestID: requestID(), generator: generator)
-    }
-
-    /// A random version-4 UUID, as claimsd gives requests that arrive without `X-Request-Id`.
-    private mutating func requestID() -> String {
-        var bytes = (0..<16).map { _ in UInt8(truncatingIfNeeded: random.next()) }
-        bytes[6] = (bytes[6] & 0x0F) | 0x40
-        bytes[8] = (bytes[8] & 0x3F) | 0x80
-        let hex = bytes.map { byte in String(byte >> 4, radix: 16) + String(byte & 0xF, radix: 16) }.joined()
-        let characters = Array(hex)
-        return [0..<8, 8..<12, 12..<16, 16..<20, 20..<32].map { String(characters[$0]) }.joined(separator: "-")
+            requestID: random.uuid(), generator: generator)
     }
 }

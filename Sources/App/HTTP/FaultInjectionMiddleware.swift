@@ -10,11 +10,12 @@ public struct FaultInjectionMiddleware: RouterMiddleware {
 
     /// The header that asks for a fault.
     public static let header = "X-Claimsd-Fault"
+    private static let headerName = HTTPField.Name(header)
 
     public init() {}
 
     public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        guard let name = HTTPField.Name(Self.header), let value = request.headers[name] else { return try await next(request, context) }
+        guard let name = Self.headerName, let value = request.headers[name] else { return try await next(request, context) }
         guard let status = Int(value), (500...599).contains(status) else {
             throw Problem(
                 status: .badRequest, detail: "\(Self.header) must be a status from 500 to 599, got \"\(value.prefix(40))\"",
