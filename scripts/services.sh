@@ -3,7 +3,8 @@
 # .local/<instance>/ in the repository (git-ignored). Used by run.sh, test.sh and the tests.
 #
 #   scripts/services.sh install                      install missing Debian packages
-#   scripts/services.sh install-test                 the same, plus what only the tests need (promtool)
+#   scripts/services.sh install-test                 the same, plus what only the tests need (promtool, Alertmanager,
+#                                                    exporters, docker-compose; kubernetes-validate from PyPI)
 #   scripts/services.sh start  postgres INSTANCE [PORT]   (PORT defaults to the last one used)
 #   scripts/services.sh start  redis    INSTANCE [PORT]
 #   scripts/services.sh start  journald INSTANCE     (only when no journal socket exists)
