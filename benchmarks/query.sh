@@ -29,7 +29,7 @@ prometheus --config.file="$WORK/query-prometheus.yml" --storage.tsdb.path="$WORK
   --web.listen-address="127.0.0.1:$PROM_PORT" >"$WORK/query-prometheus.log" 2>&1 &
 PROMETHEUS=$!
 BENCH_CLEANUP='kill $PROMETHEUS 2>/dev/null || true'
-CLAIMS_TSDB_PATH="$WORK/query-tsdb" CLAIMS_TSDB_RETENTION=30d CLAIMS_SCRAPE_INTERVAL=off start_claimsd
+CLAIMS_TSDB_PATH="$WORK/query-tsdb" CLAIMS_TSDB_RETENTION=30d CLAIMS_SCRAPE_INTERVAL=off CLAIMS_RULE_FILES= start_claimsd
 for _ in $(seq 1 300); do curl -fsS -o /dev/null "http://127.0.0.1:$PROM_PORT/-/ready" 2>/dev/null && break; sleep 0.1; done
 kill -0 $PROMETHEUS 2>/dev/null || { tail -n 5 "$WORK/query-prometheus.log" >&2; echo "bench: prometheus did not start" >&2; exit 1; }
 
@@ -76,7 +76,7 @@ measure "rate of 1,000 series, 1 h, step 15 s" 'rate(bench_wide_total[5m])' 3600
 
 # A query that asks for too much: refused cleanly under a small sample limit.
 stop_claimsd
-CLAIMS_TSDB_PATH="$WORK/query-tsdb" CLAIMS_TSDB_RETENTION=30d CLAIMS_SCRAPE_INTERVAL=off CLAIMS_QUERY_MAX_SAMPLES=500000 start_claimsd
+CLAIMS_TSDB_PATH="$WORK/query-tsdb" CLAIMS_TSDB_RETENTION=30d CLAIMS_SCRAPE_INTERVAL=off CLAIMS_RULE_FILES= CLAIMS_QUERY_MAX_SAMPLES=500000 start_claimsd
 before_kb="$(awk '/VmRSS/ { print $2 }' "/proc/$CLAIMSD/status")"
 limited="$(curl -s -w ' %{http_code} %{time_total}' "http://127.0.0.1:$HTTP_PORT/api/v1/query_range" \
   --data-urlencode "query=rate(claimsd_http_request_duration_seconds_bucket[1h])" --data-urlencode "start=$((END - 86400))" \

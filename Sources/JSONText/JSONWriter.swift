@@ -95,6 +95,12 @@ public struct JSONWriter: Sendable {
         integer(value)
     }
 
+    /// Lets `write` append text that is already valid JSON straight to the buffer (numbers and
+    /// punctuation written byte by byte on hot paths, without building strings).
+    public mutating func appendRaw(_ write: (inout [UInt8]) -> Void) {
+        write(&bytes)
+    }
+
     /// A comma, unless the last byte opened an object or array or was a key's colon: the
     /// separator is derived from what was written, so callers never track "first element".
     mutating func separate() {

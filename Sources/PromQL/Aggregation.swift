@@ -80,7 +80,7 @@ extension Evaluator {
                 groups[position].add(sample.value, op)
             } else {
                 positions[key] = groups.count
-                groups.append(Group(first: sample.value))
+                groups.append(Group(first: sample.value, op))
                 order.append(key)
             }
         }
@@ -200,10 +200,11 @@ struct Group {
     /// Welford's running sum of squared differences (stddev, stdvar).
     var squares: Double = 0
 
-    init(first: Double) {
+    /// A group's state after its first sample; only `quantile` keeps the values.
+    init(first: Double, _ op: AggregateOperator) {
         value = first
         mean = first
-        values = [first]
+        values = op == .quantile ? [first] : []
     }
 
     mutating func add(_ sample: Double, _ op: AggregateOperator) {

@@ -3,8 +3,9 @@ import TimeSeries
 
 /// Evaluates PromQL over a ``Queryable`` with Prometheus 2.42's semantics for float samples.
 ///
-/// Time is always a parameter. A range query is evaluated step by step; the samples every
-/// selector needs over the whole range are read from storage once, before evaluation.
+/// Time is always a parameter. The samples every selector needs over the whole range are read
+/// from storage once, before evaluation; a range query is then evaluated node by node over all
+/// its steps (see `RangeEvaluation.swift`), falling back to step by step where it must.
 public struct QueryEngine: Sendable {
     /// How far back an instant selector looks for a sample (Prometheus: 5 minutes).
     public var lookbackDelta: Int64 = 300_000
@@ -41,7 +42,7 @@ public struct QueryEngine: Sendable {
         case .scalar(let number): return .scalar(timestamp: time, value: number)
         case .string(let text): return .string(timestamp: time, value: text)
         case .vector(let samples): return .vector(samples.map { VectorSample(labels: $0.labels, timestamp: time, value: $0.value) })
-        case .matrix(let series): return .matrix(series.map { RangeSeries(labels: $0.labels, samples: $0.samples) })
+        case .matrix(let series): return .matrix(series.map { RangeSeries(labels: $0.labels, samples: Array($0.samples)) })
         }
     }
 
@@ -64,6 +65,9 @@ public struct QueryEngine: Sendable {
         }
         var evaluator = Evaluator(engine: self, storage: storage, start: start, end: end, step: step)
         try evaluator.load(expr)
+        if step > 0, end > start, let matrix = try evaluator.rangeMatrix(expr) {
+            return .matrix(matrix)
+        }
         var series: [Labels: [Sample]] = [:]
         var time = start
         var points = 0
@@ -98,7 +102,8 @@ enum Value {
 /// (what rate's extrapolation measures against).
 struct WindowSeries {
     var labels: Labels
-    var samples: [Sample]
+    /// A slice of the loaded samples (not a copy), or of the subquery's points.
+    var samples: ArraySlice<Sample>
     var rangeStart: Int64
     var rangeEnd: Int64
 }
@@ -231,7 +236,7 @@ struct Evaluator {
         }
     }
 
-    private func atTime(_ at: AtModifier?, default time: Int64) -> Int64 {
+    func atTime(_ at: AtModifier?, default time: Int64) -> Int64 {
         switch at {
         case .time(let pinned): return pinned
         case .start: return start
@@ -333,7 +338,7 @@ struct Evaluator {
             guard last >= 0 else { continue }
             let first = lastIndex(series.samples, atOrBefore: rangeStart - 1) + 1
             guard first <= last else { continue }
-            let window = series.hasStaleMarkers ? series.samples[first...last].filter { !StaleMarker.isMarker($0.value) } : Array(series.samples[first...last])
+            let window = series.hasStaleMarkers ? ArraySlice(series.samples[first...last].filter { !StaleMarker.isMarker($0.value) }) : series.samples[first...last]
             guard !window.isEmpty else { continue }
             result.append(WindowSeries(labels: series.labels, samples: window, rangeStart: rangeStart, rangeEnd: rangeEnd))
         }
@@ -378,7 +383,7 @@ struct Evaluator {
             if points > engine.maxSamples { throw .tooManySamples(limit: engine.maxSamples) }
             evaluationTime += step
         }
-        return order.map { WindowSeries(labels: $0, samples: series[$0] ?? [], rangeStart: rangeStart, rangeEnd: rangeEnd) }
+        return order.map { WindowSeries(labels: $0, samples: ArraySlice(series[$0] ?? []), rangeStart: rangeStart, rangeEnd: rangeEnd) }
     }
 
     /// Fails like Prometheus when an operation produced two elements with the same labels.

@@ -175,12 +175,12 @@ extension Evaluator {
             return mean.isInfinite ? mean : mean + compensation
         },
         "min_over_time": { window in
-            var result = window.samples[0].value
+            var result = window.samples[window.samples.startIndex].value
             for sample in window.samples where sample.value < result || result.isNaN { result = sample.value }
             return result
         },
         "max_over_time": { window in
-            var result = window.samples[0].value
+            var result = window.samples[window.samples.startIndex].value
             for sample in window.samples where sample.value > result || result.isNaN { result = sample.value }
             return result
         },
@@ -188,7 +188,7 @@ extension Evaluator {
         "stdvar_over_time": { standardVariance($0.samples) },
         "changes": { window in
             var changes = 0.0
-            var previous = window.samples[0].value
+            var previous = window.samples[window.samples.startIndex].value
             for sample in window.samples.dropFirst() {
                 if sample.value != previous && !(sample.value.isNaN && previous.isNaN) { changes += 1 }
                 previous = sample.value
@@ -197,7 +197,7 @@ extension Evaluator {
         },
         "resets": { window in
             var resets = 0.0
-            var previous = window.samples[0].value
+            var previous = window.samples[window.samples.startIndex].value
             for sample in window.samples.dropFirst() {
                 if sample.value < previous { resets += 1 }
                 previous = sample.value
@@ -211,7 +211,7 @@ extension Evaluator {
         "idelta": { instantValue($0, isRate: false) },
         "deriv": { window in
             guard window.samples.count >= 2 else { return nil }
-            return linearRegression(window.samples, interceptTime: window.samples[0].timestamp).slope
+            return linearRegression(window.samples, interceptTime: window.samples[window.samples.startIndex].timestamp).slope
         },
     ]
 
@@ -441,8 +441,8 @@ func bucketQuantile(_ q: Double, _ input: [(Double, Double)]) -> Double {
 func extrapolatedRate(_ window: WindowSeries, isCounter: Bool, isRate: Bool) -> Double? {
     let samples = window.samples
     guard samples.count >= 2 else { return nil }
-    let first = samples[0]
-    let last = samples[samples.count - 1]
+    let first = samples[samples.startIndex]
+    let last = samples[samples.endIndex - 1]
     var result = last.value - first.value
     if isCounter {
         var previous = 0.0
@@ -472,8 +472,8 @@ func extrapolatedRate(_ window: WindowSeries, isCounter: Bool, isRate: Bool) -> 
 func instantValue(_ window: WindowSeries, isRate: Bool) -> Double? {
     let samples = window.samples
     guard samples.count >= 2 else { return nil }
-    let last = samples[samples.count - 1]
-    let previous = samples[samples.count - 2]
+    let last = samples[samples.endIndex - 1]
+    let previous = samples[samples.endIndex - 2]
     var result = isRate && last.value < previous.value ? last.value : last.value - previous.value
     let interval = last.timestamp - previous.timestamp
     guard interval != 0 else { return nil }
@@ -482,10 +482,10 @@ func instantValue(_ window: WindowSeries, isRate: Bool) -> Double? {
 }
 
 /// Least-squares slope and intercept, x in seconds from `interceptTime`.
-func linearRegression(_ samples: [Sample], interceptTime: Int64) -> (slope: Double, intercept: Double) {
+func linearRegression(_ samples: ArraySlice<Sample>, interceptTime: Int64) -> (slope: Double, intercept: Double) {
     var n = 0.0
     var sumX = 0.0, cX = 0.0, sumY = 0.0, cY = 0.0, sumXY = 0.0, cXY = 0.0, sumX2 = 0.0, cX2 = 0.0
-    let initial = samples[0].value
+    let initial = samples[samples.startIndex].value
     var constant = true
     for (index, sample) in samples.enumerated() {
         if constant && index > 0 && sample.value != initial { constant = false }
@@ -510,7 +510,7 @@ func linearRegression(_ samples: [Sample], interceptTime: Int64) -> (slope: Doub
 }
 
 /// Population variance with compensated sums, as stdvar_over_time computes it.
-func standardVariance(_ samples: [Sample]) -> Double {
+func standardVariance(_ samples: ArraySlice<Sample>) -> Double {
     var count = 0.0
     var mean = 0.0, cMean = 0.0, aux = 0.0, cAux = 0.0
     for sample in samples {
@@ -523,14 +523,15 @@ func standardVariance(_ samples: [Sample]) -> Double {
 }
 
 /// Double exponential smoothing over the window's values.
-func holtWinters(_ samples: [Sample], _ smoothing: Double, _ trend: Double) -> Double? {
+func holtWinters(_ samples: ArraySlice<Sample>, _ smoothing: Double, _ trend: Double) -> Double? {
     guard samples.count >= 2 else { return nil }
+    let base = samples.startIndex
     var s0 = 0.0
-    var s1 = samples[0].value
-    var b = samples[1].value - samples[0].value
-    for index in 1..<samples.count {
+    var s1 = samples[base].value
+    var b = samples[base + 1].value - samples[base].value
+    for index in (base + 1)..<samples.endIndex {
         let x = smoothing * samples[index].value
-        if index - 1 != 0 { b = trend * (s1 - s0) + (1 - trend) * b }
+        if index - 1 != base { b = trend * (s1 - s0) + (1 - trend) * b }
         let y = (1 - smoothing) * (s1 + b)
         s0 = s1
         s1 = x + y

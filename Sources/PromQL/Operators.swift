@@ -162,7 +162,7 @@ extension Evaluator {
         return result
     }
 
-    private func resultLabels(_ many: Labels, _ one: Labels, _ op: BinaryOperator, _ matching: VectorMatching, returnBool: Bool) -> Labels {
+    func resultLabels(_ many: Labels, _ one: Labels, _ op: BinaryOperator, _ matching: VectorMatching, returnBool: Bool) -> Labels {
         var labels = many
         if Self.dropsName(op) || returnBool { labels = memo.droppingName(labels) }
         if matching.cardinality == .oneToOne {

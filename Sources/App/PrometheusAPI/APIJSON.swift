@@ -8,49 +8,98 @@ import TimeSeries
 enum APIJSON {
     /// A value as Go's `strconv.FormatFloat(v, 'f', -1, 64)` writes it.
     static func value(_ number: Double) -> String {
-        if number.isNaN { return "NaN" }
-        if number == .infinity { return "+Inf" }
-        if number == -.infinity { return "-Inf" }
-        // Whole numbers (counters, most gauges) need no shortest-digits search.
-        if number == number.rounded(), abs(number) < 1e15 {
-            return number == 0 && number.sign == .minus ? "-0" : String(Int64(number))
-        }
-        return plainDecimal(number)
+        var bytes: [UInt8] = []
+        appendValue(number, to: &bytes)
+        return String(decoding: bytes, as: UTF8.self)
     }
 
-    /// Shortest digits that read back exactly, never in exponent form.
-    static func plainDecimal(_ number: Double) -> String {
-        let text = "\(number)"
-        guard let exponentIndex = text.firstIndex(where: { $0 == "e" || $0 == "E" }) else {
-            return text.hasSuffix(".0") ? String(text.dropLast(2)) : text
+    /// Appends a value as Go's `strconv.FormatFloat(v, 'f', -1, 64)` writes it: the shortest
+    /// digits that read back exactly, never in exponent form.
+    static func appendValue(_ number: Double, to out: inout [UInt8]) {
+        if number.isNaN { return out.append(contentsOf: [0x4E, 0x61, 0x4E]) }
+        if number == .infinity { return out.append(contentsOf: [0x2B, 0x49, 0x6E, 0x66]) }
+        if number == -.infinity { return out.append(contentsOf: [0x2D, 0x49, 0x6E, 0x66]) }
+        // Whole numbers (counters, most gauges) need no shortest-digits search.
+        if number == number.rounded(), abs(number) < 1e15 {
+            if number == 0 && number.sign == .minus { return out.append(contentsOf: [0x2D, 0x30]) }
+            return appendInteger(Int64(number), to: &out)
         }
-        var mantissa = String(text[..<exponentIndex])
-        let exponent = Int(text[text.index(after: exponentIndex)...]) ?? 0
+        var text = number.description
+        text.withUTF8 { appendPlain($0, to: &out) }
+    }
+
+    /// Appends the decimal digits of `value`.
+    static func appendInteger(_ value: Int64, to out: inout [UInt8]) {
+        if value < 0 { out.append(0x2D) }
+        var magnitude = value.magnitude
+        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes: room for 20 digits
+        var count = 0
+        withUnsafeMutableBytes(of: &digits) { buffer in
+            repeat {
+                buffer[23 - count] = UInt8(ascii: "0") + UInt8(magnitude % 10)
+                magnitude /= 10
+                count += 1
+            } while magnitude > 0
+            out.append(contentsOf: buffer[(24 - count)...])
+        }
+    }
+
+    /// Swift's shortest round-trip text of a finite double (`1.5`, `1e-05`, `1.2345e+17`)
+    /// rewritten without an exponent.
+    static func appendPlain(_ text: UnsafeBufferPointer<UInt8>, to out: inout [UInt8]) {
+        let zero = UInt8(ascii: "0")
+        guard let exponentAt = text.firstIndex(where: { $0 == UInt8(ascii: "e") || $0 == UInt8(ascii: "E") }) else {
+            // No exponent: as written, without a trailing ".0".
+            let end = text.count >= 2 && text[text.count - 2] == UInt8(ascii: ".") && text[text.count - 1] == zero ? text.count - 2 : text.count
+            out.append(contentsOf: text[0..<end])
+            return
+        }
+        var exponent = 0
+        var exponentNegative = false
+        for byte in text[(exponentAt + 1)...] {
+            if byte == UInt8(ascii: "-") {
+                exponentNegative = true
+            } else if byte >= zero && byte <= UInt8(ascii: "9") {
+                exponent = exponent * 10 + Int(byte - zero)
+            }
+        }
+        if exponentNegative { exponent = -exponent }
+        var digits: [UInt8] = []
+        digits.reserveCapacity(exponentAt)
+        var point = 0
+        var seenPoint = false
         var negative = false
-        if mantissa.hasPrefix("-") {
-            negative = true
-            mantissa.removeFirst()
+        for byte in text[0..<exponentAt] {
+            switch byte {
+            case UInt8(ascii: "-"): negative = true
+            case UInt8(ascii: "."): seenPoint = true
+            default:
+                // Leading zeros carry no digit.
+                if digits.isEmpty && byte == zero {
+                    if !seenPoint { continue }
+                    point -= 1
+                    continue
+                }
+                digits.append(byte)
+                if !seenPoint { point += 1 }
+            }
         }
-        let parts = mantissa.split(separator: ".", omittingEmptySubsequences: false)
-        var digits = String(parts[0]) + (parts.count > 1 ? String(parts[1]) : "")
-        var point = parts[0].count + exponent
-        while digits.hasPrefix("0") && digits.count > 1 {
-            digits.removeFirst()
-            point -= 1
-        }
-        var result: String
+        if digits.isEmpty { return out.append(zero) }
+        point += exponent
+        while digits.count > 1, digits.last == zero, digits.count > point { digits.removeLast() }
+        if negative { out.append(UInt8(ascii: "-")) }
         if point <= 0 {
-            result = "0." + String(repeating: "0", count: -point) + digits
+            out.append(contentsOf: [zero, UInt8(ascii: ".")])
+            out.append(contentsOf: repeatElement(zero, count: -point))
+            out.append(contentsOf: digits)
         } else if point >= digits.count {
-            result = digits + String(repeating: "0", count: point - digits.count)
+            out.append(contentsOf: digits)
+            out.append(contentsOf: repeatElement(zero, count: point - digits.count))
         } else {
-            result = String(digits.prefix(point)) + "." + String(digits.dropFirst(point))
+            out.append(contentsOf: digits[0..<point])
+            out.append(UInt8(ascii: "."))
+            out.append(contentsOf: digits[point...])
         }
-        if result.contains(".") {
-            while result.hasSuffix("0") { result.removeLast() }
-            if result.hasSuffix(".") { result.removeLast() }
-        }
-        return (negative ? "-" : "") + result
     }
 
     /// Milliseconds as Unix seconds: `1700000000`, `1700000000.5`, `1700000000.123`.
@@ -125,25 +174,32 @@ enum APIJSON {
             writer.close("]")
         case .matrix(let series):
             // The series of a range query share their step times: each is written out once.
-            var times: [Int64: String] = [:]
+            var times: [Int64: [UInt8]] = [:]
             writer.open("[")
             for one in series {
                 writer.open("{")
                 writer.key("metric")
                 labels(one.labels, into: &writer)
                 writer.key("values")
-                writer.open("[")
-                for sample in one.samples {
-                    let time: String
-                    if let known = times[sample.timestamp] {
-                        time = known
-                    } else {
-                        time = timestamp(sample.timestamp)
-                        times[sample.timestamp] = time
+                writer.appendRaw { out in
+                    out.append(UInt8(ascii: "["))
+                    for (index, sample) in one.samples.enumerated() {
+                        out.append(contentsOf: index == 0 ? [UInt8(ascii: "[")] : [UInt8(ascii: ","), UInt8(ascii: "[")])
+                        if let known = times[sample.timestamp] {
+                            out.append(contentsOf: known)
+                        } else {
+                            let time = Array(timestamp(sample.timestamp).utf8)
+                            times[sample.timestamp] = time
+                            out.append(contentsOf: time)
+                        }
+                        // Sample values are digits, signs, `.`, `NaN` and `Inf` only: quoted
+                        // without an escaping pass.
+                        out.append(contentsOf: [UInt8(ascii: ","), UInt8(ascii: "\"")])
+                        appendValue(sample.value, to: &out)
+                        out.append(contentsOf: [UInt8(ascii: "\""), UInt8(ascii: "]")])
                     }
-                    point(time, self.value(sample.value), into: &writer)
+                    out.append(UInt8(ascii: "]"))
                 }
-                writer.close("]")
                 writer.close("}")
             }
             writer.close("]")
