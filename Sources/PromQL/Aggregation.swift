@@ -73,19 +73,22 @@ extension Evaluator {
         let keys = memo.groupKeys(grouping: grouping, without: without)
         var positions: [Labels: Int] = [:]
         var groups: [Group] = []
+        var values: [[Double]] = []  // quantile's
         var order: [Labels] = []
         for sample in samples {
             let key = keys.key(for: sample.labels)
             if let position = positions[key] {
-                groups[position].add(sample.value, op)
+                if op == .quantile { values[position].append(sample.value) } else { groups[position].add(sample.value, op) }
             } else {
                 positions[key] = groups.count
-                groups.append(Group(first: sample.value, op))
+                groups.append(Group(first: sample.value))
+                if op == .quantile { values.append([sample.value]) }
                 order.append(key)
             }
         }
-        return .vector(zip(order, groups).map { key, group in
-            VectorSample(labels: key, timestamp: time, value: group.result(op, parameter: scalarParameter))
+        return .vector(order.indices.map { position in
+            let value = op == .quantile ? quantile(scalarParameter, values[position]) : groups[position].result(op)
+            return VectorSample(labels: order[position], timestamp: time, value: value)
         })
     }
 
@@ -191,20 +194,18 @@ struct SampleHeap {
     }
 }
 
-/// The running state of one aggregation group.
+/// The running state of one aggregation group, for every operator but `quantile` (which keeps
+/// its values apart): plain numbers only, so arrays of groups hold no references.
 struct Group {
     var value: Double
     var mean: Double
     var count: Double = 1
-    var values: [Double]
     /// Welford's running sum of squared differences (stddev, stdvar).
     var squares: Double = 0
 
-    /// A group's state after its first sample; only `quantile` keeps the values.
-    init(first: Double, _ op: AggregateOperator) {
+    init(first: Double) {
         value = first
         mean = first
-        values = op == .quantile ? [first] : []
     }
 
     mutating func add(_ sample: Double, _ op: AggregateOperator) {
@@ -229,14 +230,12 @@ struct Group {
             let delta = sample - mean
             mean += delta / count
             squares += delta * (sample - mean)
-        case .quantile:
-            values.append(sample)
         default:
             break
         }
     }
 
-    func result(_ op: AggregateOperator, parameter: Double) -> Double {
+    func result(_ op: AggregateOperator) -> Double {
         switch op {
         case .sum: return value
         case .avg: return mean
@@ -245,7 +244,6 @@ struct Group {
         case .group: return 1
         case .stdvar: return squares / count
         case .stddev: return (squares / count).squareRoot()
-        case .quantile: return quantile(parameter, values)
         default: return value
         }
     }

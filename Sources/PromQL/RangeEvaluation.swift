@@ -106,7 +106,7 @@ extension Evaluator {
         case .binary(let op, let lhs, let rhs, let matching, let returnBool):
             return try binarySteps(op, lhs, rhs, matching: matching, returnBool: returnBool)
         case .aggregate(let op, let operand, let parameter, let grouping, let without):
-            return try aggregateSteps(op, operand, parameter: parameter, grouping: grouping, without: without)
+            return parameter == nil ? try aggregateSteps(op, operand, grouping: grouping, without: without) : nil
         case .call(let name, let arguments):
             return try callSteps(name, arguments)
         case .string, .matrix, .subquery:
@@ -289,22 +289,20 @@ extension Evaluator {
     // MARK: Aggregations
 
     private func aggregateSteps(
-        _ op: AggregateOperator, _ operand: Expr, parameter: Expr?, grouping: [String], without: Bool
+        _ op: AggregateOperator, _ operand: Expr, grouping: [String], without: Bool
     ) throws(QueryError) -> StepValues? {
         switch op {
-        case .sum, .min, .max, .avg, .group, .stddev, .stdvar, .count, .quantile: break
-        case .count_values, .topk, .bottomk: return nil
-        }
-        var parameters = Array(repeating: Double.nan, count: stepCount)
-        if let parameter {
-            guard case .scalar(let numbers)? = try stepValues(parameter) else { return nil }
-            parameters = numbers
+        case .sum, .min, .max, .avg, .group, .stddev, .stdvar, .count: break
+        case .quantile, .count_values, .topk, .bottomk: return nil
         }
         guard case .series(let series)? = try stepValues(operand) else { return nil }
         let keys = memo.groupKeys(grouping: grouping, without: without)
+        let steps = stepCount
         var positions: [Labels: Int] = [:]
         var order: [Labels] = []
-        var groups: [[Group?]] = []
+        // Group `g` at step `i` is groups[g * steps + i], started where started[…] is true.
+        var groups: [Group] = []
+        var started: [Bool] = []
         for entry in series {
             try checkDeadline()
             let key = keys.key(for: entry.labels)
@@ -315,23 +313,25 @@ extension Evaluator {
                 position = order.count
                 positions[key] = position
                 order.append(key)
-                groups.append(Array(repeating: nil, count: stepCount))
+                groups.append(contentsOf: repeatElement(Group(first: 0), count: steps))
+                started.append(contentsOf: repeatElement(false, count: steps))
             }
-            for index in entry.present.indices where entry.present[index] {
-                let value = entry.values[index]
-                if groups[position][index] == nil {
-                    groups[position][index] = Group(first: value, op)
+            let base = position * steps
+            for index in 0..<steps where entry.present[index] {
+                if started[base + index] {
+                    groups[base + index].add(entry.values[index], op)
                 } else {
-                    groups[position][index]?.add(value, op)
+                    groups[base + index] = Group(first: entry.values[index])
+                    started[base + index] = true
                 }
             }
         }
         var result: [StepSeries] = []
         result.reserveCapacity(order.count)
-        for (key, states) in zip(order, groups) {
-            var output = StepSeries(labels: key, steps: stepCount)
-            for (index, state) in states.enumerated() {
-                if let state { output.set(index, state.result(op, parameter: parameters[index])) }
+        for (position, key) in order.enumerated() {
+            var output = StepSeries(labels: key, steps: steps)
+            for index in 0..<steps where started[position * steps + index] {
+                output.set(index, groups[position * steps + index].result(op))
             }
             result.append(output)
         }
