@@ -110,14 +110,24 @@ public enum ClaimDecoding {
     }
 
     static func groups(of table: CSVTable) -> [CSVGroup] {
-        let numberColumn = table.header.firstIndex(where: ClaimField.isExternalClaimNumber)
+        let numberColumns = table.header.indices.filter { ClaimField.isExternalClaimNumber(table.header[$0]) }
+        let numberColumn = numberColumns.first
         var order: [String] = []
         var grouped: [String: CSVGroup] = [:]
         for record in table.records {
             let number = numberColumn.flatMap { $0 < record.fields.count ? String(record.fields[$0].trimmingSpaces) : nil } ?? ""
             var group = grouped.removeValue(forKey: number)
                 ?? CSVGroup(claim: RawClaim(externalClaimNumber: number.isEmpty ? nil : number, lines: []), records: [])
-            if group.records.isEmpty { order.append(number) }
+            if group.records.isEmpty {
+                order.append(number)
+                if numberColumns.count > 1 {
+                    // Which one would name the claim is a guess; a single claim's POST refuses
+                    // two columns for one field too.
+                    group.claim.readProblems.append(
+                        Violation(line: nil, field: "claim_number", rule: "duplicate_field", severity: .reject,
+                            message: "the header names the claim number in \(numberColumns.count) columns (\(numberColumns.map { table.header[$0] }.joined(separator: ", "))); keep one"))
+                }
+            }
             if record.fields.count != table.header.count {
                 group.claim.readProblems.append(
                     Violation(line: group.claim.lines.count + 1, field: "row", rule: "csv_columns", severity: .reject,

@@ -51,7 +51,7 @@ public struct ClaimValidator: Sendable {
     /// Validates `claim` as of `today` (the day "not in the future" is measured against).
     public func validate(_ claim: RawClaim, today: CalendarDate) -> ValidationOutcome {
         var violations = claim.readProblems
-        var ignored: [String] = []
+        var ignored = IgnoredFields(limits: rules.limits)
         var lines: [ClaimLine] = []
 
         if claim.lines.isEmpty {
@@ -65,10 +65,15 @@ public struct ClaimValidator: Sendable {
         }
         for (index, raw) in claim.lines.enumerated() {
             let number = index + 1
-            let values = normalize(raw, line: number, violations: &violations, ignored: &ignored)
+            guard let values = normalize(raw, line: number, violations: &violations, ignored: &ignored) else { continue }
             if let line = check(values, line: number, today: today, violations: &violations) {
                 lines.append(line)
             }
+        }
+        if ignored.omitted > 0 {
+            violations.append(
+                Violation(line: nil, field: "fields", rule: "ignored_fields_limit", severity: .warn,
+                    message: "\(ignored.omitted) more unknown field name(s) were ignored and are not listed (at most \(rules.limits.maxIgnoredFieldsKept) are kept, each at most \(rules.limits.maxTextLength) characters)"))
         }
         let providers = Set(lines.map(\.providerNPI))
         if providers.count > 1 {
@@ -76,30 +81,88 @@ public struct ClaimValidator: Sendable {
                 Violation(line: nil, field: ClaimField.providerNPI.rawValue, rule: "single_provider", severity: .reject,
                     message: "all lines of a claim must have the same provider NPI; found \(providers.count) different ones"))
         }
-        if let number = claim.externalClaimNumber, number.count > 64 {
-            violations.append(
-                Violation(line: nil, field: "claim_number", rule: "claim_number_length", severity: .reject, message: "must be at most 64 characters"))
+        if let number = claim.externalClaimNumber {
+            if number.containsNUL {
+                violations.append(Self.nulViolation(line: nil, field: "claim_number"))
+            } else if number.utf8.count > 64, number.count > 64 {
+                violations.append(
+                    Violation(line: nil, field: "claim_number", rule: "claim_number_length", severity: .reject, message: "must be at most 64 characters"))
+            }
         }
 
         if violations.contains(where: { $0.severity == .reject }) || lines.count != claim.lines.count {
-            return .rejected(violations: violations, ignoredFields: ignored)
+            return .rejected(violations: violations, ignoredFields: ignored.names)
         }
         return .accepted(
             ValidatedClaim(
                 externalClaimNumber: claim.externalClaimNumber.map { String($0.trimmingSpaces) }, lines: lines, warnings: violations,
-                ignoredFields: ignored))
+                ignoredFields: ignored.names))
+    }
+
+    /// The names of unknown fields, each once, in first-seen order, up to the limits; how many
+    /// more there were.
+    struct IgnoredFields {
+        let limits: ClaimLimits
+        private(set) var names: [String] = []
+        private var seen = Set<String>()
+        private(set) var omitted = 0
+
+        init(limits: ClaimLimits) {
+            self.limits = limits
+        }
+
+        mutating func insert(_ name: String) {
+            guard !seen.contains(name) else { return }
+            seen.insert(name)
+            guard names.count < limits.maxIgnoredFieldsKept, !Self.isLonger(name, than: limits.maxTextLength) else {
+                omitted += 1
+                return
+            }
+            names.append(name)
+        }
+
+        static func isLonger(_ text: String, than limit: Int) -> Bool {
+            text.utf8.count > limit && text.count > limit
+        }
+    }
+
+    static func nulViolation(line: Int?, field: String) -> Violation {
+        Violation(line: line, field: field, rule: "nul_character", severity: .reject,
+            message: "contains a NUL character (\\u0000), which cannot be stored; remove it")
     }
 
     /// Maps keys to fields; trims values; blank counts as missing. Procedure and quadrant codes
     /// are upper-cased here, at the edge, so "d0180" and "ur" are accepted as D0180 and UR.
-    private func normalize(_ raw: RawLine, line: Int, violations: inout [Violation], ignored: inout [String]) -> FieldMap<String> {
+    /// A line with more fields than the limit is rejected whole (nil), without reading them.
+    private func normalize(_ raw: RawLine, line: Int, violations: inout [Violation], ignored: inout IgnoredFields) -> FieldMap<String>? {
+        let limits = rules.limits
+        guard raw.fields.count <= limits.maxFieldsPerLine else {
+            violations.append(
+                Violation(line: line, field: "line", rule: "fields_limit", severity: .reject,
+                    message: "has \(raw.fields.count) fields; a line may have at most \(limits.maxFieldsPerLine)"))
+            return nil
+        }
         var values = FieldMap<String>()
         for (key, value) in raw.fields {
             guard let field = ClaimField.matching(key) else {
-                if !ClaimField.isExternalClaimNumber(key), !ignored.contains(key) { ignored.append(key) }
+                if key.containsNUL {
+                    violations.append(Self.nulViolation(line: line, field: "field name"))
+                } else if !ClaimField.isExternalClaimNumber(key) {
+                    ignored.insert(key)
+                }
+                continue
+            }
+            if value?.containsNUL == true {
+                violations.append(Self.nulViolation(line: line, field: field.rawValue))
                 continue
             }
             guard var text = value.map({ String($0.trimmingSpaces) }), !text.isEmpty else { continue }
+            if IgnoredFields.isLonger(text, than: limits.maxTextLength) {
+                violations.append(
+                    Violation(line: line, field: field.rawValue, rule: "text_length", severity: .reject,
+                        message: "must be at most \(limits.maxTextLength) characters"))
+                continue
+            }
             if field == .submittedProcedure || field == .quadrant { text = text.uppercased() }
             if let existing = values[field], existing != text {
                 violations.append(
@@ -127,6 +190,12 @@ public struct ClaimValidator: Sendable {
             if field.isMoney {
                 if let amount = Money(parsing: text) {
                     money[field] = amount
+                    if amount.cents.magnitude > ClaimLimits.maxAmountCents.magnitude {
+                        rejected = true
+                        violations.append(
+                            Violation(line: line, field: field.rawValue, rule: "amount_range", severity: .reject,
+                                message: "must be at most \(Money(cents: ClaimLimits.maxAmountCents)) in magnitude"))
+                    }
                 } else {
                     rejected = true
                     violations.append(

@@ -26,14 +26,15 @@ public enum ImportOriginal: Sendable, Equatable {
     case text(String)
 
     /// The original as one JSON value: `{"header": […], "rows": [[…]]}` for CSV; the line itself
-    /// when it is JSON, else the line as a JSON string.
+    /// when it is JSON, else the line as a JSON string. NUL characters, which PostgreSQL's jsonb
+    /// cannot hold (not even escaped), are kept as U+FFFD.
     public var json: String {
         switch self {
         case .csv(let header, let rows):
-            return Self.encode(CSVOriginal(header: header, rows: rows))
+            return Self.encode(CSVOriginal(header: header.map(\.replacingNUL), rows: rows.map { $0.map(\.replacingNUL) }))
         case .text(let text):
-            if (try? JSONReader.parse(Array(text.utf8))) != nil { return text }
-            return Self.encode(text)
+            if !text.contains("\\u0000"), (try? JSONReader.parse(Array(text.utf8))) != nil { return text }
+            return Self.encode(text.replacingNUL)
         }
     }
 

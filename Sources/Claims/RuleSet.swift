@@ -3,6 +3,8 @@ public import Foundation
 /// The validation rules in force, in the order they are checked.
 public struct RuleSet: Sendable {
     public private(set) var rules: [ValidationRule]
+    /// How many fields, how long a text and how many ignored names a claim may carry.
+    public var limits = ClaimLimits.standard
     /// Compiled `pattern` rules, by rule name.
     let patterns: [String: CompiledPattern]
 
@@ -97,7 +99,9 @@ public struct RuleSet: Sendable {
                 rules.append(rule)
             }
         }
-        return try RuleSet(rules: rules)
+        var ruleSet = try RuleSet(rules: rules)
+        if let limits = document.limits { ruleSet.limits = try limits.applied(to: ruleSet.limits) }
+        return ruleSet
     }
 }
 
@@ -228,7 +232,34 @@ struct RuleDocument: Decodable {
         }
     }
 
+    /// `{"max_fields_per_line": 2000, "max_ignored_fields_kept": 50, "max_text_length": 128}`.
+    struct Limits: Decodable {
+        var maxFieldsPerLine: Int?
+        var maxIgnoredFieldsKept: Int?
+        var maxTextLength: Int?
+
+        enum CodingKeys: String, CodingKey {
+            case maxFieldsPerLine = "max_fields_per_line"
+            case maxIgnoredFieldsKept = "max_ignored_fields_kept"
+            case maxTextLength = "max_text_length"
+        }
+
+        func applied(to limits: ClaimLimits) throws(RuleSetError) -> ClaimLimits {
+            var result = limits
+            func check(_ value: Int?, _ name: String, _ range: ClosedRange<Int>) throws(RuleSetError) -> Int? {
+                guard let value else { return nil }
+                guard range.contains(value) else { throw .invalidLimit(name: name, value: value, range: range) }
+                return value
+            }
+            if let value = try check(maxFieldsPerLine, "max_fields_per_line", 20...100_000) { result.maxFieldsPerLine = value }
+            if let value = try check(maxIgnoredFieldsKept, "max_ignored_fields_kept", 0...10_000) { result.maxIgnoredFieldsKept = value }
+            if let value = try check(maxTextLength, "max_text_length", 64...10_000) { result.maxTextLength = value }
+            return result
+        }
+    }
+
     var rules: [Entry]
+    var limits: Limits?
 }
 
 /// Why a rule set cannot be used; claimsd refuses to start with it.
@@ -239,16 +270,19 @@ public enum RuleSetError: Error, Sendable, Equatable, CustomStringConvertible {
     case invalidPattern(rule: String, pattern: String)
     case wrongField(rule: String, field: ClaimField, expected: String)
     case mandatoryFieldRelaxed(rule: String, field: ClaimField)
+    case invalidLimit(name: String, value: Int, range: ClosedRange<Int>)
 
     public var description: String {
         switch self {
-        case .unreadable(let reason): return "the rules file is not valid JSON of the form {\"rules\": [...]}: \(reason)"
+        case .unreadable(let reason): return "the rules file is not valid JSON of the form {\"rules\": [...], \"limits\": {...}}: \(reason)"
         case .duplicateName(let name): return "two rules are named \"\(name)\""
         case .missingParameter(let rule, let parameter): return "rule \"\(rule)\" needs \(parameter)"
         case .invalidPattern(let rule, let pattern): return "rule \"\(rule)\" has an invalid regular expression: \(pattern)"
         case .wrongField(let rule, let field, let expected): return "rule \"\(rule)\" applies to \(field.rawValue) but needs \(expected)"
         case .mandatoryFieldRelaxed(let rule, let field):
             return "rule \"\(rule)\": \(field.rawValue) is needed to store and price a claim, so its required rule must stay at severity reject"
+        case .invalidLimit(let name, let value, let range):
+            return "limits.\(name) must be between \(range.lowerBound) and \(range.upperBound), got \(value)"
         }
     }
 }

@@ -120,8 +120,8 @@ public struct ClaimImporter<Repository: ClaimRepository>: Sendable {
                 }
             }
             let rejected = RejectedClaim(
-                id: ids.next(), importID: importID, externalClaimNumber: number, source: item.source, originalJSON: item.original.json,
-                violations: violations)
+                id: ids.next(), importID: importID, externalClaimNumber: number?.replacingNUL, source: item.source, originalJSON: item.original.json,
+                violations: violations.map { var kept = $0; kept.message = kept.message.replacingNUL; return kept })
             result.batch.reject(rejected)
             result.rejected.append(
                 ImportReport.Rejected(source: item.source, claimNumber: number, id: rejected.id, errors: violations, sourceLines: sourceLines))

@@ -103,7 +103,7 @@ public struct ClaimsController<Repository: ClaimRepository>: Sendable {
 
     /// The import format from `Content-Type`.
     func importFormat(_ request: Request) throws -> ImportFormat {
-        let mediaType = RouteSupport.mediaType(of: request)
+        let mediaType = try RouteSupport.mediaType(of: request)
         switch mediaType {
         case "text/csv", "application/csv": return .csv
         case "application/x-ndjson", "application/ndjson", "application/jsonl", "application/x-jsonlines": return .ndjson
@@ -163,7 +163,7 @@ public struct ClaimsController<Repository: ClaimRepository>: Sendable {
 
     /// The body within `limit` bytes, and its kind from `Content-Type`.
     func readBody(_ request: Request, limit: Int) async throws -> ([UInt8], BodyKind) {
-        let mediaType = RouteSupport.mediaType(of: request)
+        let mediaType = try RouteSupport.mediaType(of: request)
         let kind: BodyKind
         switch mediaType {
         case "application/json", "application/problem+json": kind = .json

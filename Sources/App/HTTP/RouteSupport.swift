@@ -34,9 +34,22 @@ enum RouteSupport {
         }
     }
 
-    /// `Content-Type` without parameters, lower-cased.
-    static func mediaType(of request: Request) -> String? {
-        request.headers[.contentType]?.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+    /// `Content-Type` without parameters, lower-cased; a 415 problem when its `charset` is
+    /// anything but UTF-8 (or its subset US-ASCII), which every body is read as.
+    static func mediaType(of request: Request) throws(Problem) -> String? {
+        guard let header = request.headers[.contentType] else { return nil }
+        let parts = header.split(separator: ";")
+        for parameter in parts.dropFirst() {
+            let pair = parameter.split(separator: "=", maxSplits: 1)
+            guard pair.count == 2, pair[0].trimmingCharacters(in: .whitespaces).lowercased() == "charset" else { continue }
+            let charset = pair[1].trimmingCharacters(in: .whitespaces).trimmingCharacters(in: CharacterSet(charactersIn: "\"")).lowercased()
+            guard ["utf-8", "utf8", "us-ascii"].contains(charset) else {
+                throw Problem(
+                    status: .unsupportedMediaType,
+                    detail: "bodies are read as UTF-8; got charset \"\(charset)\" (convert the body to UTF-8, or leave the charset parameter out)")
+            }
+        }
+        return parts.first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
     }
 
     /// The whole body, or a 413 problem saying `tooLarge` once it passes `limit` bytes.

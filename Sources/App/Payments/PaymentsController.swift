@@ -97,7 +97,7 @@ public struct PaymentsController<Repository: ClaimRepository>: Sendable {
     // MARK: - POST /api/v1/claims/{id}/payment
 
     func report(id: UUID, request: Request, context: ClaimsRequestContext) async throws -> Response {
-        guard RouteSupport.mediaType(of: request) == "application/json" else {
+        guard try RouteSupport.mediaType(of: request) == "application/json" else {
             throw Problem(status: .unsupportedMediaType, detail: "send the payment result as application/json")
         }
         let body = try await RouteSupport.collect(request, limit: Self.maxBodyBytes, tooLarge: "a payment result is at most \(Self.maxBodyBytes) bytes")
@@ -141,6 +141,10 @@ public struct PaymentsController<Repository: ClaimRepository>: Sendable {
             guard let value = object[key], !(value is NSNull) else { return nil }
             guard let string = value as? String else {
                 violation(key, "text", "\(key) must be a string")
+                return nil
+            }
+            if string.containsNUL {
+                violation(key, "nul_character", "\(key) contains a NUL character (\\u0000), which cannot be stored; remove it")
                 return nil
             }
             let trimmed = string.trimmingCharacters(in: .whitespacesAndNewlines)

@@ -14,7 +14,7 @@ struct APIParameters: Sendable {
         var parameters = APIParameters()
         // The raw query, decoded here: keys such as match%5B%5D must be decoded too.
         if let query = request.uri.query { parameters.add(form: Substring(query)) }
-        if request.method == .post, RouteSupport.mediaType(of: request) == "application/x-www-form-urlencoded" {
+        if request.method == .post, try RouteSupport.mediaType(of: request) == "application/x-www-form-urlencoded" {
             let body = try await RouteSupport.collect(request, limit: maxFormBytes, tooLarge: "form bodies are limited to \(maxFormBytes) bytes")
             parameters.add(form: Substring(decoding: body, as: UTF8.self))
         }
