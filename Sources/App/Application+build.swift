@@ -111,6 +111,8 @@ public func buildRouter(
         QueryRoutes(store: timeSeries.store, engine: timeSeries.engine, targets: timeSeries.targets, executor: timeSeries.executor).register(on: router)
     }
     if let alerting { RuleRoutes(runtime: alerting).register(on: router) }
+    // Last: it sees only requests no route took (see the middleware).
+    router.add(middleware: MethodNotAllowedMiddleware(routes: router.routes))
     return router
 }
 

@@ -213,7 +213,8 @@ public struct ServiceConfiguration: Sendable {
             }
         }
         if let prefix = value(.redisKeyPrefix) { configuration.redisKeyPrefix = prefix }
-        if let text = environment[Setting.rateLimits.rawValue] {
+        // Empty is unset, as for every setting: only `off` switches rate limiting off.
+        if let text = value(.rateLimits) {
             do {
                 configuration.rateLimits = try RateLimitRule.parse(text)
             } catch {

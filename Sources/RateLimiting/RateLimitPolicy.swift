@@ -31,11 +31,12 @@ public struct RateLimitRule: Sendable, Equatable {
     }
 
     /// The rules in `text`: comma-separated `METHOD /route=LIMIT/WINDOW`, the window in seconds
-    /// with an optional `s` or `m` unit, e.g. `GET /api/v1/providers/top=10/60s`. `off` or an
-    /// empty text means no limits.
+    /// with an optional `s` or `m` unit, e.g. `GET /api/v1/providers/top=10/60s`. `off` means
+    /// no limits; blank text is refused, so a setting left empty by mistake never turns them off.
     public static func parse(_ text: String) throws(RateLimitRuleError) -> [RateLimitRule] {
         let trimmed = text.trimmingWhitespace
-        if trimmed.isEmpty || trimmed.lowercased() == "off" { return [] }
+        if trimmed.isEmpty { throw RateLimitRuleError(entry: text, problem: "no rules given; write off to switch rate limiting off") }
+        if trimmed.lowercased() == "off" { return [] }
         return try trimmed.split(separator: ",").map { entry throws(RateLimitRuleError) in
             let entry = String(entry).trimmingWhitespace
             let parts = entry.split(separator: "=", maxSplits: 1)

@@ -123,6 +123,8 @@ import Testing
         #expect(defaults.telemetryEnabled)
         #expect(try !ServiceConfiguration.load(environment: ["CLAIMS_TELEMETRY": "off"]).telemetryEnabled)
         #expect(try ServiceConfiguration.load(environment: ["CLAIMS_RATE_LIMITS": "off"]).rateLimits.isEmpty)
+        // Empty is unset, like every other setting: the default limits stay on.
+        #expect(try ServiceConfiguration.load(environment: ["CLAIMS_RATE_LIMITS": ""]).rateLimits == ServiceConfiguration.defaultRateLimits)
     }
 
     @Test func passwordsNeverAppearInErrors() {

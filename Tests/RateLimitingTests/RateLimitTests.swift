@@ -13,7 +13,8 @@ import TestSupport
             RateLimitRule(method: "GET", route: "/x", policy: RateLimitPolicy(limit: 3, window: .seconds(2))),
         ])
         #expect(try RateLimitRule.parse("off").isEmpty)
-        #expect(try RateLimitRule.parse("").isEmpty)
+        // Blank is a mistake, not a way to switch limits off.
+        #expect(throws: RateLimitRuleError.self) { try RateLimitRule.parse("  ") }
     }
 
     @Test(arguments: ["GET /top", "/top=10/60s", "GET top=10/60s", "GET /top=0/60s", "GET /top=10/0s", "GET /top=ten/60s", "GET /top=10/2000m"])

@@ -209,7 +209,11 @@ public struct ClaimsController<Repository: ClaimRepository>: Sendable {
     }
 
     func idempotencyKey(_ request: Request) throws -> String? {
-        guard let key = request.headers[.idempotencyKey] else { return nil }
+        let keys = request.headers[values: .idempotencyKey]
+        guard let key = keys.first else { return nil }
+        guard keys.count == 1 else {
+            throw Problem(status: .badRequest, detail: "send one Idempotency-Key header, not \(keys.count): a request has exactly one key")
+        }
         guard (1...255).contains(key.utf8.count), key.unicodeScalars.allSatisfy({ $0.isASCII && $0.value > 32 && $0.value < 127 }) else {
             throw Problem(status: .badRequest, detail: "Idempotency-Key must be 1–255 visible ASCII characters")
         }

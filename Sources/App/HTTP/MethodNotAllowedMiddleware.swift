@@ -1,0 +1,50 @@
+import HTTPTypes
+import Hummingbird
+
+/// Answers `405 Method Not Allowed` with `Allow` when a request's path names a route but its
+/// method is not one the route serves (Hummingbird's router answers 404 for both cases).
+///
+/// Added after every route, it runs only for requests the router found no endpoint for: a
+/// router applies middleware added after an endpoint only to later endpoints and to "not found".
+struct MethodNotAllowedMiddleware<Context: RequestContext>: RouterMiddleware {
+    /// The routes: each path with the methods it serves.
+    let routes: [(path: RouterPath, methods: [HTTPRequest.Method])]
+
+    init(routes: [Router<Context>.RouteDescription]) {
+        var byPath: [String: (path: RouterPath, methods: [HTTPRequest.Method])] = [:]
+        var order: [String] = []
+        for route in routes {
+            if byPath[route.path.description] == nil {
+                order.append(route.path.description)
+                byPath[route.path.description] = (route.path, [])
+            }
+            byPath[route.path.description]?.methods.append(route.method)
+        }
+        self.routes = order.compactMap { byPath[$0] }
+    }
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let components = request.uri.path.split(separator: "/", omittingEmptySubsequences: true)
+        var allowed: [String] = []
+        for route in routes where Self.matches(route.path, components) {
+            for method in route.methods where !allowed.contains(method.rawValue) { allowed.append(method.rawValue) }
+        }
+        guard !allowed.isEmpty, !allowed.contains(request.method.rawValue) else { return try await next(request, context) }
+        allowed.sort()
+        var problem = Problem(
+            status: .methodNotAllowed, detail: "\(request.method.rawValue) is not served on \(request.uri.path); use \(allowed.joined(separator: " or "))")
+        problem.headers[.allow] = allowed.joined(separator: ", ")
+        throw problem
+    }
+
+    /// Whether `path` matches the request's path components, parameters and wildcards included.
+    static func matches(_ path: RouterPath, _ components: [Substring]) -> Bool {
+        var index = 0
+        for element in path.components {
+            if element == .recursiveWildcard { return true }
+            guard index < components.count, element ~= components[index] else { return false }
+            index += 1
+        }
+        return index == components.count
+    }
+}

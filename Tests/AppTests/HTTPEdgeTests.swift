@@ -1,0 +1,49 @@
+@testable import App
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import Testing
+import TestSupport
+
+/// What the HTTP edge promises: a wrong method on a known path is 405 with `Allow`, an unknown
+/// path 404, both as problem+json with a request id; one request carries one idempotency key.
+extension ClaimsAPITests {
+    @Test func aWrongMethodOnAKnownPathIs405WithAllow() async throws {
+        try await withApp { client, _ in
+            try await client.execute(uri: "/api/v1/claims", method: .delete) { response in
+                #expect(response.status == .methodNotAllowed)
+                #expect(response.headers[.allow] == "GET, POST")
+                #expect(response.headers[.contentType] == "application/problem+json")
+                #expect(response.headers[HTTPField.Name("X-Request-Id")!] != nil)
+            }
+            // A path with a parameter: the claim routes' methods, whatever the id.
+            try await client.execute(uri: "/api/v1/claims/\(UUID().uuidString)", method: .post) { response in
+                #expect(response.status == .methodNotAllowed)
+                let allow = Set((response.headers[.allow] ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })
+                #expect(allow.contains("GET") && allow.contains("PUT"), "\(allow)")
+                #expect(!allow.contains("POST"))
+            }
+            try await client.execute(uri: "/api/v1/no-such-thing", method: .delete) { response in
+                #expect(response.status == .notFound)
+                #expect(response.headers[.allow] == nil)
+            }
+            try await client.execute(uri: "/api/v1/claims/\(UUID().uuidString)", method: .get) { response in
+                #expect(response.status == .notFound)
+            }
+        }
+    }
+
+    @Test func twoIdempotencyKeysAreRefusedForWhatTheyAre() async throws {
+        try await withApp { client, database in
+            var headers: HTTPFields = [.contentType: "application/json"]
+            headers.append(HTTPField(name: .idempotencyKey, value: "first"))
+            headers.append(HTTPField(name: .idempotencyKey, value: "second"))
+            let response = try await client.execute(uri: "/api/v1/claims", method: .post, headers: headers, body: ByteBuffer(string: Self.claimJSON()))
+            #expect(response.status == .badRequest)
+            let problem = try #require(try JSONSerialization.jsonObject(with: Data(response.body.readableBytesView)) as? [String: Any])
+            #expect((problem["detail"] as? String)?.contains("one Idempotency-Key header") == true)
+            #expect(try await ImportTests.count("claims", database) == 0)
+        }
+    }
+}
