@@ -97,7 +97,7 @@ public func buildRouter(
         metrics: dependencies.telemetry.factory)
     router.add(
         middleware: RateLimitMiddleware(
-            limiter: limiter, rules: traffic.rateLimits, aliases: ProvidersController<PostgresClaimRepository>.aliases,
+            limiter: limiter, rules: traffic.rateLimits, aliases: RouteAliases.all,
             clients: ClientAddress(trustedProxies: traffic.trustedProxies)))
     let repository = InstrumentedClaimRepository(PostgresClaimRepository(client: dependencies.postgres, insertLimits: limits.insert), factory: dependencies.telemetry.factory)
     OperationalRoutes(readiness: dependencies.readiness).register(on: router)

@@ -37,10 +37,9 @@ import TestSupport
         #expect((body["warnings"] as? [[String: Any]])?.first?["rule"] as? String == "npi_check_digit")
     }
 
-    @Test func keysAreSortedAndAMissingClaimNumberIsLeftOut() throws {
+    @Test func keysAreSortedAndAMissingClaimNumberIsNull() throws {
         let text = String(decoding: claimJSON(Self.claim(number: nil, quadrant: "UR")), as: UTF8.self)
-        #expect(text.hasPrefix(#"{"created_at":"#))
-        #expect(!text.contains("claim_number"))
+        #expect(text.hasPrefix(#"{"claim_number":null,"created_at":"#))
         #expect(text.contains(#""quadrant":"UR""#))
     }
 }
@@ -66,7 +65,7 @@ import TestSupport
     struct Reference: Encodable {
         struct Accepted: Encodable {
             var source: String
-            var claim_number: String?
+            var claim_number: AlwaysWritten
             var id: String
             var line_count: Int
             var net_fee: String
@@ -82,7 +81,7 @@ import TestSupport
         }
         struct Rejected: Encodable {
             var source: String
-            var claim_number: String?
+            var claim_number: AlwaysWritten
             var rejection_id: String
             var errors: [Error]
         }
@@ -113,11 +112,11 @@ import TestSupport
         let reference = Reference(
             import_id: importID.postgresText, claims: 4, accepted: 2, rejected: 2, accepted_lines: 3,
             accepted_claims: report.accepted.map {
-                .init(source: $0.source, claim_number: $0.claimNumber, id: $0.id.postgresText, line_count: $0.lines, net_fee: $0.netFee.description, warnings: $0.warnings)
+                .init(source: $0.source, claim_number: AlwaysWritten($0.claimNumber), id: $0.id.postgresText, line_count: $0.lines, net_fee: $0.netFee.description, warnings: $0.warnings)
             },
             rejected_claims: report.rejected.map { claim in
                 .init(
-                    source: claim.source, claim_number: claim.claimNumber, rejection_id: claim.id.postgresText,
+                    source: claim.source, claim_number: AlwaysWritten(claim.claimNumber), rejection_id: claim.id.postgresText,
                     errors: claim.errors.map {
                         .init(field: $0.field, line: $0.line, message: $0.message, rule: $0.rule, severity: $0.severity.rawValue, source_line: claim.sourceLine(of: $0))
                     })
@@ -126,5 +125,19 @@ import TestSupport
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         #expect(report.rejected.first?.sourceLine(of: errors[0]) == 4)
         #expect(String(decoding: importReportJSON(report), as: UTF8.self) == String(decoding: try encoder.encode(reference), as: UTF8.self))
+    }
+}
+
+/// An optional the reference encoder writes as `null` when absent, as claimsd's bodies do.
+struct AlwaysWritten: Encodable {
+    var value: String?
+
+    init(_ value: String?) {
+        self.value = value
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        if let value { try container.encode(value) } else { try container.encodeNil() }
     }
 }

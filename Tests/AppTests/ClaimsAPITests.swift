@@ -199,6 +199,9 @@ import TestSupport
                 let page = try await client.execute(uri: uri, method: .get) { try json($0.body) }
                 seen += (page["items"] as? [[String: Any]] ?? []).compactMap { $0["id"] as? String }
                 cursor = page["next_cursor"] as? String
+                // Absent values are null, never left out: the last page's cursor, claim numbers.
+                #expect(page.keys.contains("next_cursor"))
+                #expect((page["items"] as? [[String: Any]] ?? []).allSatisfy { $0["claim_number"] is NSNull })
             } while cursor != nil
             #expect(seen == created.reversed())
 

@@ -47,3 +47,34 @@ extension ClaimsAPITests {
         }
     }
 }
+
+extension ClaimsAPITests {
+    /// Clients of the original services call these paths unchanged.
+    @Test func theOriginalServicesPathsAreAliases() async throws {
+        try await withApp { client, database in
+            // The original claim_process took a bare array of lines at /claims.
+            let lines = "[" + String(Self.claimJSON().dropFirst(#"{"lines":["#.count).dropLast(2)) + "]"
+            let created = try await client.execute(uri: "/claims", method: .post, headers: [.contentType: "application/json"], body: ByteBuffer(string: lines))
+            #expect(created.status == .created)
+            let claim = try #require(try JSONSerialization.jsonObject(with: Data(created.body.readableBytesView)) as? [String: Any])
+            let id = try #require(claim["id"] as? String)
+            #expect(claim["net_fee"] as? String == "81.25")
+            #expect(try await ImportTests.count("claims", database) == 1)
+
+            for path in ["/api/v1/claims/status/\(id)", "/api/v1/claims/\(id)/status"] {
+                try await client.execute(uri: path, method: .get) { response in
+                    #expect(response.status == .ok, "\(path)")
+                    let body = try #require(try JSONSerialization.jsonObject(with: Data(response.body.readableBytesView)) as? [String: Any])
+                    #expect(body["status"] as? String == "submitted", "\(path)")
+                }
+            }
+            for path in ["/top-provider", "/top-providers", "/top-providers/", "/api/v1/providers/top"] {
+                try await client.execute(uri: path, method: .get) { response in
+                    #expect(response.status == .ok, "\(path)")
+                    let body = try #require(try JSONSerialization.jsonObject(with: Data(response.body.readableBytesView)) as? [String: Any])
+                    #expect((body["providers"] as? [[String: Any]])?.first?["net_fee"] as? String == "81.25", "\(path)")
+                }
+            }
+        }
+    }
+}

@@ -114,6 +114,10 @@ func topProviders(_ client: any TestClientProtocol, _ query: String = "") async 
             let (response, providers) = try await topProviders(client)
             #expect(response.headers[.rankingSource] == "postgresql")
             #expect(providers.first?["net_fee"] as? String == "12.34")
+            // The same shape as Redis's answer: the sequence is there, null.
+            let body = try #require(try JSONSerialization.jsonObject(with: Data(response.body.readableBytesView)) as? [String: Any])
+            #expect(body["as_of_sequence"] is NSNull)
+            #expect(response.headers[.rankingSequence] == nil)
         }
     }
 
@@ -126,7 +130,10 @@ func topProviders(_ client: any TestClientProtocol, _ query: String = "") async 
                 #expect(response.headers[.rateLimitLimit] == "10")
                 #expect(response.headers[.rateLimitRemaining] == String(expected))
             }
-            // The alias shares the limit.
+            // The aliases share the limit.
+            for alias in ["/top-provider", "/top-providers/"] {
+                #expect(try await client.execute(uri: alias, method: .get).status == .tooManyRequests, "\(alias)")
+            }
             let response = try await client.execute(uri: "/top-providers", method: .get)
             #expect(response.status == .tooManyRequests)
             #expect(response.headers[.contentType] == "application/problem+json")

@@ -7,12 +7,13 @@ import Journal
 
 /// A stored claim as a response body. Money is always a decimal string with two places
 /// ("116.85"), so no client parses it into binary floating point by accident. Keys are sorted, as
-/// in every other body; `claim_number` is left out when there is none, `quadrant` is `null`.
+/// in every other body; a value that is absent (`claim_number`, `quadrant`, `next_cursor`) is
+/// `null`, never left out.
 /// Written directly (every POST and GET of a claim returns one), not through `JSONEncoder`.
 func claimJSON(_ claim: StoredClaim) -> [UInt8] {
     var writer = JSONWriter(capacity: 512 + 400 * claim.lines.count)
     writer.open("{")
-    if let number = claim.externalClaimNumber { writer.member("claim_number", number) }
+    writer.member("claim_number", orNull: claim.externalClaimNumber)
     writer.member("created_at", claim.createdAt)
     writer.member("id", claim.id.postgresText)
     writer.key("ignored_fields")
@@ -77,6 +78,21 @@ struct ClaimSummaryBody: Encodable {
         case id, claimNumber = "claim_number", status, providerNpi = "provider_npi", netFee = "net_fee", lineCount = "line_count"
         case serviceDateFrom = "service_date_from", serviceDateTo = "service_date_to", createdAt = "created_at", updatedAt = "updated_at"
     }
+
+    /// As synthesized, except that a missing claim number is `null` rather than left out.
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(id, forKey: .id)
+        try container.encode(claimNumber, forKey: .claimNumber)
+        try container.encode(status, forKey: .status)
+        try container.encode(providerNpi, forKey: .providerNpi)
+        try container.encode(netFee, forKey: .netFee)
+        try container.encode(lineCount, forKey: .lineCount)
+        try container.encode(serviceDateFrom, forKey: .serviceDateFrom)
+        try container.encode(serviceDateTo, forKey: .serviceDateTo)
+        try container.encode(createdAt, forKey: .createdAt)
+        try container.encode(updatedAt, forKey: .updatedAt)
+    }
 }
 
 struct ClaimPageBody: Encodable {
@@ -85,6 +101,13 @@ struct ClaimPageBody: Encodable {
 
     enum CodingKeys: String, CodingKey {
         case items, nextCursor = "next_cursor"
+    }
+
+    /// The last page says so with `"next_cursor": null`.
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(items, forKey: .items)
+        try container.encode(nextCursor, forKey: .nextCursor)
     }
 }
 
@@ -109,7 +132,7 @@ public func importReportJSON(_ report: ImportReport) -> [UInt8] {
     writer.open("[")
     for claim in report.accepted {
         writer.open("{")
-        if let number = claim.claimNumber { writer.member("claim_number", number) }
+        writer.member("claim_number", orNull: claim.claimNumber)
         writer.member("id", claim.id.postgresText)
         writer.member("line_count", claim.lines)
         writer.member("net_fee", claim.netFee.description)
@@ -127,7 +150,7 @@ public func importReportJSON(_ report: ImportReport) -> [UInt8] {
     writer.open("[")
     for claim in report.rejected {
         writer.open("{")
-        if let number = claim.claimNumber { writer.member("claim_number", number) }
+        writer.member("claim_number", orNull: claim.claimNumber)
         writer.key("errors")
         writer.open("[")
         for error in claim.errors { writer.violation(error, sourceLine: claim.sourceLine(of: error)) }

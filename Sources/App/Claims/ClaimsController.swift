@@ -31,6 +31,9 @@ public struct ClaimsController<Repository: ClaimRepository>: Sendable {
         claims.get(":id/status") { _, context in try await status(id: try RouteSupport.claimID(context)) }
         claims.put(":id") { request, context in try await replace(id: try RouteSupport.claimID(context), request: request, context: context) }
         claims.delete(":id") { _, context in try await void(id: try RouteSupport.claimID(context), context: context) }
+        // Aliases with the original services' shapes (see RouteAliases).
+        router.post("claims") { request, context in try await create(request, context: context) }
+        claims.get("status/:id") { _, context in try await status(id: try RouteSupport.claimID(context)) }
     }
 
     // MARK: - Handlers

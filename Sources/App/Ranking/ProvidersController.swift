@@ -20,8 +20,6 @@ public struct ProvidersController<Repository: ClaimRepository>: Sendable {
 
     static var defaultCount: Int { 10 }
     static var maxCount: Int { 100 }
-    /// The alias route, limited together with the main one.
-    public static var aliases: [String: String] { ["GET /top-providers": "GET /api/v1/providers/top"] }
 
     public init(repository: Repository, cache: RankingCache, metrics: any MetricsFactory = NOOPMetricsHandler.instance) {
         self.repository = repository
@@ -32,7 +30,9 @@ public struct ProvidersController<Repository: ClaimRepository>: Sendable {
 
     public func register(on router: Router<ClaimsRequestContext>) {
         router.get("api/v1/providers/top") { request, context in try await top(request, context: context) }
+        // Aliases (see RouteAliases); a trailing slash is the same path to the router.
         router.get("top-providers") { request, context in try await top(request, context: context) }
+        router.get("top-provider") { request, context in try await top(request, context: context) }
     }
 
     func top(_ request: Request, context: ClaimsRequestContext) async throws -> Response {
@@ -82,7 +82,8 @@ public struct ProvidersController<Repository: ClaimRepository>: Sendable {
     static func body(_ ranked: RankedProviders, source: String) -> [UInt8] {
         var writer = JSONWriter(capacity: 128 + 96 * ranked.totals.count)
         writer.open("{")
-        if ranked.sequence >= 0 { writer.member("as_of_sequence", ranked.sequence) }
+        // PostgreSQL's answer is the committed truth at the query, not a relay position: null.
+        if ranked.sequence >= 0 { writer.member("as_of_sequence", ranked.sequence) } else { writer.key("as_of_sequence"); writer.raw("null") }
         writer.key("providers")
         writer.open("[")
         for (index, total) in ranked.totals.enumerated() {
