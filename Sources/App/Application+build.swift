@@ -5,6 +5,7 @@ public import Claims
 public import RateLimiting
 import Ranking
 public import Hummingbird
+public import HummingbirdCore
 public import Logging
 public import Postgres
 public import Redis
@@ -172,10 +173,12 @@ public func buildApplication(configuration: ServiceConfiguration, logger: Logger
     // A service that ends stops the whole group: this one runs until shutdown even outside systemd.
     services.append(SystemdNotifyService(notifier: notifier))
     let host = configuration.host
+    let timeouts = HTTPTimeouts(idle: .milliseconds(configuration.httpIdleTimeout), body: .milliseconds(configuration.httpBodyTimeout))
     let ruleGroups = alerting.manager.groups.count
     return Application(
         router: buildRouter(
             dependencies: dependencies, validator: validator, limits: limits, traffic: traffic, timeSeries: timeSeries, alerting: alerting),
+        server: claimsdHTTPServer(timeouts: timeouts, logger: logger),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "claimsd"),
         services: services,
         onServerRunning: { channel in
@@ -186,6 +189,12 @@ public func buildApplication(configuration: ServiceConfiguration, logger: Logger
         },
         logger: logger
     )
+}
+
+/// claimsd's HTTP/1 server: Hummingbird's, with every connection's timeouts and HTTP/1.0
+/// semantics kept by an ``HTTPConnectionGuard``.
+public func claimsdHTTPServer(timeouts: HTTPTimeouts, logger: Logger) -> HTTPServerBuilder {
+    .http1(configuration: .init(additionalChannelHandlers: [HTTPConnectionGuardInstaller(timeouts: timeouts, logger: logger)]))
 }
 
 /// The built-in time-series store and what the HTTP layer needs to know about it.

@@ -78,6 +78,10 @@ public struct ServiceConfiguration: Sendable {
     public var queryMaxSamples: Int = 50_000_000
     /// Longest a query may run (milliseconds).
     public var queryTimeout: Int64 = 120_000
+    /// Longest a connection may wait for a request's whole head, idle or trickling (milliseconds).
+    public var httpIdleTimeout: Int64 = 60_000
+    /// Longest a request's body may take to arrive once its head has (milliseconds).
+    public var httpBodyTimeout: Int64 = 300_000
     /// Rule files to evaluate: paths or globs (`*`, `?`, `[…]` in the last component); empty
     /// evaluates no rules.
     public var ruleFiles: [String] = ["alerts/*.yml"]
@@ -262,6 +266,8 @@ public struct ServiceConfiguration: Sendable {
         if let lookback = try duration(.queryLookbackDelta) { configuration.queryLookbackDelta = lookback }
         if let samples = try integer(.queryMaxSamples, in: 1...1_000_000_000) { configuration.queryMaxSamples = samples }
         if let timeout = try duration(.queryTimeout) { configuration.queryTimeout = timeout }
+        if let timeout = try duration(.httpIdleTimeout) { configuration.httpIdleTimeout = timeout }
+        if let timeout = try duration(.httpBodyTimeout) { configuration.httpBodyTimeout = timeout }
         if let path = value(.scrapeConfig) {
             configuration.scrapeConfigFile = path
             configuration.scrapeTargets = try loadScrapeTargets(from: path, defaultInterval: configuration.scrapeInterval ?? 15_000)
@@ -347,6 +353,8 @@ public struct ServiceConfiguration: Sendable {
         case queryLookbackDelta = "CLAIMS_QUERY_LOOKBACK_DELTA"
         case queryMaxSamples = "CLAIMS_QUERY_MAX_SAMPLES"
         case queryTimeout = "CLAIMS_QUERY_TIMEOUT"
+        case httpIdleTimeout = "CLAIMS_HTTP_IDLE_TIMEOUT"
+        case httpBodyTimeout = "CLAIMS_HTTP_BODY_TIMEOUT"
         case ruleFiles = "CLAIMS_RULE_FILES"
         case ruleEvaluationInterval = "CLAIMS_RULE_EVALUATION_INTERVAL"
         case ruleNoSeriesAfter = "CLAIMS_RULE_NO_SERIES_AFTER"

@@ -115,6 +115,12 @@ struct SettingOptions: ParsableArguments {
     @Option(help: "Longest a query may run, e.g. 2m (CLAIMS_QUERY_TIMEOUT, default 2m).")
     var queryTimeout: String?
 
+    @Option(help: "Longest a connection may wait for a whole request head, idle or trickling, e.g. 60s (CLAIMS_HTTP_IDLE_TIMEOUT, default 60s).")
+    var httpIdleTimeout: String?
+
+    @Option(help: "Longest a request body may take to arrive, e.g. 5m (CLAIMS_HTTP_BODY_TIMEOUT, default 5m).")
+    var httpBodyTimeout: String?
+
     @Option(help: "Rule files to evaluate, paths or globs, comma-separated; empty for none (CLAIMS_RULE_FILES, default alerts/*.yml).")
     var ruleFiles: String?
 
@@ -155,6 +161,7 @@ struct SettingOptions: ParsableArguments {
             (.insertWriters, insertWriters), (.scrapeInterval, scrapeInterval), (.scrapeConfig, scrapeConfig), (.tsdbPath, tsdbPath),
             (.tsdbRetention, tsdbRetention), (.tsdbMaxSeries, tsdbMaxSeries), (.tsdbAdminAPI, tsdbAdminApi),
             (.queryLookbackDelta, queryLookbackDelta), (.queryMaxSamples, queryMaxSamples), (.queryTimeout, queryTimeout),
+            (.httpIdleTimeout, httpIdleTimeout), (.httpBodyTimeout, httpBodyTimeout),
             (.ruleFiles, ruleFiles), (.ruleEvaluationInterval, ruleEvaluationInterval), (.ruleNoSeriesAfter, ruleNoSeriesAfter),
             (.alertmanagerURLs, alertmanagerUrls), (.alertWebhooks, alertWebhooks), (.alertWebhookSecret, alertWebhookSecret),
             (.externalLabels, externalLabels), (.externalURL, externalUrl), (.faultInjection, faultInjection),

@@ -64,7 +64,7 @@ import Testing
             "--redis-key-prefix", "--rate-limits", "--rate-limit-fail-closed", "--trusted-proxies", "--relay", "--relay-batch-size",
             "--payments-stream-max-length", "--telemetry", "--insert-batch-claims", "--insert-writers", "--scrape-interval", "--scrape-config",
             "--tsdb-path", "--tsdb-retention", "--tsdb-max-series", "--tsdb-admin-api", "--query-lookback-delta", "--query-max-samples",
-            "--query-timeout", "--rule-files", "--rule-evaluation-interval", "--rule-no-series-after", "--alertmanager-urls", "--alert-webhooks",
+            "--query-timeout", "--http-idle-timeout", "--http-body-timeout", "--rule-files", "--rule-evaluation-interval", "--rule-no-series-after", "--alertmanager-urls", "--alert-webhooks",
             "--alert-webhook-secret", "--external-labels", "--external-url", "--fault-injection",
         ])
     }

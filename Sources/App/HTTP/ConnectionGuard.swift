@@ -1,0 +1,148 @@
+import Logging
+import NIOCore
+import NIOHTTP1
+
+/// How long a connection may take at each stage before it is closed.
+public struct HTTPTimeouts: Sendable, Equatable {
+    /// From the connection's start, or the end of the previous response, until a request's head
+    /// has arrived whole: bounds idle keep-alive connections and clients that send their
+    /// headers a byte at a time alike.
+    public var idle: Duration
+    /// From a request's head until its body has arrived whole.
+    public var body: Duration
+
+    public init(idle: Duration = .seconds(60), body: Duration = .seconds(300)) {
+        self.idle = idle
+        self.body = body
+    }
+}
+
+/// Sits right after the HTTP/1 request decoder, where requests still carry their HTTP version:
+/// closes connections that idle or read too slowly (``HTTPTimeouts``), and ends an HTTP/1.0
+/// exchange by closing the connection unless the client asked for keep-alive.
+///
+/// Hummingbird adds per-connection handlers after its own conversion to HTTP types, where the
+/// version is gone; ``HTTPConnectionGuardInstaller`` is such a handler and places this one.
+final class HTTPConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias InboundOut = HTTPServerRequestPart
+    typealias OutboundIn = HTTPServerResponsePart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    private let timeouts: HTTPTimeouts
+    private let logger: Logger
+    private var keepAlive = true
+    private var headDeadline: Scheduled<Void>?
+    private var bodyDeadline: Scheduled<Void>?
+
+    init(timeouts: HTTPTimeouts, logger: Logger) {
+        self.timeouts = timeouts
+        self.logger = logger
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        if context.channel.isActive { armHeadDeadline(context) }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        cancelDeadlines()
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        armHeadDeadline(context)
+        context.fireChannelActive()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        cancelDeadlines()
+        context.fireChannelInactive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let head):
+            headDeadline?.cancel()
+            headDeadline = nil
+            keepAlive = head.isKeepAlive
+            bodyDeadline = schedule(after: timeouts.body, context, stage: "body")
+        case .body:
+            break
+        case .end:
+            bodyDeadline?.cancel()
+            bodyDeadline = nil
+        }
+        context.fireChannelRead(data)
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        switch unwrapOutboundIn(data) {
+        case .head(var head) where !keepAlive:
+            head.headers.replaceOrAdd(name: "connection", value: "close")
+            context.write(wrapOutboundOut(.head(head)), promise: promise)
+        case .end where !keepAlive:
+            // HTTP/1.0 without keep-alive: the response ends the connection.
+            let channel = context.channel
+            let written = context.eventLoop.makePromise(of: Void.self)
+            written.futureResult.whenComplete { result in
+                promise?.completeWith(result)
+                channel.close(promise: nil)
+            }
+            context.write(data, promise: written)
+        case .end:
+            context.write(data, promise: promise)
+            armHeadDeadline(context)
+        default:
+            context.write(data, promise: promise)
+        }
+    }
+
+    private func armHeadDeadline(_ context: ChannelHandlerContext) {
+        headDeadline?.cancel()
+        headDeadline = schedule(after: timeouts.idle, context, stage: "head")
+    }
+
+    private func cancelDeadlines() {
+        headDeadline?.cancel()
+        bodyDeadline?.cancel()
+        headDeadline = nil
+        bodyDeadline = nil
+    }
+
+    /// Closes the connection when `stage` has not finished within `limit`.
+    private func schedule(after limit: Duration, _ context: ChannelHandlerContext, stage: String) -> Scheduled<Void> {
+        let channel = context.channel
+        let logger = logger
+        let nanoseconds = limit.components.seconds * 1_000_000_000 + limit.components.attoseconds / 1_000_000_000
+        return context.eventLoop.scheduleTask(in: .nanoseconds(nanoseconds)) {
+            logger.debug(
+                "connection closed: the request's \(stage) did not arrive in time",
+                metadata: ["event": "connection_timed_out", "stage": "\(stage)", "timeout": "\(limit)"])
+            channel.close(promise: nil)
+        }
+    }
+}
+
+/// Added among Hummingbird's per-connection handlers (which see HTTP types, not HTTP/1
+/// versions): places an ``HTTPConnectionGuard`` right after the HTTP/1 request decoder and
+/// otherwise passes everything through untouched.
+final class HTTPConnectionGuardInstaller: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = Any
+
+    private let timeouts: HTTPTimeouts
+    private let logger: Logger
+
+    init(timeouts: HTTPTimeouts, logger: Logger) {
+        self.timeouts = timeouts
+        self.logger = logger
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        do {
+            let decoder = try context.pipeline.syncOperations.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self)
+            try context.pipeline.syncOperations.addHandler(HTTPConnectionGuard(timeouts: timeouts, logger: logger), position: .after(decoder))
+        } catch {
+            // Only if Hummingbird changed its HTTP/1 pipeline; a test proves it has not.
+            logger.error("HTTP connection guard not installed", metadata: ["event": "connection_guard_missing", "error": "\(error)"])
+        }
+    }
+}

@@ -1,0 +1,133 @@
+@testable import App
+import Foundation
+import Glibc
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import Testing
+import TestSupport
+
+/// claimsd's HTTP server (the builder `buildApplication` uses) on a real port, spoken to over
+/// raw TCP: HTTP/1.0 ends with the connection closed, idle and trickling connections are closed
+/// after the idle timeout, a body that stops arriving after the body timeout.
+@Suite struct ConnectionGuardTests {
+    /// A blocking TCP client with a receive timeout.
+    final class RawConnection {
+        let descriptor: Int32
+
+        init(port: Int) throws {
+            descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_port = in_port_t(UInt16(port).bigEndian)
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            let connected = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            guard descriptor >= 0, connected == 0 else { throw POSIXError(.ECONNREFUSED) }
+        }
+
+        deinit { close(descriptor) }
+
+        func send(_ text: String) {
+            let bytes = Array(text.utf8)
+            _ = bytes.withUnsafeBytes { Glibc.send(descriptor, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        }
+
+        /// What arrives within `seconds`, and whether the server closed the connection.
+        func receive(for seconds: Double) -> (text: String, closed: Bool) {
+            var timeout = timeval(tv_sec: Int(seconds), tv_usec: Int((seconds - seconds.rounded(.down)) * 1_000_000))
+            setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+            var received: [UInt8] = []
+            var buffer = [UInt8](repeating: 0, count: 4096)
+            let deadline = Date().addingTimeInterval(seconds)
+            while Date() < deadline {
+                let count = recv(descriptor, &buffer, buffer.count, 0)
+                if count == 0 { return (String(decoding: received, as: UTF8.self), true) }
+                if count < 0 { break }
+                received += buffer[0..<count]
+            }
+            return (String(decoding: received, as: UTF8.self), false)
+        }
+    }
+
+    func withServer(idle: Duration, body: Duration, _ test: @escaping @Sendable (Int) throws -> Void) async throws {
+        let router = Router()
+        router.get("hello") { _, _ in "hello" }
+        router.post("upload") { request, _ -> String in
+            var request = request
+            let body = try await request.collectBody(upTo: 1 << 20)
+            return "\(body.readableBytes)"
+        }
+        let app = Application(
+            router: router, server: claimsdHTTPServer(timeouts: HTTPTimeouts(idle: idle, body: body), logger: TestEnvironment.quietLogger),
+            configuration: .init(address: .hostname("127.0.0.1", port: 0)))
+        try await app.test(.live) { client in
+            let port = try #require(client.port)
+            try await onOwnThread { try test(port) }
+        }
+    }
+
+    @Test func http10WithoutKeepAliveEndsWithTheConnectionClosed() async throws {
+        try await withServer(idle: .seconds(30), body: .seconds(30)) { port in
+            let connection = try RawConnection(port: port)
+            connection.send("GET /hello HTTP/1.0\r\n\r\n")
+            // A client reading to EOF must get EOF, not hang until its own timeout.
+            let (text, closed) = connection.receive(for: 5)
+            #expect(text.hasPrefix("HTTP/1.1 200") || text.hasPrefix("HTTP/1.0 200"), "\(text)")
+            #expect(text.lowercased().contains("connection: close"))
+            #expect(text.hasSuffix("hello"))
+            #expect(closed)
+
+            let kept = try RawConnection(port: port)
+            kept.send("GET /hello HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+            let first = kept.receive(for: 1)
+            #expect(first.text.hasSuffix("hello"))
+            #expect(!first.closed)
+            kept.send("GET /hello HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+            #expect(kept.receive(for: 1).text.hasSuffix("hello"))
+        }
+    }
+
+    @Test func idleAndTricklingConnectionsAreClosedAfterTheIdleTimeout() async throws {
+        try await withServer(idle: .seconds(1), body: .seconds(30)) { port in
+            // Keep-alive works within the timeout.
+            let idle = try RawConnection(port: port)
+            idle.send("GET /hello HTTP/1.1\r\nHost: x\r\n\r\n")
+            #expect(idle.receive(for: 0.5).text.hasSuffix("hello"))
+            idle.send("GET /hello HTTP/1.1\r\nHost: x\r\n\r\n")
+            #expect(idle.receive(for: 0.5).text.hasSuffix("hello"))
+            // Then idle: closed after about a second.
+            let started = Date()
+            #expect(idle.receive(for: 5).closed)
+            #expect(Date().timeIntervalSince(started) < 3)
+
+            // A head sent a byte at a time never completes; the connection is closed anyway.
+            let trickle = try RawConnection(port: port)
+            trickle.send("GET /hello HTTP/1.1\r\nHost: x\r\n")
+            var closed = false
+            let trickleStart = Date()
+            for _ in 0..<20 where !closed {
+                trickle.send("X")
+                closed = trickle.receive(for: 0.25).closed
+            }
+            #expect(closed)
+            #expect(Date().timeIntervalSince(trickleStart) < 4)
+        }
+    }
+
+    @Test func aBodyThatStopsArrivingIsCutOffAfterTheBodyTimeout() async throws {
+        try await withServer(idle: .seconds(30), body: .seconds(1)) { port in
+            let complete = try RawConnection(port: port)
+            complete.send("POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n0123456789")
+            #expect(complete.receive(for: 1).text.hasSuffix("10"))
+
+            let stalled = try RawConnection(port: port)
+            stalled.send("POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n0123456789")
+            let started = Date()
+            let (_, closed) = stalled.receive(for: 5)
+            #expect(closed)
+            #expect(Date().timeIntervalSince(started) < 3)
+        }
+    }
+}
