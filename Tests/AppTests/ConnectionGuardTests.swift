@@ -130,4 +130,32 @@ import TestSupport
             #expect(Date().timeIntervalSince(started) < 3)
         }
     }
+
+    @Test func requestsTheDecoderCannotReadGetProblemJSONWithARequestID() async throws {
+        try await withServer(idle: .seconds(30), body: .seconds(30)) { port in
+            let cases: [(String, String)] = [
+                ("GET /hello HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab", "400"),
+                ("GET /hello HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n", "400"),
+                ("GET /hello HTTP/1.1\r\nHost: x\r\nX-Bad\u{0}: y\r\n\r\n", "400"),
+                ("GET /hello HTTP/1.1\r\nHost: x\r\nX-Big: " + String(repeating: "a", count: 100_000) + "\r\n\r\n", "431"),
+                ("GET /hello?" + String(repeating: "q", count: 100_000) + " HTTP/1.1\r\nHost: x\r\n\r\n", "431"),
+            ]
+            for (request, status) in cases {
+                let connection = try RawConnection(port: port)
+                connection.send(request)
+                let (text, closed) = connection.receive(for: 5)
+                let head = text.prefix(40)
+                #expect(text.hasPrefix("HTTP/1.1 \(status)"), "\(head)")
+                #expect(text.lowercased().contains("content-type: application/problem+json"), "\(head)")
+                #expect(text.lowercased().contains("x-request-id: "), "\(head)")
+                #expect(text.contains("\"status\":\(status)"), "\(head)")
+                #expect(text.contains("\"instance\":"), "\(head)")
+                #expect(closed, "\(head)")
+            }
+            // The server goes on answering good requests.
+            let good = try RawConnection(port: port)
+            good.send("GET /hello HTTP/1.1\r\nHost: x\r\n\r\n")
+            #expect(good.receive(for: 1).text.hasSuffix("hello"))
+        }
+    }
 }

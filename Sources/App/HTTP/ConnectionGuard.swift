@@ -1,3 +1,5 @@
+import Foundation
+import HTTPTypes
 import Logging
 import NIOCore
 import NIOHTTP1
@@ -34,6 +36,8 @@ final class HTTPConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     private var keepAlive = true
     private var headDeadline: Scheduled<Void>?
     private var bodyDeadline: Scheduled<Void>?
+    /// Between a request's head and the end of its response: the application owns the answer.
+    private var requestInProgress = false
 
     init(timeouts: HTTPTimeouts, logger: Logger) {
         self.timeouts = timeouts
@@ -64,6 +68,7 @@ final class HTTPConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
             headDeadline?.cancel()
             headDeadline = nil
             keepAlive = head.isKeepAlive
+            requestInProgress = true
             bodyDeadline = schedule(after: timeouts.body, context, stage: "body")
         case .body:
             break
@@ -81,6 +86,7 @@ final class HTTPConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
             context.write(wrapOutboundOut(.head(head)), promise: promise)
         case .end where !keepAlive:
             // HTTP/1.0 without keep-alive: the response ends the connection.
+            requestInProgress = false
             let channel = context.channel
             let written = context.eventLoop.makePromise(of: Void.self)
             written.futureResult.whenComplete { result in
@@ -89,11 +95,43 @@ final class HTTPConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
             }
             context.write(data, promise: written)
         case .end:
+            requestInProgress = false
             context.write(data, promise: promise)
             armHeadDeadline(context)
         default:
             context.write(data, promise: promise)
         }
+    }
+
+    /// A request the decoder cannot read (headers too large, CR/LF/NUL in a header, conflicting
+    /// `Content-Length`, HTTP/0.9, …) gets a problem+json answer with a request id, like every
+    /// other error, and the connection is closed: the byte stream can no longer be trusted.
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        guard let parserError = error as? HTTPParserError, !requestInProgress else {
+            context.fireErrorCaught(error)
+            return
+        }
+        cancelDeadlines()
+        let status: HTTPResponseStatus = parserError == .headerOverflow ? .requestHeaderFieldsTooLarge : .badRequest
+        let requestID = UUID().uuidString.lowercased()
+        let detail = parserError == .headerOverflow
+            ? "the request line or headers are larger than the server reads (80 KiB)"
+            : "the request is not valid HTTP/1.1: \(parserError)"
+        var problem = Problem(status: HTTPTypes.HTTPResponse.Status(code: Int(status.code)), detail: detail)
+        problem.instance = requestID
+        let body = Problem.encoded(problem)
+        var headers = HTTPHeaders()
+        headers.add(name: "content-type", value: "application/problem+json")
+        headers.add(name: "content-length", value: String(body.count))
+        headers.add(name: "x-request-id", value: requestID)
+        headers.add(name: "connection", value: "close")
+        logger.info(
+            "unreadable HTTP request refused",
+            metadata: ["event": "http_request_unreadable", "status": "\(status.code)", "error": "\(parserError)", "request_id": "\(requestID)"])
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
+        context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(bytes: body)))), promise: nil)
+        let channel = context.channel
+        context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in channel.close(promise: nil) }
     }
 
     private func armHeadDeadline(_ context: ChannelHandlerContext) {

@@ -36,6 +36,13 @@ public struct Problem: Error, Sendable, Encodable {
         self.checks = checks
     }
 
+    /// The problem's JSON body, keys sorted.
+    static func encoded(_ problem: Problem) -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return Array((try? encoder.encode(problem)) ?? Data("{}".utf8))
+    }
+
     /// The problem as a response with the `application/problem+json` media type.
     public func response() -> Response {
         var response = Response.json(self, status: HTTPResponse.Status(code: status), contentType: "application/problem+json")
