@@ -238,7 +238,7 @@ let package = Package(
             dependencies: [
                 "App", "Postgres", "Redis", "TestSupport", "Journal", "Ranking", "RateLimiting", "ClaimStore", "Claims", "TimeSeries", "PromQL", "Alerting", "AlertDelivery",
                 "ServiceManager", .product(name: "Yams", package: "Yams"),
-                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"), .product(name: "NIOPosix", package: "swift-nio"),
             ],
             swiftSettings: strict
         ),

@@ -18,6 +18,13 @@ REDIS_PORT="${CLAIMS_RUN_REDIS_PORT:-16379}"
 BUILD="${CLAIMS_BUILD:-release}"
 STATE="$REPO/.local/run"
 
+# Already running? Say so before installing, starting or building anything.
+if [ -f "$STATE/claimsd.pid" ] && kill -0 "$(cat "$STATE/claimsd.pid")" 2>/dev/null \
+  && grep -q claimsd "/proc/$(cat "$STATE/claimsd.pid")/cmdline" 2>/dev/null; then
+  echo "claimsd already running (pid $(cat "$STATE/claimsd.pid")); stop it with scripts/stop.sh"
+  exit 0
+fi
+
 bash "$SERVICES" install
 bash "$SERVICES" start postgres run "$PG_PORT"
 bash "$SERVICES" start redis run "$REDIS_PORT"
@@ -35,10 +42,6 @@ HOST="${CLAIMS_HOST:-127.0.0.1}"
 PORT="${CLAIMS_PORT:-8000}"
 
 if [ "${1:-}" = "--background" ]; then
-  if [ -f "$STATE/claimsd.pid" ] && kill -0 "$(cat "$STATE/claimsd.pid")" 2>/dev/null; then
-    echo "claimsd already running (pid $(cat "$STATE/claimsd.pid"))"
-    exit 0
-  fi
   nohup "$BINARY" serve >>"$STATE/claimsd.out" 2>&1 &
   echo $! >"$STATE/claimsd.pid"
   for attempt in $(seq 1 300); do

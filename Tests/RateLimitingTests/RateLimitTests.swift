@@ -81,6 +81,32 @@ import TestSupport
         await redis.shutdown()
     }
 
+    /// A fixed window aligned to the clock (the usual cheap limiter) would let a request just after
+    /// a window boundary through; a sliding window still counts the requests made just before it.
+    @Test func theRedisWindowSlidesAcrossABoundaryRatherThanResetting() async throws {
+        let (limiter, redis) = try limiter()
+        let policy = RateLimitPolicy(limit: 2, window: .seconds(2))
+        func millisecondsIntoWindow() -> Int { Int(Date().timeIntervalSince1970 * 1000) % 2000 }
+        func sleep(untilInto target: Int) async throws {
+            let wait = (target - millisecondsIntoWindow() + 2000) % 2000
+            try await Task.sleep(for: .milliseconds(wait))
+        }
+        // Two requests 1.3 s into a clock-aligned 2 s window…
+        try await sleep(untilInto: 1300)
+        for _ in 0..<2 {
+            #expect(try decision(await limiter.check(scope: "GET /b", client: "c", policy: policy, requestID: UUID().uuidString)).allowed)
+        }
+        // …and one 0.2 s into the next: both earlier ones are still within the last 2 s.
+        try await sleep(untilInto: 200)
+        let afterBoundary = try decision(await limiter.check(scope: "GET /b", client: "c", policy: policy, requestID: UUID().uuidString))
+        #expect(!afterBoundary.allowed, "a request 0.9 s after two others got through: the window reset at the boundary")
+        // Free again once the first two have slid out (their 2 s end about 1.1 s from here).
+        #expect(afterBoundary.resetSeconds > 0.5 && afterBoundary.resetSeconds <= 1.5, "\(afterBoundary.resetSeconds)")
+        try await Task.sleep(for: .milliseconds(Int(afterBoundary.resetSeconds * 1000) + 100))
+        #expect(try decision(await limiter.check(scope: "GET /b", client: "c", policy: policy, requestID: UUID().uuidString)).allowed)
+        await redis.shutdown()
+    }
+
     @Test func twoInstancesShareOneLimit() async throws {
         let prefix = "test-\(TestEnvironment.uniqueSuffix()):"
         let redisA = RedisClient(configuration: try RedisConfiguration(url: TestEnvironment.redisURL), logger: TestEnvironment.quietLogger)
