@@ -82,10 +82,13 @@ else
   # tests (claimsd started, killed, restarted and dumped) keep both cores busy, and the first
   # pass's timing-sensitive tests (pool bounds, rate-limit windows of a few seconds, relay
   # take-over) must not share the machine with them. The alert drills, the dashboard queries,
-  # the deploy validators and the flood tools start processes of their own and go there too, as
-  # does the connection guard's raw-TCP test (its answers come from the cooperative pool, which
-  # the first pass's synchronous suites can hold for seconds).
-  heavy="TimeSeriesTests|ScrapingTests|PromQLTests|PromQLDifferentialTests|TimeSeriesIntegrationTests|TimeSeriesAdminTests|GrafanaConversationTests|APIJSONTests|AlertingTests|AlertingIntegrationTests|RulesCommandTests|AlertDrillTests|DashboardQueryTests|DeployConfigTests|SystemdNotifyTests|FloodingTests|ConnectionGuardTests"
-  swift test --skip-build --skip "$heavy"
+  # the deploy validators and the flood tools start processes of their own and go there too.
+  # The connection guard's raw-TCP tests run last and alone: they watch the server close
+  # connections, and NIO accepts sockets without close-on-exec, so any process another suite
+  # starts meanwhile inherits the server's end and the client never sees the close.
+  heavy="TimeSeriesTests|ScrapingTests|PromQLTests|PromQLDifferentialTests|TimeSeriesIntegrationTests|TimeSeriesAdminTests|GrafanaConversationTests|APIJSONTests|AlertingTests|AlertingIntegrationTests|RulesCommandTests|AlertDrillTests|DashboardQueryTests|DeployConfigTests|SystemdNotifyTests|FloodingTests"
+  alone="ConnectionGuardTests"
+  swift test --skip-build --skip "$heavy|$alone"
   swift test --skip-build --filter "$heavy"
+  swift test --skip-build --filter "$alone"
 fi
