@@ -220,7 +220,7 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "PoolingTests", dependencies: ["Pooling"], swiftSettings: strict),
-        .testTarget(name: "ClaimsTests", dependencies: ["Claims"], swiftSettings: strict),
+        .testTarget(name: "ClaimsTests", dependencies: ["Claims", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "JSONTextTests", dependencies: ["JSONText"], swiftSettings: strict),
         .testTarget(name: "TimeSeriesTests", dependencies: ["TimeSeries", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "PromQLTests", dependencies: ["PromQL", "TimeSeries", "TestSupport"], swiftSettings: strict),

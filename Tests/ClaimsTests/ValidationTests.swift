@@ -1,6 +1,7 @@
 @testable import Claims
 import Foundation
 import Testing
+import TestSupport
 
 let today = CalendarDate(year: 2026, month: 11, day: 22)!
 
@@ -102,8 +103,9 @@ func violations(_ outcome: ValidationOutcome) -> [Violation] {
         #expect(!isValidNPICheckDigit("١٢٣٤٥٦٧٨٩٣"))
         // Every nine-digit start has exactly one valid check digit: the Luhn digit of
         // "80840" + start, worked out here the long way.
+        var random = SplitMix.forTest("NPI check digits", variable: "CLAIMS_TEST_NPI_SEED")
         for _ in 0..<500 {
-            let start = (0..<9).map { _ in Int.random(in: 0...9) }
+            let start = (0..<9).map { _ in Int.random(in: 0...9, using: &random) }
             let payload = [8, 0, 8, 4, 0] + start
             let sum = payload.reversed().enumerated().reduce(0) { sum, element in
                 let value = element.offset % 2 == 0 ? element.element * 2 : element.element
@@ -150,8 +152,9 @@ func violations(_ outcome: ValidationOutcome) -> [Violation] {
             let pattern = try CompiledPattern(source)
             #expect(pattern.fixedShape != nil, "\(source) should take the byte path")
             var samples = ["D0180", "D01800", "D018", "d0180", "D0180\n", "\nD0180", "1234567893", "GRP-1000", "AB0af", "ab_c/d:e#f g", "X1", ""]
+            var random = SplitMix.forTest("pattern \(source)", variable: "CLAIMS_TEST_PATTERN_SEED")
             for _ in 0..<2_000 {
-                samples.append(String((0..<Int.random(in: 0...12)).map { _ in alphabet.randomElement()! }))
+                samples.append(String((0..<Int.random(in: 0...12, using: &random)).map { _ in alphabet.randomElement(using: &random)! }))
             }
             for sample in samples {
                 #expect(pattern.matches(sample) == pattern.matchesExpression(sample), "\(source) on \(sample.debugDescription)")
