@@ -26,6 +26,11 @@ extension String {
     /// Whether the text holds a NUL character, which PostgreSQL text cannot store.
     public var containsNUL: Bool { utf8.contains(0) }
 
+    /// Whether the text has more than `limit` characters (counted only when its bytes could be).
+    public func isLonger(thanCharacters limit: Int) -> Bool {
+        utf8.count > limit && count > limit
+    }
+
     /// The text with each NUL replaced by U+FFFD, for keeping rejected input as it arrived in
     /// columns that cannot hold NUL (text and jsonb).
     public var replacingNUL: String { containsNUL ? replacingOccurrences(of: "\u{0}", with: "\u{FFFD}") : self }

@@ -84,7 +84,7 @@ public struct ClaimValidator: Sendable {
         if let number = claim.externalClaimNumber {
             if number.containsNUL {
                 violations.append(Self.nulViolation(line: nil, field: "claim_number"))
-            } else if number.utf8.count > 64, number.count > 64 {
+            } else if number.isLonger(thanCharacters: 64) {
                 violations.append(
                     Violation(line: nil, field: "claim_number", rule: "claim_number_length", severity: .reject, message: "must be at most 64 characters"))
             }
@@ -112,21 +112,17 @@ public struct ClaimValidator: Sendable {
         }
 
         mutating func insert(_ name: String) {
-            guard !seen.contains(name) else { return }
-            seen.insert(name)
-            guard names.count < limits.maxIgnoredFieldsKept, !Self.isLonger(name, than: limits.maxTextLength) else {
+            guard seen.insert(name).inserted else { return }
+            guard names.count < limits.maxIgnoredFieldsKept, !name.isLonger(thanCharacters: limits.maxTextLength) else {
                 omitted += 1
                 return
             }
             names.append(name)
         }
-
-        static func isLonger(_ text: String, than limit: Int) -> Bool {
-            text.utf8.count > limit && text.count > limit
-        }
     }
 
-    static func nulViolation(line: Int?, field: String) -> Violation {
+    /// The violation of a text holding NUL, which PostgreSQL cannot store (any input field).
+    public static func nulViolation(line: Int?, field: String) -> Violation {
         Violation(line: line, field: field, rule: "nul_character", severity: .reject,
             message: "contains a NUL character (\\u0000), which cannot be stored; remove it")
     }
@@ -157,7 +153,7 @@ public struct ClaimValidator: Sendable {
                 continue
             }
             guard var text = value.map({ String($0.trimmingSpaces) }), !text.isEmpty else { continue }
-            if IgnoredFields.isLonger(text, than: limits.maxTextLength) {
+            if text.isLonger(thanCharacters: limits.maxTextLength) {
                 violations.append(
                     Violation(line: line, field: field.rawValue, rule: "text_length", severity: .reject,
                         message: "must be at most \(limits.maxTextLength) characters"))

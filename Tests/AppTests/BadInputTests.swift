@@ -47,9 +47,8 @@ extension ClaimsAPITests {
                 + "A-2,3/28/18,D4346,GRP\u{0}2,3730189502,1497775530,$130.00,$65.00,$16.25,$0.00\n"
                 + "A-3,3/28/18,D4346,GRP-3,3730189502,1497775530,$1000000000000.00,$65.00,$16.25,$0.00\n"
                 + "A-4\u{0},3/28/18,D4346,GRP-4,3730189502,1497775530,$130.00,$65.00,$16.25,$0.00\n"
-            let response = try await client.execute(uri: "/api/v1/claims/import", method: .post, headers: [.contentType: "text/csv"], body: ByteBuffer(string: csv))
+            let (response, report) = try await ImportTests().postImport(client, csv, type: "text/csv")
             #expect(response.status == .ok)
-            let report = try #require(try JSONSerialization.jsonObject(with: Data(response.body.readableBytesView)) as? [String: Any])
             #expect(report["accepted"] as? Int == 1)
             #expect(report["rejected"] as? Int == 3)
             #expect(try await ImportTests.count("claims", database) == 1)
@@ -59,9 +58,8 @@ extension ClaimsAPITests {
             #expect(try kept?.decode("g", as: String.self) == "GRP\u{FFFD}2")
 
             let ndjson = Self.claimJSON(group: #"GRP\u0000"#) + "\n" + Self.claimJSON() + "\n" + "{\"bad\u{0}\": 1}\n"
-            let lines = try await client.execute(uri: "/api/v1/claims/import", method: .post, headers: [.contentType: "application/x-ndjson"], body: ByteBuffer(string: ndjson))
+            let (lines, linesReport) = try await ImportTests().postImport(client, ndjson, type: "application/x-ndjson")
             #expect(lines.status == .ok)
-            let linesReport = try #require(try JSONSerialization.jsonObject(with: Data(lines.body.readableBytesView)) as? [String: Any])
             #expect(linesReport["accepted"] as? Int == 1)
             #expect(linesReport["rejected"] as? Int == 2)
             #expect(try await ImportTests.count("rejected_claims", database) == 5)

@@ -150,8 +150,7 @@ final class HTTPConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     private func schedule(after limit: Duration, _ context: ChannelHandlerContext, stage: String) -> Scheduled<Void> {
         let channel = context.channel
         let logger = logger
-        let nanoseconds = limit.components.seconds * 1_000_000_000 + limit.components.attoseconds / 1_000_000_000
-        return context.eventLoop.scheduleTask(in: .nanoseconds(nanoseconds)) {
+        return context.eventLoop.scheduleTask(in: TimeAmount(limit)) {
             logger.debug(
                 "connection closed: the request's \(stage) did not arrive in time",
                 metadata: ["event": "connection_timed_out", "stage": "\(stage)", "timeout": "\(limit)"])

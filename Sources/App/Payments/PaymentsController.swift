@@ -144,7 +144,7 @@ public struct PaymentsController<Repository: ClaimRepository>: Sendable {
                 return nil
             }
             if string.containsNUL {
-                violation(key, "nul_character", "\(key) contains a NUL character (\\u0000), which cannot be stored; remove it")
+                violations.append(ClaimValidator.nulViolation(line: nil, field: key))
                 return nil
             }
             let trimmed = string.trimmingCharacters(in: .whitespacesAndNewlines)
