@@ -71,6 +71,20 @@ let package = Package(
         // systemd's service notifications (sd_notify): readiness, status, watchdog, stopping.
         .target(name: "ServiceManager", dependencies: ["CSystemd"], swiftSettings: strict),
 
+        // Digests without a cryptography package: SHA-256, HMAC-SHA-256 and FNV-1a.
+        .target(name: "Digests", swiftSettings: strict),
+
+        // The database schema: versioned SQL migrations and the migrator that applies them.
+        .target(
+            name: "Schema",
+            dependencies: ["Postgres", "Digests", .product(name: "Logging", package: "swift-log")],
+            resources: [
+                .embedInCode("sql/V0001__claims_schema.sql"),
+                .embedInCode("sql/V0002__provider_ranking.sql"),
+            ],
+            swiftSettings: strict
+        ),
+
         // The claims domain: normalization, parsing, validation rules, pricing. Pure Swift, no I/O.
         .target(name: "Claims", swiftSettings: strict),
 
@@ -149,18 +163,18 @@ let package = Package(
         .target(
             name: "AlertDelivery",
             dependencies: [
-                "Alerting", "OutboundHTTP", "JSONText", "TimeSeries",
+                "Alerting", "OutboundHTTP", "JSONText", "TimeSeries", "Digests",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
             ],
             swiftSettings: strict
         ),
 
-        // The service: configuration, migrations, HTTP wiring, lifecycle.
+        // The service: configuration, HTTP wiring, lifecycle.
         .target(
             name: "App",
             dependencies: [
-                "Pooling", "Postgres", "Redis", "Journal", "Claims", "ClaimStore", "JSONText", "Ranking", "RateLimiting", "TimeSeries", "Scraping", "PromQL", "Alerting", "AlertDelivery", "OutboundHTTP", "ServiceManager",
+                "Pooling", "Postgres", "Redis", "Journal", "Claims", "ClaimStore", "Schema", "Digests", "JSONText", "Ranking", "RateLimiting", "TimeSeries", "Scraping", "PromQL", "Alerting", "AlertDelivery", "OutboundHTTP", "ServiceManager",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -171,16 +185,12 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
-            resources: [
-                .embedInCode("Migrations/sql/V0001__claims_schema.sql"),
-                .embedInCode("Migrations/sql/V0002__provider_ranking.sql"),
-            ],
             swiftSettings: strict
         ),
         .executableTarget(
             name: "claimsd",
             dependencies: [
-                "App", "Claims", "ClaimStore", "TimeSeries", "PromQL", "Alerting", "OutboundHTTP",
+                "App", "Claims", "ClaimStore", "Schema", "TimeSeries", "PromQL", "Alerting", "OutboundHTTP",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
@@ -224,11 +234,13 @@ let package = Package(
         .testTarget(name: "JSONTextTests", dependencies: ["JSONText"], swiftSettings: strict),
         .testTarget(name: "TimeSeriesTests", dependencies: ["TimeSeries", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "PromQLTests", dependencies: ["PromQL", "TimeSeries", "TestSupport"], swiftSettings: strict),
-        .testTarget(name: "AlertingTests", dependencies: ["Alerting", "AlertDelivery", "OutboundHTTP", "PromQL", "TimeSeries", "TestSupport", .product(name: "Metrics", package: "swift-metrics"), .product(name: "Logging", package: "swift-log")], swiftSettings: strict),
+        .testTarget(name: "AlertingTests", dependencies: ["Alerting", "AlertDelivery", "Digests", "OutboundHTTP", "PromQL", "TimeSeries", "TestSupport", .product(name: "Metrics", package: "swift-metrics"), .product(name: "Logging", package: "swift-log")], swiftSettings: strict),
         .testTarget(name: "ScrapingTests", dependencies: ["Scraping", "TimeSeries", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "RateLimitingTests", dependencies: ["RateLimiting", "Redis", "TestSupport"], swiftSettings: strict),
-        .testTarget(name: "ClaimStoreTests", dependencies: ["ClaimStore", "App", "Claims", "Postgres", "TestSupport"], swiftSettings: strict),
-        .testTarget(name: "RankingTests", dependencies: ["Ranking", "App", "ClaimStore", "Claims", "Postgres", "Redis", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "ClaimStoreTests", dependencies: ["ClaimStore", "Schema", "Claims", "Postgres", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "RankingTests", dependencies: ["Ranking", "Schema", "ClaimStore", "Claims", "Postgres", "Redis", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "DigestsTests", dependencies: ["Digests"], swiftSettings: strict),
+        .testTarget(name: "SchemaTests", dependencies: ["Schema", "Postgres", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "RedisTests", dependencies: ["Redis", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "JournalTests", dependencies: ["Journal", "TestSupport"], swiftSettings: strict),
@@ -237,7 +249,7 @@ let package = Package(
             name: "AppTests",
             dependencies: [
                 "App", "Postgres", "Redis", "TestSupport", "Journal", "Ranking", "RateLimiting", "ClaimStore", "Claims", "TimeSeries", "PromQL", "Alerting", "AlertDelivery",
-                "ServiceManager", .product(name: "Yams", package: "Yams"),
+                "ServiceManager", "Schema", "Digests", .product(name: "Yams", package: "Yams"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"), .product(name: "NIOPosix", package: "swift-nio"),
             ],
             swiftSettings: strict

@@ -5,6 +5,7 @@ public import Logging
 public import OutboundHTTP
 import Synchronization
 public import TimeSeries
+import Digests
 
 /// The last delivery attempt of each alert (by fingerprint), for `/api/v1/alerts`.
 public final class DeliveryLog: Sendable {

@@ -14,6 +14,7 @@ import ServiceManager
 import Scraping
 public import TimeSeries
 public import PromQL
+import Schema
 
 /// The dependencies the HTTP layer needs, made in exactly one place (``buildApplication``).
 public struct AppDependencies: Sendable {
@@ -122,8 +123,7 @@ public func buildRouter(
 public func buildApplication(configuration: ServiceConfiguration, logger: Logger, telemetry: Telemetry = Telemetry()) async throws -> some ApplicationProtocol {
     let dependencies = try AppDependencies(configuration: configuration, logger: logger, telemetry: telemetry)
     if configuration.migrateOnStart {
-        try await migrateWhenReachable(
-            Migrator(client: dependencies.postgres, logger: logger), timeout: .seconds(configuration.startupTimeoutSeconds), logger: logger)
+        try await Migrator(client: dependencies.postgres, logger: logger).migrateWhenReachable(timeout: .seconds(configuration.startupTimeoutSeconds))
     }
     let validator = ClaimValidator(rules: configuration.rules)
     let limits = IntakeLimits(
@@ -235,20 +235,4 @@ func openTimeSeries(configuration: ServiceConfiguration, telemetry: Telemetry, l
     engine.maxSamples = configuration.queryMaxSamples
     engine.timeout = .milliseconds(configuration.queryTimeout)
     return TimeSeriesSettings(store: store, adminAPI: configuration.tsdbAdminAPI, engine: engine)
-}
-
-/// Applies migrations, retrying while PostgreSQL cannot be reached yet (a database that starts
-/// after claimsd, as in docker compose) until `timeout` has passed.
-public func migrateWhenReachable(_ migrator: Migrator, timeout: Duration, logger: Logger) async throws {
-    let clock = ContinuousClock()
-    let deadline = clock.now.advanced(by: timeout)
-    while true {
-        do {
-            try await migrator.migrate()
-            return
-        } catch let error as PostgresError where error.code == .connectionFailed && clock.now < deadline {
-            logger.warning("waiting for PostgreSQL", metadata: ["event": "dependency_waiting", "dependency": "postgresql", "error": "\(error.message)"])
-            try await Task.sleep(for: .seconds(1))
-        }
-    }
 }

@@ -4,6 +4,7 @@ import Foundation
 import Hummingbird
 import Journal
 import Logging
+import Schema
 
 @main
 struct Claimsd: AsyncParsableCommand {
@@ -242,7 +243,7 @@ struct Migrate: AsyncParsableCommand {
         var failure: (any Error)?
         do {
             let migrator = Migrator(client: dependencies.postgres, logger: logger)
-            try await migrateWhenReachable(migrator, timeout: .seconds(configuration.startupTimeoutSeconds), logger: logger)
+            try await migrator.migrateWhenReachable(timeout: .seconds(configuration.startupTimeoutSeconds))
             let versions = try await migrator.appliedVersions().keys.sorted()
             print("claimsd: schema at version \(versions.last ?? 0) (\(versions.count) migrations applied)")
         } catch {

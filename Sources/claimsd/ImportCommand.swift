@@ -3,6 +3,7 @@ import ArgumentParser
 import ClaimStore
 import Claims
 import Foundation
+import Schema
 
 struct Import: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -60,8 +61,8 @@ struct Import: AsyncParsableCommand {
         let outcome: Result<ImportReport, any Error>
         do {
             if configuration.migrateOnStart {
-                try await migrateWhenReachable(
-                    Migrator(client: dependencies.postgres, logger: logger), timeout: .seconds(configuration.startupTimeoutSeconds), logger: logger)
+                try await Migrator(client: dependencies.postgres, logger: logger).migrateWhenReachable(
+                    timeout: .seconds(configuration.startupTimeoutSeconds))
             }
             let importer = ClaimImporter(
                 repository: PostgresClaimRepository(client: dependencies.postgres), validator: ClaimValidator(rules: configuration.rules),

@@ -6,6 +6,7 @@ import TestSupport
 import TimeSeries
 #if canImport(FoundationNetworking)
 import FoundationNetworking
+import Digests
 #endif
 
 /// The alert evaluator inside the real claimsd binary, end to end: a rule fires, Debian's

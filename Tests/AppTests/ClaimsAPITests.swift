@@ -6,6 +6,7 @@ import Postgres
 import Redis
 import Testing
 import TestSupport
+import Schema
 
 /// The claims API over HTTP against a migrated scratch database.
 @Suite struct ClaimsAPITests {

@@ -8,6 +8,7 @@ import Testing
 import TestSupport
 #if canImport(FoundationNetworking)
 import FoundationNetworking
+import Schema
 #endif
 
 /// Runs the real `claimsd` binary that `swift build` produced.

@@ -7,6 +7,7 @@ import HummingbirdTesting
 import Postgres
 import Testing
 import TestSupport
+import Schema
 
 /// Bulk import over HTTP and through `claimsd import`, against a migrated scratch database.
 @Suite struct ImportTests {

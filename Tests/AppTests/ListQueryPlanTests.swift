@@ -7,6 +7,7 @@ import HummingbirdTesting
 import Postgres
 import Testing
 import TestSupport
+import Schema
 
 /// Every list query the API can send is answered from an index, on a table big enough that the
 /// planner would rather scan it than use a useless index.

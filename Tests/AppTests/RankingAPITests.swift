@@ -11,6 +11,7 @@ import Ranking
 import Redis
 import Testing
 import TestSupport
+import Schema
 
 /// An app on a migrated scratch database with its own Redis key prefix, and a relay for it.
 struct RankingApp: Sendable {

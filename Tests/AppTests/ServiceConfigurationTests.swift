@@ -134,14 +134,6 @@ import Testing
         #expect(error?.description.contains("topsecret") == false)
         #expect(error?.description.contains("postgresql://claims:****@db:99999/x") == true)
     }
-
-    @Test func everyBundledMigrationFileIsRegisteredInOrder() throws {
-        let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../Sources/App/Migrations/sql").standardized
-        let files = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.hasSuffix(".sql") }.sorted()
-        let registered = Migration.bundled.map { String(format: "V%04d__%@.sql", $0.version, $0.name) }
-        #expect(registered == files)
-        #expect(Migration.bundled.map(\.version) == Array(1...Migration.bundled.count))
-    }
 }
 
 import Foundation

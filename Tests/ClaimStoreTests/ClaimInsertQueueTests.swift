@@ -1,10 +1,10 @@
-import App
 @testable import ClaimStore
 import Claims
 import Foundation
 import Postgres
 import Testing
 import TestSupport
+import Schema
 
 /// Group commit against the real PostgreSQL: which claims share a transaction is read from the
 /// rows' `xmin` (the id of the transaction that inserted them).

@@ -1,4 +1,3 @@
-import App
 import ClaimStore
 import Claims
 import Foundation
@@ -7,6 +6,7 @@ import Postgres
 import Redis
 import Testing
 import TestSupport
+import Schema
 
 /// A migrated scratch database, a Redis key prefix of its own, and the relay between them.
 struct RankingFixture {

@@ -4,6 +4,7 @@ import Foundation
 public import Hummingbird
 import HTTPTypes
 import Logging
+import Digests
 
 /// The claims API: intake (JSON and CSV), reads, lists, re-pricing and voiding.
 ///

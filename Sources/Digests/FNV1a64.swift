@@ -1,6 +1,6 @@
 /// FNV-1a, 64 bit, as 16 hex digits: a stable fingerprint for telling texts apart (migration
-/// checksums, idempotent request bodies). Not cryptographic.
-func fnv1a64Hex(_ bytes: some Sequence<UInt8>) -> String {
+/// checksums). Not cryptographic: use ``SHA256`` where a client could choose colliding inputs.
+public func fnv1a64Hex(_ bytes: some Sequence<UInt8>) -> String {
     var hash: UInt64 = 0xcbf2_9ce4_8422_2325
     for byte in bytes {
         hash ^= UInt64(byte)

@@ -1,4 +1,5 @@
-@testable import App
+import Foundation
+@testable import Schema
 import Postgres
 import Testing
 import TestSupport
@@ -64,5 +65,13 @@ import TestSupport
                 try await Migrator(client: client, migrations: edited, logger: TestEnvironment.quietLogger).migrate()
             }
         }
+    }
+
+    @Test func everyBundledMigrationFileIsRegisteredInOrder() throws {
+        let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../Sources/Schema/sql").standardized
+        let files = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.hasSuffix(".sql") }.sorted()
+        let registered = Migration.bundled.map { String(format: "V%04d__%@.sql", $0.version, $0.name) }
+        #expect(registered == files)
+        #expect(Migration.bundled.map(\.version) == Array(1...Migration.bundled.count))
     }
 }

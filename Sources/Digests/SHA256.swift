@@ -1,12 +1,9 @@
-/// HMAC-SHA-256 (RFC 2104 over FIPS 180-4) for signing webhook bodies: small enough to carry
+/// HMAC-SHA-256 (RFC 2104 over FIPS 180-4), for signing webhook bodies: small enough to carry
 /// here rather than add a cryptography package (and its C build) to every build.
 public enum HMACSHA256 {
     /// The MAC of `message` under `key`, as lowercase hex.
     public static func hex(key: [UInt8], message: [UInt8]) -> String {
-        mac(key: key, message: message).map { byte in
-            let digits = String(byte, radix: 16)
-            return digits.count == 1 ? "0" + digits : digits
-        }.joined()
+        lowercaseHex(mac(key: key, message: message))
     }
 
     /// The MAC of `message` under `key`.
@@ -18,7 +15,7 @@ public enum HMACSHA256 {
     }
 }
 
-/// SHA-256 of a byte array.
+/// SHA-256 (FIPS 180-4) of a byte array: webhook signatures and request-body fingerprints.
 public enum SHA256 {
     private static let roundConstants: [UInt32] = [
         0x428a_2f98, 0x7137_4491, 0xb5c0_fbcf, 0xe9b5_dba5, 0x3956_c25b, 0x59f1_11f1, 0x923f_82a4, 0xab1c_5ed5,
@@ -31,6 +28,12 @@ public enum SHA256 {
         0x748f_82ee, 0x78a5_636f, 0x84c8_7814, 0x8cc7_0208, 0x90be_fffa, 0xa450_6ceb, 0xbef9_a3f7, 0xc671_78f2,
     ]
 
+    /// The 32-byte digest of `message`, as lowercase hex.
+    public static func hex(_ message: [UInt8]) -> String {
+        lowercaseHex(digest(message))
+    }
+
+    /// The 32-byte digest of `message`.
     public static func digest(_ message: [UInt8]) -> [UInt8] {
         var state: [UInt32] = [0x6a09_e667, 0xbb67_ae85, 0x3c6e_f372, 0xa54f_f53a, 0x510e_527f, 0x9b05_688c, 0x1f83_d9ab, 0x5be0_cd19]
         var padded = message
@@ -75,4 +78,16 @@ public enum SHA256 {
     private static func rotate(_ value: UInt32, _ count: UInt32) -> UInt32 {
         value >> count | value << (32 - count)
     }
+}
+
+/// Bytes as two lowercase hex digits each.
+func lowercaseHex(_ bytes: [UInt8]) -> String {
+    let digits = Array("0123456789abcdef".utf8)
+    var text = [UInt8]()
+    text.reserveCapacity(bytes.count * 2)
+    for byte in bytes {
+        text.append(digits[Int(byte >> 4)])
+        text.append(digits[Int(byte & 0x0f)])
+    }
+    return String(decoding: text, as: UTF8.self)
 }

@@ -1,3 +1,5 @@
+import Digests
+
 /// One versioned schema change: SQL applied once, in version order, inside a transaction.
 public struct Migration: Sendable, Equatable {
     public var version: Int
@@ -18,7 +20,7 @@ public struct Migration: Sendable, Equatable {
 }
 
 extension Migration {
-    /// The migrations shipped in this binary, from `Sources/App/Migrations/sql/`. Register each
+    /// The migrations shipped in this binary, from `Sources/Schema/sql/`. Register each
     /// new file here (a test fails when a file is missing from this list).
     public static let bundled: [Migration] = [
         Migration(version: 1, name: "claims_schema", sql: String(decoding: PackageResources.V0001__claims_schema_sql, as: UTF8.self)),

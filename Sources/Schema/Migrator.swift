@@ -38,6 +38,22 @@ public struct Migrator: Sendable {
         }
     }
 
+    /// Applies migrations, retrying while PostgreSQL cannot be reached yet (a database that
+    /// starts after claimsd, as in docker compose) until `timeout` has passed.
+    public func migrateWhenReachable(timeout: Duration) async throws {
+        let clock = ContinuousClock()
+        let deadline = clock.now.advanced(by: timeout)
+        while true {
+            do {
+                try await migrate()
+                return
+            } catch let error as PostgresError where error.code == .connectionFailed && clock.now < deadline {
+                logger.warning("waiting for PostgreSQL", metadata: ["event": "dependency_waiting", "dependency": "postgresql", "error": "\(error.message)"])
+                try await Task.sleep(for: .seconds(1))
+            }
+        }
+    }
+
     /// The versions recorded as applied, with their checksums.
     public func appliedVersions() async throws -> [Int: String] {
         try await client.withConnection { try await recorded(on: $0) }
