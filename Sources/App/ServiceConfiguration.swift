@@ -318,61 +318,6 @@ public struct ServiceConfiguration: Sendable {
         _ = try configuration.redis
         return configuration
     }
-
-    /// The environment variables claimsd reads, with the command-line option for each.
-    public enum Setting: String, Sendable, CaseIterable {
-        case host = "CLAIMS_HOST"
-        case port = "CLAIMS_PORT"
-        case databaseURL = "CLAIMS_DATABASE_URL"
-        case redisURL = "CLAIMS_REDIS_URL"
-        case logLevel = "CLAIMS_LOG_LEVEL"
-        case logTarget = "CLAIMS_LOG_TARGET"
-        case migrateOnStart = "CLAIMS_MIGRATE_ON_START"
-        case databasePoolSize = "CLAIMS_DATABASE_POOL_SIZE"
-        case redisPoolSize = "CLAIMS_REDIS_POOL_SIZE"
-        case startupTimeout = "CLAIMS_STARTUP_TIMEOUT"
-        case maxClaimBytes = "CLAIMS_MAX_CLAIM_BYTES"
-        case maxImportBytes = "CLAIMS_MAX_IMPORT_BYTES"
-        case rulesFile = "CLAIMS_RULES_FILE"
-        case redisKeyPrefix = "CLAIMS_REDIS_KEY_PREFIX"
-        case rateLimits = "CLAIMS_RATE_LIMITS"
-        case rateLimitFailClosed = "CLAIMS_RATE_LIMIT_FAIL_CLOSED"
-        case trustedProxies = "CLAIMS_TRUSTED_PROXIES"
-        case relay = "CLAIMS_RELAY"
-        case relayBatchSize = "CLAIMS_RELAY_BATCH_SIZE"
-        case paymentsStreamMaxLength = "CLAIMS_PAYMENTS_STREAM_MAX_LENGTH"
-        case telemetry = "CLAIMS_TELEMETRY"
-        case insertBatchClaims = "CLAIMS_INSERT_BATCH_CLAIMS"
-        case insertWriters = "CLAIMS_INSERT_WRITERS"
-        case scrapeInterval = "CLAIMS_SCRAPE_INTERVAL"
-        case scrapeConfig = "CLAIMS_SCRAPE_CONFIG"
-        case tsdbPath = "CLAIMS_TSDB_PATH"
-        case tsdbRetention = "CLAIMS_TSDB_RETENTION"
-        case tsdbMaxSeries = "CLAIMS_TSDB_MAX_SERIES"
-        case tsdbAdminAPI = "CLAIMS_TSDB_ADMIN_API"
-        case queryLookbackDelta = "CLAIMS_QUERY_LOOKBACK_DELTA"
-        case queryMaxSamples = "CLAIMS_QUERY_MAX_SAMPLES"
-        case queryTimeout = "CLAIMS_QUERY_TIMEOUT"
-        case httpIdleTimeout = "CLAIMS_HTTP_IDLE_TIMEOUT"
-        case httpBodyTimeout = "CLAIMS_HTTP_BODY_TIMEOUT"
-        case ruleFiles = "CLAIMS_RULE_FILES"
-        case ruleEvaluationInterval = "CLAIMS_RULE_EVALUATION_INTERVAL"
-        case ruleNoSeriesAfter = "CLAIMS_RULE_NO_SERIES_AFTER"
-        case alertmanagerURLs = "CLAIMS_ALERTMANAGER_URLS"
-        case alertWebhooks = "CLAIMS_ALERT_WEBHOOKS"
-        case alertWebhookSecret = "CLAIMS_ALERT_WEBHOOK_SECRET"
-        case externalLabels = "CLAIMS_EXTERNAL_LABELS"
-        case externalURL = "CLAIMS_EXTERNAL_URL"
-        case faultInjection = "CLAIMS_FAULT_INJECTION"
-
-        /// The command-line option that overrides this variable.
-        public var option: String {
-            switch self {
-            case .migrateOnStart: return "--[no-]migrate"
-            default: return "--" + rawValue.dropFirst("CLAIMS_".count).lowercased().replacingOccurrences(of: "_", with: "-")
-            }
-        }
-    }
 }
 
 /// A setting that claimsd cannot start with.

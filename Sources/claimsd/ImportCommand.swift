@@ -31,7 +31,6 @@ struct Import: AsyncParsableCommand {
     @Flag(help: "Do not draw the progress bar.")
     var quiet = false
 
-    @OptionGroup var settings: SettingOptions
 
     func validate() throws {
         guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1") }
@@ -39,7 +38,7 @@ struct Import: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let configuration = try settings.load()
+        let configuration = try loadConfiguration()
         let logger = bootstrapLogging(configuration)
         let format = try resolvedFormat()
         let started = ContinuousClock.now

@@ -36,10 +36,9 @@ struct TSDBImport: ParsableCommand {
     @Argument(help: "The file to import.")
     var file: String
 
-    @OptionGroup var settings: SettingOptions
 
     func run() throws {
-        let configuration = try settings.load()
+        let configuration = try loadConfiguration()
         let options = TimeSeriesOptions(retention: configuration.tsdbRetention, maxSeries: configuration.tsdbMaxSeries)
         let store: TimeSeriesStore
         do {
@@ -93,10 +92,9 @@ struct TSDBDump: ParsableCommand {
     @Flag(help: "Leave staleness markers out.")
     var skipStale = false
 
-    @OptionGroup var settings: SettingOptions
 
     func run() throws {
-        let configuration = try settings.load()
+        let configuration = try loadConfiguration()
         let matcherSets: [[LabelMatcher]]
         do {
             matcherSets = try selectors.map { selector throws(ParseError) in try Parser.parseSelector(selector) }

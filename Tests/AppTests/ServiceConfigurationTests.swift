@@ -57,16 +57,31 @@ import Testing
         #expect(!message.contains("\n"))
     }
 
-    @Test func everySettingHasACommandLineOption() {
-        #expect(ServiceConfiguration.Setting.allCases.map(\.option) == [
-            "--host", "--port", "--database-url", "--redis-url", "--log-level", "--log-target", "--[no-]migrate",
-            "--database-pool-size", "--redis-pool-size", "--startup-timeout", "--max-claim-bytes", "--max-import-bytes", "--rules-file",
-            "--redis-key-prefix", "--rate-limits", "--rate-limit-fail-closed", "--trusted-proxies", "--relay", "--relay-batch-size",
-            "--payments-stream-max-length", "--telemetry", "--insert-batch-claims", "--insert-writers", "--scrape-interval", "--scrape-config",
-            "--tsdb-path", "--tsdb-retention", "--tsdb-max-series", "--tsdb-admin-api", "--query-lookback-delta", "--query-max-samples",
-            "--query-timeout", "--http-idle-timeout", "--http-body-timeout", "--rule-files", "--rule-evaluation-interval", "--rule-no-series-after", "--alertmanager-urls", "--alert-webhooks",
-            "--alert-webhook-secret", "--external-labels", "--external-url", "--fault-injection",
+    @Test func theReadmeTableIsTheSettingsDeclaration() throws {
+        // The README's table is made from the one declaration of each setting; edit the
+        // declaration (ServiceConfiguration.Setting) and paste `Setting.markdownTable`.
+        let readme = try String(contentsOf: URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../README.md"), encoding: .utf8)
+        let table = readme.split(separator: "\n", omittingEmptySubsequences: false).filter { $0.hasPrefix("| `CLAIMS_") || $0.hasPrefix("| variable |") || $0 == "|---|---|---|---|" }
+        #expect(table.joined(separator: "\n") == ServiceConfiguration.Setting.markdownTable)
+        #expect(Set(ServiceConfiguration.Setting.allCases.map(\.optionName)).count == ServiceConfiguration.Setting.allCases.count)
+    }
+
+    @Test func settingOptionsAreTakenOutOfTheCommandLineInAnyPosition() throws {
+        let arguments = try SettingArguments.extract(from: [
+            "import", "claims.csv", "--database-url", "postgresql://x@h/db", "--port=0", "--format", "csv", "--no-migrate", "--", "--host", "h",
         ])
+        #expect(arguments.overrides == ["CLAIMS_DATABASE_URL": "postgresql://x@h/db", "CLAIMS_PORT": "0", "CLAIMS_MIGRATE_ON_START": "false"])
+        #expect(arguments.remaining == ["import", "claims.csv", "--format", "csv", "--", "--host", "h"])
+        #expect(try SettingArguments.extract(from: ["--migrate", "--rule-files="]).overrides == ["CLAIMS_MIGRATE_ON_START": "true", "CLAIMS_RULE_FILES": ""])
+        let error = #expect(throws: SettingArgumentError.self) { try SettingArguments.extract(from: ["serve", "--port"]) }
+        #expect(error?.description == "--port needs a value, e.g. --port=VALUE")
+        // Every setting's option is recognised, and the options' values reach the configuration.
+        for setting in ServiceConfiguration.Setting.allCases where !setting.isFlag {
+            #expect(try SettingArguments.extract(from: ["--" + setting.optionName, "v"]).overrides == [setting.rawValue: "v"])
+        }
+        let environment = try SettingArguments.extract(from: ["--port", "9123", "--tsdb-retention", "2h"]).overrides
+        let configuration = try ServiceConfiguration.load(environment: environment)
+        #expect(configuration.port == 9123 && configuration.tsdbRetention == 7_200_000)
     }
 
     @Test func faultInjectionIsOffUnlessTurnedOn() throws {

@@ -1,0 +1,191 @@
+import Foundation
+
+/// The environment variables claimsd reads. Each case is the one declaration of a setting: its
+/// variable, its command-line option, its default and meaning (the README's table and
+/// `claimsd --help` are made from them, and a test checks the README), and
+/// ``ServiceConfiguration/load(environment:)`` reads it.
+extension ServiceConfiguration {
+    public enum Setting: String, Sendable, CaseIterable {
+        case host = "CLAIMS_HOST"
+        case port = "CLAIMS_PORT"
+        case databaseURL = "CLAIMS_DATABASE_URL"
+        case redisURL = "CLAIMS_REDIS_URL"
+        case logLevel = "CLAIMS_LOG_LEVEL"
+        case logTarget = "CLAIMS_LOG_TARGET"
+        case migrateOnStart = "CLAIMS_MIGRATE_ON_START"
+        case databasePoolSize = "CLAIMS_DATABASE_POOL_SIZE"
+        case redisPoolSize = "CLAIMS_REDIS_POOL_SIZE"
+        case startupTimeout = "CLAIMS_STARTUP_TIMEOUT"
+        case maxClaimBytes = "CLAIMS_MAX_CLAIM_BYTES"
+        case maxImportBytes = "CLAIMS_MAX_IMPORT_BYTES"
+        case rulesFile = "CLAIMS_RULES_FILE"
+        case redisKeyPrefix = "CLAIMS_REDIS_KEY_PREFIX"
+        case rateLimits = "CLAIMS_RATE_LIMITS"
+        case rateLimitFailClosed = "CLAIMS_RATE_LIMIT_FAIL_CLOSED"
+        case trustedProxies = "CLAIMS_TRUSTED_PROXIES"
+        case relay = "CLAIMS_RELAY"
+        case relayBatchSize = "CLAIMS_RELAY_BATCH_SIZE"
+        case paymentsStreamMaxLength = "CLAIMS_PAYMENTS_STREAM_MAX_LENGTH"
+        case telemetry = "CLAIMS_TELEMETRY"
+        case insertBatchClaims = "CLAIMS_INSERT_BATCH_CLAIMS"
+        case insertWriters = "CLAIMS_INSERT_WRITERS"
+        case scrapeInterval = "CLAIMS_SCRAPE_INTERVAL"
+        case scrapeConfig = "CLAIMS_SCRAPE_CONFIG"
+        case tsdbPath = "CLAIMS_TSDB_PATH"
+        case tsdbRetention = "CLAIMS_TSDB_RETENTION"
+        case tsdbMaxSeries = "CLAIMS_TSDB_MAX_SERIES"
+        case tsdbAdminAPI = "CLAIMS_TSDB_ADMIN_API"
+        case queryLookbackDelta = "CLAIMS_QUERY_LOOKBACK_DELTA"
+        case queryMaxSamples = "CLAIMS_QUERY_MAX_SAMPLES"
+        case queryTimeout = "CLAIMS_QUERY_TIMEOUT"
+        case httpIdleTimeout = "CLAIMS_HTTP_IDLE_TIMEOUT"
+        case httpBodyTimeout = "CLAIMS_HTTP_BODY_TIMEOUT"
+        case ruleFiles = "CLAIMS_RULE_FILES"
+        case ruleEvaluationInterval = "CLAIMS_RULE_EVALUATION_INTERVAL"
+        case ruleNoSeriesAfter = "CLAIMS_RULE_NO_SERIES_AFTER"
+        case alertmanagerURLs = "CLAIMS_ALERTMANAGER_URLS"
+        case alertWebhooks = "CLAIMS_ALERT_WEBHOOKS"
+        case alertWebhookSecret = "CLAIMS_ALERT_WEBHOOK_SECRET"
+        case externalLabels = "CLAIMS_EXTERNAL_LABELS"
+        case externalURL = "CLAIMS_EXTERNAL_URL"
+        case faultInjection = "CLAIMS_FAULT_INJECTION"
+
+        /// The command-line option that overrides this variable.
+        public var option: String {
+            isFlag ? "--[no-]" + optionName : "--" + optionName
+        }
+
+        /// The option's name without dashes: the variable's name after `CLAIMS_`, in kebab case.
+        public var optionName: String {
+            switch self {
+            case .migrateOnStart: return "migrate"
+            default: return rawValue.dropFirst("CLAIMS_".count).lowercased().replacingOccurrences(of: "_", with: "-")
+            }
+        }
+
+        /// Whether the option is a flag (`--migrate`, `--no-migrate`) rather than taking a value.
+        public var isFlag: Bool { self == .migrateOnStart }
+
+        /// The default as the README shows it, and what the setting means (Markdown).
+        public var documentation: (defaultValue: String, meaning: String) {
+            switch self {
+        case .host: return ("`127.0.0.1`", "address to listen on")
+        case .port: return ("`8000`", "port to listen on (`0`: any free port)")
+        case .databaseURL: return ("`postgresql://claimsd@127.0.0.1:5432/claimsd`", "libpq URI or `key=value` string")
+        case .redisURL: return ("`redis://127.0.0.1:6379/0`", "`redis://[[user]:password@]host[:port][/db]`")
+        case .logLevel: return ("`info`", "trace, debug, info, notice, warning, error, critical")
+        case .logTarget: return ("`auto`", "`journal`, `stdout` (JSON lines), or `auto`: journald when its socket exists")
+        case .migrateOnStart: return ("`true`", "apply pending migrations before serving")
+        case .databasePoolSize: return ("`8`", "PostgreSQL connections (and their threads)")
+        case .redisPoolSize: return ("`8`", "Redis connections (and their threads)")
+        case .startupTimeout: return ("`30`", "seconds start-up waits for an unreachable PostgreSQL")
+        case .maxClaimBytes: return ("`1048576`", "largest POST/PUT claim body (larger: 413)")
+        case .maxImportBytes: return ("`268435456`", "largest body of `POST /api/v1/claims/import`")
+        case .rulesFile: return ("none", "JSON file changing the validation rules (`docs/claims.md`)")
+        case .redisKeyPrefix: return ("`claimsd:`", "prefix of every Redis key; `{claimsd}:` for Redis Cluster")
+        case .rateLimits: return ("`GET /api/v1/providers/top=10/60s`", "per-route limits, comma-separated `METHOD /route=LIMIT/WINDOW`; `off` for none (empty is unset, like every setting)")
+        case .rateLimitFailClosed: return ("`false`", "while Redis is down: `true` refuses limited routes (503), `false` limits per instance")
+        case .trustedProxies: return ("none", "peers whose `X-Forwarded-For` is believed: IPs or IPv4 CIDRs, comma-separated")
+        case .relay: return ("`on`", "take part in relaying outbox events to Redis (one instance relays at a time)")
+        case .relayBatchSize: return ("`500`", "outbox events per Redis call")
+        case .paymentsStreamMaxLength: return ("`1000000`", "approximate cap of the payments stream; `0` keeps all")
+        case .telemetry: return ("`on`", "`off` records no metrics, writes no access log and drops logs below `error` (for measuring their cost)")
+        case .insertBatchClaims: return ("`64`", "most new claims (POST without `Idempotency-Key`) stored in one statement and commit; `1` turns group commit off")
+        case .insertWriters: return ("`2`", "most of those statements in flight at once (`docs/performance.md`, \"Group commit\")")
+        case .scrapeInterval: return ("`15s`", "how often claimsd scrapes its own metrics into the built-in store (≥ 1s), or `off`")
+        case .scrapeConfig: return ("none", "YAML file of more scrape targets (exporters), Prometheus `scrape_configs` syntax (`docs/timeseries.md`)")
+        case .tsdbPath: return ("`data/tsdb`", "directory of the built-in store (WAL and checkpoints; `run.sh` uses `.local/run/tsdb`)")
+        case .tsdbRetention: return ("`24h`", "how much history the store keeps, measured back from its newest sample")
+        case .tsdbMaxSeries: return ("`100000`", "most series the store holds; samples of further new series are refused and counted")
+        case .tsdbAdminAPI: return ("`off`", "serve the store's import, delete-series and snapshot endpoints")
+        case .queryLookbackDelta: return ("`5m`", "how far back a PromQL instant selector looks for a sample")
+        case .queryMaxSamples: return ("`50000000`", "most samples one query may hold in memory (beyond: 422)")
+        case .queryTimeout: return ("`2m`", "longest a query may run (beyond: 503 `timeout`)")
+        case .httpIdleTimeout: return ("`60s`", "longest a connection may wait for a whole request head, idle between requests or trickling its headers; then it is closed")
+        case .httpBodyTimeout: return ("`5m`", "longest a request's body may take to arrive once its head has (a 256 MiB import needs about 7 Mbit/s); then the connection is closed")
+        case .ruleFiles: return ("`alerts/*.yml`", "rule files to evaluate: paths or globs, comma-separated; empty for none; a file that does not load stops the start")
+        case .ruleEvaluationInterval: return ("`15s`", "interval of rule groups that set none")
+        case .ruleNoSeriesAfter: return ("`1h`", "flag a rule whose selectors match no series for this long")
+        case .alertmanagerURLs: return ("—", "Alertmanager base URLs (`http://host:9093`), comma-separated")
+        case .alertWebhooks: return ("—", "URLs that get Alertmanager-style webhook notifications")
+        case .alertWebhookSecret: return ("—", "signs webhook bodies: `X-Claimsd-Signature: sha256=<HMAC>`")
+        case .externalLabels: return ("—", "labels added to every alert sent, e.g. `cluster=eu1,env=prod`")
+        case .externalURL: return ("`http://<host>:<port>`", "where claimsd is reached: alerts' `generatorURL`, `$externalURL`")
+        case .faultInjection: return ("`off`", "`on`: a request carrying `X-Claimsd-Fault: 500…599` is answered with that status on its route (alert drills, `flood-api -t 5xx`); never turn it on where it matters")
+            }
+        }
+
+        /// The README's settings table: one row per setting, in declaration order.
+        public static var markdownTable: String {
+            var lines = ["| variable | option | default | meaning |", "|---|---|---|---|"]
+            for setting in allCases {
+                let (defaultValue, meaning) = setting.documentation
+                lines.append("| `\(setting.rawValue)` | `\(setting.option)` | \(defaultValue) | \(meaning) |")
+            }
+            return lines.joined(separator: "\n")
+        }
+
+        /// Every setting's option for `--help`: option, variable, default and meaning, as plain text.
+        public static var helpText: String {
+            allCases.map { setting in
+                let (defaultValue, meaning) = setting.documentation
+                let plainDefault = defaultValue.replacingOccurrences(of: "`", with: "")
+                let defaultText = plainDefault == "none" || plainDefault == "—" ? "" : ", default \(plainDefault)"
+                return "  \(setting.option) (\(setting.rawValue)\(defaultText))\n      \(meaning.replacingOccurrences(of: "`", with: ""))"
+            }.joined(separator: "\n")
+        }
+    }
+}
+
+/// Setting options on a command line (`--port 9000`, `--port=9000`, `--no-migrate`), taken out
+/// so the command's own parser sees only its arguments.
+public struct SettingArguments: Sendable, Equatable {
+    /// The values given, by variable name, to lay over the environment.
+    public var overrides: [String: String]
+    /// The arguments left, in order.
+    public var remaining: [String]
+
+    /// Splits `arguments` (without the program name). Nothing after `--` is taken.
+    public static func extract(from arguments: [String]) throws(SettingArgumentError) -> SettingArguments {
+        let byName = Dictionary(uniqueKeysWithValues: ServiceConfiguration.Setting.allCases.map { ($0.optionName, $0) })
+        var result = SettingArguments(overrides: [:], remaining: [])
+        var index = arguments.startIndex
+        while index < arguments.endIndex {
+            let argument = arguments[index]
+            index += 1
+            if argument == "--" {
+                result.remaining += arguments[(index - 1)...]
+                break
+            }
+            guard argument.hasPrefix("--") else {
+                result.remaining.append(argument)
+                continue
+            }
+            let body = argument.dropFirst(2)
+            let name = body.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)[0]
+            let inlineValue = body.contains("=") ? String(body.drop { $0 != "=" }.dropFirst()) : nil
+            if let setting = byName[String(name)], !setting.isFlag {
+                if let inlineValue {
+                    result.overrides[setting.rawValue] = inlineValue
+                } else {
+                    guard index < arguments.endIndex else { throw SettingArgumentError(option: argument) }
+                    result.overrides[setting.rawValue] = arguments[index]
+                    index += 1
+                }
+            } else if let setting = byName[String(name)], setting.isFlag, inlineValue == nil {
+                result.overrides[setting.rawValue] = "true"
+            } else if name.hasPrefix("no-"), let setting = byName[String(name.dropFirst(3))], setting.isFlag, inlineValue == nil {
+                result.overrides[setting.rawValue] = "false"
+            } else {
+                result.remaining.append(argument)
+            }
+        }
+        return result
+    }
+}
+
+/// A setting option given last, with no value after it.
+public struct SettingArgumentError: Error, Sendable, CustomStringConvertible {
+    public var option: String
+    public var description: String { "\(option) needs a value, e.g. \(option)=VALUE" }
+}
