@@ -81,6 +81,7 @@ let package = Package(
             resources: [
                 .embedInCode("sql/V0001__claims_schema.sql"),
                 .embedInCode("sql/V0002__provider_ranking.sql"),
+                .embedInCode("sql/V0003__idempotency_scope.sql"),
             ],
             swiftSettings: strict
         ),

@@ -97,11 +97,11 @@ public func buildRouter(
     let limiter = SlidingWindowLimiter(
         redis: dependencies.redis, keyPrefix: dependencies.redisKeyPrefix, failClosed: traffic.failClosed, logger: Logger(label: "claimsd.ratelimit"),
         metrics: dependencies.telemetry.factory)
-    router.add(
-        middleware: RateLimitMiddleware(
-            limiter: limiter, rules: traffic.rateLimits, aliases: RouteAliases.all,
-            clients: ClientAddress(trustedProxies: traffic.trustedProxies)))
-    let repository = InstrumentedClaimRepository(PostgresClaimRepository(client: dependencies.postgres, insertLimits: limits.insert), factory: dependencies.telemetry.factory)
+    router.add(middleware: CallerMiddleware(clients: ClientAddress(trustedProxies: traffic.trustedProxies)))
+    router.add(middleware: RateLimitMiddleware(limiter: limiter, rules: traffic.rateLimits, aliases: RouteAliases.all))
+    let repository = InstrumentedClaimRepository(
+        PostgresClaimRepository(client: dependencies.postgres, insertLimits: limits.insert, idempotencyRetention: limits.idempotencyRetention),
+        factory: dependencies.telemetry.factory)
     OperationalRoutes(readiness: dependencies.readiness).register(on: router)
     MetricsRoute(telemetry: dependencies.telemetry, refresher: dependencies.metricsRefresher(store: timeSeries?.store)).register(on: router)
     ClaimsController(repository: repository, validator: validator, limits: limits, metrics: ClaimMetrics(factory: dependencies.telemetry.factory))
@@ -127,7 +127,8 @@ public func buildApplication(configuration: ServiceConfiguration, logger: Logger
     }
     let validator = ClaimValidator(rules: configuration.rules)
     let limits = IntakeLimits(
-        maxClaimBytes: configuration.maxClaimBytes, maxImportBytes: configuration.maxImportBytes, insert: configuration.insertLimits)
+        maxClaimBytes: configuration.maxClaimBytes, maxImportBytes: configuration.maxImportBytes, insert: configuration.insertLimits,
+        idempotencyRetention: .milliseconds(configuration.idempotencyRetention))
     let traffic = TrafficSettings(
         rateLimits: configuration.rateLimits, failClosed: configuration.rateLimitFailClosed, trustedProxies: configuration.trustedProxies,
         faultInjection: configuration.faultInjection)
@@ -147,6 +148,13 @@ public func buildApplication(configuration: ServiceConfiguration, logger: Logger
                 settings: RelaySettings(batchSize: configuration.relayBatchSize), logger: Logger(label: "claimsd.relay"),
                 metrics: dependencies.telemetry.factory))
     }
+    services.append(
+        IdempotencyPurgeService(
+            repository: InstrumentedClaimRepository(
+                PostgresClaimRepository(client: dependencies.postgres, idempotencyRetention: limits.idempotencyRetention),
+                factory: dependencies.telemetry.factory),
+            interval: min(.milliseconds(configuration.idempotencyRetention) / 24, .seconds(600)), logger: Logger(label: "claimsd.idempotency"),
+            metrics: dependencies.telemetry.factory))
     // The store closes after the scraper stops appending: services shut down in reverse order.
     services.append(TimeSeriesService(store: timeSeries.store, logger: Logger(label: "claimsd.tsdb"), metrics: telemetry.factory))
     let (addresses, addressContinuation) = AsyncStream.makeStream(of: String.self, bufferingPolicy: .bufferingNewest(1))

@@ -43,6 +43,8 @@ public struct ServiceConfiguration: Sendable {
     public var rateLimitFailClosed: Bool = false
     /// Peers whose `X-Forwarded-For` is believed: IPv4 addresses or CIDR blocks, IPv6 addresses.
     public var trustedProxies: [String] = []
+    /// How long an `Idempotency-Key` is remembered (milliseconds); older keys are purged.
+    public var idempotencyRetention: Int64 = 24 * 3_600_000
     /// Whether this instance takes part in relaying outbox events to Redis.
     public var relayEnabled: Bool = true
     /// Outbox events the relay applies per Redis call.
@@ -259,6 +261,12 @@ public struct ServiceConfiguration: Sendable {
             configuration.scrapeInterval = interval
         }
         if let retention = try duration(.tsdbRetention) { configuration.tsdbRetention = retention }
+        if let retention = try duration(.idempotencyRetention) {
+            guard retention >= 60_000 else {
+                throw ConfigurationError(setting: .idempotencyRetention, value: value(.idempotencyRetention) ?? "", problem: "must be at least 1m")
+            }
+            configuration.idempotencyRetention = retention
+        }
         if let series = try integer(.tsdbMaxSeries, in: 1...100_000_000) { configuration.tsdbMaxSeries = series }
         if let path = value(.tsdbPath) { configuration.tsdbPath = path }
         if let admin = try flag(.tsdbAdminAPI) { configuration.tsdbAdminAPI = admin }

@@ -23,6 +23,7 @@ extension ServiceConfiguration {
         case rateLimits = "CLAIMS_RATE_LIMITS"
         case rateLimitFailClosed = "CLAIMS_RATE_LIMIT_FAIL_CLOSED"
         case trustedProxies = "CLAIMS_TRUSTED_PROXIES"
+        case idempotencyRetention = "CLAIMS_IDEMPOTENCY_RETENTION"
         case relay = "CLAIMS_RELAY"
         case relayBatchSize = "CLAIMS_RELAY_BATCH_SIZE"
         case paymentsStreamMaxLength = "CLAIMS_PAYMENTS_STREAM_MAX_LENGTH"
@@ -86,6 +87,7 @@ extension ServiceConfiguration {
         case .rateLimits: return ("`GET /api/v1/providers/top=10/60s`", "per-route limits, comma-separated `METHOD /route=LIMIT/WINDOW`; `off` for none (empty is unset, like every setting)")
         case .rateLimitFailClosed: return ("`false`", "while Redis is down: `true` refuses limited routes (503), `false` limits per instance")
         case .trustedProxies: return ("none", "peers whose `X-Forwarded-For` is believed: IPs or IPv4 CIDRs, comma-separated")
+        case .idempotencyRetention: return ("`24h`", "how long an `Idempotency-Key` is remembered (per caller), at least `1m`; older keys are forgotten and purged")
         case .relay: return ("`on`", "take part in relaying outbox events to Redis (one instance relays at a time)")
         case .relayBatchSize: return ("`500`", "outbox events per Redis call")
         case .paymentsStreamMaxLength: return ("`1000000`", "approximate cap of the payments stream; `0` keeps all")

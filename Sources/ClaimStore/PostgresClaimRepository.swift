@@ -7,14 +7,18 @@ import JSONText
 public struct PostgresClaimRepository: ClaimRepository {
     let client: PostgresClient
     let insertQueue: ClaimInsertQueue
+    /// Seconds an idempotency key is remembered; an older one is treated as unused.
+    let idempotencyRetentionSeconds: Int64
 
     /// The advisory lock key that orders outbox inserts (see the outbox_events table comment).
     public static let outboxLockKey: Int64 = 0x636C_6169_6D6F_7574  // "claimout"
 
-    /// `insertLimits` bound how many new claims one statement stores (see ``ClaimInsertQueue``).
-    public init(client: PostgresClient, insertLimits: ClaimInsertQueue.Limits = .init()) {
+    /// `insertLimits` bound how many new claims one statement stores (see ``ClaimInsertQueue``);
+    /// an idempotency key older than `idempotencyRetention` is forgotten.
+    public init(client: PostgresClient, insertLimits: ClaimInsertQueue.Limits = .init(), idempotencyRetention: Duration = .seconds(86_400)) {
         self.client = client
         self.insertQueue = ClaimInsertQueue(client: client, limits: insertLimits)
+        self.idempotencyRetentionSeconds = max(1, idempotencyRetention.components.seconds)
     }
 
     public func create(_ claim: StoredClaim, idempotency: IdempotencyRecord?) async throws -> IdempotencyRecord? {
@@ -28,15 +32,7 @@ public struct PostgresClaimRepository: ClaimRepository {
         return try await client.withTransaction { connection in
             // Claim the key first: a concurrent request with the same key waits here until this
             // transaction ends, then finds the stored response.
-            let inserted = try await connection.query(
-                """
-                INSERT INTO idempotency_keys (key, request_hash, response_status, response_body, claim_id)
-                VALUES (\(record.key), \(record.requestHash), \(record.status), \(record.body), \(claim.id))
-                ON CONFLICT (key) DO NOTHING RETURNING key
-                """)
-            if inserted.rows.isEmpty {
-                return try await Self.idempotencyRecord(key: record.key, on: connection)
-            }
+            if let earlier = try await reserve(record, claimID: claim.id, on: connection) { return earlier }
             try await connection.query(Self.insertStatement(for: [claim]))
             return nil
         }
@@ -248,8 +244,57 @@ public struct PostgresClaimRepository: ClaimRepository {
             status: status, sequence: try row.decode("sequence"), recordedAt: try row.decode("recorded_at"), isReplay: true)
     }
 
-    public func idempotencyRecord(key: String) async throws -> IdempotencyRecord? {
-        try await client.withConnection { try await Self.idempotencyRecord(key: key, on: $0) }
+    public func idempotencyRecord(scope: String, key: String) async throws -> IdempotencyRecord? {
+        try await client.withConnection { try await idempotencyRecord(scope: scope, key: key, on: $0) }
+    }
+
+    public func reserve(_ record: IdempotencyRecord) async throws -> IdempotencyRecord? {
+        try await client.withConnection { try await reserve(record, claimID: nil, on: $0) }
+    }
+
+    public func complete(_ record: IdempotencyRecord) async throws {
+        try await client.query(
+            """
+            UPDATE idempotency_keys SET response_status = \(record.status), response_body = \(record.body)
+            WHERE scope = \(record.scope) AND key = \(record.key)
+            """)
+    }
+
+    public func release(_ record: IdempotencyRecord) async throws {
+        try await client.query(
+            "DELETE FROM idempotency_keys WHERE scope = \(record.scope) AND key = \(record.key) AND response_status = 0")
+    }
+
+    public func purgeIdempotencyKeys(limit: Int) async throws -> Int {
+        let rows = try await client.query(
+            """
+            WITH expired AS (
+                SELECT scope, key FROM idempotency_keys
+                WHERE created_at <= now() - make_interval(secs => \(idempotencyRetentionSeconds)::float8)
+                ORDER BY created_at LIMIT \(limit)
+            )
+            DELETE FROM idempotency_keys AS k USING expired WHERE k.scope = expired.scope AND k.key = expired.key
+            RETURNING 1
+            """
+        ).rows
+        return rows.count
+    }
+
+    /// Stores `record` unless a live record holds its scope and key; then returns that one. An
+    /// expired record in the way is replaced.
+    func reserve(_ record: IdempotencyRecord, claimID: UUID?, on connection: PostgresConnection) async throws -> IdempotencyRecord? {
+        let inserted = try await connection.query(
+            """
+            INSERT INTO idempotency_keys AS k (scope, key, request_hash, response_status, response_body, claim_id)
+            VALUES (\(record.scope), \(record.key), \(record.requestHash), \(record.status), \(record.body), \(claimID))
+            ON CONFLICT (scope, key) DO UPDATE SET
+                request_hash = EXCLUDED.request_hash, response_status = EXCLUDED.response_status,
+                response_body = EXCLUDED.response_body, claim_id = EXCLUDED.claim_id, created_at = now()
+            WHERE k.created_at <= now() - make_interval(secs => \(idempotencyRetentionSeconds)::float8)
+            RETURNING key
+            """)
+        guard inserted.rows.isEmpty else { return nil }
+        return try await idempotencyRecord(scope: record.scope, key: record.key, on: connection)
     }
 
     public func events(after sequence: Int64, limit: Int) async throws -> [OutboxEvent] {
@@ -457,13 +502,17 @@ public struct PostgresClaimRepository: ClaimRepository {
             createdAt: summary.createdAt, updatedAt: summary.updatedAt)
     }
 
-    static func idempotencyRecord(key: String, on connection: PostgresConnection) async throws -> IdempotencyRecord? {
+    func idempotencyRecord(scope: String, key: String, on connection: PostgresConnection) async throws -> IdempotencyRecord? {
         guard let row = try await connection.query(
-            "SELECT key, request_hash, response_status, response_body FROM idempotency_keys WHERE key = \(key)"
+            """
+            SELECT scope, key, request_hash, response_status, response_body, \(Self.rfc3339("created_at")) AS created_at
+            FROM idempotency_keys
+            WHERE scope = \(scope) AND key = \(key) AND created_at > now() - make_interval(secs => \(idempotencyRetentionSeconds)::float8)
+            """
         ).rows.first else { return nil }
         return IdempotencyRecord(
-            key: try row.decode("key"), requestHash: try row.decode("request_hash"), status: try row.decode("response_status"),
-            body: try row.decode("response_body"))
+            scope: try row.decode("scope"), key: try row.decode("key"), requestHash: try row.decode("request_hash"),
+            status: try row.decode("response_status"), body: try row.decode("response_body"), createdAt: try row.decode("created_at"))
     }
 
     static let summaryColumns = """

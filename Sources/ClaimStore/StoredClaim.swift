@@ -108,20 +108,31 @@ public struct ClaimPage: Sendable, Equatable {
     public var nextAfter: UUID?
 }
 
-/// A stored response for an `Idempotency-Key`.
+/// A stored response for an `Idempotency-Key`, or the reservation of a key whose request has
+/// not finished (``status`` 0).
 public struct IdempotencyRecord: Sendable, Equatable {
+    /// Whose key it is: the caller that sent it (``key`` is unique per scope).
+    public var scope: String
     public var key: String
     /// A digest of the request body, to tell a retry from a different request under the same key.
     public var requestHash: String
+    /// The response's status, or 0 while the request is still being served.
     public var status: Int
     public var body: String
+    /// When the key was first used (RFC 3339), when read back from storage.
+    public var createdAt: String?
 
-    public init(key: String, requestHash: String, status: Int, body: String) {
+    public init(scope: String, key: String, requestHash: String, status: Int, body: String, createdAt: String? = nil) {
+        self.scope = scope
         self.key = key
         self.requestHash = requestHash
         self.status = status
         self.body = body
+        self.createdAt = createdAt
     }
+
+    /// Whether the request under this key has finished and ``body`` is its response.
+    public var isComplete: Bool { status != 0 }
 }
 
 /// One change event as consumers (the relay, the payments service) read it.
@@ -172,7 +183,17 @@ public protocol ClaimRepository: Sendable {
     func replace(id: UUID, with claim: ValidatedClaim, at timestamp: String) async throws -> StoredClaim
     /// Voids a claim (kept for history); voiding a voided claim changes nothing.
     func void(id: UUID, at timestamp: String) async throws -> StoredClaim
-    func idempotencyRecord(key: String) async throws -> IdempotencyRecord?
+    /// The live record of `key` in `scope`; nil when there is none or it has expired.
+    func idempotencyRecord(scope: String, key: String) async throws -> IdempotencyRecord?
+    /// Reserves a key for a request that is stored in several transactions (an import): stores
+    /// `record` (status 0) unless a live record holds the key, and then returns that one.
+    func reserve(_ record: IdempotencyRecord) async throws -> IdempotencyRecord?
+    /// Records the response of a reserved key's request.
+    func complete(_ record: IdempotencyRecord) async throws
+    /// Gives up a reservation that recorded no response, so the key may be used again.
+    func release(_ record: IdempotencyRecord) async throws
+    /// Deletes up to `limit` expired idempotency records, oldest first; returns how many.
+    func purgeIdempotencyKeys(limit: Int) async throws -> Int
     /// Events after `sequence`, in order.
     func events(after sequence: Int64, limit: Int) async throws -> [OutboxEvent]
     /// Stores one batch of a bulk import in one transaction: accepted claims with their lines and

@@ -17,7 +17,7 @@ public enum HMACSHA256 {
 
 /// SHA-256 (FIPS 180-4) of a byte array: webhook signatures and request-body fingerprints.
 public enum SHA256 {
-    private static let roundConstants: [UInt32] = [
+    fileprivate static let roundConstants: [UInt32] = [
         0x428a_2f98, 0x7137_4491, 0xb5c0_fbcf, 0xe9b5_dba5, 0x3956_c25b, 0x59f1_11f1, 0x923f_82a4, 0xab1c_5ed5,
         0xd807_aa98, 0x1283_5b01, 0x2431_85be, 0x550c_7dc3, 0x72be_5d74, 0x80de_b1fe, 0x9bdc_06a7, 0xc19b_f174,
         0xe49b_69c1, 0xefbe_4786, 0x0fc1_9dc6, 0x240c_a1cc, 0x2de9_2c6f, 0x4a74_84aa, 0x5cb0_a9dc, 0x76f9_88da,
@@ -29,23 +29,77 @@ public enum SHA256 {
     ]
 
     /// The 32-byte digest of `message`, as lowercase hex.
-    public static func hex(_ message: [UInt8]) -> String {
+    public static func hex(_ message: some Collection<UInt8>) -> String {
         lowercaseHex(digest(message))
     }
 
     /// The 32-byte digest of `message`.
-    public static func digest(_ message: [UInt8]) -> [UInt8] {
-        var state: [UInt32] = [0x6a09_e667, 0xbb67_ae85, 0x3c6e_f372, 0xa54f_f53a, 0x510e_527f, 0x9b05_688c, 0x1f83_d9ab, 0x5be0_cd19]
-        var padded = message
-        padded.append(0x80)
-        while padded.count % 64 != 56 { padded.append(0) }
-        let bits = UInt64(message.count) &* 8
-        for shift in stride(from: 56, through: 0, by: -8) { padded.append(UInt8(truncatingIfNeeded: bits >> UInt64(shift))) }
-        var words = [UInt32](repeating: 0, count: 64)
-        for blockStart in stride(from: 0, to: padded.count, by: 64) {
+    public static func digest(_ message: some Collection<UInt8>) -> [UInt8] {
+        var hasher = Hasher()
+        hasher.update(message)
+        return hasher.finalize()
+    }
+
+    /// A digest computed piece by piece, so a large body is hashed where it lies, without a copy.
+    public struct Hasher: Sendable {
+        private var state: [UInt32] = [0x6a09_e667, 0xbb67_ae85, 0x3c6e_f372, 0xa54f_f53a, 0x510e_527f, 0x9b05_688c, 0x1f83_d9ab, 0x5be0_cd19]
+        /// Bytes of an unfinished block.
+        private var pending: [UInt8] = []
+        private var length: UInt64 = 0
+
+        public init() {}
+
+        /// Adds `bytes` to the message.
+        public mutating func update(_ bytes: some Collection<UInt8>) {
+            let handled: Void? = bytes.withContiguousStorageIfAvailable { update(UnsafeRawBufferPointer($0)) }
+            if handled == nil { Array(bytes).withUnsafeBytes { update($0) } }
+        }
+
+        /// Adds the bytes at `buffer` to the message.
+        public mutating func update(_ buffer: UnsafeRawBufferPointer) {
+            length &+= UInt64(buffer.count)
+            var offset = 0
+            if !pending.isEmpty {
+                let taken = min(64 - pending.count, buffer.count)
+                pending.append(contentsOf: buffer[0..<taken])
+                offset = taken
+                guard pending.count == 64 else { return }
+                let block = pending
+                block.withUnsafeBytes { compress($0) }
+                pending.removeAll(keepingCapacity: true)
+            }
+            while buffer.count - offset >= 64 {
+                compress(UnsafeRawBufferPointer(rebasing: buffer[offset..<offset + 64]))
+                offset += 64
+            }
+            pending.append(contentsOf: buffer[offset...])
+        }
+
+        /// The digest of everything added.
+        public mutating func finalize() -> [UInt8] {
+            let bits = length &* 8
+            var tail = pending
+            tail.append(0x80)
+            while tail.count % 64 != 56 { tail.append(0) }
+            for shift in stride(from: 56, through: 0, by: -8) { tail.append(UInt8(truncatingIfNeeded: bits >> UInt64(shift))) }
+            for start in stride(from: 0, to: tail.count, by: 64) {
+                tail[start..<start + 64].withUnsafeBytes { compress($0) }
+            }
+            pending.removeAll()
+            return state.flatMap { word in [UInt8(word >> 24), UInt8(truncatingIfNeeded: word >> 16), UInt8(truncatingIfNeeded: word >> 8), UInt8(truncatingIfNeeded: word)] }
+        }
+
+        /// One 64-byte block into the state.
+        private mutating func compress(_ block: UnsafeRawBufferPointer) {
+            withUnsafeTemporaryAllocation(of: UInt32.self, capacity: 64) { words in
+                compress(block, schedule: words)
+            }
+        }
+
+        private mutating func compress(_ block: UnsafeRawBufferPointer, schedule words: UnsafeMutableBufferPointer<UInt32>) {
             for index in 0..<16 {
-                let offset = blockStart + index * 4
-                words[index] = UInt32(padded[offset]) << 24 | UInt32(padded[offset + 1]) << 16 | UInt32(padded[offset + 2]) << 8 | UInt32(padded[offset + 3])
+                let offset = index * 4
+                words[index] = UInt32(block[offset]) << 24 | UInt32(block[offset + 1]) << 16 | UInt32(block[offset + 2]) << 8 | UInt32(block[offset + 3])
             }
             for index in 16..<64 {
                 let s0 = rotate(words[index - 15], 7) ^ rotate(words[index - 15], 18) ^ (words[index - 15] >> 3)
@@ -56,7 +110,7 @@ public enum SHA256 {
             for index in 0..<64 {
                 let s1 = rotate(e, 6) ^ rotate(e, 11) ^ rotate(e, 25)
                 let choice = (e & f) ^ (~e & g)
-                let temp1 = h &+ s1 &+ choice &+ roundConstants[index] &+ words[index]
+                let temp1 = h &+ s1 &+ choice &+ SHA256.roundConstants[index] &+ words[index]
                 let s0 = rotate(a, 2) ^ rotate(a, 13) ^ rotate(a, 22)
                 let majority = (a & b) ^ (a & c) ^ (b & c)
                 let temp2 = s0 &+ majority
@@ -71,13 +125,13 @@ public enum SHA256 {
             state[6] = state[6] &+ g
             state[7] = state[7] &+ h
         }
-        return state.flatMap { word in [UInt8(word >> 24), UInt8(truncatingIfNeeded: word >> 16), UInt8(truncatingIfNeeded: word >> 8), UInt8(truncatingIfNeeded: word)] }
     }
 
-    @inline(__always)
-    private static func rotate(_ value: UInt32, _ count: UInt32) -> UInt32 {
-        value >> count | value << (32 - count)
-    }
+}
+
+@inline(__always)
+private func rotate(_ value: UInt32, _ count: UInt32) -> UInt32 {
+    value >> count | value << (32 - count)
 }
 
 /// Bytes as two lowercase hex digits each.

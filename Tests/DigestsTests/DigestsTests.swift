@@ -13,6 +13,20 @@ import Testing
         #expect(SHA256.hex(Array(repeating: UInt8(ascii: "a"), count: 1_000_000)) == "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0")
     }
 
+    @Test func digestsFedInPiecesEqualTheWholeMessage() {
+        // Pieces of every size around the 64-byte block and the 56-byte padding boundary.
+        let message = (0..<1_000).map { UInt8(truncatingIfNeeded: $0 &* 31) }
+        for length in [0, 1, 55, 56, 63, 64, 65, 119, 120, 128, 1_000] {
+            let whole = SHA256.digest(message[0..<length])
+            for piece in [1, 7, 63, 64, 65, 200] {
+                var hasher = SHA256.Hasher()
+                for start in stride(from: 0, to: length, by: piece) { hasher.update(message[start..<min(start + piece, length)]) }
+                #expect(hasher.finalize() == whole, "length \(length), pieces of \(piece)")
+            }
+        }
+        #expect(SHA256.hex(Array(repeating: UInt8(ascii: "a"), count: 55)) == "9f4390f8d30c2dd92ec9f095b65e2b9ae9b0a925a5258e241c9f1e910f734318")
+    }
+
     @Test func hmacMatchesRFC4231() {
         #expect(HMACSHA256.hex(key: Array("Jefe".utf8), message: Array("what do ya want for nothing?".utf8)) == "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843")
         // A key longer than the block is hashed first (test case 6).

@@ -179,6 +179,13 @@ public enum ImportError: Error, Sendable, CustomStringConvertible {
     /// rejected ones alike); nothing after them is.
     case interrupted(importID: UUID, storedItems: Int, storedAccepted: Int, storedRejected: Int, reason: String)
 
+    /// How many of the import's items were committed before it stopped.
+    public var storedItems: Int {
+        switch self {
+        case .interrupted(_, let items, _, _, _): return items
+        }
+    }
+
     public var description: String {
         switch self {
         case .interrupted(let importID, let items, let accepted, let rejected, let reason):

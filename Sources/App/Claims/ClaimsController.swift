@@ -42,18 +42,20 @@ public struct ClaimsController<Repository: ClaimRepository>: Sendable {
     func create(_ request: Request, context: ClaimsRequestContext) async throws -> Response {
         let key = try idempotencyKey(request)
         let (body, kind) = try await readBody(request, limit: limits.maxClaimBytes)
-        let requestHash = Self.fingerprint(body, kind: kind)
-        if let key, let stored = try await repository.idempotencyRecord(key: key) {
-            return try replay(stored, requestHash: requestHash)
+        let requestHash = Self.fingerprint(body, kind: kind.rawValue)
+        if let key, let stored = try await repository.idempotencyRecord(scope: context.caller, key: key) {
+            return try replay(stored, body: body, kind: kind.rawValue)
         }
 
         let claim = try validated(try decode(body, kind: kind), context: context)
         let stored = StoredClaim(id: ids.next(), claim: claim, at: rfc3339Now())
         let responseBody = claimJSON(stored)
-        let record = key.map { IdempotencyRecord(key: $0, requestHash: requestHash, status: 201, body: String(decoding: responseBody, as: UTF8.self)) }
+        let record = key.map {
+            IdempotencyRecord(scope: context.caller, key: $0, requestHash: requestHash, status: 201, body: String(decoding: responseBody, as: UTF8.self))
+        }
         if let earlier = try await repository.create(stored, idempotency: record) {
             // A concurrent request with the same key stored its claim first.
-            return try replay(earlier, requestHash: requestHash)
+            return try replay(earlier, body: body, kind: kind.rawValue)
         }
         metrics.accepted(channel: "api", claims: 1, lines: stored.lines.count, netFees: [stored.netFee])
         metrics.violations(stored.warnings)
@@ -71,6 +73,7 @@ public struct ClaimsController<Repository: ClaimRepository>: Sendable {
 
     func importClaims(_ request: Request, context: ClaimsRequestContext) async throws -> Response {
         let format = try importFormat(request)
+        let key = try idempotencyKey(request)
         let body = try await RouteSupport.collect(
             request, limit: limits.maxImportBytes, tooLarge: "the import is larger than \(limits.maxImportBytes) bytes; split it into several imports")
         let items: [ImportItem]
@@ -82,6 +85,46 @@ public struct ClaimsController<Repository: ClaimRepository>: Sendable {
         guard !items.isEmpty else {
             throw Problem(status: .badRequest, detail: "the import holds no claims", type: ProblemType.unreadableBody, title: "Unreadable import")
         }
+        // An import is stored in several transactions, so its key is reserved first and its
+        // response recorded at the end; a retry meanwhile is told the import is still running.
+        let kind = "import-" + format.rawValue
+        var reservation: IdempotencyRecord?
+        if let key {
+            let record = IdempotencyRecord(scope: context.caller, key: key, requestHash: Self.fingerprint(body, kind: kind), status: 0, body: "")
+            if let earlier = try await repository.reserve(record) { return try replay(earlier, body: body, kind: kind) }
+            reservation = record
+        }
+        do {
+            let report = try await runImport(items, format: format, context: context)
+            let response = importReportJSON(report)
+            if var record = reservation {
+                record.status = 200
+                record.body = String(decoding: response, as: UTF8.self)
+                try await repository.complete(record)
+            }
+            return RouteSupport.json(bytes: response)
+        } catch let error as ImportError {
+            let problem = Problem(status: .serviceUnavailable, detail: error.description, type: ProblemType.importInterrupted, title: "Import interrupted")
+            // Part of the file may be stored: the retry advice is kept under the key, so a retry
+            // with it cannot store those claims twice. With nothing stored the key is free again.
+            if var record = reservation {
+                if error.storedItems > 0 {
+                    record.status = problem.status
+                    record.body = String(decoding: Problem.encoded(problem), as: UTF8.self)
+                    try? await repository.complete(record)
+                } else {
+                    try? await repository.release(record)
+                }
+            }
+            throw problem
+        } catch {
+            if let record = reservation { try? await repository.release(record) }
+            throw error
+        }
+    }
+
+    /// Validates and stores an import's claims, then counts and logs the outcome.
+    func runImport(_ items: [ImportItem], format: ImportFormat, context: ClaimsRequestContext) async throws(ImportError) -> ImportReport {
         let importID = ids.next()
         let importer = ClaimImporter(repository: repository, validator: validator)
         let report: ImportReport
@@ -89,7 +132,7 @@ public struct ClaimsController<Repository: ClaimRepository>: Sendable {
             report = try await importer.run(items, importID: importID, today: utcToday())
         } catch {
             context.logger.error("import interrupted", metadata: ["event": "import_interrupted", "import_id": "\(importID.uuidString.lowercased())", "error": "\(error)"])
-            throw Problem(status: .serviceUnavailable, detail: error.description, type: ProblemType.importInterrupted, title: "Import interrupted")
+            throw error
         }
         metrics.accepted(
             channel: "import", claims: report.accepted.count, lines: report.acceptedLines, netFees: report.accepted.map(\.netFee))
@@ -102,7 +145,7 @@ public struct ClaimsController<Repository: ClaimRepository>: Sendable {
                 "accepted": .stringConvertible(report.accepted.count), "rejected": .stringConvertible(report.rejected.count),
                 "lines": .stringConvertible(report.acceptedLines),
             ])
-        return RouteSupport.json(bytes: importReportJSON(report))
+        return report
     }
 
     /// The import format from `Content-Type`.
@@ -224,23 +267,45 @@ public struct ClaimsController<Repository: ClaimRepository>: Sendable {
         return key
     }
 
-    func replay(_ record: IdempotencyRecord, requestHash: String) throws -> Response {
-        guard record.requestHash == requestHash else {
+    /// The stored response of an earlier request under the same key: 409 when that request had
+    /// a different body or has not finished yet.
+    func replay(_ record: IdempotencyRecord, body: [UInt8], kind: String) throws -> Response {
+        guard Self.fingerprint(body, kind: kind, like: record.requestHash) == record.requestHash else {
             throw Problem(status: .conflict, detail: ClaimStoreError.idempotencyKeyReused(record.key).description, type: ProblemType.idempotencyConflict)
         }
+        guard record.isComplete else {
+            var problem = Problem(
+                status: .conflict,
+                detail: "the request first sent with this Idempotency-Key\(record.createdAt.map { " at \($0)" } ?? "") has not finished; retry when it has",
+                type: ProblemType.idempotencyInProgress, title: "Request in progress")
+            problem.headers[.retryAfter] = "5"
+            throw problem
+        }
         var headers = HTTPFields()
-        headers[.contentType] = "application/json"
+        headers[.contentType] = record.status >= 400 ? "application/problem+json" : "application/json"
         headers[.idempotentReplayed] = "true"
-        if let id = (try? JSONSerialization.jsonObject(with: Data(record.body.utf8)) as? [String: Any])?["id"] as? String {
+        if record.status == 201, let id = (try? JSONSerialization.jsonObject(with: Data(record.body.utf8)) as? [String: Any])?["id"] as? String {
             headers[.location] = "/api/v1/claims/\(id)"
         }
         return Response(status: HTTPResponse.Status(code: record.status), headers: headers, body: .init(byteBuffer: ByteBuffer(string: record.body)))
     }
 
-    /// A digest of the body and its kind (FNV-1a, 64 bit), to tell a retry from a different
-    /// request under the same Idempotency-Key.
-    static func fingerprint(_ body: [UInt8], kind: BodyKind) -> String {
-        "\(body.count):" + fnv1a64Hex(Array(kind.rawValue.utf8) + [0] + body)
+    /// A SHA-256 digest of the body and its kind, to tell a retry from a different request under
+    /// the same Idempotency-Key.
+    static func fingerprint(_ body: [UInt8], kind: String) -> String {
+        var hasher = SHA256.Hasher()
+        hasher.update(Array(kind.utf8) + [0])
+        hasher.update(body)
+        return "sha256:" + hasher.finalize().map { byte in
+            let digits = String(byte, radix: 16)
+            return digits.count == 1 ? "0" + digits : digits
+        }.joined()
+    }
+
+    /// The fingerprint in the form `stored` has: keys stored before SHA-256 carry the body's
+    /// length and FNV-1a hash, and a retry under them must still be recognised.
+    static func fingerprint(_ body: [UInt8], kind: String, like stored: String) -> String {
+        stored.hasPrefix("sha256:") ? fingerprint(body, kind: kind) : "\(body.count):" + fnv1a64Hex(Array(kind.utf8) + [0] + body)
     }
 
     func jsonResponse(_ value: some Encodable) throws -> Response {
@@ -256,11 +321,17 @@ public struct IntakeLimits: Sendable {
     public var maxImportBytes: Int
     /// How new claims are grouped into statements and commits.
     public var insert: ClaimInsertQueue.Limits
+    /// How long an `Idempotency-Key` is remembered.
+    public var idempotencyRetention: Duration
 
-    public init(maxClaimBytes: Int = 1 << 20, maxImportBytes: Int = 256 << 20, insert: ClaimInsertQueue.Limits = .init()) {
+    public init(
+        maxClaimBytes: Int = 1 << 20, maxImportBytes: Int = 256 << 20, insert: ClaimInsertQueue.Limits = .init(),
+        idempotencyRetention: Duration = .seconds(86_400)
+    ) {
         self.maxClaimBytes = maxClaimBytes
         self.maxImportBytes = maxImportBytes
         self.insert = insert
+        self.idempotencyRetention = idempotencyRetention
     }
 }
 
@@ -270,6 +341,7 @@ enum ProblemType {
     static let unreadableBody = "https://claimsd.dev/problems/unreadable-body"
     static let invalidTransition = "https://claimsd.dev/problems/invalid-transition"
     static let idempotencyConflict = "https://claimsd.dev/problems/idempotency-key-reused"
+    static let idempotencyInProgress = "https://claimsd.dev/problems/idempotency-key-in-progress"
     static let invalidQuery = "https://claimsd.dev/problems/invalid-query"
     static let importInterrupted = "https://claimsd.dev/problems/import-interrupted"
     static let paymentConflict = "https://claimsd.dev/problems/payment-already-reported"

@@ -9,6 +9,9 @@ public struct ClaimsRequestContext: RequestContext {
     public let peerAddress: String?
     /// The authenticated caller, once authentication sets one; rate limits key on it first.
     public var principal: String?
+    /// Who the request speaks for, as ``CallerMiddleware`` works it out: `principal:<id>` when
+    /// authenticated, else the client's address. Rate limits and idempotency keys belong to it.
+    public var caller: String = ""
 
     public init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)

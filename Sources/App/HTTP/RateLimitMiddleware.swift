@@ -16,15 +16,14 @@ public struct RateLimitMiddleware: RouterMiddleware {
     let policies: [String: RateLimitPolicy]
     /// Routes that share another route's limit and window: `GET /top-providers` → `GET /api/v1/providers/top`.
     let aliases: [String: String]
-    let clients: ClientAddress
     /// Route templates that may be limited, so other requests pass with one set lookup.
     let limitedTemplates: Set<String>
 
-    public init(limiter: SlidingWindowLimiter, rules: [RateLimitRule], aliases: [String: String] = [:], clients: ClientAddress) {
+    /// Clients are told apart by ``ClaimsRequestContext/caller`` (``CallerMiddleware`` runs first).
+    public init(limiter: SlidingWindowLimiter, rules: [RateLimitRule], aliases: [String: String] = [:]) {
         self.limiter = limiter
         self.policies = Dictionary(rules.map { ("\($0.method) \($0.route)", $0.policy) }, uniquingKeysWith: { _, last in last })
         self.aliases = aliases
-        self.clients = clients
         let routes = rules.map(\.route) + aliases.keys.compactMap { $0.split(separator: " ", maxSplits: 1).last.map(String.init) }
         self.limitedTemplates = Set(routes)
     }
@@ -34,10 +33,7 @@ public struct RateLimitMiddleware: RouterMiddleware {
         let route = "\(request.method.rawValue) \(template)"
         let scope = aliases[route] ?? route
         guard let policy = policies[scope] else { return try await next(request, context) }
-        let client = context.principal.map { "principal:" + $0 }
-            ?? clients.client(peer: context.peerAddress, forwardedFor: request.headers[values: .xForwardedFor])
-
-        switch await limiter.check(scope: scope, client: client, policy: policy, requestID: UUID().uuidString) {
+        switch await limiter.check(scope: scope, client: context.caller, policy: policy, requestID: UUID().uuidString) {
         case .unavailable:
             var problem = Problem(
                 status: .serviceUnavailable, detail: "the rate limiter cannot reach Redis and is configured to refuse requests until it can",

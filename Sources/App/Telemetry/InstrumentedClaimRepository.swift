@@ -17,7 +17,8 @@ public struct InstrumentedClaimRepository<Base: ClaimRepository>: ClaimRepositor
 
     static var operations: [String] {
         [
-            "create", "find", "list", "replace", "void", "idempotency_record", "events", "import_batch", "record_payment", "top_providers",
+            "create", "find", "list", "replace", "void", "idempotency_record", "idempotency_reserve", "idempotency_complete",
+            "idempotency_release", "idempotency_purge", "events", "import_batch", "record_payment", "top_providers",
             "ranking_snapshot", "outbox_position",
         ]
     }
@@ -65,8 +66,24 @@ public struct InstrumentedClaimRepository<Base: ClaimRepository>: ClaimRepositor
         try await measure("void") { try await base.void(id: id, at: timestamp) }
     }
 
-    public func idempotencyRecord(key: String) async throws -> IdempotencyRecord? {
-        try await measure("idempotency_record") { try await base.idempotencyRecord(key: key) }
+    public func idempotencyRecord(scope: String, key: String) async throws -> IdempotencyRecord? {
+        try await measure("idempotency_record") { try await base.idempotencyRecord(scope: scope, key: key) }
+    }
+
+    public func reserve(_ record: IdempotencyRecord) async throws -> IdempotencyRecord? {
+        try await measure("idempotency_reserve") { try await base.reserve(record) }
+    }
+
+    public func complete(_ record: IdempotencyRecord) async throws {
+        try await measure("idempotency_complete") { try await base.complete(record) }
+    }
+
+    public func release(_ record: IdempotencyRecord) async throws {
+        try await measure("idempotency_release") { try await base.release(record) }
+    }
+
+    public func purgeIdempotencyKeys(limit: Int) async throws -> Int {
+        try await measure("idempotency_purge") { try await base.purgeIdempotencyKeys(limit: limit) }
     }
 
     public func events(after sequence: Int64, limit: Int) async throws -> [OutboxEvent] {

@@ -1,0 +1,22 @@
+public import Hummingbird
+import HTTPTypes
+
+/// Works out who a request speaks for, once, for every handler and middleware after it: the
+/// authenticated principal when there is one, else the client's address (through trusted
+/// proxies, see ``ClientAddress``).
+public struct CallerMiddleware: RouterMiddleware {
+    public typealias Context = ClaimsRequestContext
+
+    let clients: ClientAddress
+
+    public init(clients: ClientAddress) {
+        self.clients = clients
+    }
+
+    public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        var context = context
+        context.caller = context.principal.map { "principal:" + $0 }
+            ?? clients.client(peer: context.peerAddress, forwardedFor: request.headers[values: .xForwardedFor])
+        return try await next(request, context)
+    }
+}

@@ -1,0 +1,137 @@
+@testable import App
+import ClaimStore
+import Digests
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import Postgres
+import Schema
+import Testing
+import TestSupport
+
+/// Idempotency keys: each caller's own, remembered for the retention and then purged, told apart
+/// by a SHA-256 fingerprint of the body, and accepted on imports too.
+@Suite struct IdempotencyTests {
+    /// Runs `body` against a live server (so peers and `X-Forwarded-For` are real) that trusts
+    /// 127.0.0.1 as a proxy, on a fresh, migrated database.
+    func withApp(_ body: @escaping @Sendable (any TestClientProtocol, PostgresClient) async throws -> Void) async throws {
+        try await ScratchDatabase.with { client, database in
+            try await Migrator(client: client, logger: TestEnvironment.quietLogger).migrate()
+            let dependencies = try makeDependencies(databaseURL: database.url, redisURL: TestEnvironment.redisURL)
+            let router = buildRouter(
+                dependencies: dependencies, limits: IntakeLimits(maxImportBytes: 8 << 20), traffic: TrafficSettings(trustedProxies: ["127.0.0.1"]))
+            let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)))
+            do {
+                try await app.test(.live) { try await body($0, client) }
+            } catch {
+                await dependencies.postgres.shutdown()
+                await dependencies.redis.shutdown()
+                throw error
+            }
+            await dependencies.postgres.shutdown()
+            await dependencies.redis.shutdown()
+        }
+    }
+
+    func post(
+        _ client: any TestClientProtocol, to uri: String = "/api/v1/claims", _ body: String, type: String = "text/csv", key: String, from caller: String
+    ) async throws -> (TestResponse, [String: Any]) {
+        let headers: HTTPFields = [.contentType: type, .idempotencyKey: key, .init("X-Forwarded-For")!: caller]
+        let response = try await client.execute(uri: uri, method: .post, headers: headers, body: ByteBuffer(string: body))
+        return (response, (try? JSONSerialization.jsonObject(with: Data(response.body.readableBytesView)) as? [String: Any]) ?? [:])
+    }
+
+    static func count(_ table: String, _ database: PostgresClient) async throws -> Int {
+        try await database.query("SELECT count(*)::int AS n FROM \(identifier: table)").rows.first?.decode("n") ?? -1
+    }
+
+    static let csv = ImportTests.export(count: 1, rejectEvery: 1_000).csv
+    static let otherCSV = csv.replacingOccurrences(of: "SUB-1,", with: "SUB-2,")
+
+    @Test func aKeyBelongsToItsCaller() async throws {
+        try await withApp { client, database in
+            let (first, a) = try await post(client, Self.csv, key: "order-7", from: "10.0.0.1")
+            // Another caller may use the same key for a different claim.
+            let (second, b) = try await post(client, Self.otherCSV, key: "order-7", from: "10.0.0.2")
+            #expect(first.status == .created && second.status == .created)
+            #expect(second.headers[.idempotentReplayed] == nil)
+            #expect(a["id"] as? String != b["id"] as? String)
+            // Each caller's retry replays its own response.
+            let (retry, replayed) = try await post(client, Self.otherCSV, key: "order-7", from: "10.0.0.2")
+            #expect(retry.headers[.idempotentReplayed] == "true" && replayed["id"] as? String == b["id"] as? String)
+            let (conflict, _) = try await post(client, Self.otherCSV, key: "order-7", from: "10.0.0.1")
+            #expect(conflict.status == .conflict)
+            #expect(try await Self.count("claims", database) == 2)
+            let scopes = try await database.query("SELECT scope FROM idempotency_keys ORDER BY scope").rows.map { try $0.decode("scope", as: String.self) }
+            #expect(scopes == ["10.0.0.1", "10.0.0.2"])
+        }
+    }
+
+    @Test func theFingerprintIsSHA256OfTheKindAndBodyAndOlderFingerprintsStillMatch() async throws {
+        try await withApp { client, database in
+            _ = try await post(client, Self.csv, key: "sha", from: "10.0.0.1")
+            let stored = try await database.query("SELECT request_hash FROM idempotency_keys WHERE key = 'sha'").rows.first?.decode("request_hash", as: String.self)
+            #expect(stored == "sha256:" + SHA256.hex(Array("csv".utf8) + [0] + Array(Self.csv.utf8)))
+
+            // A key stored before the change (length and FNV-1a) still recognises its retry.
+            let (original, claim) = try await post(client, Self.otherCSV, key: "legacy", from: "10.0.0.1")
+            #expect(original.status == .created)
+            let legacy = "\(Self.otherCSV.utf8.count):" + fnv1a64Hex(Array("csv".utf8) + [0] + Array(Self.otherCSV.utf8))
+            try await database.query("UPDATE idempotency_keys SET request_hash = \(legacy) WHERE key = 'legacy'")
+            let (retry, replayed) = try await post(client, Self.otherCSV, key: "legacy", from: "10.0.0.1")
+            #expect(retry.status == .created && retry.headers[.idempotentReplayed] == "true" && replayed["id"] as? String == claim["id"] as? String)
+            let (conflict, _) = try await post(client, Self.csv, key: "legacy", from: "10.0.0.1")
+            #expect(conflict.status == .conflict)
+        }
+    }
+
+    @Test func anExpiredKeyIsForgottenAndPurged() async throws {
+        try await withApp { client, database in
+            _ = try await post(client, Self.csv, key: "old", from: "10.0.0.1")
+            _ = try await post(client, Self.csv, key: "fresh", from: "10.0.0.1")
+            try await database.query("UPDATE idempotency_keys SET created_at = now() - interval '25 hours' WHERE key = 'old'")
+            // Past the 24 h retention the key is unused: a different body is a new claim, not a 409.
+            let (reused, _) = try await post(client, Self.otherCSV, key: "old", from: "10.0.0.1")
+            #expect(reused.status == .created && reused.headers[.idempotentReplayed] == nil)
+
+            try await database.query("UPDATE idempotency_keys SET created_at = now() - interval '25 hours' WHERE key = 'old'")
+            let telemetry = Telemetry()
+            let purge = IdempotencyPurgeService(
+                repository: PostgresClaimRepository(client: database, idempotencyRetention: .seconds(86_400)), interval: .seconds(60), batchSize: 1,
+                logger: TestEnvironment.quietLogger, metrics: telemetry.factory)
+            #expect(await purge.purgeExpired() == 1)
+            #expect(String(decoding: telemetry.exposition(), as: UTF8.self).contains("claimsd_idempotency_keys_purged_total 1"))
+            let left = try await database.query("SELECT key FROM idempotency_keys").rows.map { try $0.decode("key", as: String.self) }
+            #expect(left == ["fresh"])
+        }
+    }
+
+    @Test func anImportUnderAKeyIsStoredOnceAndARunningOneIsReported() async throws {
+        let file = ImportTests.export(count: 30, rejectEvery: 10).csv
+        try await withApp { client, database in
+            let (first, report) = try await post(client, to: "/api/v1/claims/import", file, key: "import-1", from: "10.0.0.1")
+            #expect(first.status == .ok && report["accepted"] as? Int == 27)
+            let (retry, replayed) = try await post(client, to: "/api/v1/claims/import", file, key: "import-1", from: "10.0.0.1")
+            #expect(retry.status == .ok && retry.headers[.idempotentReplayed] == "true")
+            #expect(replayed["import_id"] as? String == report["import_id"] as? String)
+            #expect(try await Self.count("claims", database) == 27)
+            #expect(try await Self.count("rejected_claims", database) == 3)
+            let (conflict, problem) = try await post(client, to: "/api/v1/claims/import", Self.csv, key: "import-1", from: "10.0.0.1")
+            #expect(conflict.status == .conflict && problem["type"] as? String == "https://claimsd.dev/problems/idempotency-key-reused")
+
+            // A reservation whose import has not finished: the retry is told so, and may come back.
+            let hash = "sha256:" + SHA256.hex(Array("import-csv".utf8) + [0] + Array(file.utf8))
+            try await database.query(
+                "INSERT INTO idempotency_keys (scope, key, request_hash, response_status, response_body) VALUES ('10.0.0.1', 'running', \(hash), 0, '')")
+            let (running, runningProblem) = try await post(client, to: "/api/v1/claims/import", file, key: "running", from: "10.0.0.1")
+            #expect(running.status == .conflict && running.headers[.retryAfter] == "5")
+            #expect(runningProblem["type"] as? String == "https://claimsd.dev/problems/idempotency-key-in-progress")
+            #expect(try await Self.count("claims", database) == 27)
+            // An unreadable import reserves nothing.
+            let (bad, _) = try await post(client, to: "/api/v1/claims/import", "", key: "import-2", from: "10.0.0.1")
+            #expect(bad.status == .badRequest)
+            #expect(try await database.query("SELECT count(*)::int AS n FROM idempotency_keys WHERE key = 'import-2'").rows.first?.decode("n", as: Int.self) == 0)
+        }
+    }
+}
