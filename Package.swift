@@ -71,6 +71,9 @@ let package = Package(
         // systemd's service notifications (sd_notify): readiness, status, watchdog, stopping.
         .target(name: "ServiceManager", dependencies: ["CSystemd"], swiftSettings: strict),
 
+        // A time budget and circuit breaker for dependency calls that have a fallback.
+        .target(name: "CircuitBreaking", dependencies: [.product(name: "CoreMetrics", package: "swift-metrics")], swiftSettings: strict),
+
         // Digests without a cryptography package: SHA-256, HMAC-SHA-256 and FNV-1a.
         .target(name: "Digests", swiftSettings: strict),
 
@@ -109,7 +112,7 @@ let package = Package(
         .target(
             name: "RateLimiting",
             dependencies: [
-                "Redis", .product(name: "CoreMetrics", package: "swift-metrics"), .product(name: "Logging", package: "swift-log"),
+                "Redis", "CircuitBreaking", .product(name: "CoreMetrics", package: "swift-metrics"), .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
         ),
@@ -175,7 +178,7 @@ let package = Package(
         .target(
             name: "App",
             dependencies: [
-                "Pooling", "Postgres", "Redis", "Journal", "Claims", "ClaimStore", "Schema", "Digests", "JSONText", "Ranking", "RateLimiting", "TimeSeries", "Scraping", "PromQL", "Alerting", "AlertDelivery", "OutboundHTTP", "ServiceManager",
+                "Pooling", "Postgres", "Redis", "Journal", "Claims", "ClaimStore", "Schema", "Digests", "CircuitBreaking", "JSONText", "Ranking", "RateLimiting", "TimeSeries", "Scraping", "PromQL", "Alerting", "AlertDelivery", "OutboundHTTP", "ServiceManager",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -237,9 +240,10 @@ let package = Package(
         .testTarget(name: "PromQLTests", dependencies: ["PromQL", "TimeSeries", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "AlertingTests", dependencies: ["Alerting", "AlertDelivery", "Digests", "OutboundHTTP", "PromQL", "TimeSeries", "TestSupport", .product(name: "Metrics", package: "swift-metrics"), .product(name: "Logging", package: "swift-log")], swiftSettings: strict),
         .testTarget(name: "ScrapingTests", dependencies: ["Scraping", "TimeSeries", "TestSupport"], swiftSettings: strict),
-        .testTarget(name: "RateLimitingTests", dependencies: ["RateLimiting", "Redis", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "RateLimitingTests", dependencies: ["RateLimiting", "Redis", "CircuitBreaking", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "ClaimStoreTests", dependencies: ["ClaimStore", "Schema", "Claims", "Postgres", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "RankingTests", dependencies: ["Ranking", "Schema", "ClaimStore", "Claims", "Postgres", "Redis", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "CircuitBreakingTests", dependencies: ["CircuitBreaking"], swiftSettings: strict),
         .testTarget(name: "DigestsTests", dependencies: ["Digests"], swiftSettings: strict),
         .testTarget(name: "SchemaTests", dependencies: ["Schema", "Postgres", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "TestSupport"], swiftSettings: strict),

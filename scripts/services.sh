@@ -12,6 +12,7 @@
 #                              (the redis and postgres exporters watch that instance's servers)
 #   scripts/services.sh start  prometheus INSTANCE PORT [DATA_DIR]   (scrapes nothing; serves DATA_DIR)
 #   scripts/services.sh stop   postgres|redis|journald|<kind>-exporter|prometheus|all INSTANCE
+#   scripts/services.sh pause|resume redis INSTANCE   (SIGSTOP / SIGCONT: a Redis that hangs rather than refuses)
 #   scripts/services.sh status INSTANCE
 #
 # Works as root (PostgreSQL then runs as the unprivileged 'postgres' user) and as a normal
@@ -439,6 +440,12 @@ case "$command" in
         stop_redis "$2"; stop_postgres "$2"; stop_journald "$2" ;;
       *) die "usage: services.sh stop postgres|redis|journald|node-exporter|redis-exporter|postgres-exporter|prometheus|alertmanager|all INSTANCE" ;;
     esac ;;
+  pause|resume)
+    [ "${1:-}" = redis ] || die "usage: services.sh pause|resume redis INSTANCE"
+    [ -f "$STATE/${2:?usage: services.sh pause|resume redis INSTANCE}/redis.pid" ] || die "redis ($2) is not running"
+    signal=STOP; [ "$command" = resume ] && signal=CONT
+    log "${command/%e/}ing redis ($2, pid $(cat "$STATE/$2/redis.pid"))"
+    kill -"$signal" "$(cat "$STATE/$2/redis.pid")" ;;
   status) status "${1:?usage: services.sh status INSTANCE}" ;;
   *) die "usage: services.sh install | start … | stop … | status INSTANCE" ;;
 esac

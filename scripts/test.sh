@@ -13,12 +13,13 @@ CHAOS_PG_PORT="${CLAIMS_TEST_CHAOS_PG_PORT:-15434}"
 CHAOS_REDIS_PORT="${CLAIMS_TEST_CHAOS_REDIS_PORT:-16381}"
 READINESS_PG_PORT="${CLAIMS_TEST_READINESS_PG_PORT:-15435}"
 READINESS_REDIS_PORT="${CLAIMS_TEST_READINESS_REDIS_PORT:-16382}"
+PAUSED_REDIS_PORT="${CLAIMS_TEST_PAUSED_REDIS_PORT:-16384}"
 NODE_EXPORTER_PORT="${CLAIMS_TEST_NODE_EXPORTER_PORT:-19100}"
 PROMETHEUS_PORT="${CLAIMS_TEST_PROMETHEUS_PORT:-19090}"
 ALERTMANAGER_PORT="${CLAIMS_TEST_ALERTMANAGER_PORT:-19093}"
 DRILL_5XX_ALERTMANAGER_PORT="${CLAIMS_TEST_DRILL_5XX_ALERTMANAGER_PORT:-19094}"
 DRILL_4XX_ALERTMANAGER_PORT="${CLAIMS_TEST_DRILL_4XX_ALERTMANAGER_PORT:-19095}"
-INSTANCES=(test chaos readiness scrape promql alerting drill5xx drill4xx)
+INSTANCES=(test chaos readiness paused scrape promql alerting drill5xx drill4xx)
 
 bash "$SERVICES" install-test
 
@@ -45,6 +46,8 @@ bash "$SERVICES" start postgres chaos "$CHAOS_PG_PORT"
 bash "$SERVICES" start redis chaos "$CHAOS_REDIS_PORT"
 bash "$SERVICES" start postgres readiness "$READINESS_PG_PORT"
 bash "$SERVICES" start redis readiness "$READINESS_REDIS_PORT"
+# A Redis the circuit-breaker tests pause (SIGSTOP), so it hangs instead of refusing.
+bash "$SERVICES" start redis paused "$PAUSED_REDIS_PORT"
 bash "$SERVICES" start journald test
 
 export CLAIMS_TEST_DATABASE_URL="postgresql://claimsd@127.0.0.1:$PG_PORT/claimsd"
@@ -53,6 +56,7 @@ export CLAIMS_TEST_CHAOS_DATABASE_URL="postgresql://claimsd@127.0.0.1:$CHAOS_PG_
 export CLAIMS_TEST_CHAOS_REDIS_URL="redis://127.0.0.1:$CHAOS_REDIS_PORT/0"
 export CLAIMS_TEST_READINESS_DATABASE_URL="postgresql://claimsd@127.0.0.1:$READINESS_PG_PORT/claimsd"
 export CLAIMS_TEST_READINESS_REDIS_URL="redis://127.0.0.1:$READINESS_REDIS_PORT/0"
+export CLAIMS_TEST_PAUSED_REDIS_URL="redis://127.0.0.1:$PAUSED_REDIS_PORT/0"
 export CLAIMS_TEST_SERVICES="$SERVICES"
 # The scraper tests start and stop their own node exporter (instance 'scrape') on this port.
 export CLAIMS_TEST_NODE_EXPORTER_PORT="$NODE_EXPORTER_PORT"

@@ -1,4 +1,5 @@
 import Foundation
+public import CircuitBreaking
 import ClaimStore
 import CoreMetrics
 public import Claims
@@ -24,20 +25,28 @@ public struct AppDependencies: Sendable {
     public let redisKeyPrefix: String
     /// Where every component records its metrics; served at `/metrics`.
     public let telemetry: Telemetry
+    /// The time budget and circuit breaker of the Redis calls a request waits for and can do
+    /// without (the rate-limit decision, the ranking read); shared, since a sick Redis is sick
+    /// for both.
+    public let redisGuard: CallGuard
 
-    public init(postgres: PostgresClient, redis: RedisClient, redisKeyPrefix: String = "claimsd:", telemetry: Telemetry = Telemetry()) {
+    public init(
+        postgres: PostgresClient, redis: RedisClient, redisKeyPrefix: String = "claimsd:", redisBudget: Duration = .milliseconds(50),
+        telemetry: Telemetry = Telemetry()
+    ) {
         self.postgres = postgres
         self.redis = redis
         self.redisKeyPrefix = redisKeyPrefix
         self.telemetry = telemetry
+        self.redisGuard = CallGuard(dependency: "redis", budget: redisBudget, metrics: telemetry.factory)
     }
 
     /// The clients for `configuration`; no connection is opened yet.
     public init(configuration: ServiceConfiguration, logger: Logger, telemetry: Telemetry = Telemetry()) throws {
-        self.postgres = try PostgresClient(configuration: configuration.postgres, logger: logger)
-        self.redis = RedisClient(configuration: try configuration.redis, logger: logger, observer: telemetry.isEnabled ? RedisMetrics(factory: telemetry.factory) : nil)
-        self.redisKeyPrefix = configuration.redisKeyPrefix
-        self.telemetry = telemetry
+        self.init(
+            postgres: try PostgresClient(configuration: configuration.postgres, logger: logger),
+            redis: RedisClient(configuration: try configuration.redis, logger: logger, observer: telemetry.isEnabled ? RedisMetrics(factory: telemetry.factory) : nil),
+            redisKeyPrefix: configuration.redisKeyPrefix, redisBudget: .milliseconds(configuration.redisBudget), telemetry: telemetry)
     }
 
     /// The readiness probes for these clients. Only PostgreSQL is required: without Redis,
@@ -95,7 +104,8 @@ public func buildRouter(
     router.add(middleware: ProblemMiddleware())
     if traffic.faultInjection { router.add(middleware: FaultInjectionMiddleware()) }
     let limiter = SlidingWindowLimiter(
-        redis: dependencies.redis, keyPrefix: dependencies.redisKeyPrefix, failClosed: traffic.failClosed, logger: Logger(label: "claimsd.ratelimit"),
+        redis: dependencies.redis, keyPrefix: dependencies.redisKeyPrefix, failClosed: traffic.failClosed, callGuard: dependencies.redisGuard,
+        logger: Logger(label: "claimsd.ratelimit"),
         metrics: dependencies.telemetry.factory)
     router.add(middleware: CallerMiddleware(clients: ClientAddress(trustedProxies: traffic.trustedProxies)))
     router.add(middleware: RateLimitMiddleware(limiter: limiter, rules: traffic.rateLimits, aliases: RouteAliases.all))
@@ -106,7 +116,8 @@ public func buildRouter(
     MetricsRoute(telemetry: dependencies.telemetry, refresher: dependencies.metricsRefresher(store: timeSeries?.store)).register(on: router)
     ClaimsController(repository: repository, validator: validator, limits: limits, metrics: ClaimMetrics(factory: dependencies.telemetry.factory))
         .register(on: router)
-    ProvidersController(repository: repository, cache: dependencies.rankingCache(), metrics: dependencies.telemetry.factory).register(on: router)
+    ProvidersController(repository: repository, cache: dependencies.rankingCache(), redisGuard: dependencies.redisGuard, metrics: dependencies.telemetry.factory)
+        .register(on: router)
     PaymentsController(repository: repository).register(on: router)
     if let timeSeries {
         AdminRoutes(store: timeSeries.store, enabled: timeSeries.adminAPI, maxImportBytes: limits.maxImportBytes).register(on: router)

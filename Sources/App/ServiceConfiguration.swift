@@ -24,6 +24,9 @@ public struct ServiceConfiguration: Sendable {
     public var migrateOnStart: Bool = true
     public var databasePoolSize: Int = 8
     public var redisPoolSize: Int = 8
+    /// Longest a request waits for Redis (rate-limit decision, ranking read) before deciding
+    /// without it (milliseconds).
+    public var redisBudget: Int64 = 50
     /// How long start-up keeps retrying while PostgreSQL is not reachable yet.
     public var startupTimeoutSeconds: Int = 30
     /// Largest body of POST/PUT /api/v1/claims.
@@ -207,6 +210,12 @@ public struct ServiceConfiguration: Sendable {
         }
         if let size = try integer(.databasePoolSize, in: 1...256) { configuration.databasePoolSize = size }
         if let size = try integer(.redisPoolSize, in: 1...256) { configuration.redisPoolSize = size }
+        if let text = value(.redisBudget) {
+            guard let milliseconds = PrometheusDuration.milliseconds(text), (1...5_000).contains(milliseconds) else {
+                throw ConfigurationError(setting: .redisBudget, value: text, problem: "must be a duration from 1ms to 5s, such as 50ms")
+            }
+            configuration.redisBudget = milliseconds
+        }
         if let seconds = try integer(.startupTimeout, in: 0...3600) { configuration.startupTimeoutSeconds = seconds }
         if let bytes = try integer(.maxClaimBytes, in: 1024...(64 << 20)) { configuration.maxClaimBytes = bytes }
         if let bytes = try integer(.maxImportBytes, in: 1024...(4 << 30)) { configuration.maxImportBytes = bytes }

@@ -15,6 +15,7 @@ extension ServiceConfiguration {
         case migrateOnStart = "CLAIMS_MIGRATE_ON_START"
         case databasePoolSize = "CLAIMS_DATABASE_POOL_SIZE"
         case redisPoolSize = "CLAIMS_REDIS_POOL_SIZE"
+        case redisBudget = "CLAIMS_REDIS_BUDGET"
         case startupTimeout = "CLAIMS_STARTUP_TIMEOUT"
         case maxClaimBytes = "CLAIMS_MAX_CLAIM_BYTES"
         case maxImportBytes = "CLAIMS_MAX_IMPORT_BYTES"
@@ -79,6 +80,7 @@ extension ServiceConfiguration {
         case .migrateOnStart: return ("`true`", "apply pending migrations before serving")
         case .databasePoolSize: return ("`8`", "PostgreSQL connections (and their threads)")
         case .redisPoolSize: return ("`8`", "Redis connections (and their threads)")
+        case .redisBudget: return ("`50ms`", "longest a request waits for Redis (rate-limit decision, ranking read) before deciding without it; after 3 failures in a row Redis is not asked for 1 s (circuit breaker)")
         case .startupTimeout: return ("`30`", "seconds start-up waits for an unreachable PostgreSQL")
         case .maxClaimBytes: return ("`1048576`", "largest POST/PUT claim body (larger: 413)")
         case .maxImportBytes: return ("`268435456`", "largest body of `POST /api/v1/claims/import`")

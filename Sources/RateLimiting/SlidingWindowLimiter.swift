@@ -1,5 +1,6 @@
 public import CoreMetrics
 public import Logging
+public import CircuitBreaking
 public import Redis
 import Synchronization
 
@@ -10,7 +11,8 @@ import Synchronization
 /// fewer than the limit remain, so the decision is atomic and host clocks do not matter. Refused
 /// requests are not recorded: hammering does not extend a client's wait.
 ///
-/// When Redis cannot be reached the limiter decides with an in-process window instead (or, with
+/// When Redis cannot be reached, does not answer within the guard's budget, or the guard's
+/// breaker is open, the limiter decides with an in-process window instead (or, with
 /// `failClosed`, refuses), counts the fallback, and never throws.
 public final class SlidingWindowLimiter: Sendable {
     /// What the limiter concluded for a request.
@@ -23,6 +25,8 @@ public final class SlidingWindowLimiter: Sendable {
     let redis: RedisClient
     let keyPrefix: String
     let failClosed: Bool
+    /// The time budget and breaker every Redis call goes through.
+    let callGuard: CallGuard
     let fallback = LocalSlidingWindow()
     let logger: Logger
     let metrics: any MetricsFactory
@@ -33,10 +37,11 @@ public final class SlidingWindowLimiter: Sendable {
     /// `metrics` receives `claimsd_rate_limit_decisions_total{route,decision,decided_by}` and
     /// `claimsd_rate_limit_fallbacks_total`.
     public init(
-        redis: RedisClient, keyPrefix: String = "claimsd:", failClosed: Bool = false, logger: Logger,
-        metrics: any MetricsFactory = NOOPMetricsHandler.instance
+        redis: RedisClient, keyPrefix: String = "claimsd:", failClosed: Bool = false, callGuard: CallGuard = CallGuard(dependency: "redis", budget: .seconds(5)),
+        logger: Logger, metrics: any MetricsFactory = NOOPMetricsHandler.instance
     ) {
         self.redis = redis
+        self.callGuard = callGuard
         self.keyPrefix = keyPrefix
         self.failClosed = failClosed
         self.logger = logger
@@ -66,9 +71,9 @@ public final class SlidingWindowLimiter: Sendable {
     private func decide(scope: String, client: String, policy: RateLimitPolicy, requestID: String) async -> Outcome {
         let key = RedisArgument(keyPrefix + "ratelimit:" + scope + ":" + client)
         do {
-            let reply = try await redis.evaluate(
-                Self.script, keys: [key],
-                arguments: [RedisArgument(policy.limit), RedisArgument(policy.windowMilliseconds), RedisArgument(requestID)])
+            let redis = self.redis
+            let arguments = [RedisArgument(policy.limit), RedisArgument(policy.windowMilliseconds), RedisArgument(requestID)]
+            let reply = try await callGuard.run { try await redis.evaluate(Self.script, keys: [key], arguments: arguments) }
             guard let values = reply.array, values.count == 3, let allowed = values[0].integer, let remaining = values[1].integer,
                 let resetMicroseconds = values[2].integer
             else {

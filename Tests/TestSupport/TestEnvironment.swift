@@ -19,6 +19,8 @@ public enum TestEnvironment {
     public static var chaosDatabaseURL: String { required("CLAIMS_TEST_CHAOS_DATABASE_URL") }
     /// A Redis the recovery tests may stop and restart.
     public static var chaosRedisURL: String { required("CLAIMS_TEST_CHAOS_REDIS_URL") }
+    /// A Redis only the circuit-breaker tests use; they pause it (SIGSTOP) to make it hang.
+    public static var pausedRedisURL: String { required("CLAIMS_TEST_PAUSED_REDIS_URL") }
 
     /// A PostgreSQL and a Redis that the readiness tests may stop and restart.
     public static var readinessDatabaseURL: String { required("CLAIMS_TEST_READINESS_DATABASE_URL") }

@@ -7,13 +7,15 @@ import JSONText
 import Logging
 public import Ranking
 import Redis
+public import CircuitBreaking
 
 /// `GET /api/v1/providers/top` (and `/top-providers` for clients of the original service): the
 /// providers with the largest total net fee, from the Redis sorted set the relay maintains, or
-/// from PostgreSQL when Redis cannot answer.
+/// from PostgreSQL when Redis cannot answer within the guard's budget (or its breaker is open).
 public struct ProvidersController<Repository: ClaimRepository>: Sendable {
     let repository: Repository
     let cache: RankingCache
+    let redisGuard: CallGuard
     /// `claimsd_ranking_reads_total{source}`: answers served from Redis and from PostgreSQL.
     let readsFromRedis: Counter
     let readsFromPostgres: Counter
@@ -21,9 +23,13 @@ public struct ProvidersController<Repository: ClaimRepository>: Sendable {
     static var defaultCount: Int { 10 }
     static var maxCount: Int { 100 }
 
-    public init(repository: Repository, cache: RankingCache, metrics: any MetricsFactory = NOOPMetricsHandler.instance) {
+    public init(
+        repository: Repository, cache: RankingCache, redisGuard: CallGuard = CallGuard(dependency: "redis", budget: .milliseconds(50)),
+        metrics: any MetricsFactory = NOOPMetricsHandler.instance
+    ) {
         self.repository = repository
         self.cache = cache
+        self.redisGuard = redisGuard
         self.readsFromRedis = Counter(label: "claimsd_ranking_reads_total", dimensions: [("source", "redis")], factory: metrics)
         self.readsFromPostgres = Counter(label: "claimsd_ranking_reads_total", dimensions: [("source", "postgresql")], factory: metrics)
     }
@@ -56,7 +62,8 @@ public struct ProvidersController<Repository: ClaimRepository>: Sendable {
     /// The top of the Redis ranking, or nil (logged) when Redis cannot answer or is rebuilding.
     func rankingFromRedis(_ count: Int, context: ClaimsRequestContext) async -> RankedProviders? {
         do {
-            let ranked = try await cache.top(count)
+            let cache = self.cache
+            let ranked = try await redisGuard.run { try await cache.top(count) }
             if ranked == nil {
                 context.logger.debug("ranking not built yet; answering from PostgreSQL", metadata: ["event": "ranking_fallback", "reason": "rebuilding"])
             }

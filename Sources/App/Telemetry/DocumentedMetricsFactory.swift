@@ -99,6 +99,8 @@ enum MetricCatalog {
         "claimsd_tsdb_samples_refused_total": "Samples the store refused, by reason (out_of_order, duplicate_timestamp, series_limit, too_old, no_metric_name).",
         "claimsd_tsdb_checkpoint_duration_seconds": "How long the last checkpoint took to write.",
         "claimsd_tsdb_checkpoint_failures_total": "Checkpoints that could not be written.",
+        "claimsd_dependency_breaker_open": "1 while the circuit breaker of a dependency's request-path calls is open (Redis is not asked).",
+        "claimsd_dependency_calls_shed_total": "Request-path dependency calls given up, by reason: budget (no answer in CLAIMS_REDIS_BUDGET), breaker_open, error.",
         "claimsd_idempotency_keys_purged_total": "Idempotency keys deleted after their retention (CLAIMS_IDEMPOTENCY_RETENTION).",
         "claimsd_tsdb_replay_duration_seconds": "How long loading the checkpoint and replaying the WAL took at start-up.",
         "claimsd_scrape_duration_seconds": "Time each scrape took, by job.",
