@@ -36,7 +36,7 @@ public struct RankingCache: Sendable {
             ]
         }
         let reply = try await redis.evaluate(
-            RankingScripts.apply, keys: [keys.appliedSequence, keys.ranking, keys.claimCounts, keys.paymentsStream], arguments: arguments)
+            RankingScripts.apply, keys: [keys.appliedSequence, keys.ranking, keys.claimCounts, keys.paymentsStream, keys.totals], arguments: arguments)
         guard let pair = reply.array, pair.count == 2, let count = pair[0].integer, let marker = pair[1].integer else {
             throw RedisError(code: .unexpectedReply, message: "ranking apply script returned \(reply)")
         }
@@ -52,13 +52,14 @@ public struct RankingCache: Sendable {
     /// (lost data, rebuild pending) and so no trustworthy answer.
     public func top(_ limit: Int) async throws -> RankedProviders? {
         let reply = try await redis.evaluate(
-            RankingScripts.top, keys: [keys.appliedSequence, keys.ranking, keys.claimCounts], arguments: [RedisArgument(limit)])
-        guard let parts = reply.array, parts.count == 3 else {
+            RankingScripts.top, keys: [keys.appliedSequence, keys.ranking, keys.claimCounts, keys.totals], arguments: [RedisArgument(limit)])
+        guard let parts = reply.array, parts.count == 4 else {
             throw RedisError(code: .unexpectedReply, message: "ranking top script returned \(reply)")
         }
         guard let sequence = parts[0].integer else { return nil }
         let flat = parts[1].array ?? []
         let counts = parts[2].array ?? []
+        let exact = parts[3].array ?? []
         var totals: [ProviderTotal] = []
         totals.reserveCapacity(flat.count / 2)
         var index = 0
@@ -66,11 +67,16 @@ public struct RankingCache: Sendable {
             guard let npi = flat[index].string, let score = flat[index + 1].string.flatMap(Double.init) else {
                 throw RedisError(code: .unexpectedReply, message: "ranking entry \(flat[index]) \(flat[index + 1]) is not NPI and score")
             }
-            let claims = index / 2 < counts.count ? counts[index / 2].integer ?? 0 : 0
-            totals.append(ProviderTotal(providerNPI: npi, netFee: Money(cents: -Int64(score)), claims: Int(claims)))
+            let member = index / 2
+            let claims = member < counts.count ? counts[member].integer ?? 0 : 0
+            // The exact total; a provider not applied since the hash appeared has only its score.
+            let cents = member < exact.count ? exact[member].integer ?? -Int64(score) : -Int64(score)
+            totals.append(ProviderTotal(providerNPI: npi, netFee: Money(cents: cents), claims: Int(claims)))
             index += 2
         }
-        return RankedProviders(sequence: sequence, totals: totals)
+        // Equal scores may hide different totals past 2^53 cents: order by the exact figures.
+        totals.sort { ($0.netFee.cents, $1.providerNPI) > ($1.netFee.cents, $0.providerNPI) }
+        return RankedProviders(sequence: sequence, totals: Array(totals.prefix(limit)))
     }
 
     /// Replaces the ranking with `snapshot`, unless events past the snapshot were applied in the
@@ -80,21 +86,27 @@ public struct RankingCache: Sendable {
         let id = String(UInt64.random(in: 0...UInt64.max), radix: 36)
         let stagedRanking = keys.staging("ranking", id: id)
         let stagedCounts = keys.staging("claims", id: id)
+        let stagedTotals = keys.staging("total_cents", id: id)
         // Staged keys expire on their own if this relay dies half-way.
         for chunk in snapshot.totals.chunked(into: 1000) {
             var scores: [RedisArgument] = ["ZADD", stagedRanking]
             var counts: [RedisArgument] = ["HSET", stagedCounts]
+            var exact: [RedisArgument] = ["HSET", stagedTotals]
             for total in chunk {
                 scores += [RedisArgument(-total.netFee.cents), RedisArgument(total.providerNPI)]
                 counts += [RedisArgument(total.providerNPI), RedisArgument(total.claims)]
+                exact += [RedisArgument(total.providerNPI), RedisArgument(total.netFee.cents)]
             }
-            let replies = try await redis.pipeline([scores, counts, ["EXPIRE", stagedRanking, 600], ["EXPIRE", stagedCounts, 600]])
+            let replies = try await redis.pipeline([
+                scores, counts, exact, ["EXPIRE", stagedRanking, 600], ["EXPIRE", stagedCounts, 600], ["EXPIRE", stagedTotals, 600],
+            ])
             if let failure = replies.first(where: { if case .error = $0 { true } else { false } }) {
                 throw RedisError(code: .server, message: "staging the rebuilt ranking failed: \(failure)")
             }
         }
         let swapped = try await redis.evaluate(
-            RankingScripts.install, keys: [keys.appliedSequence, keys.ranking, keys.claimCounts, stagedRanking, stagedCounts],
+            RankingScripts.install,
+            keys: [keys.appliedSequence, keys.ranking, keys.claimCounts, stagedRanking, stagedCounts, keys.totals, stagedTotals],
             arguments: [RedisArgument(snapshot.sequence)])
         return swapped.integer == 1
     }

@@ -11,8 +11,11 @@ public struct RankingKeys: Sendable, Equatable {
 
     /// Sorted set: member = provider NPI, score = minus the provider's total net fee in cents.
     /// Negated so that ZRANGE (ascending) lists the largest totals first and breaks ties by
-    /// member ascending, which for ten-digit NPIs is NPI order.
+    /// member ascending, which for ten-digit NPIs is NPI order. Scores are doubles: exact below
+    /// 2^53 cents; ``totals`` holds the exact figure.
     public var ranking: RedisArgument { RedisArgument(prefix + "ranking:net_fee") }
+    /// Hash: provider NPI → its exact total net fee in cents (a 64-bit integer).
+    public var totals: RedisArgument { RedisArgument(prefix + "ranking:total_cents") }
     /// Hash: provider NPI → how many of its claims make up its total.
     public var claimCounts: RedisArgument { RedisArgument(prefix + "ranking:claims") }
     /// String: the outbox sequence of the last event applied to the ranking and the stream.

@@ -1,4 +1,4 @@
-import ClaimStore
+@testable import ClaimStore
 import Claims
 import Foundation
 import Postgres
@@ -124,6 +124,40 @@ struct RankingFixture {
             let fields = values.compactMap { $0.string }
             #expect(fields.contains("claim_id") && fields.contains(events[0].claimID.uuidString.lowercased()))
             #expect(fields.contains("net_fee") && fields.contains(events[0].netFee.description))
+        }
+    }
+
+    /// Totals past 2^53 cents, where Redis scores (doubles) can no longer tell them apart, are
+    /// kept and ordered exactly; a ranking kept before the exact totals existed carries on.
+    @Test func totalsPastTwoToTheFiftyThirdCentsStayExact() async throws {
+        try await RankingFixture.with { fixture in
+            try await fixture.relay.catchUp()
+            let base: Int64 = 1 << 53
+            func event(_ sequence: Int64, _ npi: String, cents: Int64, claims: Int) -> OutboxEvent {
+                OutboxEvent(
+                    sequence: sequence, claimID: UUID(), eventType: "claim.created", providerNPI: npi, netFeeDelta: Money(cents: cents),
+                    providerClaimsDelta: claims, netFee: Money(cents: cents), status: .submitted, createdAt: "2026-11-30T00:00:00Z")
+            }
+            // 2^53 + 1 rounds to 2^53 as a double: A and C get the same score, B one of its own.
+            let events = [
+                event(1, "1000000003", cents: base, claims: 1), event(2, "1000000003", cents: 1, claims: 1),  // A: 2^53 + 1
+                event(3, "1000000005", cents: base + 2, claims: 1),  // B: 2^53 + 2
+                event(4, "1000000001", cents: base, claims: 1),  // C: 2^53, lower NPI than A
+            ]
+            #expect(try await fixture.cache.apply(events) == .applied(count: 4, appliedSequence: 4))
+            let top = try #require(try await fixture.cache.top(2))
+            #expect(top.totals.map(\.providerNPI) == ["1000000005", "1000000003"])
+            #expect(top.totals.map(\.netFee.cents) == [base + 2, base + 1])
+            #expect(try await fixture.ranking().map(\.netFee.cents) == [base + 2, base + 1, base])
+
+            // A provider ranked before the exact totals existed (score and count only) starts
+            // from its score.
+            try await fixture.redis.send("ZADD", fixture.cache.keys.ranking, "-500", "1000000007")
+            try await fixture.redis.send("HSET", fixture.cache.keys.claimCounts, "1000000007", "1")
+            #expect(try await fixture.cache.apply([event(5, "1000000007", cents: 1, claims: 1)]) == .applied(count: 1, appliedSequence: 5))
+            let migrated = try await fixture.ranking().first { $0.providerNPI == "1000000007" }
+            #expect(migrated?.netFee.cents == 501 && migrated?.claims == 2)
+            #expect(try await fixture.redis.send("HGET", fixture.cache.keys.totals, "1000000007").string == "501")
         }
     }
 
