@@ -66,6 +66,31 @@ extension ClaimsAPITests {
         }
     }
 
+    /// A claim that passes validation but that PostgreSQL refuses (here a real CHECK constraint
+    /// added for the test, SQLSTATE 23514) is kept as a rejection; the rest of its batch, before
+    /// and after it, is stored.
+    @Test func aClaimTheDatabaseRefusesIsRejectedAloneAndTheRestIsStored() async throws {
+        try await withApp { client, database in
+            try await database.query("ALTER TABLE claims ADD CONSTRAINT refuse_for_test CHECK (external_claim_number IS DISTINCT FROM 'C17')")
+            let (csv, _) = ImportTests.export(count: 40, rejectEvery: 1_000)
+            let (response, report) = try await ImportTests().postImport(client, csv, type: "text/csv")
+            #expect(response.status == .ok)
+            #expect(report["accepted"] as? Int == 39)
+            #expect(report["rejected"] as? Int == 1)
+            let rejected = try #require((report["rejected_claims"] as? [[String: Any]])?.first)
+            #expect(rejected["claim_number"] as? String == "C17")
+            let error = try #require((rejected["errors"] as? [[String: Any]])?.first)
+            #expect(error["rule"] as? String == "storable")
+            #expect((error["message"] as? String)?.contains("23514") == true)
+            #expect(try await ImportTests.count("claims", database) == 39)
+            #expect(try await ImportTests.count("outbox_events", database) == 39)
+            // Kept for review with its input, like any rejection.
+            let kept = try await database.query("SELECT source, raw->'rows'->0->>0 AS number FROM rejected_claims").rows.first
+            #expect(try kept?.decode("number", as: String.self) == "C17")
+            #expect(try kept?.decode("source", as: String.self).hasPrefix("csv lines") == true)
+        }
+    }
+
     @Test func bodiesInAnotherCharsetAre415() async throws {
         try await withApp { client, _ in
             let (latin1, problem) = try await post(client, Self.claimJSON(), type: "application/json; charset=latin1")

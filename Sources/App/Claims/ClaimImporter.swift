@@ -1,9 +1,15 @@
 public import ClaimStore
 public import Claims
 public import Foundation
+import Postgres
 
 /// Bulk import: validates claims and stores them in batches (one COPY transaction each); every
 /// rejected claim is stored too, with its input and every violation, so nothing is lost.
+///
+/// When PostgreSQL refuses a batch because of its data (SQLSTATE class 22, 23 or 54: a value,
+/// constraint or size it will not take), the batch is split in halves until the claims it
+/// refuses stand alone; each of those is kept as a rejection (`storable`), and every other claim
+/// is stored. Only an outage (connection lost, server shutting down) stops an import.
 public struct ClaimImporter<Repository: ClaimRepository>: Sendable {
     let repository: Repository
     let validator: ClaimValidator
@@ -23,20 +29,22 @@ public struct ClaimImporter<Repository: ClaimRepository>: Sendable {
         _ items: [ImportItem], importID: UUID, today: CalendarDate, progress: @Sendable (Int) -> Void = { _ in }
     ) async throws(ImportError) -> ImportReport {
         var report = ImportReport(importID: importID, items: items.count)
-        var storing: (task: Task<Void, any Error>, through: Committed)?
+        var storing: (task: Task<[RefusalIsolatingStorer<Repository>.Refusal], any Error>, through: Committed)?
         var committed = Committed()
         for start in stride(from: 0, to: items.count, by: batchSize) {
             let slice = items[start..<min(start + batchSize, items.count)]
+            let acceptedBefore = report.accepted.count
             var batch = await self.batch(slice, importID: importID, today: today, report: &report)
             batch.prepareRows()  // while the previous batch is being stored
             if let previous = storing {
-                committed = try await finish(previous, committed: committed, importID: importID, progress: progress)
+                committed = try await finish(previous, committed: committed, importID: importID, report: &report, progress: progress)
             }
-            let repository = self.repository
-            storing = (Task { try await repository.store(batch) }, Committed(items: start + slice.count, accepted: report.accepted.count, rejected: report.rejected.count))
+            let storer = RefusalIsolatingStorer(
+                repository: repository, importID: importID, ids: ids, items: slice, accepted: report.accepted[acceptedBefore...])
+            storing = (Task { try await storer.store(batch) }, Committed(items: start + slice.count, accepted: report.accepted.count, rejected: report.rejected.count))
         }
         if let previous = storing {
-            _ = try await finish(previous, committed: committed, importID: importID, progress: progress)
+            _ = try await finish(previous, committed: committed, importID: importID, report: &report, progress: progress)
         }
         return report
     }
@@ -48,19 +56,32 @@ public struct ClaimImporter<Repository: ClaimRepository>: Sendable {
         var rejected = 0
     }
 
-    /// Waits for a batch's transaction; returns the new committed position.
+    /// Waits for a batch's transactions; moves the claims PostgreSQL refused from accepted to
+    /// rejected in `report`; returns the new committed position.
     private func finish(
-        _ storing: (task: Task<Void, any Error>, through: Committed), committed: Committed, importID: UUID, progress: @Sendable (Int) -> Void
+        _ storing: (task: Task<[RefusalIsolatingStorer<Repository>.Refusal], any Error>, through: Committed), committed: Committed, importID: UUID,
+        report: inout ImportReport, progress: @Sendable (Int) -> Void
     ) async throws(ImportError) -> Committed {
+        let refused: [RefusalIsolatingStorer<Repository>.Refusal]
         do {
-            try await storing.task.value
+            refused = try await storing.task.value
         } catch {
             throw .interrupted(
                 importID: importID, storedItems: committed.items, storedAccepted: committed.accepted, storedRejected: committed.rejected,
                 reason: "\(error)")
         }
-        progress(storing.through.items)
-        return storing.through
+        var through = storing.through
+        for refusal in refused {
+            guard let index = report.accepted.firstIndex(where: { $0.id == refusal.claimID }) else { continue }
+            let claim = report.accepted.remove(at: index)
+            report.rejected.append(
+                ImportReport.Rejected(
+                    source: claim.source, claimNumber: claim.claimNumber, id: refusal.rejection.id, errors: refusal.rejection.violations, sourceLines: []))
+            through.accepted -= 1
+            through.rejected += 1
+        }
+        progress(through.items)
+        return through
     }
 
     /// Validates one slice of items into a batch, spread over the machine's cores, and records
@@ -127,6 +148,60 @@ public struct ClaimImporter<Repository: ClaimRepository>: Sendable {
                 ImportReport.Rejected(source: item.source, claimNumber: number, id: rejected.id, errors: violations, sourceLines: sourceLines))
         }
         return result
+    }
+}
+
+/// Stores an import batch; when PostgreSQL refuses it for its data, stores its halves instead,
+/// down to single claims, and keeps each claim it still refuses as a rejection.
+struct RefusalIsolatingStorer<Repository: ClaimRepository>: Sendable {
+    let repository: Repository
+    let importID: UUID
+    let ids: UUIDv7Generator
+    /// The batch's items and the report of its accepted claims: a refused claim's source and
+    /// input are found there (only when one is refused).
+    let items: ArraySlice<ImportItem>
+    let accepted: ArraySlice<ImportReport.Accepted>
+
+    /// A claim PostgreSQL refused, and the rejection stored in its place.
+    struct Refusal: Sendable {
+        var claimID: UUID
+        var rejection: RejectedClaim
+    }
+
+    /// Stores `batch`; returns the claims PostgreSQL refused, with the rejections stored for them.
+    func store(_ batch: ImportBatch) async throws -> [Refusal] {
+        do {
+            try await repository.store(batch)
+            return []
+        } catch let error as PostgresError where Self.isRefusal(error) {
+            guard batch.accepted.count > 1 else {
+                guard let claim = batch.accepted.first else { throw error }  // a refused rejection: nothing smaller to try
+                let rejection = refusal(of: claim, error: error)
+                try await repository.store(ImportBatch(rejected: batch.rejected + [rejection]))
+                return [Refusal(claimID: claim.id, rejection: rejection)]
+            }
+            let middle = batch.accepted.count / 2
+            let first = try await store(ImportBatch(accepted: Array(batch.accepted[..<middle]), rejected: batch.rejected))
+            let second = try await store(ImportBatch(accepted: Array(batch.accepted[middle...])))
+            return first + second
+        }
+    }
+
+    /// A data exception (22), an integrity constraint (23) or a program limit (54): this data
+    /// will never be stored, unlike a lost connection or a server shutting down.
+    static func isRefusal(_ error: PostgresError) -> Bool {
+        ["22", "23", "54"].contains(error.sqlStateClass ?? "")
+    }
+
+    func refusal(of claim: StoredClaim, error: PostgresError) -> RejectedClaim {
+        let violation = Violation(
+            line: nil, field: "claim", rule: "storable", severity: .reject,
+            message: "PostgreSQL refused to store this claim (SQLSTATE \(error.sqlState ?? "?")); it passed validation, so report it to the operators")
+        let source = accepted.first { $0.id == claim.id }?.source ?? ""
+        let original = items.first { $0.source == source }?.original.json ?? "null"
+        return RejectedClaim(
+            id: ids.next(), importID: importID, externalClaimNumber: claim.externalClaimNumber?.replacingNUL, source: source, originalJSON: original,
+            violations: [violation])
     }
 }
 
