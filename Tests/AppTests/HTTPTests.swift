@@ -202,7 +202,7 @@ func json(_ buffer: ByteBuffer) throws -> [String: Any] {
             try await submit(client, npi: "1000000009", fee: "1000.00")
             try await waitUntil { try await app.cache.appliedSequence() == 31 }
             #expect(app.relay.state.rebuilds == rebuilds + 1)
-            let expected = try await PostgresClaimRepository(client: app.postgres).topProviders(limit: 100)
+            let expected = Array(try await RankingTruth.providerTotals(app.postgres).prefix(100))
             let rebuilt = try await app.cache.top(100)
             #expect(rebuilt?.totals == expected)
             #expect(expected.first?.providerNPI == "1000000009")

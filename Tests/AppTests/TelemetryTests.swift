@@ -22,12 +22,12 @@ func sample(_ exposition: String, _ series: String) -> Double? {
 }
 
 @Suite struct TelemetryTests {
-    /// An app on unreachable stores is enough: the routes used here touch neither.
+    /// An app on unreachable stores is enough: most routes used here touch neither, and those
+    /// that do show the error families.
     func withApp(_ body: @escaping @Sendable (any TestClientProtocol, RecordingSink) async throws -> Void) async throws {
         let sink = RecordingSink()
         let telemetry = Telemetry()
-        let base = try makeDependencies(databaseURL: "postgresql://claimsd@127.0.0.1:1/none", redisURL: "redis://127.0.0.1:1")
-        let dependencies = AppDependencies(postgres: base.postgres, redis: base.redis, telemetry: telemetry)
+        let dependencies = try makeDependencies(databaseURL: "postgresql://claimsd@127.0.0.1:1/none", redisURL: "redis://127.0.0.1:1", telemetry: telemetry)
         let counters = LogLevelCounters(factory: telemetry.factory)
         let logger = Logger(label: "claimsd") { label in JournalLogHandler(label: label, sink: sink, level: .info, counters: counters) }
         try await Application(router: buildRouter(dependencies: dependencies, traffic: TrafficSettings(rateLimits: [])), logger: logger)
@@ -114,6 +114,10 @@ func sample(_ exposition: String, _ series: String) -> Double? {
         try await withApp { client, _ in
             _ = try await client.execute(uri: "/health", method: .get)
             _ = try await client.execute(uri: "/api/v1/claims/x", method: .get)
+            // The stores are unreachable: the error families appear too.
+            _ = try await client.execute(uri: "/api/v1/providers/top", method: .get)
+            let text = try await metrics(client)
+            #expect(text.contains("# TYPE claimsd_redis_errors_total counter") && text.contains("# TYPE claimsd_postgres_errors_total counter"))
             let path = FileManager.default.temporaryDirectory.appendingPathComponent("claimsd-metrics-\(TestEnvironment.uniqueSuffix()).txt").path
             try Data(try await metrics(client).utf8).write(to: URL(fileURLWithPath: path))
             defer { try? FileManager.default.removeItem(atPath: path) }

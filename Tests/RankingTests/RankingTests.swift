@@ -43,9 +43,12 @@ struct RankingFixture {
         return try #require(top).totals
     }
 
-    /// The SQL answer the ranking must equal.
+    /// The answer the ranking must equal, worked out independently of the production SQL; the
+    /// repository's own PostgreSQL answer (the fallback of the HTTP route) must equal it too.
     func expected() async throws -> [ProviderTotal] {
-        try await repository.topProviders(limit: 100_000)
+        let truth = try await RankingTruth.providerTotals(postgres)
+        #expect(try await repository.topProviders(limit: 100_000) == truth)
+        return truth
     }
 }
 

@@ -115,7 +115,9 @@ struct AlertingMetrics: Sendable {
     func evaluated(_ group: RuleGroup, missed: Int, noSeriesAfter: Int64) {
         let dimensions = [("rule_group", group.key)]
         Counter(label: "claimsd_rule_group_iterations_total", dimensions: dimensions, factory: factory).increment()
-        if missed > 0 { Counter(label: "claimsd_rule_group_iterations_missed_total", dimensions: dimensions, factory: factory).increment(by: missed) }
+        // Incremented by 0 too, so every group's series exists from its first evaluation.
+        Counter(label: "claimsd_rule_group_iterations_missed_total", dimensions: dimensions, factory: factory).increment(by: missed)
+        Counter(label: "claimsd_rule_evaluation_failures_total", dimensions: dimensions, factory: factory).increment(by: 0)
         Counter(label: "claimsd_rule_evaluations_total", dimensions: dimensions, factory: factory).increment(by: group.rules.count)
         Gauge(label: "claimsd_rule_group_last_duration_seconds", dimensions: dimensions, factory: factory).record(group.lastEvaluation.duration)
         Gauge(label: "claimsd_rule_group_interval_seconds", dimensions: dimensions, factory: factory).record(Double(group.interval) / 1000)
