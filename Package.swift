@@ -85,6 +85,7 @@ let package = Package(
                 .embedInCode("sql/V0001__claims_schema.sql"),
                 .embedInCode("sql/V0002__provider_ranking.sql"),
                 .embedInCode("sql/V0003__idempotency_scope.sql"),
+                .embedInCode("sql/V0004__provider_shares.sql"),
             ],
             swiftSettings: strict
         ),

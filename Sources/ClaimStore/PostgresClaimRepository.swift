@@ -46,15 +46,18 @@ public struct PostgresClaimRepository: ClaimRepository {
     static func insertStatement(for claims: [StoredClaim]) -> PostgresQuery {
         let claimRows = claims.map(claimRow)
         let lineRows = claims.flatMap { claim in claim.lines.map { lineRow(claim.id, $0) } }
-        let eventRows = claims.map { EventDraft.created($0).row }
+        let shareRows = claims.flatMap(shareRows)
+        let eventRows = claims.flatMap { EventDraft.created($0).map(\.row) }
         var binds = BindList()
         let claimValues = binds.unnest(claimRows, types: claimTypes)
         let lineValues = binds.unnest(lineRows, types: lineTypes)
+        let shareValues = binds.unnest(shareRows, types: shareTypes)
         let lock = binds.value(String(outboxLockKey), type: "bigint")
         let eventValues = binds.unnest(eventRows, types: EventDraft.types)
         let sql = """
             WITH new_claims AS (INSERT INTO claims (\(claimColumns)) SELECT * FROM \(claimValues)),
             new_lines AS (INSERT INTO claim_lines (\(lineColumns)) SELECT * FROM \(lineValues)),
+            new_shares AS (INSERT INTO claim_provider_shares (\(shareColumns)) SELECT * FROM \(shareValues)),
             ordering AS (SELECT pg_advisory_xact_lock(\(lock)))
             INSERT INTO outbox_events (\(EventDraft.columns))
             SELECT event.* FROM ordering, \(eventValues) AS event
@@ -108,22 +111,16 @@ public struct PostgresClaimRepository: ClaimRepository {
                 """)
             try await connection.query("DELETE FROM claim_lines WHERE claim_id = \(id)")
             try await Self.insertLines(of: id, updated.lines, on: connection)
-            var events: [EventDraft] = []
-            if current.providerNPI == updated.providerNPI {
-                events.append(
-                    EventDraft(
-                        claimID: id, type: "claim.updated", providerNPI: updated.providerNPI, delta: updated.netFee - current.netFee,
-                        providerClaimsDelta: 0, netFee: updated.netFee, status: .submitted))
-            } else {
-                // The claim moved to another provider: take it from one ranking, add it to the other.
-                events.append(
-                    EventDraft(
-                        claimID: id, type: "claim.updated", providerNPI: current.providerNPI, delta: .zero - current.netFee,
-                        providerClaimsDelta: -1, netFee: updated.netFee, status: .submitted))
-                events.append(
-                    EventDraft(
-                        claimID: id, type: "claim.updated", providerNPI: updated.providerNPI, delta: updated.netFee,
-                        providerClaimsDelta: 1, netFee: updated.netFee, status: .submitted))
+            try await connection.query("DELETE FROM claim_provider_shares WHERE claim_id = \(id)")
+            try await Self.insertShares(of: updated, on: connection)
+            // One event per provider the claim had or has: the change of its part.
+            let before = Dictionary(uniqueKeysWithValues: current.providerShares.map { ($0.providerNPI, $0.netFee) })
+            let after = Dictionary(uniqueKeysWithValues: updated.providerShares.map { ($0.providerNPI, $0.netFee) })
+            let events = Set(before.keys).union(after.keys).sorted().map { npi in
+                EventDraft(
+                    claimID: id, type: "claim.updated", providerNPI: npi, delta: (after[npi] ?? .zero) - (before[npi] ?? .zero),
+                    providerClaimsDelta: (after[npi] == nil ? 0 : 1) - (before[npi] == nil ? 0 : 1), netFee: updated.netFee, status: .submitted,
+                    providerNetFee: after[npi] ?? .zero)
             }
             try await Self.appendEvents(events, on: connection)
             return updated
@@ -142,14 +139,15 @@ public struct PostgresClaimRepository: ClaimRepository {
                 // A failed payment already took the claim out of the ranking: nothing to subtract.
                 let counted = claim.status.countsTowardsRanking
                 try await connection.query("UPDATE claims SET status = 'voided', updated_at = \(timestamp)::timestamptz WHERE id = \(id)")
+                if counted { try await connection.query("UPDATE claim_provider_shares SET counts = false WHERE claim_id = \(id)") }
                 claim.status = .voided
                 claim.updatedAt = timestamp
                 try await Self.appendEvents(
-                    [
+                    claim.providerShares.map { share in
                         EventDraft(
-                            claimID: id, type: "claim.voided", providerNPI: claim.providerNPI, delta: counted ? .zero - claim.netFee : .zero,
-                            providerClaimsDelta: counted ? -1 : 0, netFee: claim.netFee, status: .voided)
-                    ],
+                            claimID: id, type: "claim.voided", providerNPI: share.providerNPI, delta: counted ? .zero - share.netFee : .zero,
+                            providerClaimsDelta: counted ? -1 : 0, netFee: claim.netFee, status: .voided, providerNetFee: share.netFee)
+                    },
                     on: connection)
                 return claim
             }
@@ -170,13 +168,16 @@ public struct PostgresClaimRepository: ClaimRepository {
             }
             let status = report.outcome.claimStatus
             try await connection.query("UPDATE claims SET status = \(status.rawValue), updated_at = \(timestamp)::timestamptz WHERE id = \(id)")
-            // A failed payment is compensated: the claim's net fee leaves its provider's ranking.
-            let event = report.outcome == .paid
-                ? EventDraft(claimID: id, type: "claim.paid", providerNPI: claim.providerNPI, delta: .zero, providerClaimsDelta: 0, netFee: claim.netFee, status: status)
-                : EventDraft(
-                    claimID: id, type: "claim.payment_failed", providerNPI: claim.providerNPI, delta: .zero - claim.netFee, providerClaimsDelta: -1,
-                    netFee: claim.netFee, status: status)
-            let sequence = try await Self.appendEvents([event], on: connection)[0]
+            // A failed payment is compensated: each provider's part leaves its ranking.
+            let paid = report.outcome == .paid
+            if !paid { try await connection.query("UPDATE claim_provider_shares SET counts = false WHERE claim_id = \(id)") }
+            let events = claim.providerShares.map { share in
+                EventDraft(
+                    claimID: id, type: paid ? "claim.paid" : "claim.payment_failed", providerNPI: share.providerNPI,
+                    delta: paid ? .zero : .zero - share.netFee, providerClaimsDelta: paid ? 0 : -1, netFee: claim.netFee, status: status,
+                    providerNetFee: share.netFee)
+            }
+            let sequence = try await Self.appendEvents(events, on: connection)[0]
             try await connection.query(
                 """
                 INSERT INTO payment_results (claim_id, outcome, reason, payment_id, sequence, recorded_at)
@@ -200,8 +201,8 @@ public struct PostgresClaimRepository: ClaimRepository {
     public func topProviders(limit: Int) async throws -> [ProviderTotal] {
         try await client.query(
             """
-            SELECT provider_npi, sum(net_fee)::text AS net_fee, count(*)::int AS claims FROM claims
-            WHERE status IN ('submitted', 'paid') GROUP BY provider_npi ORDER BY sum(net_fee) DESC, provider_npi LIMIT \(limit)
+            SELECT provider_npi, sum(net_fee)::text AS net_fee, count(*)::int AS claims FROM claim_provider_shares
+            WHERE counts GROUP BY provider_npi ORDER BY sum(net_fee) DESC, provider_npi LIMIT \(limit)
             """
         ).rows.map(Self.providerTotal)
     }
@@ -216,8 +217,8 @@ public struct PostgresClaimRepository: ClaimRepository {
                 .rows[0].decode("sequence")
             let totals = try await connection.query(
                 """
-                SELECT provider_npi, sum(net_fee)::text AS net_fee, count(*)::int AS claims FROM claims
-                WHERE status IN ('submitted', 'paid') GROUP BY provider_npi
+                SELECT provider_npi, sum(net_fee)::text AS net_fee, count(*)::int AS claims FROM claim_provider_shares
+                WHERE counts GROUP BY provider_npi
                 """
             ).rows.map(Self.providerTotal)
             return RankingSnapshot(sequence: sequence, totals: totals)
@@ -301,7 +302,8 @@ public struct PostgresClaimRepository: ClaimRepository {
         let rows = try await client.query(
             """
             SELECT sequence, claim_id, event_type, provider_npi, net_fee_delta::text AS delta, provider_claims_delta::int AS claims_delta,
-                   net_fee::text AS net_fee, status, \(unescaped: Self.rfc3339("created_at")) AS created_at
+                   net_fee::text AS net_fee, status, \(unescaped: Self.rfc3339("created_at")) AS created_at,
+                   provider_net_fee::text AS provider_net_fee
             FROM outbox_events WHERE sequence > \(sequence) ORDER BY sequence LIMIT \(limit)
             """
         ).rows
@@ -310,7 +312,8 @@ public struct PostgresClaimRepository: ClaimRepository {
                 sequence: try row.decode("sequence"), claimID: try row.decode("claim_id"), eventType: try row.decode("event_type"),
                 providerNPI: try row.decode("provider_npi"), netFeeDelta: try Self.money(row, "delta"),
                 providerClaimsDelta: try row.decode("claims_delta"), netFee: try Self.money(row, "net_fee"),
-                status: try Self.status(row), createdAt: try row.decode("created_at"))
+                status: try Self.status(row), createdAt: try row.decode("created_at"),
+                providerNetFee: try row.decodeIfPresent("provider_net_fee", as: String.self).flatMap(Money.init(parsing:)))
         }
     }
 
@@ -324,6 +327,7 @@ public struct PostgresClaimRepository: ClaimRepository {
             if !rows.claims.isEmpty {
                 try await connection.copyFrom("COPY claims (\(Self.claimColumns)) FROM STDIN", rows: rows.claims)
                 try await connection.copyFrom("COPY claim_lines (\(Self.lineColumns)) FROM STDIN", rows: rows.lines)
+                try await connection.copyFrom("COPY claim_provider_shares (\(Self.shareColumns)) FROM STDIN", rows: rows.shares)
             }
             if !rows.rejected.isEmpty {
                 try await connection.copyFrom("COPY rejected_claims (\(ImportRows.rejectedColumns)) FROM STDIN", rows: rows.rejected)
@@ -341,6 +345,7 @@ public struct PostgresClaimRepository: ClaimRepository {
     struct ImportRows: Sendable {
         var claims = CopyRows()
         var lines = CopyRows()
+        var shares = CopyRows()
         var rejected = CopyRows()
         var events = CopyRows()
 
@@ -350,7 +355,8 @@ public struct PostgresClaimRepository: ClaimRepository {
             for claim in batch.accepted {
                 claims.append(PostgresClaimRepository.claimRow(claim))
                 for line in claim.lines { lines.append(PostgresClaimRepository.lineRow(claim.id, line)) }
-                events.append(EventDraft.created(claim).row)
+                for share in PostgresClaimRepository.shareRows(claim) { shares.append(share) }
+                for event in EventDraft.created(claim) { events.append(event.row) }
             }
             for claim in batch.rejected {
                 rejected.append([
@@ -370,21 +376,28 @@ public struct PostgresClaimRepository: ClaimRepository {
         var providerClaimsDelta: Int
         var netFee: Money
         var status: ClaimStatus
+        /// The provider's part of the claim's net fee after the change.
+        var providerNetFee: Money
 
-        /// The event a new claim gets: its whole net fee added to its provider.
-        static func created(_ claim: StoredClaim) -> EventDraft {
-            EventDraft(
-                claimID: claim.id, type: "claim.created", providerNPI: claim.providerNPI, delta: claim.netFee, providerClaimsDelta: 1,
-                netFee: claim.netFee, status: .submitted)
+        /// The events a new claim gets: each provider's part added to that provider.
+        static func created(_ claim: StoredClaim) -> [EventDraft] {
+            claim.providerShares.map { share in
+                EventDraft(
+                    claimID: claim.id, type: "claim.created", providerNPI: share.providerNPI, delta: share.netFee, providerClaimsDelta: 1,
+                    netFee: claim.netFee, status: .submitted, providerNetFee: share.netFee)
+            }
         }
 
-        static let columns = "claim_id, event_type, provider_npi, net_fee_delta, provider_claims_delta, net_fee, status"
+        static let columns = "claim_id, event_type, provider_npi, net_fee_delta, provider_claims_delta, net_fee, status, provider_net_fee"
         /// The PostgreSQL types of ``columns``, in order.
-        static let types = ["uuid", "text", "text", "numeric", "smallint", "numeric", "text"]
+        static let types = ["uuid", "text", "text", "numeric", "smallint", "numeric", "text", "numeric"]
 
         /// The column values in ``columns`` order, as PostgreSQL text.
         var row: [String?] {
-            [claimID.postgresText, type, providerNPI, delta.description, String(providerClaimsDelta), netFee.description, status.rawValue]
+            [
+                claimID.postgresText, type, providerNPI, delta.description, String(providerClaimsDelta), netFee.description, status.rawValue,
+                providerNetFee.description,
+            ]
         }
     }
 
@@ -446,6 +459,23 @@ public struct PostgresClaimRepository: ClaimRepository {
         var binds = BindList()
         let rows = binds.unnest(lines.map { lineRow(id, $0) }, types: lineTypes)
         try await connection.query(PostgresQuery(sql: "INSERT INTO claim_lines (\(lineColumns)) SELECT * FROM \(rows)", binds: binds.values))
+    }
+
+    static let shareColumns = "claim_id, provider_npi, net_fee, counts"
+    /// The PostgreSQL types of ``shareColumns``, in order.
+    static let shareTypes = ["uuid", "text", "numeric", "boolean"]
+
+    /// A claim's rows in ``shareColumns`` order: one per provider, as PostgreSQL text.
+    static func shareRows(_ claim: StoredClaim) -> [[String?]] {
+        let counts = claim.status.countsTowardsRanking ? "t" : "f"
+        return claim.providerShares.map { [claim.id.postgresText, $0.providerNPI, $0.netFee.description, counts] }
+    }
+
+    static func insertShares(of claim: StoredClaim, on connection: PostgresConnection) async throws {
+        var binds = BindList()
+        let rows = binds.unnest(shareRows(claim), types: shareTypes)
+        try await connection.query(
+            PostgresQuery(sql: "INSERT INTO claim_provider_shares (\(shareColumns)) SELECT * FROM \(rows)", binds: binds.values))
     }
 
     /// Appends events as the transaction's last step, in one statement that first takes the

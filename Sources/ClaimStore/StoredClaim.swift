@@ -56,6 +56,9 @@ public struct StoredClaim: Sendable, Equatable {
         self.updatedAt = updatedAt
     }
 
+    /// Each provider's part of the net fee, by NPI (one share unless `single_provider` is relaxed).
+    public var providerShares: [ProviderShare] { ProviderShare.shares(of: lines) }
+
     /// The earliest and latest service dates of the lines.
     public var serviceDateRange: ClosedRange<CalendarDate>? {
         guard let first = lines.map(\.serviceDate).min(), let last = lines.map(\.serviceDate).max() else { return nil }
@@ -147,6 +150,9 @@ public struct OutboxEvent: Sendable, Equatable {
     public var netFee: Money
     public var status: ClaimStatus
     public var createdAt: String
+    /// The provider's part of the claim's net fee after the change: what it is owed. Nil on
+    /// events written before claims could name several providers (then it is ``netFee``).
+    public var providerNetFee: Money? = nil
 }
 
 /// Why a store operation did not happen.

@@ -37,6 +37,29 @@ public struct ClaimLine: Sendable, Equatable {
     }
 }
 
+/// One provider's part of a claim: the net fees of the claim's lines that name it. The ranking,
+/// the outbox events and the payments feed count each line towards its own provider.
+public struct ProviderShare: Sendable, Equatable {
+    public var providerNPI: String
+    public var netFee: Money
+
+    public init(providerNPI: String, netFee: Money) {
+        self.providerNPI = providerNPI
+        self.netFee = netFee
+    }
+
+    /// The shares of `lines`, one per provider, in NPI order.
+    public static func shares(of lines: [ClaimLine]) -> [ProviderShare] {
+        guard let first = lines.first?.providerNPI else { return [] }
+        if lines.allSatisfy({ $0.providerNPI == first }) {
+            return [ProviderShare(providerNPI: first, netFee: lines.reduce(.zero) { $0 + $1.netFee })]
+        }
+        var totals: [String: Money] = [:]
+        for line in lines { totals[line.providerNPI, default: .zero] = totals[line.providerNPI, default: .zero] + line.netFee }
+        return totals.map { ProviderShare(providerNPI: $0.key, netFee: $0.value) }.sorted { $0.providerNPI < $1.providerNPI }
+    }
+}
+
 /// A claim that passed validation: its lines, the warnings it carries and what was ignored.
 public struct ValidatedClaim: Sendable, Equatable {
     public var externalClaimNumber: String?
@@ -53,8 +76,12 @@ public struct ValidatedClaim: Sendable, Equatable {
         self.ignoredFields = ignoredFields
     }
 
-    /// The billing provider: every line of a claim has the same one.
+    /// The billing provider: the first line's. Every line has it unless `single_provider` is
+    /// relaxed; ``providerShares`` says what each provider is owed.
     public var providerNPI: String { lines.first?.providerNPI ?? "" }
+
+    /// Each provider's part of the net fee, by NPI.
+    public var providerShares: [ProviderShare] { ProviderShare.shares(of: lines) }
 
     /// The sum of the lines' net fees.
     public var netFee: Money { lines.reduce(.zero) { $0 + $1.netFee } }

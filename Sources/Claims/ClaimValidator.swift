@@ -76,9 +76,9 @@ public struct ClaimValidator: Sendable {
                     message: "\(ignored.omitted) more unknown field name(s) were ignored and are not listed (at most \(rules.limits.maxIgnoredFieldsKept) are kept, each at most \(rules.limits.maxTextLength) characters)"))
         }
         let providers = Set(lines.map(\.providerNPI))
-        if providers.count > 1 {
+        if providers.count > 1, rules.singleProviderSeverity != .off {
             violations.append(
-                Violation(line: nil, field: ClaimField.providerNPI.rawValue, rule: "single_provider", severity: .reject,
+                Violation(line: nil, field: ClaimField.providerNPI.rawValue, rule: RuleSet.singleProviderRule, severity: rules.singleProviderSeverity,
                     message: "all lines of a claim must have the same provider NPI; found \(providers.count) different ones"))
         }
         if let number = claim.externalClaimNumber {

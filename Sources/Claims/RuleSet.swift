@@ -5,6 +5,10 @@ public struct RuleSet: Sendable {
     public private(set) var rules: [ValidationRule]
     /// How many fields, how long a text and how many ignored names a claim may carry.
     public var limits = ClaimLimits.standard
+    /// What a claim whose lines name more than one provider gets (`single_provider`): `reject`
+    /// by default, because the original services billed a claim to one provider; `warn` or `off`
+    /// accept it, and each line's net fee then counts towards its own provider.
+    public var singleProviderSeverity: Severity = .reject
     /// Compiled `pattern` rules, by rule name.
     let patterns: [String: CompiledPattern]
 
@@ -87,8 +91,15 @@ public struct RuleSet: Sendable {
             throw RuleSetError.unreadable("\(error)")
         }
         var rules = standardRules
+        var singleProvider: Severity?
         for entry in document.rules {
-            if let index = rules.firstIndex(where: { $0.name == entry.name }) {
+            if entry.name == Self.singleProviderRule {
+                // A structural rule: only its severity can change.
+                guard let severity = entry.severity, entry.field == nil, entry.kind == nil, entry.pattern == nil, entry.values == nil,
+                    entry.maxCents == nil, entry.message == nil
+                else { throw RuleSetError.missingParameter(rule: entry.name, parameter: "only a severity (reject, warn or off)") }
+                singleProvider = severity
+            } else if let index = rules.firstIndex(where: { $0.name == entry.name }) {
                 entry.apply(to: &rules[index])
             } else {
                 guard let field = entry.field, let kind = entry.kind else {
@@ -101,8 +112,12 @@ public struct RuleSet: Sendable {
         }
         var ruleSet = try RuleSet(rules: rules)
         if let limits = document.limits { ruleSet.limits = try limits.applied(to: ruleSet.limits) }
+        if let singleProvider { ruleSet.singleProviderSeverity = singleProvider }
         return ruleSet
     }
+
+    /// The name of the rule that a claim's lines share one provider NPI.
+    public static let singleProviderRule = "single_provider"
 }
 
 /// A `pattern` rule's regular expression, matched against the whole value.

@@ -27,12 +27,13 @@ public struct RankingCache: Sendable {
     /// Applies `events` (in sequence order) atomically; events already applied are skipped.
     public func apply(_ events: [OutboxEvent]) async throws -> ApplyResult {
         var arguments: [RedisArgument] = [RedisArgument(streamLengthCap)]
-        arguments.reserveCapacity(1 + 9 * events.count)
+        arguments.reserveCapacity(1 + 10 * events.count)
         for event in events {
             arguments += [
                 RedisArgument(event.sequence), RedisArgument(event.providerNPI), RedisArgument(event.netFeeDelta.cents),
                 RedisArgument(event.providerClaimsDelta), RedisArgument(event.claimID.uuidString.lowercased()), RedisArgument(event.eventType),
                 RedisArgument(event.netFee.description), RedisArgument(event.netFeeDelta.description), RedisArgument(event.status.rawValue),
+                RedisArgument((event.providerNetFee ?? event.netFee).description),
             ]
         }
         let reply = try await redis.evaluate(

@@ -6,7 +6,8 @@ enum RankingScripts {
     ///
     /// KEYS: applied-sequence marker, ranking, claim counts, payments stream, exact totals.
     /// ARGV: stream length cap (0 = none), then per event: sequence, NPI, net-fee delta in cents,
-    /// claim-count delta, claim id, event type, net fee, net-fee delta, status (decimal strings).
+    /// claim-count delta, claim id, event type, net fee, net-fee delta, status, the provider's net
+    /// fee (decimal strings).
     ///
     /// Events at or below the marker were applied before (a retry, or a second relay that has
     /// not noticed it lost the lock) and are skipped; the marker moves in the same atomic step
@@ -27,7 +28,7 @@ enum RankingScripts {
         applied = tonumber(applied)
         local cap = tonumber(ARGV[1])
         local count = 0
-        for i = 2, #ARGV, 9 do
+        for i = 2, #ARGV, 10 do
           local sequence = tonumber(ARGV[i])
           if sequence > applied then
             local npi = ARGV[i + 1]
@@ -46,7 +47,8 @@ enum RankingScripts {
               redis.call('ZADD', KEYS[2], -total, npi)
             end
             local fields = {'sequence', ARGV[i], 'claim_id', ARGV[i + 4], 'event_type', ARGV[i + 5], 'provider_npi', npi,
-                            'net_fee', ARGV[i + 6], 'net_fee_delta', ARGV[i + 7], 'status', ARGV[i + 8]}
+                            'net_fee', ARGV[i + 6], 'net_fee_delta', ARGV[i + 7], 'status', ARGV[i + 8],
+                            'provider_net_fee', ARGV[i + 9]}
             -- Ids are the sequence, so an entry already in the stream is refused, not duplicated.
             if cap > 0 then
               redis.pcall('XADD', KEYS[4], 'MAXLEN', '~', cap, ARGV[i] .. '-0', unpack(fields))

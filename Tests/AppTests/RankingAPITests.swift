@@ -1,5 +1,6 @@
 @testable import App
 import ClaimStore
+import Claims
 import Foundation
 import Hummingbird
 import Journal
@@ -23,7 +24,7 @@ struct RankingApp: Sendable {
 
     static func with(
         redisURL: String = TestEnvironment.redisURL, traffic: TrafficSettings = TrafficSettings(rateLimits: []), logs: RecordingSink? = nil,
-        _ body: @escaping @Sendable (any TestClientProtocol, RankingApp) async throws -> Void
+        validator: ClaimValidator = ClaimValidator(), _ body: @escaping @Sendable (any TestClientProtocol, RankingApp) async throws -> Void
     ) async throws {
         try await ScratchDatabase.with { postgres, database in
             try await Migrator(client: postgres, logger: TestEnvironment.quietLogger).migrate()
@@ -38,7 +39,7 @@ struct RankingApp: Sendable {
             do {
                 var logger = Logger(label: "claimsd") { label in SwiftLogNoOpLogHandler(label) }
                 if let logs { logger = Logger(label: "claimsd") { label in JournalLogHandler(label: label, sink: logs, level: .info) } }
-                try await Application(router: buildRouter(dependencies: dependencies, traffic: traffic), logger: logger).test(.router) {
+                try await Application(router: buildRouter(dependencies: dependencies, validator: validator, traffic: traffic), logger: logger).test(.router) {
                     try await body($0, app)
                 }
             } catch {
@@ -394,6 +395,66 @@ func topProviders(_ client: any TestClientProtocol, _ query: String = "") async 
             try await app.relay.catchUp()
             let (_, after) = try await topProviders(client)
             #expect(after.count == 2)
+        }
+    }
+
+    /// With single_provider relaxed, a claim's lines may name several providers: each line's net
+    /// fee counts towards its own provider in the events, the feed, the ranking and the SQL.
+    @Test func aClaimOfSeveralProvidersCountsEachLineTowardsItsOwn() async throws {
+        let rules = try RuleSet.standard(overriddenBy: Data(#"{"rules": [{"name": "single_provider", "severity": "warn"}]}"#.utf8))
+        try await RankingApp.with(validator: ClaimValidator(rules: rules)) { client, app in
+            func body(_ lines: [(String, String)]) -> ByteBuffer {
+                let items = lines.map { npi, fee in
+                    #"{"service date":"2018-03-28","submitted procedure":"D0180","group_id":"GRP-1","subscriber_id":"3730189502","provider_npi":"\#(npi)","provider_fees":"\#(fee)","allowed_fees":"0","member_coinsurance":"0","member_copay":"0"}"#
+                }
+                return ByteBuffer(string: #"{"lines":[\#(items.joined(separator: ","))]}"#)
+            }
+            func events(after: Int) async throws -> [[String: Any]] {
+                try json(try await client.execute(uri: "/api/v1/payments/events?after=\(after)", method: .get).body)["events"] as? [[String: Any]] ?? []
+            }
+            func summary(_ events: [[String: Any]]) -> [String] {
+                events.map { "\($0["event_type"] ?? ""):\($0["provider_npi"] ?? ""):\($0["net_fee_delta"] ?? ""):\($0["provider_net_fee"] ?? ""):\($0["net_fee"] ?? "")" }
+            }
+            func ranking() async throws -> [String] {
+                try await app.relay.catchUp()
+                let (_, providers) = try await topProviders(client)
+                let served = providers.map { "\($0["provider_npi"] as? String ?? ""):\($0["net_fee"] as? String ?? "")" }
+                let truth = try await RankingTruth.providerTotals(app.postgres).map { "\($0.providerNPI):\($0.netFee)" }
+                #expect(served == truth)
+                return served
+            }
+            let created = try await client.execute(
+                uri: "/api/v1/claims", method: .post, headers: [.contentType: "application/json"],
+                body: body([("1000000002", "70.00"), ("1000000001", "20.00"), ("1000000001", "10.00")]))
+            #expect(created.status == .created)
+            let claim = try json(created.body)
+            let id = try #require(claim["id"] as? String)
+            #expect((claim["warnings"] as? [[String: Any]])?.contains { $0["rule"] as? String == "single_provider" } == true)
+            #expect(claim["provider_npi"] as? String == "1000000002")
+            #expect(summary(try await events(after: 0)) == ["claim.created:1000000001:30.00:30.00:100.00", "claim.created:1000000002:70.00:70.00:100.00"])
+            #expect(try await ranking() == ["1000000002:70.00", "1000000001:30.00"])
+
+            // Re-priced to providers 1 and 3: one event per provider it had or has.
+            let replaced = try await client.execute(
+                uri: "/api/v1/claims/\(id)", method: .put, headers: [.contentType: "application/json"],
+                body: body([("1000000001", "50.00"), ("1000000003", "20.00")]))
+            #expect(replaced.status == .ok)
+            #expect(summary(try await events(after: 2)) == [
+                "claim.updated:1000000001:20.00:50.00:70.00", "claim.updated:1000000002:-70.00:0.00:70.00", "claim.updated:1000000003:20.00:20.00:70.00",
+            ])
+            #expect(try await ranking() == ["1000000001:50.00", "1000000003:20.00"])
+            // The Redis stream carries each provider's part too.
+            let stream = try await app.dependencies.redis.send("XREVRANGE", app.cache.keys.paymentsStream, "+", "-", "COUNT", "1")
+            let fields = stream.array?.first?.array?.last?.array?.compactMap(\.string) ?? []
+            #expect(fields.contains("provider_net_fee") && fields.contains("20.00"))
+
+            // A failed payment takes each provider's part back out.
+            let (failed, _) = try await report(client, id, #"{"outcome":"failed","reason":"account closed"}"#)
+            #expect(failed.status == .ok)
+            #expect(summary(try await events(after: 5)) == [
+                "claim.payment_failed:1000000001:-50.00:50.00:70.00", "claim.payment_failed:1000000003:-20.00:20.00:70.00",
+            ])
+            #expect(try await ranking().isEmpty)
         }
     }
 

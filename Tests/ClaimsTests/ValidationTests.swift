@@ -134,6 +134,33 @@ func violations(_ outcome: ValidationOutcome) -> [Violation] {
         #expect(violations(validator.validate(RawClaim(lines: [conflicting]), today: today)).map(\.rule) == ["duplicate_field"])
     }
 
+    @Test func singleProviderCanBeRelaxedToAWarningOrSwitchedOff() throws {
+        let twoProviders = RawClaim(lines: [sampleLine(), sampleLine(["Provider NPI": "1234567893"])])
+        let warned = ClaimValidator(rules: try RuleSet.standard(overriddenBy: Data(#"{"rules": [{"name": "single_provider", "severity": "warn"}]}"#.utf8)))
+        guard case .accepted(let claim) = warned.validate(twoProviders, today: today) else {
+            Issue.record("a relaxed single_provider still rejected the claim")
+            return
+        }
+        #expect(claim.warnings.map(\.rule) == ["single_provider"])
+        // Each provider's part is its own lines' net fees, in NPI order.
+        let shares = claim.providerShares
+        #expect(shares.map(\.providerNPI) == [claim.lines[1].providerNPI, claim.lines[0].providerNPI].sorted())
+        #expect(shares.reduce(.zero) { $0 + $1.netFee } == claim.netFee)
+        #expect(claim.providerNPI == claim.lines[0].providerNPI)
+
+        let off = ClaimValidator(rules: try RuleSet.standard(overriddenBy: Data(#"{"rules": [{"name": "single_provider", "severity": "off"}]}"#.utf8)))
+        guard case .accepted(let quiet) = off.validate(twoProviders, today: today) else {
+            Issue.record("single_provider off still rejected the claim")
+            return
+        }
+        #expect(quiet.warnings.isEmpty)
+        // Only its severity can change.
+        #expect(throws: RuleSetError.self) {
+            try RuleSet.standard(overriddenBy: Data(#"{"rules": [{"name": "single_provider", "field": "group_id", "severity": "warn"}]}"#.utf8))
+        }
+        #expect(RuleSet.standard.singleProviderSeverity == .reject)
+    }
+
     @Test func unknownFieldsAreIgnoredAndListed() throws {
         let line = RawLine(fields: sampleLine().fields + [("favourite colour", "blue"), ("claim number", "C-1")])
         guard case .accepted(let claim) = validator.validate(RawClaim(lines: [line, line]), today: today) else {

@@ -67,6 +67,33 @@ import TestSupport
         }
     }
 
+    /// Claims stored before provider shares existed get theirs from their lines, counting only
+    /// where the claim's status counts towards the ranking.
+    @Test func providerSharesAreBackfilledFromTheLines() async throws {
+        try await ScratchDatabase.with { client, _ in
+            let before = Migration.bundled.filter { $0.version < 4 }
+            try await Migrator(client: client, migrations: before, logger: TestEnvironment.quietLogger).migrate()
+            try await client.withConnection { connection in
+                try await connection.execute(
+                    script: """
+                        INSERT INTO claims (id, status, provider_npi, net_fee, line_count, service_date_from, service_date_to) VALUES
+                          ('00000000-0000-7000-8000-000000000001', 'submitted', '1000000001', 30.00, 2, '2024-01-01', '2024-01-01'),
+                          ('00000000-0000-7000-8000-000000000002', 'voided', '1000000002', 5.00, 1, '2024-01-01', '2024-01-01');
+                        INSERT INTO claim_lines (claim_id, line_number, service_date, submitted_procedure, group_id, subscriber_id, provider_npi,
+                                                 provider_fees, allowed_fees, member_coinsurance, member_copay, net_fee) VALUES
+                          ('00000000-0000-7000-8000-000000000001', 1, '2024-01-01', 'D0180', 'G', 'S', '1000000001', 10, 0, 0, 0, 10.00),
+                          ('00000000-0000-7000-8000-000000000001', 2, '2024-01-01', 'D0180', 'G', 'S', '1000000001', 20, 0, 0, 0, 20.00),
+                          ('00000000-0000-7000-8000-000000000002', 1, '2024-01-01', 'D0180', 'G', 'S', '1000000002', 5, 0, 0, 0, 5.00);
+                        """)
+            }
+            try await Migrator(client: client, logger: TestEnvironment.quietLogger).migrate()
+            let shares = try await client.query(
+                "SELECT provider_npi, net_fee::text AS fee, counts FROM claim_provider_shares ORDER BY provider_npi"
+            ).rows.map { "\(try $0.decode("provider_npi", as: String.self)):\(try $0.decode("fee", as: String.self)):\(try $0.decode("counts", as: Bool.self))" }
+            #expect(shares == ["1000000001:30.00:true", "1000000002:5.00:false"])
+        }
+    }
+
     @Test func everyBundledMigrationFileIsRegisteredInOrder() throws {
         let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../Sources/Schema/sql").standardized
         let files = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.hasSuffix(".sql") }.sorted()

@@ -83,6 +83,7 @@ public struct PaymentsController<Repository: ClaimRepository>: Sendable {
             writer.member("event_type", event.eventType)
             writer.member("net_fee", event.netFee.description)
             writer.member("net_fee_delta", event.netFeeDelta.description)
+            writer.member("provider_net_fee", (event.providerNetFee ?? event.netFee).description)
             writer.member("provider_npi", event.providerNPI)
             writer.member("sequence", event.sequence)
             writer.member("status", event.status.rawValue)
