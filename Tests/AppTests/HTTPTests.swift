@@ -10,15 +10,21 @@ import Testing
 import TestSupport
 
 /// Builds the app on `buildRouter` with clients for the given servers, Redis calls observed
-/// into `telemetry` as in production.
-func makeDependencies(databaseURL: String, redisURL: String, telemetry: Telemetry = Telemetry()) throws -> AppDependencies {
+/// into `telemetry` as in production. The Redis budget is generous: tests that are not about it
+/// must not fall back because the machine is busy running the other suites.
+func makeDependencies(
+    databaseURL: String, redisURL: String, telemetry: Telemetry = Telemetry(), redisBudget: Duration = testRedisBudget
+) throws -> AppDependencies {
     AppDependencies(
         postgres: try PostgresClient(configuration: .init(conninfo: databaseURL, maxConnections: 2, connectTimeoutSeconds: 10), logger: TestEnvironment.quietLogger),
         redis: RedisClient(
             configuration: try RedisConfiguration(url: redisURL), logger: TestEnvironment.quietLogger, observer: RedisMetrics(factory: telemetry.factory)),
-        telemetry: telemetry
+        redisBudget: redisBudget, telemetry: telemetry
     )
 }
+
+/// The Redis budget of test apps (production's default is 50 ms).
+let testRedisBudget = Duration.seconds(3)
 
 func json(_ buffer: ByteBuffer) throws -> [String: Any] {
     try #require(try JSONSerialization.jsonObject(with: Data(buffer.readableBytesView)) as? [String: Any])

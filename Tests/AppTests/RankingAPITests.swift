@@ -30,7 +30,8 @@ struct RankingApp: Sendable {
             try await Migrator(client: postgres, logger: TestEnvironment.quietLogger).migrate()
             let base = try makeDependencies(databaseURL: database.url, redisURL: redisURL)
             let dependencies = AppDependencies(
-                postgres: base.postgres, redis: base.redis, redisKeyPrefix: "test-\(TestEnvironment.uniqueSuffix()):", telemetry: base.telemetry)
+                postgres: base.postgres, redis: base.redis, redisKeyPrefix: "test-\(TestEnvironment.uniqueSuffix()):", redisBudget: testRedisBudget,
+                telemetry: base.telemetry)
             let relay = OutboxRelay(
                 postgres: dependencies.postgres, repository: PostgresClaimRepository(client: dependencies.postgres), cache: dependencies.rankingCache(),
                 settings: RelaySettings(pollInterval: .milliseconds(20), takeoverInterval: .milliseconds(200), retryInterval: .milliseconds(200)),
@@ -173,7 +174,8 @@ func topProviders(_ client: any TestClientProtocol, _ query: String = "") async 
         try await RankingApp.with(traffic: traffic) { first, app in
             // A second instance: its own clients and router, the same stores and key prefix.
             let other = try makeDependencies(databaseURL: TestEnvironment.databaseURL, redisURL: TestEnvironment.redisURL)
-            let second = AppDependencies(postgres: app.dependencies.postgres, redis: other.redis, redisKeyPrefix: app.dependencies.redisKeyPrefix)
+            let second = AppDependencies(
+                postgres: app.dependencies.postgres, redis: other.redis, redisKeyPrefix: app.dependencies.redisKeyPrefix, redisBudget: testRedisBudget)
             try await Application(router: buildRouter(dependencies: second, traffic: traffic)).test(.router) { secondClient in
                 var statuses: [HTTPResponse.Status] = []
                 for index in 0..<12 {

@@ -22,6 +22,14 @@ public enum TestEnvironment {
     /// A Redis only the circuit-breaker tests use; they pause it (SIGSTOP) to make it hang.
     public static var pausedRedisURL: String { required("CLAIMS_TEST_PAUSED_REDIS_URL") }
 
+    /// Sends `signal` to the paused-test Redis (SIGSTOP, SIGCONT) without starting a process.
+    public static func signalPausedRedis(_ signal: Int32) throws {
+        let path = required("CLAIMS_TEST_PAUSED_REDIS_PID_FILE")
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8), let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)),
+            kill(pid, signal) == 0
+        else { throw TestEnvironmentError.commandFailed("cannot signal the Redis whose PID is in \(path)") }
+    }
+
     /// A PostgreSQL and a Redis that the readiness tests may stop and restart.
     public static var readinessDatabaseURL: String { required("CLAIMS_TEST_READINESS_DATABASE_URL") }
     public static var readinessRedisURL: String { required("CLAIMS_TEST_READINESS_REDIS_URL") }
