@@ -17,7 +17,11 @@ let package = Package(
         .executable(name: "generate-error-logs", targets: ["generate-error-logs"]),
     ],
     dependencies: [
-        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        // No traits: claimsd uses neither swift-configuration (ConfigurationSupport) nor the
+        // Foundation-only URL-encoded-form dates (FullFoundation). Two enabled traits would be
+        // passed as -D flags in hash order, which SwiftPM 6.3 redraws each time it plans a build,
+        // recompiling Hummingbird for nothing half the time (swiftlang/swift-package-manager#10525).
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1", traits: []),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
