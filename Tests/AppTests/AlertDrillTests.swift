@@ -72,8 +72,7 @@ struct AlertDrillTests {
             defer { Task { await receiver.stop() } }
             let claimsd = try await Self.start(
                 instance: instance, alertmanagerPort: Self.port(variable, fallback), receiver: receiver, database: database.url, directory: directory)
-            let seed = UInt64.random(in: 0...UInt64.max)
-            print("\(instance) seed \(seed)")
+            let seed = SplitMix.testSeed("\(instance) drill", variable: "CLAIMS_TEST_DRILL_SEED")
             try await body(claimsd, receiver, seed)
             try await claimsd.stop()
             try await TestEnvironment.services("stop", "alertmanager", instance)

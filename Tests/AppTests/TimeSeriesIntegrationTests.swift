@@ -110,10 +110,7 @@ import TimeSeries
     }
 
     @Test func importingAnOpenMetricsFileStoresExactlyItsSamples() async throws {
-        var generator = SystemRandomNumberGenerator()
-        let seed = UInt64.random(in: 1...UInt64.max, using: &generator)
-        print("importingAnOpenMetricsFileStoresExactlyItsSamples: seed \(seed)")
-        var random = SplitMix(seed: seed)
+        var random = SplitMix.forTest("importingAnOpenMetricsFileStoresExactlyItsSamples", variable: "CLAIMS_TEST_OPENMETRICS_SEED")
         let path = NSTemporaryDirectory() + "claimsd-import-\(TestEnvironment.uniqueSuffix())"
         let file = path + ".om"
         defer {

@@ -86,8 +86,7 @@ import TimeSeries
     }
 
     func crashHunt() {
-        let seed = UInt64.random(in: 1...UInt64.max)
-        print("randomQueriesNeverCrashTheEngine: seed \(seed)")
+        let seed = SplitMix.testSeed("randomQueriesNeverCrashTheEngine", variable: "CLAIMS_TEST_ENGINE_SEED")
         var state = seed
         func pick<T>(_ items: [T]) -> T {
             state ^= state << 13

@@ -16,8 +16,14 @@ extension SeededGenerator {
     /// The generator of a random test: seeded from the environment variable `variable` when it
     /// is set (to replay a failure), freshly otherwise; the seed is printed either way.
     public static func forTest(_ name: String, variable: String) -> SeededGenerator {
-        let seed = ProcessInfo.processInfo.environment[variable].flatMap { UInt64($0) } ?? freshSeed()
+        SeededGenerator(seed: testSeed(name, variable: variable))
+    }
+
+    /// The seed of a random test that draws its own numbers: from `variable` when set, fresh
+    /// otherwise; printed either way.
+    public static func testSeed(_ name: String, variable: String) -> UInt64 {
+        let seed = ProcessInfo.processInfo.environment[variable].flatMap { UInt64($0) }.map { max(1, $0) } ?? max(1, freshSeed())
         print("\(name): seed \(seed) (\(variable))")
-        return SeededGenerator(seed: seed)
+        return seed
     }
 }
