@@ -51,12 +51,14 @@ cli_ns=$(( $(now_ns) - start ))
 
 # The rows the import wrote, copied back in raw.
 psql -c "\\copy claims TO '$WORK/claims.copy'" -c "\\copy claim_lines TO '$WORK/lines.copy'" \
-     -c "\\copy (SELECT claim_id, event_type, provider_npi, net_fee_delta, net_fee, status FROM outbox_events) TO '$WORK/outbox.copy'"
+     -c "\\copy claim_provider_shares TO '$WORK/shares.copy'" \
+     -c "\\copy (SELECT claim_id, event_type, provider_npi, net_fee_delta, provider_claims_delta, net_fee, status, provider_net_fee FROM outbox_events) TO '$WORK/outbox.copy'"
 reset_tables
 echo "bench: raw COPY of the same rows" >&2
 start=$(now_ns)
 psql -1 -c "\\copy claims FROM '$WORK/claims.copy'" -c "\\copy claim_lines FROM '$WORK/lines.copy'" \
-     -c "\\copy outbox_events (claim_id, event_type, provider_npi, net_fee_delta, net_fee, status) FROM '$WORK/outbox.copy'"
+     -c "\\copy claim_provider_shares FROM '$WORK/shares.copy'" \
+     -c "\\copy outbox_events (claim_id, event_type, provider_npi, net_fee_delta, provider_claims_delta, net_fee, status, provider_net_fee) FROM '$WORK/outbox.copy'"
 copy_ns=$(( $(now_ns) - start ))
 
 reset_tables

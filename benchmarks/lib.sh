@@ -35,8 +35,8 @@ redis() { redis-cli -h 127.0.0.1 -p "$REDIS_PORT" "$@"; }
 # Empty tables, then a checkpoint: right after a TRUNCATE the fsync rate on this disk drops
 # for seconds while the old files are written back, which would skew whichever phase is next.
 reset_tables() {
-  psql -c "TRUNCATE claims, claim_lines, outbox_events, rejected_claims, idempotency_keys, payment_results" >/dev/null
-  psql -c "VACUUM ANALYZE claims, claim_lines, outbox_events, rejected_claims" >/dev/null
+  psql -c "TRUNCATE claims, claim_lines, claim_provider_shares, outbox_events, rejected_claims, idempotency_keys, payment_results" >/dev/null
+  psql -c "VACUUM ANALYZE claims, claim_lines, claim_provider_shares, outbox_events, rejected_claims" >/dev/null
   psql -U postgres -c "CHECKPOINT" >/dev/null
   redis FLUSHALL >/dev/null
   sync

@@ -28,9 +28,11 @@ INSERT INTO claim_lines (claim_id, line_number, service_date, submitted_procedur
                          provider_fees, allowed_fees, member_coinsurance, member_copay, net_fee)
 SELECT c.id, l, '2018-03-28', 'D0180', 'GRP-1000', '3730189502', c.provider_npi, c.net_fee / 4 + 10, 10, 0, 0, c.net_fee / 4
 FROM claims c, generate_series(1, 4) AS l;
+INSERT INTO claim_provider_shares (claim_id, provider_npi, net_fee, counts)
+SELECT claim_id, provider_npi, sum(net_fee), true FROM claim_lines GROUP BY claim_id, provider_npi;
 INSERT INTO outbox_events (claim_id, event_type, provider_npi, net_fee_delta, provider_claims_delta, net_fee, status)
 SELECT id, 'claim.created', provider_npi, net_fee, 1, net_fee, 'submitted' FROM claims ORDER BY id;
-VACUUM ANALYZE claims, claim_lines, outbox_events;
+VACUUM ANALYZE claims, claim_lines, claim_provider_shares, outbox_events;
 SQL
 }
 

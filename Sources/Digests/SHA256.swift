@@ -75,6 +75,11 @@ public enum SHA256 {
             pending.append(contentsOf: buffer[offset...])
         }
 
+        /// The digest of everything added, as lowercase hex.
+        public mutating func finalizeHex() -> String {
+            lowercaseHex(finalize())
+        }
+
         /// The digest of everything added.
         public mutating func finalize() -> [UInt8] {
             let bits = length &* 8

@@ -296,10 +296,7 @@ public struct ClaimsController<Repository: ClaimRepository>: Sendable {
         var hasher = SHA256.Hasher()
         hasher.update(Array(kind.utf8) + [0])
         hasher.update(body)
-        return "sha256:" + hasher.finalize().map { byte in
-            let digits = String(byte, radix: 16)
-            return digits.count == 1 ? "0" + digits : digits
-        }.joined()
+        return "sha256:" + hasher.finalizeHex()
     }
 
     /// The fingerprint in the form `stored` has: keys stored before SHA-256 carry the body's
