@@ -13,13 +13,28 @@ public enum ClaimField: String, CaseIterable, Sendable, Codable {
 
     /// The field a key names, matched ignoring case, spaces, underscores and punctuation, with
     /// the synonyms real exports use ("Plan/Group #", "Subscriber#", "member_co_ins", …).
+    ///
+    /// Outside ASCII, only invisible characters are ignored: format characters (zero-width
+    /// space, joiners, byte-order mark, soft hyphen) and Unicode spaces, which spreadsheets and
+    /// export tools leave in headers. Any visible character outside ASCII ("providér_npi") makes
+    /// the key name no field: it is a different name, not a spelling of a known one.
     public static func matching(_ key: String) -> ClaimField? {
+        matchingReportingInvisible(key)?.field
+    }
+
+    /// The field a key names, and whether invisible characters were ignored to find it.
+    public static func matchingReportingInvisible(_ key: String) -> (field: ClaimField, ignoredInvisible: Bool)? {
         // Every key of every line passes here: hash the normalized bytes as they are read and
         // confirm the one candidate, instead of building the normalized string.
         var hash = NormalizedKeyHash()
-        for byte in key.utf8 { hash.add(byte) }
+        var ascii = true
+        for byte in key.utf8 {
+            if byte >= 0x80 { ascii = false }
+            hash.add(byte)
+        }
+        guard ascii || key.unicodeScalars.allSatisfy({ $0.isASCII || $0.isInvisible }) else { return nil }
         guard let candidate = synonymsByHash[hash.value], NormalizedKeyHash.equal(key, normalized: candidate.key) else { return nil }
-        return candidate.field
+        return (candidate.field, !ascii)
     }
 
     /// ``synonyms`` by the hash of their normalized key (a unit test proves the hashes distinct).
@@ -133,5 +148,16 @@ struct NormalizedKeyHash {
             guard expected.next() == kept else { return false }
         }
         return expected.next() == nil
+    }
+}
+
+extension Unicode.Scalar {
+    /// A character that shows nothing: a format character (zero-width space and joiners,
+    /// byte-order mark, soft hyphen, direction marks) or a space or separator.
+    var isInvisible: Bool {
+        switch properties.generalCategory {
+        case .format, .spaceSeparator, .lineSeparator, .paragraphSeparator: return true
+        default: return false
+        }
     }
 }

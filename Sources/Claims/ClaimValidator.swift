@@ -140,13 +140,18 @@ public struct ClaimValidator: Sendable {
         }
         var values = FieldMap<String>()
         for (key, value) in raw.fields {
-            guard let field = ClaimField.matching(key) else {
+            guard let (field, invisible) = ClaimField.matchingReportingInvisible(key) else {
                 if key.containsNUL {
                     violations.append(Self.nulViolation(line: line, field: "field name"))
                 } else if !ClaimField.isExternalClaimNumber(key) {
                     ignored.insert(key)
                 }
                 continue
+            }
+            if invisible {
+                violations.append(
+                    Violation(line: line, field: field.rawValue, rule: "invisible_characters", severity: .warn,
+                        message: "the field name carries invisible characters (zero-width or non-ASCII spaces), ignored to match it; check the export"))
             }
             if value?.containsNUL == true {
                 violations.append(Self.nulViolation(line: line, field: field.rawValue))

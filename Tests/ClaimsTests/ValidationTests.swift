@@ -134,6 +134,34 @@ func violations(_ outcome: ValidationOutcome) -> [Violation] {
         #expect(violations(validator.validate(RawClaim(lines: [conflicting]), today: today)).map(\.rule) == ["duplicate_field"])
     }
 
+    /// Invisible characters in a field name (zero-width space, byte-order mark, no-break space)
+    /// are ignored to match it, with a warning naming the field; a visible character outside
+    /// ASCII makes the name a different one.
+    @Test func invisibleCharactersInKeysAreIgnoredWithAWarningAndVisibleOnesAreNot() {
+        func renamed(_ from: String, to: String) -> RawLine {
+            RawLine(fields: sampleLine().fields.map { $0.key == from ? (to, $0.value) : $0 })
+        }
+        for key in ["Provider\u{200B} NPI", "\u{FEFF}Provider NPI", "Provider\u{00A0}NPI", "Pro\u{00AD}vider NPI"] {
+            guard case .accepted(let claim) = validator.validate(RawClaim(lines: [renamed("Provider NPI", to: key)]), today: today) else {
+                Issue.record("\(key.unicodeScalars.map { String($0.value, radix: 16) }) was not matched")
+                continue
+            }
+            #expect(claim.lines.first?.providerNPI == "1497775530")
+            #expect(claim.warnings.contains { $0.rule == "invisible_characters" && $0.field == "provider_npi" && $0.severity == .warn })
+        }
+        // Visible letters outside ASCII, or an emoji, name no field: the NPI is then missing.
+        for key in ["Providér NPI", "Provider 💥NPI"] {
+            let outcome = validator.validate(RawClaim(lines: [renamed("Provider NPI", to: key)]), today: today)
+            #expect(violations(outcome).map(\.rule).contains("provider_npi_required"), "\(key)")
+        }
+        // Plain ASCII spellings carry no warning.
+        guard case .accepted(let plain) = validator.validate(RawClaim(lines: [sampleLine()]), today: today) else {
+            Issue.record("the sample line was rejected")
+            return
+        }
+        #expect(!plain.warnings.contains { $0.rule == "invisible_characters" })
+    }
+
     @Test func singleProviderCanBeRelaxedToAWarningOrSwitchedOff() throws {
         let twoProviders = RawClaim(lines: [sampleLine(), sampleLine(["Provider NPI": "1234567893"])])
         let warned = ClaimValidator(rules: try RuleSet.standard(overriddenBy: Data(#"{"rules": [{"name": "single_provider", "severity": "warn"}]}"#.utf8)))
