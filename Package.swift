@@ -254,7 +254,13 @@ let package = Package(
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "RedisTests", dependencies: ["Redis", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "JournalTests", dependencies: ["Journal", "TestSupport"], swiftSettings: strict),
-        .testTarget(name: "FloodingTests", dependencies: ["Flooding", "Journal", "OutboundHTTP", "TestSupport"], swiftSettings: strict),
+        .testTarget(
+            name: "FloodingTests",
+            dependencies: [
+                "Flooding", "Journal", "OutboundHTTP", "TestSupport", .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: strict),
         .testTarget(
             name: "AppTests",
             dependencies: [

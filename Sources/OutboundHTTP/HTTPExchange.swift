@@ -98,26 +98,41 @@ public enum HTTPExchange {
                 head.headers.add(name: "Connection", value: "close")
                 for (name, value) in headers { head.headers.add(name: name, value: value) }
                 if !body.isEmpty || method == "POST" || method == "PUT" { head.headers.add(name: "Content-Length", value: String(body.count)) }
-                try await outbound.write(.head(head))
-                if !body.isEmpty { try await outbound.write(.body(.byteBuffer(ByteBuffer(bytes: body)))) }
-                try await outbound.write(.end(nil))
+                // A server may answer before it has read the whole request (a 415 or 413 after the
+                // head) and close the connection: the write then fails, but the answer is there to
+                // read, and it is the request's outcome.
+                var writeError: (any Error)?
+                do {
+                    try await outbound.write(.head(head))
+                    if !body.isEmpty { try await outbound.write(.body(.byteBuffer(ByteBuffer(bytes: body)))) }
+                    try await outbound.write(.end(nil))
+                } catch {
+                    writeError = error
+                }
                 var response: HTTPResponseHead?
                 var received: [UInt8] = []
-                for try await part in inbound {
-                    switch part {
-                    case .head(let head):
-                        response = head
-                    case .body(let buffer):
-                        guard received.count + buffer.readableBytes <= maxBodyBytes else {
-                            throw OutboundHTTPError("response body larger than \(maxBodyBytes) bytes")
+                do {
+                    for try await part in inbound {
+                        switch part {
+                        case .head(let head):
+                            response = head
+                        case .body(let buffer):
+                            guard received.count + buffer.readableBytes <= maxBodyBytes else {
+                                throw OutboundHTTPError("response body larger than \(maxBodyBytes) bytes")
+                            }
+                            received.append(contentsOf: buffer.readableBytesView)
+                        case .end:
+                            guard let response else { throw OutboundHTTPError("no response") }
+                            return OutboundResponse(
+                                status: Int(response.status.code), headers: response.headers.map { ($0.name, $0.value) }, body: received)
                         }
-                        received.append(contentsOf: buffer.readableBytesView)
-                    case .end:
-                        guard let response else { throw OutboundHTTPError("no response") }
-                        return OutboundResponse(
-                            status: Int(response.status.code), headers: response.headers.map { ($0.name, $0.value) }, body: received)
                     }
+                } catch let error as OutboundHTTPError {
+                    throw error
+                } catch {
+                    throw writeError ?? error
                 }
+                if let writeError { throw writeError }
                 throw OutboundHTTPError("connection closed before the response ended")
             }
         } catch {
