@@ -46,12 +46,13 @@ public struct PostgresClaimRepository: ClaimRepository {
     static func insertStatement(for claims: [StoredClaim]) -> PostgresQuery {
         let claimRows = claims.map(claimRow)
         let lineRows = claims.flatMap { claim in claim.lines.map { lineRow(claim.id, $0) } }
-        let shareRows = claims.flatMap(shareRows)
-        let eventRows = claims.flatMap { EventDraft.created($0).map(\.row) }
+        let shares = claims.map(\.providerShares)
+        let shareValueRows = zip(claims, shares).flatMap { Self.shareRows($0, $1) }
+        let eventRows = zip(claims, shares).flatMap { EventDraft.created($0, $1).map(\.row) }
         var binds = BindList()
         let claimValues = binds.unnest(claimRows, types: claimTypes)
         let lineValues = binds.unnest(lineRows, types: lineTypes)
-        let shareValues = binds.unnest(shareRows, types: shareTypes)
+        let shareValues = binds.unnest(shareValueRows, types: shareTypes)
         let lock = binds.value(String(outboxLockKey), type: "bigint")
         let eventValues = binds.unnest(eventRows, types: EventDraft.types)
         let sql = """
@@ -355,8 +356,9 @@ public struct PostgresClaimRepository: ClaimRepository {
             for claim in batch.accepted {
                 claims.append(PostgresClaimRepository.claimRow(claim))
                 for line in claim.lines { lines.append(PostgresClaimRepository.lineRow(claim.id, line)) }
-                for share in PostgresClaimRepository.shareRows(claim) { shares.append(share) }
-                for event in EventDraft.created(claim) { events.append(event.row) }
+                let parts = claim.providerShares
+                for share in PostgresClaimRepository.shareRows(claim, parts) { shares.append(share) }
+                for event in EventDraft.created(claim, parts) { events.append(event.row) }
             }
             for claim in batch.rejected {
                 rejected.append([
@@ -379,9 +381,9 @@ public struct PostgresClaimRepository: ClaimRepository {
         /// The provider's part of the claim's net fee after the change.
         var providerNetFee: Money
 
-        /// The events a new claim gets: each provider's part added to that provider.
-        static func created(_ claim: StoredClaim) -> [EventDraft] {
-            claim.providerShares.map { share in
+        /// The events a new claim gets: each provider's part (`shares`) added to that provider.
+        static func created(_ claim: StoredClaim, _ shares: [ProviderShare]) -> [EventDraft] {
+            shares.map { share in
                 EventDraft(
                     claimID: claim.id, type: "claim.created", providerNPI: share.providerNPI, delta: share.netFee, providerClaimsDelta: 1,
                     netFee: claim.netFee, status: .submitted, providerNetFee: share.netFee)
@@ -465,15 +467,15 @@ public struct PostgresClaimRepository: ClaimRepository {
     /// The PostgreSQL types of ``shareColumns``, in order.
     static let shareTypes = ["uuid", "text", "numeric", "boolean"]
 
-    /// A claim's rows in ``shareColumns`` order: one per provider, as PostgreSQL text.
-    static func shareRows(_ claim: StoredClaim) -> [[String?]] {
+    /// A claim's rows in ``shareColumns`` order: one per provider (`shares`), as PostgreSQL text.
+    static func shareRows(_ claim: StoredClaim, _ shares: [ProviderShare]) -> [[String?]] {
         let counts = claim.status.countsTowardsRanking ? "t" : "f"
-        return claim.providerShares.map { [claim.id.postgresText, $0.providerNPI, $0.netFee.description, counts] }
+        return shares.map { [claim.id.postgresText, $0.providerNPI, $0.netFee.description, counts] }
     }
 
     static func insertShares(of claim: StoredClaim, on connection: PostgresConnection) async throws {
         var binds = BindList()
-        let rows = binds.unnest(shareRows(claim), types: shareTypes)
+        let rows = binds.unnest(shareRows(claim, claim.providerShares), types: shareTypes)
         try await connection.query(
             PostgresQuery(sql: "INSERT INTO claim_provider_shares (\(shareColumns)) SELECT * FROM \(rows)", binds: binds.values))
     }

@@ -71,14 +71,17 @@ public struct ClaimImporter<Repository: ClaimRepository>: Sendable {
                 reason: "\(error)")
         }
         var through = storing.through
-        for refusal in refused {
-            guard let index = report.accepted.firstIndex(where: { $0.id == refusal.claimID }) else { continue }
-            let claim = report.accepted.remove(at: index)
-            report.rejected.append(
-                ImportReport.Rejected(
-                    source: claim.source, claimNumber: claim.claimNumber, id: refusal.rejection.id, errors: refusal.rejection.violations, sourceLines: []))
-            through.accepted -= 1
-            through.rejected += 1
+        if !refused.isEmpty {
+            // This batch's claims start where the committed ones end: look only there.
+            let rejections = Dictionary(uniqueKeysWithValues: refused.map { ($0.claimID, $0.rejection) })
+            for claim in report.accepted[committed.accepted...] {
+                guard let rejection = rejections[claim.id] else { continue }
+                report.rejected.append(
+                    ImportReport.Rejected(source: claim.source, claimNumber: claim.claimNumber, id: rejection.id, errors: rejection.violations, sourceLines: []))
+            }
+            report.accepted[committed.accepted...].removeAll { rejections[$0.id] != nil }
+            through.accepted -= refused.count
+            through.rejected += refused.count
         }
         progress(through.items)
         return through
