@@ -30,6 +30,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+        // Access tokens: EdDSA-signed JWTs and their JWKS (the issue names jwt-kit).
+        .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.7.1"),
+        // Password hashes: bcrypt (only the HummingbirdBcrypt product is built).
+        .package(url: "https://github.com/hummingbird-project/hummingbird-auth.git", from: "2.5.0"),
     ],
     targets: [
         // C system libraries: module maps only, no code.
@@ -90,6 +94,16 @@ let package = Package(
                 .embedInCode("sql/V0002__provider_ranking.sql"),
                 .embedInCode("sql/V0003__idempotency_scope.sql"),
                 .embedInCode("sql/V0004__provider_shares.sql"),
+            ],
+            swiftSettings: strict
+        ),
+
+        // Who may do what: roles and the permission matrix, principals and their scope, credential
+        // formats, password hashes and signed access tokens. No I/O.
+        .target(
+            name: "Access",
+            dependencies: [
+                "Digests", .product(name: "JWTKit", package: "jwt-kit"), .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
             ],
             swiftSettings: strict
         ),
@@ -250,6 +264,7 @@ let package = Package(
         .testTarget(name: "RankingTests", dependencies: ["Ranking", "Schema", "ClaimStore", "Claims", "Postgres", "Redis", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "CircuitBreakingTests", dependencies: ["CircuitBreaking"], swiftSettings: strict),
         .testTarget(name: "DigestsTests", dependencies: ["Digests"], swiftSettings: strict),
+        .testTarget(name: "AccessTests", dependencies: ["Access", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "SchemaTests", dependencies: ["Schema", "Postgres", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "RedisTests", dependencies: ["Redis", "TestSupport"], swiftSettings: strict),
