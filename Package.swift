@@ -94,6 +94,7 @@ let package = Package(
                 .embedInCode("sql/V0002__provider_ranking.sql"),
                 .embedInCode("sql/V0003__idempotency_scope.sql"),
                 .embedInCode("sql/V0004__provider_shares.sql"),
+                .embedInCode("sql/V0005__accounts.sql"),
             ],
             swiftSettings: strict
         ),
@@ -107,6 +108,9 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+
+        // Users, API keys and refresh-token families in PostgreSQL.
+        .target(name: "AccountStore", dependencies: ["Access", "Postgres"], swiftSettings: strict),
 
         // The claims domain: normalization, parsing, validation rules, pricing. Pure Swift, no I/O.
         .target(name: "Claims", swiftSettings: strict),
@@ -197,7 +201,7 @@ let package = Package(
         .target(
             name: "App",
             dependencies: [
-                "Pooling", "Postgres", "Redis", "Journal", "Claims", "ClaimStore", "Schema", "Digests", "CircuitBreaking", "JSONText", "Ranking", "RateLimiting", "TimeSeries", "Scraping", "PromQL", "Alerting", "AlertDelivery", "OutboundHTTP", "ServiceManager",
+                "Pooling", "Postgres", "Redis", "Journal", "Access", "AccountStore", "Claims", "ClaimStore", "Schema", "Digests", "CircuitBreaking", "JSONText", "Ranking", "RateLimiting", "TimeSeries", "Scraping", "PromQL", "Alerting", "AlertDelivery", "OutboundHTTP", "ServiceManager",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -213,7 +217,7 @@ let package = Package(
         .executableTarget(
             name: "claimsd",
             dependencies: [
-                "App", "Claims", "ClaimStore", "Schema", "TimeSeries", "PromQL", "Alerting", "OutboundHTTP",
+                "App", "Access", "AccountStore", "Claims", "ClaimStore", "Schema", "TimeSeries", "PromQL", "Alerting", "OutboundHTTP",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict

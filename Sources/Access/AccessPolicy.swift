@@ -55,15 +55,22 @@ public enum ClaimVisibility: Sendable, Hashable {
     /// No claim at all (a provider or member bound to nothing).
     case nothing
 
-    /// Whether a claim with these providers and this subscriber id is visible.
+    /// Whether a claim with these providers and these lines' subscriber ids is visible.
     ///
     /// A claim with several providers (when `single_provider` is relaxed) belongs to a provider
-    /// only when every one of its NPIs is in the scope: its other lines are someone else's.
-    public func allows(providerNPIs: some Sequence<String>, subscriberID: String) -> Bool {
+    /// only when every one of its NPIs is in the scope: its other lines are someone else's. In
+    /// the same way a member sees a claim only when every line is its own.
+    public func allows(providerNPIs: some Sequence<String>, subscriberIDs: some Sequence<String>) -> Bool {
         switch self {
         case .all: return true
         case .nothing: return false
-        case .subscriber(let id): return id == subscriberID
+        case .subscriber(let id):
+            var any = false
+            for subscriber in subscriberIDs {
+                guard subscriber == id else { return false }
+                any = true
+            }
+            return any
         case .providers(let npis):
             var any = false
             for npi in providerNPIs {

@@ -1,6 +1,7 @@
 import Foundation
 public import CircuitBreaking
 import ClaimStore
+import AccountStore
 import CoreMetrics
 public import Claims
 public import RateLimiting
@@ -92,11 +93,16 @@ public struct TrafficSettings: Sendable {
 }
 
 /// The router with all middleware and routes; production and tests both use it.
+///
+/// Every route is registered through ``SecuredRoutes`` with the requirement it declares;
+/// `declarations` receives them (for tests and documentation).
 public func buildRouter(
-    dependencies: AppDependencies, validator: ClaimValidator = ClaimValidator(), limits: IntakeLimits = IntakeLimits(),
-    traffic: TrafficSettings = TrafficSettings(), timeSeries: TimeSeriesSettings? = nil, alerting: AlertingRuntime? = nil
+    dependencies: AppDependencies, access: AccessSettings, validator: ClaimValidator = ClaimValidator(), limits: IntakeLimits = IntakeLimits(),
+    traffic: TrafficSettings = TrafficSettings(), timeSeries: TimeSeriesSettings? = nil, alerting: AlertingRuntime? = nil,
+    declarations: RouteDeclarations = RouteDeclarations()
 ) -> Router<ClaimsRequestContext> {
     let router = Router(context: ClaimsRequestContext.self)
+    let routes = SecuredRoutes(router: router, declarations: declarations)
     router.add(middleware: RequestIDMiddleware())
     if dependencies.telemetry.isEnabled {
         router.add(middleware: ObservabilityMiddleware(factory: dependencies.telemetry.factory))
@@ -107,23 +113,28 @@ public func buildRouter(
         redis: dependencies.redis, keyPrefix: dependencies.redisKeyPrefix, failClosed: traffic.failClosed, callGuard: dependencies.redisGuard,
         logger: Logger(label: "claimsd.ratelimit"),
         metrics: dependencies.telemetry.factory)
-    router.add(middleware: CallerMiddleware(clients: ClientAddress(trustedProxies: traffic.trustedProxies)))
+    let accounts = PostgresAccountStore(client: dependencies.postgres)
+    let authenticator = Authenticator(store: accounts, tokens: access.tokens, cacheLifetime: access.cacheLifetime)
+    router.add(middleware: AuthenticationMiddleware(mode: access.mode, authenticator: authenticator))
+    let clients = ClientAddress(trustedProxies: traffic.trustedProxies)
+    router.add(middleware: CallerMiddleware(clients: clients))
     router.add(middleware: RateLimitMiddleware(limiter: limiter, rules: traffic.rateLimits, aliases: RouteAliases.all))
     let repository = InstrumentedClaimRepository(
         PostgresClaimRepository(client: dependencies.postgres, insertLimits: limits.insert, idempotencyRetention: limits.idempotencyRetention),
         factory: dependencies.telemetry.factory)
-    OperationalRoutes(readiness: dependencies.readiness).register(on: router)
-    MetricsRoute(telemetry: dependencies.telemetry, refresher: dependencies.metricsRefresher(store: timeSeries?.store)).register(on: router)
+    OperationalRoutes(readiness: dependencies.readiness, authMode: access.mode).register(on: routes)
+    AccountRoutes(store: accounts, authenticator: authenticator, settings: access, limiter: limiter, clients: clients).register(on: routes)
+    MetricsRoute(telemetry: dependencies.telemetry, refresher: dependencies.metricsRefresher(store: timeSeries?.store)).register(on: routes)
     ClaimsController(repository: repository, validator: validator, limits: limits, metrics: ClaimMetrics(factory: dependencies.telemetry.factory))
-        .register(on: router)
+        .register(on: routes)
     ProvidersController(repository: repository, cache: dependencies.rankingCache(), redisGuard: dependencies.redisGuard, metrics: dependencies.telemetry.factory)
-        .register(on: router)
-    PaymentsController(repository: repository).register(on: router)
+        .register(on: routes)
+    PaymentsController(repository: repository).register(on: routes)
     if let timeSeries {
-        AdminRoutes(store: timeSeries.store, enabled: timeSeries.adminAPI, maxImportBytes: limits.maxImportBytes).register(on: router)
-        QueryRoutes(store: timeSeries.store, engine: timeSeries.engine, targets: timeSeries.targets, executor: timeSeries.executor).register(on: router)
+        AdminRoutes(store: timeSeries.store, enabled: timeSeries.adminAPI, maxImportBytes: limits.maxImportBytes).register(on: routes)
+        QueryRoutes(store: timeSeries.store, engine: timeSeries.engine, targets: timeSeries.targets, executor: timeSeries.executor).register(on: routes)
     }
-    if let alerting { RuleRoutes(runtime: alerting).register(on: router) }
+    if let alerting { RuleRoutes(runtime: alerting).register(on: routes) }
     // Last: it sees only requests no route took (see the middleware).
     router.add(middleware: MethodNotAllowedMiddleware(routes: router.routes))
     return router
@@ -147,6 +158,16 @@ public func buildApplication(configuration: ServiceConfiguration, logger: Logger
         logger.warning(
             "fault injection is on: a request with X-Claimsd-Fault gets the 5xx it asks for",
             metadata: ["event": "fault_injection_enabled", "setting": "\(ServiceConfiguration.Setting.faultInjection.rawValue)"])
+    }
+    let access = try await AccessSettings.from(configuration)
+    if access.mode == .off {
+        logger.warning(
+            "authentication is off: every request acts as admin; never run like this where claim data matters",
+            metadata: ["event": "authentication_off", "setting": "\(ServiceConfiguration.Setting.auth.rawValue)"])
+    } else if access.ephemeralKeys {
+        logger.warning(
+            "no access-token keyring: a key was made for this process, so tokens stop working when it restarts and other instances refuse them",
+            metadata: ["event": "ephemeral_token_keys", "setting": "\(ServiceConfiguration.Setting.jwtKeys.rawValue)"])
     }
     let timeSeries = try openTimeSeries(configuration: configuration, telemetry: telemetry, logger: logger)
     var services: [any Service] = [DependencyClientsService(postgres: dependencies.postgres, redis: dependencies.redis)]
@@ -196,7 +217,7 @@ public func buildApplication(configuration: ServiceConfiguration, logger: Logger
     let ruleGroups = alerting.manager.groups.count
     return Application(
         router: buildRouter(
-            dependencies: dependencies, validator: validator, limits: limits, traffic: traffic, timeSeries: timeSeries, alerting: alerting),
+            dependencies: dependencies, access: access, validator: validator, limits: limits, traffic: traffic, timeSeries: timeSeries, alerting: alerting),
         server: claimsdHTTPServer(timeouts: timeouts, logger: logger),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "claimsd"),
         services: services,

@@ -1,4 +1,5 @@
 import Foundation
+public import Access
 public import Claims
 public import ClaimStore
 public import RateLimiting
@@ -77,6 +78,22 @@ public struct ServiceConfiguration: Sendable {
     public var tsdbAdminAPI: Bool = false
     /// Whether a request may ask for a 5xx with `X-Claimsd-Fault` (alert drills, `flood-api`).
     public var faultInjection: Bool = false
+    /// Whether requests must authenticate (`CLAIMS_AUTH`).
+    public var authMode: AuthMode = .required
+    /// Where the access-token keyring was read from, if set.
+    public var jwtKeysFile: String?
+    /// The access-token signing keys, read and checked once; `nil`: made at start.
+    public var tokenKeyring: TokenKeyring?
+    /// Lifetime of access tokens (seconds).
+    public var accessTokenLifetime: Int64 = 900
+    /// Lifetime of each refresh token (seconds).
+    public var refreshTokenLifetime: Int64 = 14 * 86_400
+    /// bcrypt cost of new password hashes.
+    public var passwordCost: UInt8 = PasswordHasher.defaultCost
+    /// Whether anyone may register (as an unbound member).
+    public var openRegistration: Bool = false
+    /// Login attempts per account and per client address.
+    public var loginLimits = LoginLimits()
     /// How far back an instant selector looks for a sample (milliseconds).
     public var queryLookbackDelta: Int64 = 300_000
     /// Most samples one query may hold in memory.
@@ -280,6 +297,47 @@ public struct ServiceConfiguration: Sendable {
         if let path = value(.tsdbPath) { configuration.tsdbPath = path }
         if let admin = try flag(.tsdbAdminAPI) { configuration.tsdbAdminAPI = admin }
         if let faults = try flag(.faultInjection) { configuration.faultInjection = faults }
+        if let text = value(.auth) {
+            guard let mode = AuthMode(rawValue: text.lowercased()) else {
+                throw ConfigurationError(setting: .auth, value: text, problem: "must be required or off")
+            }
+            configuration.authMode = mode
+        }
+        if let path = value(.jwtKeys) {
+            configuration.jwtKeysFile = path
+            let text: String
+            do {
+                text = try String(contentsOfFile: path, encoding: .utf8)
+            } catch {
+                throw ConfigurationError(setting: .jwtKeys, value: path, problem: "cannot be read (\(error.localizedDescription))")
+            }
+            do {
+                configuration.tokenKeyring = try TokenKeyring(text: text)
+            } catch {
+                throw ConfigurationError(setting: .jwtKeys, value: path, problem: error.description)
+            }
+        }
+        if let lifetime = try duration(.accessTokenLifetime) {
+            guard (60_000...86_400_000).contains(lifetime) else {
+                throw ConfigurationError(setting: .accessTokenLifetime, value: value(.accessTokenLifetime) ?? "", problem: "must be from 1m to 24h")
+            }
+            configuration.accessTokenLifetime = lifetime / 1000
+        }
+        if let lifetime = try duration(.refreshTokenLifetime) {
+            guard lifetime >= 60_000 else {
+                throw ConfigurationError(setting: .refreshTokenLifetime, value: value(.refreshTokenLifetime) ?? "", problem: "must be at least 1m")
+            }
+            configuration.refreshTokenLifetime = lifetime / 1000
+        }
+        if let cost = try integer(.passwordCost, in: 4...16) { configuration.passwordCost = UInt8(cost) }
+        if let open = try flag(.openRegistration) { configuration.openRegistration = open }
+        if let text = value(.loginLimits) {
+            do {
+                configuration.loginLimits = try LoginLimits.parse(text)
+            } catch {
+                throw ConfigurationError(setting: .loginLimits, value: text, problem: error.description)
+            }
+        }
         if let lookback = try duration(.queryLookbackDelta) { configuration.queryLookbackDelta = lookback }
         if let samples = try integer(.queryMaxSamples, in: 1...1_000_000_000) { configuration.queryMaxSamples = samples }
         if let timeout = try duration(.queryTimeout) { configuration.queryTimeout = timeout }

@@ -51,6 +51,13 @@ extension ServiceConfiguration {
         case externalLabels = "CLAIMS_EXTERNAL_LABELS"
         case externalURL = "CLAIMS_EXTERNAL_URL"
         case faultInjection = "CLAIMS_FAULT_INJECTION"
+        case auth = "CLAIMS_AUTH"
+        case jwtKeys = "CLAIMS_JWT_KEYS"
+        case accessTokenLifetime = "CLAIMS_ACCESS_TOKEN_LIFETIME"
+        case refreshTokenLifetime = "CLAIMS_REFRESH_TOKEN_LIFETIME"
+        case passwordCost = "CLAIMS_PASSWORD_COST"
+        case openRegistration = "CLAIMS_OPEN_REGISTRATION"
+        case loginLimits = "CLAIMS_LOGIN_LIMITS"
 
         /// The command-line option that overrides this variable.
         public var option: String {
@@ -115,6 +122,13 @@ extension ServiceConfiguration {
         case .alertWebhookSecret: return ("—", "signs webhook bodies: `X-Claimsd-Signature: sha256=<HMAC>`")
         case .externalLabels: return ("—", "labels added to every alert sent, e.g. `cluster=eu1,env=prod`")
         case .externalURL: return ("`http://<host>:<port>`", "where claimsd is reached: alerts' `generatorURL`, `$externalURL`")
+        case .auth: return ("`required`", "`required`: every route but `/health`, `/ready`, login, refresh and the JWKS needs an API key or access token (`docs/security.md`); `off`: every request acts as admin, for local experiments only (warned at every start, reported by `/ready`)")
+        case .jwtKeys: return ("none", "keyring file of access-token signing keys, one `<kid> <Ed25519 seed, base64url>` per line, the first signing (`claimsd jwt-keys generate`); unset: a key made at start, so tokens die with the process")
+        case .accessTokenLifetime: return ("`15m`", "lifetime of access tokens (1m to 24h)")
+        case .refreshTokenLifetime: return ("`14d`", "lifetime of each refresh token; every refresh issues a new one")
+        case .passwordCost: return ("`11`", "bcrypt cost of new password hashes (4–16; each step doubles a login's CPU time)")
+        case .openRegistration: return ("`off`", "`on`: anyone may `POST /api/v1/users` and becomes a member bound to nothing; `off`: only admins create users")
+        case .loginLimits: return ("`account=10/5m,address=100/5m`", "login attempts allowed per account and per client address (429 beyond)")
         case .faultInjection: return ("`off`", "`on`: a request carrying `X-Claimsd-Fault: 500…599` is answered with that status on its route (alert drills, `flood-api -t 5xx`); never turn it on where it matters")
             }
         }

@@ -90,6 +90,16 @@ public struct PostgresClaimRepository: ClaimRepository {
         if let from = query.serviceDateFrom { sql += " AND service_date_to >= \(bind(from.description))::date" }
         if let to = query.serviceDateTo { sql += " AND service_date_from <= \(bind(to.description))::date" }
         if let after = query.after { sql += " AND id < \(bind(after.postgresText))::uuid" }
+        if let npis = query.onlyProviders {
+            let set = bind(postgresArrayLiteral(npis))
+            sql += " AND provider_npi = ANY(\(set)::text[])"
+            sql += " AND NOT EXISTS (SELECT 1 FROM claim_provider_shares s WHERE s.claim_id = claims.id AND s.provider_npi <> ALL(\(set)::text[]))"
+        }
+        if let subscriber = query.onlySubscriber {
+            let id = bind(subscriber)
+            sql += " AND id IN (SELECT claim_id FROM claim_lines WHERE subscriber_id = \(id))"
+            sql += " AND NOT EXISTS (SELECT 1 FROM claim_lines l WHERE l.claim_id = claims.id AND l.subscriber_id <> \(id))"
+        }
         sql += " ORDER BY id DESC LIMIT \(bind(String(query.limit + 1)))::int"
         return PostgresQuery(sql: sql, binds: binds)
     }

@@ -91,6 +91,10 @@ public struct ClaimListQuery: Sendable, Equatable {
     /// Only claims older than this id (the previous page's last id).
     public var after: UUID?
     public var limit: Int
+    /// Only claims whose providers are all among these NPIs (a provider's own claims).
+    public var onlyProviders: [String]?
+    /// Only claims whose lines all belong to this subscriber id (a member's own claims).
+    public var onlySubscriber: String?
 
     public init(
         providerNPI: String? = nil, status: ClaimStatus? = nil, serviceDateFrom: CalendarDate? = nil, serviceDateTo: CalendarDate? = nil,
@@ -109,6 +113,11 @@ public struct ClaimListQuery: Sendable, Equatable {
 public struct ClaimPage: Sendable, Equatable {
     public var items: [ClaimSummary]
     public var nextAfter: UUID?
+
+    public init(items: [ClaimSummary], nextAfter: UUID?) {
+        self.items = items
+        self.nextAfter = nextAfter
+    }
 }
 
 /// A stored response for an `Idempotency-Key`, or the reservation of a key whose request has

@@ -16,15 +16,15 @@ import TimeSeries
 struct RuleRoutes: Sendable {
     let runtime: AlertingRuntime
 
-    func register(on router: Router<ClaimsRequestContext>) {
-        router.get("api/v1/rules") { request, _ in
+    func register(on router: SecuredRoutes) {
+        router.get("api/v1/rules", requires: .permission(.readMonitoring)) { request, _ in
             let parameters = try await APIParameters.read(request)
             return RouteSupport.json(bytes: try rules(parameters))
         }
-        router.get("api/v1/alerts") { _, _ in RouteSupport.json(bytes: alerts()) }
-        router.get("api/v1/alertmanagers") { _, _ in RouteSupport.json(bytes: alertmanagers()) }
-        router.post("-/reload") { _, _ in try await reload() }
-        router.put("-/reload") { _, _ in try await reload() }
+        router.get("api/v1/alerts", requires: .permission(.readMonitoring)) { _, _ in RouteSupport.json(bytes: alerts()) }
+        router.get("api/v1/alertmanagers", requires: .permission(.readMonitoring)) { _, _ in RouteSupport.json(bytes: alertmanagers()) }
+        router.post("-/reload", requires: .permission(.administerMonitoring)) { _, _ in try await reload() }
+        router.put("-/reload", requires: .permission(.administerMonitoring)) { _, _ in try await reload() }
     }
 
     private func reload() async throws -> Response {

@@ -16,11 +16,17 @@ public struct ClaimImporter<Repository: ClaimRepository>: Sendable {
     /// Claims per transaction.
     let batchSize: Int
     let ids = UUIDv7Generator()
+    /// Whether the caller may submit a valid claim: `nil` when it may, else the violation that
+    /// rejects it (a provider's key importing another provider's claim).
+    let admission: @Sendable (ValidatedClaim) -> Violation?
 
-    public init(repository: Repository, validator: ClaimValidator, batchSize: Int = 1000) {
+    public init(
+        repository: Repository, validator: ClaimValidator, batchSize: Int = 1000, admission: @escaping @Sendable (ValidatedClaim) -> Violation? = { _ in nil }
+    ) {
         self.repository = repository
         self.validator = validator
         self.batchSize = max(1, batchSize)
+        self.admission = admission
     }
 
     /// Validates and stores `items` in order. Validation of one batch overlaps with storing the
@@ -133,6 +139,10 @@ public struct ClaimImporter<Repository: ClaimRepository>: Sendable {
                 sourceLines = raw.sourceLines
                 switch validator.validate(raw, today: today) {
                 case .accepted(let claim):
+                    if let refusal = admission(claim) {
+                        violations = [refusal]
+                        break
+                    }
                     let stored = StoredClaim(id: ids.next(), claim: claim, at: timestamp)
                     result.batch.accept(stored)
                     result.accepted.append(

@@ -1,3 +1,4 @@
+import Access
 public import ClaimStore
 public import Claims
 import Foundation
@@ -23,18 +24,60 @@ public struct ClaimsController<Repository: ClaimRepository>: Sendable {
         self.metrics = metrics
     }
 
-    public func register(on router: Router<ClaimsRequestContext>) {
+    public func register(on router: SecuredRoutes) {
         let claims = router.group("api/v1/claims")
-        claims.post { request, context in try await create(request, context: context) }
-        claims.post("import") { request, context in try await importClaims(request, context: context) }
-        claims.get { request, _ in try await list(request) }
-        claims.get(":id") { _, context in try await show(id: try RouteSupport.claimID(context)) }
-        claims.get(":id/status") { _, context in try await status(id: try RouteSupport.claimID(context)) }
-        claims.put(":id") { request, context in try await replace(id: try RouteSupport.claimID(context), request: request, context: context) }
-        claims.delete(":id") { _, context in try await void(id: try RouteSupport.claimID(context), context: context) }
+        claims.post(requires: .permission(.submitClaims)) { request, context in try await create(request, context: context) }
+        claims.post("import", requires: .permission(.submitClaims)) { request, context in try await importClaims(request, context: context) }
+        claims.get(requires: .permission(.readClaims)) { request, context in try await list(request, context: context) }
+        claims.get(":id", requires: .permission(.readClaims)) { _, context in try await show(id: try RouteSupport.claimID(context), context: context) }
+        claims.get(":id/status", requires: .permission(.readClaims)) { _, context in
+            try await status(id: try RouteSupport.claimID(context), context: context)
+        }
+        claims.put(":id", requires: .permission(.changeClaims)) { request, context in
+            try await replace(id: try RouteSupport.claimID(context), request: request, context: context)
+        }
+        claims.delete(":id", requires: .permission(.changeClaims)) { _, context in try await void(id: try RouteSupport.claimID(context), context: context) }
         // Aliases with the original services' shapes (see RouteAliases).
-        router.post("claims") { request, context in try await create(request, context: context) }
-        claims.get("status/:id") { _, context in try await status(id: try RouteSupport.claimID(context)) }
+        router.post("claims", requires: .permission(.submitClaims)) { request, context in try await create(request, context: context) }
+        claims.get("status/:id", requires: .permission(.readClaims)) { _, context in
+            try await status(id: try RouteSupport.claimID(context), context: context)
+        }
+    }
+
+    // MARK: - Scope
+
+    /// The claims the request's principal may see and change.
+    static func visibility(_ context: ClaimsRequestContext) -> ClaimVisibility {
+        context.principal.map(AccessPolicy.claimVisibility(for:)) ?? .nothing
+    }
+
+    /// The stored claim `id`, or 404 when it does not exist or lies outside the principal's
+    /// scope: the answer does not tell the two apart, so a claim's existence does not leak.
+    func visibleClaim(_ id: UUID, context: ClaimsRequestContext) async throws -> StoredClaim {
+        guard let claim = try await repository.find(id: id),
+            Self.visibility(context).allows(providerNPIs: claim.providerShares.map(\.providerNPI), subscriberIDs: claim.lines.map(\.subscriberID))
+        else { throw RouteSupport.notFound(id) }
+        return claim
+    }
+
+    /// Why the principal may not submit `claim` (a provider naming another provider's NPI), or
+    /// `nil` when it may.
+    static func scopeViolation(_ claim: ValidatedClaim, visibility: ClaimVisibility) -> Violation? {
+        let npis = claim.providerShares.map(\.providerNPI)
+        guard !visibility.allows(providerNPIs: npis, subscriberIDs: claim.lines.map(\.subscriberID)) else { return nil }
+        let allowed: String
+        if case .providers(let own) = visibility { allowed = own.sorted().joined(separator: ", ") } else { allowed = "none" }
+        return Violation(
+            line: nil, field: "provider_npi", rule: "provider_scope", severity: .reject,
+            message: "this credential submits claims only for the NPIs \(allowed); the claim names \(npis.joined(separator: ", "))")
+    }
+
+    /// A 403 unless the principal may submit `claim`.
+    static func requireInScope(_ claim: ValidatedClaim, context: ClaimsRequestContext) throws {
+        guard let violation = scopeViolation(claim, visibility: visibility(context)) else { return }
+        var problem = Problem(status: .forbidden, detail: violation.message, type: ProblemType.outOfScope, title: "Claim outside your scope")
+        problem.errors = [violation]
+        throw problem
     }
 
     // MARK: - Handlers
@@ -48,6 +91,7 @@ public struct ClaimsController<Repository: ClaimRepository>: Sendable {
         }
 
         let claim = try validated(try decode(body, kind: kind), context: context)
+        try Self.requireInScope(claim, context: context)
         let stored = StoredClaim(id: ids.next(), claim: claim, at: rfc3339Now())
         let responseBody = claimJSON(stored)
         let record = key.map {
@@ -126,7 +170,8 @@ public struct ClaimsController<Repository: ClaimRepository>: Sendable {
     /// Validates and stores an import's claims, then counts and logs the outcome.
     func runImport(_ items: [ImportItem], format: ImportFormat, context: ClaimsRequestContext) async throws(ImportError) -> ImportReport {
         let importID = ids.next()
-        let importer = ClaimImporter(repository: repository, validator: validator)
+        let visibility = Self.visibility(context)
+        let importer = ClaimImporter(repository: repository, validator: validator) { Self.scopeViolation($0, visibility: visibility) }
         let report: ImportReport
         do {
             report = try await importer.run(items, importID: importID, today: utcToday())
@@ -162,25 +207,39 @@ public struct ClaimsController<Repository: ClaimRepository>: Sendable {
         }
     }
 
-    func show(id: UUID) async throws -> Response {
-        guard let claim = try await repository.find(id: id) else { throw RouteSupport.notFound(id) }
+    func show(id: UUID, context: ClaimsRequestContext) async throws -> Response {
+        let claim = try await visibleClaim(id, context: context)
         return RouteSupport.json(bytes: claimJSON(claim))
     }
 
-    func status(id: UUID) async throws -> Response {
-        guard let claim = try await repository.find(id: id) else { throw RouteSupport.notFound(id) }
+    func status(id: UUID, context: ClaimsRequestContext) async throws -> Response {
+        let claim = try await visibleClaim(id, context: context)
         return try jsonResponse(ClaimStatusBody(id: claim.id.uuidString.lowercased(), status: claim.status.rawValue, updatedAt: claim.updatedAt))
     }
 
-    func list(_ request: Request) async throws -> Response {
-        let query = try ClaimListParameters.parse(request.uri.queryParameters)
-        let page = try await repository.list(query)
+    func list(_ request: Request, context: ClaimsRequestContext) async throws -> Response {
+        var query = try ClaimListParameters.parse(request.uri.queryParameters)
+        let page: ClaimPage
+        switch Self.visibility(context) {
+        case .all:
+            page = try await repository.list(query)
+        case .nothing:
+            page = ClaimPage(items: [], nextAfter: nil)
+        case .providers(let npis):
+            query.onlyProviders = npis.sorted()
+            page = try await repository.list(query)
+        case .subscriber(let id):
+            query.onlySubscriber = id
+            page = try await repository.list(query)
+        }
         return try jsonResponse(ClaimPageBody(items: page.items.map(ClaimSummaryBody.init), nextCursor: page.nextAfter.map(ClaimListParameters.cursor)))
     }
 
     func replace(id: UUID, request: Request, context: ClaimsRequestContext) async throws -> Response {
         let (body, kind) = try await readBody(request, limit: limits.maxClaimBytes)
         let claim = try validated(try decode(body, kind: kind), context: context)
+        _ = try await visibleClaim(id, context: context)
+        try Self.requireInScope(claim, context: context)
         do {
             let updated = try await repository.replace(id: id, with: claim, at: rfc3339Now())
             context.logger.info("claim updated", metadata: ["event": "claim_updated", "claim_id": "\(id.uuidString.lowercased())"])
@@ -191,6 +250,7 @@ public struct ClaimsController<Repository: ClaimRepository>: Sendable {
     }
 
     func void(id: UUID, context: ClaimsRequestContext) async throws -> Response {
+        _ = try await visibleClaim(id, context: context)
         do {
             let voided = try await repository.void(id: id, at: rfc3339Now())
             context.logger.info("claim voided", metadata: ["event": "claim_voided", "claim_id": "\(id.uuidString.lowercased())"])
@@ -346,6 +406,11 @@ enum ProblemType {
     static let rateLimiterUnavailable = "https://claimsd.dev/problems/rate-limiter-unavailable"
     static let injectedFault = "https://claimsd.dev/problems/injected-fault"
     static let invalidFaultRequest = "https://claimsd.dev/problems/invalid-fault-request"
+    static let unauthenticated = "https://claimsd.dev/problems/unauthenticated"
+    static let forbidden = "https://claimsd.dev/problems/forbidden"
+    static let outOfScope = "https://claimsd.dev/problems/out-of-scope"
+    static let invalidAccount = "https://claimsd.dev/problems/invalid-account-request"
+    static let loginFailed = "https://claimsd.dev/problems/login-failed"
 }
 
 extension HTTPField.Name {

@@ -15,7 +15,7 @@ public struct CallerMiddleware: RouterMiddleware {
 
     public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         var context = context
-        context.caller = context.principal.map { "principal:" + $0 }
+        context.caller = context.principal.map { "principal:" + $0.id }
             ?? clients.client(peer: context.peerAddress, forwardedFor: request.headers[values: .xForwardedFor])
         return try await next(request, context)
     }

@@ -1,3 +1,4 @@
+public import Access
 public import Hummingbird
 
 /// Per-request state shared by claimsd's middleware and handlers.
@@ -7,8 +8,11 @@ public struct ClaimsRequestContext: RequestContext {
     public var requestID: String = ""
     /// The address of the connection's peer (a client or a proxy), when known.
     public let peerAddress: String?
-    /// The authenticated caller, once authentication sets one; rate limits key on it first.
-    public var principal: String?
+    /// The authenticated principal, once ``AuthenticationMiddleware`` has found one; rate limits
+    /// and idempotency keys belong to it.
+    public var principal: Principal?
+    /// Why the credential the request presented proves nobody, when it does not.
+    public var authenticationFailure: AuthenticationFailure?
     /// Who the request speaks for, as ``CallerMiddleware`` works it out: `principal:<id>` when
     /// authenticated, else the client's address. Rate limits and idempotency keys belong to it.
     public var caller: String = ""

@@ -3,16 +3,18 @@ public import Hummingbird
 /// `/health` (liveness, no I/O) and `/ready` (PostgreSQL reachable; Redis reported, optional).
 public struct OperationalRoutes: Sendable {
     let readiness: ReadinessChecker
+    let authMode: AuthMode
 
-    public init(readiness: ReadinessChecker) {
+    public init(readiness: ReadinessChecker, authMode: AuthMode = .required) {
         self.readiness = readiness
+        self.authMode = authMode
     }
 
-    public func register(on router: Router<ClaimsRequestContext>) {
-        router.get("health") { _, _ in
+    public func register(on router: SecuredRoutes) {
+        router.get("health", requires: .open) { _, _ in
             Response.json(["status": "ok"])
         }
-        router.get("ready") { _, _ in
+        router.get("ready", requires: .open) { _, _ in
             try await ready()
         }
     }
@@ -27,11 +29,16 @@ public struct OperationalRoutes: Sendable {
             throw Problem(status: .serviceUnavailable, detail: reasons.joined(separator: "; "), title: "Dependency unavailable", checks: checks)
         }
         let degraded = checks.values.contains { !$0.isUp }
-        return Response.json(ReadyBody(status: degraded ? "degraded" : "ready", checks: checks))
+        return Response.json(
+            ReadyBody(
+                status: degraded ? "degraded" : "ready", checks: checks, authentication: authMode.rawValue,
+                warnings: authMode == .off ? ["authentication is off (CLAIMS_AUTH=off): every request acts as admin"] : nil))
     }
 
     struct ReadyBody: Encodable {
         var status: String
         var checks: [String: DependencyStatus]
+        var authentication: String
+        var warnings: [String]?
     }
 }

@@ -21,9 +21,9 @@ public struct PaymentsController<Repository: ClaimRepository>: Sendable {
         self.repository = repository
     }
 
-    public func register(on router: Router<ClaimsRequestContext>) {
-        router.get("api/v1/payments/events") { request, _ in try await events(request) }
-        router.post("api/v1/claims/:id/payment") { request, context in
+    public func register(on router: SecuredRoutes) {
+        router.get("api/v1/payments/events", requires: .permission(.readPaymentsFeed)) { request, _ in try await events(request) }
+        router.post("api/v1/claims/:id/payment", requires: .permission(.reportPayments)) { request, context in
             try await report(id: try RouteSupport.claimID(context), request: request, context: context)
         }
     }

@@ -16,16 +16,16 @@ struct AdminRoutes: Sendable {
     let enabled: Bool
     let maxImportBytes: Int
 
-    func register(on router: Router<ClaimsRequestContext>) {
-        router.post("api/v1/import/prometheus") { request, _ in
+    func register(on router: SecuredRoutes) {
+        router.post("api/v1/import/prometheus", requires: .permission(.administerMonitoring)) { request, _ in
             try guardEnabled()
             return try await importSamples(request)
         }
-        router.post("api/v1/admin/tsdb/delete_series") { request, _ in
+        router.post("api/v1/admin/tsdb/delete_series", requires: .permission(.administerMonitoring)) { request, _ in
             try guardEnabled()
             return try await deleteSeries(request)
         }
-        router.post("api/v1/admin/tsdb/snapshot") { _, _ in
+        router.post("api/v1/admin/tsdb/snapshot", requires: .permission(.administerMonitoring)) { _, _ in
             try guardEnabled()
             return try await snapshot()
         }

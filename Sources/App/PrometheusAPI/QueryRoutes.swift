@@ -16,7 +16,7 @@ struct QueryRoutes: Sendable {
     let executor: QueryExecutor
     let started = Date()
 
-    func register(on router: Router<ClaimsRequestContext>) {
+    func register(on router: SecuredRoutes) {
         for path in ["api/v1/query", "api/v1/query_range", "api/v1/series", "api/v1/labels"] {
             let handler: @Sendable (Request, ClaimsRequestContext) async throws -> Response = { request, _ in
                 await answer { () throws(APIFailure) -> [UInt8] in
@@ -40,10 +40,10 @@ struct QueryRoutes: Sendable {
                     return try outcome.get()
                 }
             }
-            router.get(RouterPath(path), use: handler)
-            router.post(RouterPath(path), use: handler)
+            router.get(path, requires: .permission(.readMonitoring), use: handler)
+            router.post(path, requires: .permission(.readMonitoring), use: handler)
         }
-        router.get("api/v1/label/:name/values") { request, context in
+        router.get("api/v1/label/:name/values", requires: .permission(.readMonitoring)) { request, context in
             let name = context.parameters.get("name") ?? ""
             return await answer { () throws(APIFailure) -> [UInt8] in
                 let parameters: APIParameters
@@ -55,7 +55,7 @@ struct QueryRoutes: Sendable {
                 return try labelValues(name, parameters)
             }
         }
-        router.get("api/v1/status/buildinfo") { _, _ in
+        router.get("api/v1/status/buildinfo", requires: .permission(.readMonitoring)) { _, _ in
             RouteSupport.json(bytes: APIJSON.success { writer in
                 writer.open("{")
                 writer.member("version", ClaimsdBuild.version)
@@ -67,10 +67,10 @@ struct QueryRoutes: Sendable {
                 writer.close("}")
             })
         }
-        router.get("api/v1/targets") { _, _ in RouteSupport.json(bytes: targetsBody()) }
-        router.get("api/v1/query_exemplars") { _, _ in RouteSupport.json(bytes: APIJSON.success { $0.raw("[]") }) }
-        router.post("api/v1/query_exemplars") { _, _ in RouteSupport.json(bytes: APIJSON.success { $0.raw("[]") }) }
-        router.get("api/v1/metadata") { request, _ in
+        router.get("api/v1/targets", requires: .permission(.readMonitoring)) { _, _ in RouteSupport.json(bytes: targetsBody()) }
+        router.get("api/v1/query_exemplars", requires: .permission(.readMonitoring)) { _, _ in RouteSupport.json(bytes: APIJSON.success { $0.raw("[]") }) }
+        router.post("api/v1/query_exemplars", requires: .permission(.readMonitoring)) { _, _ in RouteSupport.json(bytes: APIJSON.success { $0.raw("[]") }) }
+        router.get("api/v1/metadata", requires: .permission(.readMonitoring)) { request, _ in
             await answer { () throws(APIFailure) -> [UInt8] in
                 let parameters: APIParameters
                 do {
@@ -81,7 +81,7 @@ struct QueryRoutes: Sendable {
                 return try metadata(parameters)
             }
         }
-        router.get("api/v1/status/runtimeinfo") { _, _ in
+        router.get("api/v1/status/runtimeinfo", requires: .permission(.readMonitoring)) { _, _ in
             RouteSupport.json(bytes: APIJSON.success { writer in
                 let statistics = store.statistics()
                 writer.open("{")
@@ -94,7 +94,7 @@ struct QueryRoutes: Sendable {
                 writer.close("}")
             })
         }
-        router.get("api/v1/status/flags") { _, _ in
+        router.get("api/v1/status/flags", requires: .permission(.readMonitoring)) { _, _ in
             RouteSupport.json(bytes: APIJSON.success { writer in
                 writer.open("{")
                 writer.member("query.lookback-delta", PrometheusDuration.format(engine.lookbackDelta))
@@ -104,7 +104,7 @@ struct QueryRoutes: Sendable {
                 writer.close("}")
             })
         }
-        router.get("api/v1/status/tsdb") { _, _ in RouteSupport.json(bytes: tsdbStatus()) }
+        router.get("api/v1/status/tsdb", requires: .permission(.readMonitoring)) { _, _ in RouteSupport.json(bytes: tsdbStatus()) }
     }
 
     /// Runs `body`; its failure becomes Prometheus's error body with the status it implies.

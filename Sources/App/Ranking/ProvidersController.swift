@@ -34,11 +34,11 @@ public struct ProvidersController<Repository: ClaimRepository>: Sendable {
         self.readsFromPostgres = Counter(label: "claimsd_ranking_reads_total", dimensions: [("source", "postgresql")], factory: metrics)
     }
 
-    public func register(on router: Router<ClaimsRequestContext>) {
-        router.get("api/v1/providers/top") { request, context in try await top(request, context: context) }
+    public func register(on router: SecuredRoutes) {
+        router.get("api/v1/providers/top", requires: .permission(.readRanking)) { request, context in try await top(request, context: context) }
         // Aliases (see RouteAliases); a trailing slash is the same path to the router.
-        router.get("top-providers") { request, context in try await top(request, context: context) }
-        router.get("top-provider") { request, context in try await top(request, context: context) }
+        router.get("top-providers", requires: .permission(.readRanking)) { request, context in try await top(request, context: context) }
+        router.get("top-provider", requires: .permission(.readRanking)) { request, context in try await top(request, context: context) }
     }
 
     func top(_ request: Request, context: ClaimsRequestContext) async throws -> Response {

@@ -64,8 +64,8 @@ struct MetricsRoute: Sendable {
     let telemetry: Telemetry
     let refresher: MetricsRefresher
 
-    func register(on router: Router<ClaimsRequestContext>) {
-        router.get("metrics") { _, _ in
+    func register(on router: SecuredRoutes) {
+        router.get("metrics", requires: .permission(.readMonitoring)) { _, _ in
             await refresher.refresh()
             var headers = HTTPFields()
             headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"

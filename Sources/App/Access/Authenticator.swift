@@ -1,0 +1,148 @@
+public import Access
+public import AccountStore
+public import Foundation
+import Logging
+import Synchronization
+
+/// Turns a presented credential into a ``Access/Principal``: API keys are looked up (and kept a
+/// few seconds), access tokens are verified and their user's current state checked (kept the same
+/// few seconds), so a revoked key or a disabled user stops working at once on this instance and
+/// within ``AccessSettings/cacheLifetime`` on others.
+public final class Authenticator: Sendable {
+    let store: PostgresAccountStore
+    let tokens: AccessTokens
+    let cacheLifetime: Duration
+    private let keys = Mutex<[String: CachedKey]>([:])
+    private let users = Mutex<[UUID: CachedUser]>([:])
+
+    struct CachedKey {
+        var record: APIKeyRecord?
+        var fetched: ContinuousClock.Instant
+        var touched: ContinuousClock.Instant?
+    }
+
+    struct CachedUser {
+        var user: UserAccount?
+        var fetched: ContinuousClock.Instant
+    }
+
+    public init(store: PostgresAccountStore, tokens: AccessTokens, cacheLifetime: Duration) {
+        self.store = store
+        self.tokens = tokens
+        self.cacheLifetime = cacheLifetime
+    }
+
+    /// The principal `credential` proves, or why it proves none.
+    public func authenticate(_ credential: Credential, now: Int64) async throws -> Result<Principal, AuthenticationFailure> {
+        switch credential {
+        case .apiKey(let id, let secret):
+            guard let record = try await apiKey(id: id) else { return .failure(.unknownAPIKey) }
+            guard constantTimeEquals(record.secretHash, APIKey.hash(secret: secret)) else { return .failure(.unknownAPIKey) }
+            if let revoked = record.revokedAt { return .failure(.revokedAPIKey(since: revoked)) }
+            guard record.isUsable else { return .failure(.expiredAPIKey) }
+            touch(id: id)
+            return .success(record.principal)
+        case .accessToken(let token):
+            let verified: VerifiedAccessToken
+            do {
+                verified = try await tokens.verify(token, now: now)
+            } catch {
+                return .failure(.token(error))
+            }
+            guard let userID = verified.principal.userID.flatMap(UUID.init(uuidString:)), let user = try await user(id: userID) else {
+                return .failure(.unknownUser)
+            }
+            guard !user.isDisabled else { return .failure(.disabledUser) }
+            // A role or scope changed since the token was issued: the token's grant is stale.
+            guard user.role == verified.principal.role, user.scope == verified.principal.scope else { return .failure(.staleToken) }
+            return .success(verified.principal)
+        }
+    }
+
+    /// Forgets what is kept about a key, so a revocation through this instance holds at once.
+    public func forgetAPIKey(id: String) {
+        _ = keys.withLock { $0.removeValue(forKey: id) }
+    }
+
+    /// Forgets what is kept about a user (after a change through this instance).
+    public func forgetUser(id: UUID) {
+        _ = users.withLock { $0.removeValue(forKey: id) }
+    }
+
+    func apiKey(id: String) async throws -> APIKeyRecord? {
+        let now = ContinuousClock.now
+        if let cached = keys.withLock({ $0[id] }), now - cached.fetched < cacheLifetime { return cached.record }
+        let record = try await store.apiKey(id: id)
+        keys.withLock { cache in
+            if cache.count > 10_000 { cache.removeAll(keepingCapacity: true) }
+            cache[id] = CachedKey(record: record, fetched: now, touched: cache[id]?.touched)
+        }
+        return record
+    }
+
+    func user(id: UUID) async throws -> UserAccount? {
+        let now = ContinuousClock.now
+        if let cached = users.withLock({ $0[id] }), now - cached.fetched < cacheLifetime { return cached.user }
+        let user = try await store.user(id: id)
+        users.withLock { cache in
+            if cache.count > 10_000 { cache.removeAll(keepingCapacity: true) }
+            cache[id] = CachedUser(user: user, fetched: now)
+        }
+        return user
+    }
+
+    /// Records the key's use, at most once a minute per key and never on the request's time.
+    func touch(id: String) {
+        let now = ContinuousClock.now
+        let due = keys.withLock { cache -> Bool in
+            guard var entry = cache[id] else { return false }
+            if let touched = entry.touched, now - touched < .seconds(60) { return false }
+            entry.touched = now
+            cache[id] = entry
+            return true
+        }
+        guard due else { return }
+        let store = self.store
+        Task.detached { try? await store.touchAPIKey(id: id) }
+    }
+}
+
+/// Why a credential proves no principal; each is a 401 whose message says which.
+public enum AuthenticationFailure: Error, Sendable, Equatable, CustomStringConvertible {
+    case malformed(CredentialError)
+    case unknownAPIKey
+    case revokedAPIKey(since: String)
+    case expiredAPIKey
+    case token(TokenError)
+    case unknownUser
+    case disabledUser
+    case staleToken
+
+    public var description: String {
+        switch self {
+        case .malformed(let error): error.description
+        case .unknownAPIKey: "the API key is not known (check it was copied whole)"
+        case .revokedAPIKey(let since): "the API key was revoked at \(since)"
+        case .expiredAPIKey: "the API key has expired"
+        case .token(let error): error.description
+        case .unknownUser: "the access token's user no longer exists"
+        case .disabledUser: "the access token's user is disabled"
+        case .staleToken: "the user's role or scope changed since this access token was issued; log in again"
+        }
+    }
+
+    /// A short code for logs and metrics.
+    public var reason: String {
+        switch self {
+        case .malformed: "malformed"
+        case .unknownAPIKey: "unknown_api_key"
+        case .revokedAPIKey: "revoked_api_key"
+        case .expiredAPIKey: "expired_api_key"
+        case .token(.expired): "expired_token"
+        case .token: "invalid_token"
+        case .unknownUser: "unknown_user"
+        case .disabledUser: "disabled_user"
+        case .staleToken: "stale_token"
+        }
+    }
+}
