@@ -283,7 +283,7 @@ let package = Package(
         .testTarget(
             name: "AppTests",
             dependencies: [
-                "App", "Postgres", "Redis", "TestSupport", "Journal", "Ranking", "RateLimiting", "ClaimStore", "Claims", "TimeSeries", "PromQL", "Alerting", "AlertDelivery",
+                "App", "Access", "AccountStore", "Postgres", "Redis", "TestSupport", "Journal", "Ranking", "RateLimiting", "ClaimStore", "Claims", "TimeSeries", "PromQL", "Alerting", "AlertDelivery",
                 "ServiceManager", "Schema", "Digests", .product(name: "Yams", package: "Yams"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"), .product(name: "NIOPosix", package: "swift-nio"),
             ],

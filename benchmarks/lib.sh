@@ -27,6 +27,9 @@ PG_BIN="$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)"
 export CLAIMS_DATABASE_URL="postgresql://claimsd@127.0.0.1:$PG_PORT/claimsd"
 export CLAIMS_REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0"
 export CLAIMS_LOG_TARGET=stdout CLAIMS_DATABASE_POOL_SIZE="$CONNECTIONS"
+# The benchmarks send no credential yet: authentication stays off until they use API keys and
+# measure what authentication costs beside it off (issue 16, next step).
+export CLAIMS_AUTH="${CLAIMS_AUTH:-off}"
 # The built-in time-series store of the benchmarked claimsd (scripts may point it elsewhere).
 export CLAIMS_TSDB_PATH="$WORK/tsdb"
 export PGHOST=127.0.0.1 PGPORT="$PG_PORT" PGUSER=claimsd PGDATABASE=claimsd

@@ -41,6 +41,20 @@ export CLAIMSD_REVISION="${CLAIMSD_REVISION:-$(git -C "$REPO" rev-parse --short 
 HOST="${CLAIMS_HOST:-127.0.0.1}"
 PORT="${CLAIMS_PORT:-8000}"
 
+# Authentication is required: keep a local signing keyring and an admin API key (both
+# git-ignored under .local/run), made once, so tokens survive restarts and the API can be used.
+if [ -z "${CLAIMS_JWT_KEYS:-}" ]; then
+  if [ ! -s "$STATE/jwt-keys" ]; then
+    (umask 077; "$BINARY" jwt-keys generate --kid local-1 >"$STATE/jwt-keys")
+  fi
+  export CLAIMS_JWT_KEYS="$STATE/jwt-keys"
+fi
+if [ ! -s "$STATE/admin-key" ]; then
+  (umask 077; "$BINARY" api-keys create --role admin --name "local admin (scripts/run.sh)" >"$STATE/admin-key.new") \
+    && mv "$STATE/admin-key.new" "$STATE/admin-key"
+  echo "claimsd: a local admin API key is in $STATE/admin-key (send it as: Authorization: Bearer \$(cat $STATE/admin-key))"
+fi
+
 if [ "${1:-}" = "--background" ]; then
   nohup "$BINARY" serve >>"$STATE/claimsd.out" 2>&1 &
   echo $! >"$STATE/claimsd.pid"

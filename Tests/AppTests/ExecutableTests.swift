@@ -62,6 +62,40 @@ import Schema
         }
     }
 
+    /// A claimsd with authentication required, as in production: no credential is 401 with
+    /// `WWW-Authenticate`, a key made by `claimsd api-keys create` (printed alone) is let in, and
+    /// `/ready` says authentication is required.
+    @Test func aKeyFromTheCommandLineOpensTheAPI() async throws {
+        try await ScratchDatabase.with { _, database in
+            let environment = ["CLAIMS_DATABASE_URL": database.url, "CLAIMS_REDIS_URL": TestEnvironment.redisURL, "CLAIMS_AUTH": "required"]
+            let create = try ChildProcess(Self.binary.path, ["api-keys", "create", "--role", "payer", "--name", "payments"], environment: environment)
+            #expect(try await create.waitForExit(timeout: .seconds(60)) == 0, "\(create.standardError)")
+            let key = create.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines)
+            #expect(key.hasPrefix("ck_") && !key.contains("\n"), "\(create.standardOutput)")
+            let claimsd = try ChildProcess(Self.binary.path, ["serve", "--port", "0", "--log-target", "stdout"], environment: environment)
+            let output = try await Self.waitForOutput(of: claimsd) { $0.contains("listening on") }
+            let port = try #require(output.split(separator: "\n").first { $0.contains("listening on") }?.split(separator: ":").last?.prefix { $0.isNumber })
+            let url = try #require(URL(string: "http://127.0.0.1:\(port)/api/v1/claims"))
+            let (_, anonymous) = try await URLSession.shared.data(from: url)
+            #expect((anonymous as? HTTPURLResponse)?.statusCode == 401)
+            #expect((anonymous as? HTTPURLResponse)?.value(forHTTPHeaderField: "WWW-Authenticate")?.hasPrefix("Bearer") == true)
+            var request = URLRequest(url: url)
+            request.setValue("Bearer \(key)", forHTTPHeaderField: "Authorization")
+            let (_, allowed) = try await URLSession.shared.data(for: request)
+            #expect((allowed as? HTTPURLResponse)?.statusCode == 200)
+            var forbidden = URLRequest(url: try #require(URL(string: "http://127.0.0.1:\(port)/api/v1/users")))
+            forbidden.setValue(key, forHTTPHeaderField: "X-API-Key")
+            let (_, denied) = try await URLSession.shared.data(for: forbidden)
+            #expect((denied as? HTTPURLResponse)?.statusCode == 403)
+            let (ready, _) = try await URLSession.shared.data(from: try #require(URL(string: "http://127.0.0.1:\(port)/ready")))
+            #expect(String(decoding: ready, as: UTF8.self).contains(#""authentication":"required""#))
+            // The key never reaches the log.
+            #expect(!claimsd.standardOutput.contains(key) && !claimsd.standardOutput.contains(String(key.suffix(43))))
+            claimsd.send(SIGTERM)
+            #expect(try await claimsd.waitForExit(timeout: .seconds(20)) == 0)
+        }
+    }
+
     /// A relay killed with SIGKILL part-way through a backlog, then started again, counts every
     /// event exactly once: the ranking equals the SQL answer and the stream has one entry per event.
     @Test func aRelayKilledMidBacklogDoubleCountsNothing() async throws {

@@ -11,7 +11,7 @@ import Testing
 
     @Test func offByDefaultTheHeaderMeansNothing() async throws {
         let dependencies = try makeDependencies(databaseURL: "postgresql://claimsd@127.0.0.1:1/none", redisURL: "redis://127.0.0.1:1")
-        let app = Application(router: buildRouter(dependencies: dependencies))
+        let app = Application(router: buildRouter(dependencies: dependencies, access: try await TestAccess.withoutDatabase()))
         try await app.test(.router) { client in
             try await client.execute(uri: "/health", method: .get, headers: [Self.fault: "503"]) { response in
                 #expect(response.status == .ok)
@@ -21,7 +21,7 @@ import Testing
 
     @Test func onItAnswersTheAskedStatusOnTheRealRoute() async throws {
         let dependencies = try makeDependencies(databaseURL: "postgresql://claimsd@127.0.0.1:1/none", redisURL: "redis://127.0.0.1:1")
-        let app = Application(router: buildRouter(dependencies: dependencies, traffic: TrafficSettings(faultInjection: true)))
+        let app = Application(router: buildRouter(dependencies: dependencies, access: try await TestAccess.withoutDatabase(), traffic: TrafficSettings(faultInjection: true)))
         try await app.test(.router) { client in
             try await client.execute(uri: "/health", method: .get) { response in
                 #expect(response.status == .ok, "no header, no fault")

@@ -31,7 +31,7 @@ import TimeSeries
             store.append(batch)
         }
         let settings = TimeSeriesSettings(store: store)
-        let router = buildRouter(dependencies: base, traffic: TrafficSettings(rateLimits: []), timeSeries: settings)
+        let router = buildRouter(dependencies: base, access: try await TestAccess.withoutDatabase(), traffic: TrafficSettings(rateLimits: []), timeSeries: settings)
         try await Application(router: router, logger: TestEnvironment.quietLogger).test(.router) { try await body($0, settings) }
     }
 

@@ -34,7 +34,7 @@ func json(_ buffer: ByteBuffer) throws -> [String: Any] {
     @Test func healthAnswersWithoutTouchingDependencies() async throws {
         // Deliberately unreachable stores: /health must not care.
         let dependencies = try makeDependencies(databaseURL: "postgresql://claimsd@127.0.0.1:1/none", redisURL: "redis://127.0.0.1:1")
-        let app = Application(router: buildRouter(dependencies: dependencies))
+        let app = Application(router: buildRouter(dependencies: dependencies, access: try await TestAccess.withoutDatabase()))
         try await app.test(.router) { client in
             try await client.execute(uri: "/health", method: .get) { response in
                 #expect(response.status == .ok)
@@ -46,7 +46,7 @@ func json(_ buffer: ByteBuffer) throws -> [String: Any] {
 
     @Test func everyResponseCarriesARequestID() async throws {
         let dependencies = try makeDependencies(databaseURL: TestEnvironment.databaseURL, redisURL: TestEnvironment.redisURL)
-        let app = Application(router: buildRouter(dependencies: dependencies))
+        let app = Application(router: buildRouter(dependencies: dependencies, access: try await TestAccess.withoutDatabase()))
         try await app.test(.router) { client in
             var generated: [String] = []
             for _ in 0..<2 {
@@ -85,7 +85,7 @@ func json(_ buffer: ByteBuffer) throws -> [String: Any] {
 
     @Test func anUnreachableDatabaseIsA503WithRetryAfterNotA500() async throws {
         let dependencies = try makeDependencies(databaseURL: "postgresql://claimsd@127.0.0.1:1/none", redisURL: TestEnvironment.redisURL)
-        try await Application(router: buildRouter(dependencies: dependencies)).test(.router) { client in
+        try await Application(router: buildRouter(dependencies: dependencies, access: try await TestAccess.withoutDatabase())).test(.router) { client in
             let body = ByteBuffer(string: claimBody(npi: "1000000001", fee: "1.00"))
             let response = try await client.execute(uri: "/api/v1/claims", method: .post, headers: [.contentType: "application/json"], body: body)
             #expect(response.status == .serviceUnavailable)
@@ -107,7 +107,7 @@ func json(_ buffer: ByteBuffer) throws -> [String: Any] {
 
     @Test func unexpectedErrorsBecomeA500ProblemWithoutInternals() async throws {
         let dependencies = try makeDependencies(databaseURL: TestEnvironment.databaseURL, redisURL: TestEnvironment.redisURL)
-        let router = buildRouter(dependencies: dependencies)
+        let router = buildRouter(dependencies: dependencies, access: try await TestAccess.withoutDatabase())
         struct SecretFailure: Error, CustomStringConvertible { var description: String { "password=hunter2 at db.internal" } }
         router.get("boom") { _, _ -> Response in throw SecretFailure() }
         try await Application(router: router).test(.router) { client in
@@ -124,7 +124,7 @@ func json(_ buffer: ByteBuffer) throws -> [String: Any] {
 
     @Test func readyIsOKWhenBothStoresAnswer() async throws {
         let dependencies = try makeDependencies(databaseURL: TestEnvironment.databaseURL, redisURL: TestEnvironment.redisURL)
-        try await Application(router: buildRouter(dependencies: dependencies)).test(.router) { client in
+        try await Application(router: buildRouter(dependencies: dependencies, access: try await TestAccess.withoutDatabase())).test(.router) { client in
             try await client.execute(uri: "/ready", method: .get) { response in
                 #expect(response.status == .ok)
                 let body = try json(response.body)
@@ -217,7 +217,7 @@ func json(_ buffer: ByteBuffer) throws -> [String: Any] {
 
     func expectReadinessFollows(service: String, dependency: String) async throws {
         let dependencies = try makeDependencies(databaseURL: TestEnvironment.readinessDatabaseURL, redisURL: TestEnvironment.readinessRedisURL)
-        try await Application(router: buildRouter(dependencies: dependencies)).test(.router) { client in
+        try await Application(router: buildRouter(dependencies: dependencies, access: try await TestAccess.withoutDatabase())).test(.router) { client in
             try await client.execute(uri: "/ready", method: .get) { #expect($0.status == .ok) }
 
             try await TestEnvironment.services("stop", service, "readiness")

@@ -19,11 +19,12 @@ import TestSupport
         try await ScratchDatabase.with { client, database in
             try await Migrator(client: client, logger: TestEnvironment.quietLogger).migrate()
             let dependencies = try makeDependencies(databaseURL: database.url, redisURL: TestEnvironment.redisURL)
-            let router = buildRouter(
-                dependencies: dependencies, limits: IntakeLimits(maxImportBytes: 8 << 20), traffic: TrafficSettings(trustedProxies: ["127.0.0.1"]))
+            let router = buildRouter(dependencies: dependencies, access: try await TestAccess.settings(), limits: IntakeLimits(maxImportBytes: 8 << 20), traffic: TrafficSettings(trustedProxies: ["127.0.0.1"]))
             let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)))
             do {
-                try await app.test(.live) { try await body($0, client) }
+                var keys: [String: String] = [:]
+                for address in Self.callers { keys[address] = try await TestAccess.apiKey(client, name: address) }
+                try await app.test(.live) { [keys] in try await body(CallerKeyedClient(client: $0, keys: keys), client) }
             } catch {
                 await dependencies.postgres.shutdown()
                 await dependencies.redis.shutdown()
@@ -46,6 +47,15 @@ import TestSupport
         try await database.query("SELECT count(*)::int AS n FROM \(identifier: table)").rows.first?.decode("n") ?? -1
     }
 
+    /// The callers the tests play, each with its own API key (sent by ``CallerKeyedClient``).
+    static let callers = ["10.0.0.1", "10.0.0.2"]
+
+    /// The idempotency scope of the caller at `address`: its API key's principal.
+    static func scope(of address: String, _ database: PostgresClient) async throws -> String {
+        let id = try await database.query("SELECT id FROM api_keys WHERE name = \(address)").rows.first?.decode("id", as: String.self) ?? ""
+        return "principal:api_key:" + id
+    }
+
     static let csv = ImportTests.export(count: 1, rejectEvery: 1_000).csv
     static let otherCSV = csv.replacingOccurrences(of: "SUB-1,", with: "SUB-2,")
 
@@ -64,7 +74,7 @@ import TestSupport
             #expect(conflict.status == .conflict)
             #expect(try await Self.count("claims", database) == 2)
             let scopes = try await database.query("SELECT scope FROM idempotency_keys ORDER BY scope").rows.map { try $0.decode("scope", as: String.self) }
-            #expect(scopes == ["10.0.0.1", "10.0.0.2"])
+            #expect(scopes == [try await Self.scope(of: "10.0.0.1", database), try await Self.scope(of: "10.0.0.2", database)].sorted())
         }
     }
 
@@ -122,8 +132,9 @@ import TestSupport
 
             // A reservation whose import has not finished: the retry is told so, and may come back.
             let hash = "sha256:" + SHA256.hex(Array("import-csv".utf8) + [0] + Array(file.utf8))
+            let scope = try await Self.scope(of: "10.0.0.1", database)
             try await database.query(
-                "INSERT INTO idempotency_keys (scope, key, request_hash, response_status, response_body) VALUES ('10.0.0.1', 'running', \(hash), 0, '')")
+                "INSERT INTO idempotency_keys (scope, key, request_hash, response_status, response_body) VALUES (\(scope), 'running', \(hash), 0, '')")
             let (running, runningProblem) = try await post(client, to: "/api/v1/claims/import", file, key: "running", from: "10.0.0.1")
             #expect(running.status == .conflict && running.headers[.retryAfter] == "5")
             #expect(runningProblem["type"] as? String == "https://claimsd.dev/problems/idempotency-key-in-progress")
@@ -134,4 +145,20 @@ import TestSupport
             #expect(try await database.query("SELECT count(*)::int AS n FROM idempotency_keys WHERE key = 'import-2'").rows.first?.decode("n", as: Int.self) == 0)
         }
     }
+}
+
+
+/// Sends the API key of the caller a request's `X-Forwarded-For` names, so each test caller is
+/// its own principal.
+struct CallerKeyedClient: TestClientProtocol {
+    let client: any TestClientProtocol
+    let keys: [String: String]
+
+    func executeRequest(uri: String, method: HTTPRequest.Method, headers: HTTPFields, body: ByteBuffer?) async throws -> TestResponse {
+        var headers = headers
+        if let caller = headers[.init("X-Forwarded-For")!], let key = keys[caller] { headers[.authorization] = "Bearer \(key)" }
+        return try await client.executeRequest(uri: uri, method: method, headers: headers, body: body)
+    }
+
+    var port: Int? { client.port }
 }

@@ -37,9 +37,10 @@ import Schema
         try await ScratchDatabase.with { client, database in
             try await Migrator(client: client, logger: TestEnvironment.quietLogger).migrate()
             let dependencies = try makeDependencies(databaseURL: database.url, redisURL: TestEnvironment.redisURL)
-            let app = Application(router: buildRouter(dependencies: dependencies, limits: IntakeLimits(maxClaimBytes: 64 * 1024, maxImportBytes: 8 << 20)))
+            let app = Application(router: buildRouter(dependencies: dependencies, access: try await TestAccess.settings(), limits: IntakeLimits(maxClaimBytes: 64 * 1024, maxImportBytes: 8 << 20)))
             do {
-                try await app.test(.router) { try await body($0, client) }
+                let key = try await TestAccess.apiKey(client)
+                try await app.test(.router) { try await body(AuthorizedClient($0, key: key), client) }
             } catch {
                 await dependencies.postgres.shutdown()
                 await dependencies.redis.shutdown()

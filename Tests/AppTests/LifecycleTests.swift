@@ -14,7 +14,7 @@ import FoundationNetworking
 @Suite struct LifecycleTests {
     @Test func gracefulShutdownFinishesInFlightRequests() async throws {
         let dependencies = try makeDependencies(databaseURL: TestEnvironment.databaseURL, redisURL: TestEnvironment.redisURL)
-        let router = buildRouter(dependencies: dependencies)
+        let router = buildRouter(dependencies: dependencies, access: try await TestAccess.settings())
         let started = AsyncStream<Void>.makeStream()
         router.get("slow") { _, _ -> String in
             started.continuation.yield()

@@ -353,7 +353,7 @@ import TimeSeries
     func compareWithPrometheus(store: TimeSeriesStore, port: Int) async throws {
 
         let base = try makeDependencies(databaseURL: "postgresql://claimsd@127.0.0.1:1/none", redisURL: "redis://127.0.0.1:1")
-        let router = buildRouter(dependencies: base, traffic: TrafficSettings(rateLimits: []), timeSeries: TimeSeriesSettings(store: store))
+        let router = buildRouter(dependencies: base, access: try await TestAccess.withoutDatabase(), traffic: TrafficSettings(rateLimits: []), timeSeries: TimeSeriesSettings(store: store))
         let queries = Self.queries()
         #expect(queries.count >= 1000)
         let instants: [Int64] = [30 * 60, 67 * 60 + 13, 179 * 60, 184 * 60, 190 * 60].map { Self.base + $0 * 1000 }

@@ -40,8 +40,9 @@ struct RankingApp: Sendable {
             do {
                 var logger = Logger(label: "claimsd") { label in SwiftLogNoOpLogHandler(label) }
                 if let logs { logger = Logger(label: "claimsd") { label in JournalLogHandler(label: label, sink: logs, level: .info) } }
-                try await Application(router: buildRouter(dependencies: dependencies, validator: validator, traffic: traffic), logger: logger).test(.router) {
-                    try await body($0, app)
+                let key = try await TestAccess.apiKey(postgres)
+                try await Application(router: buildRouter(dependencies: dependencies, access: try await TestAccess.settings(), validator: validator, traffic: traffic), logger: logger).test(.router) {
+                    try await body(AuthorizedClient($0, key: key), app)
                 }
             } catch {
                 await dependencies.postgres.shutdown()
@@ -176,7 +177,9 @@ func topProviders(_ client: any TestClientProtocol, _ query: String = "") async 
             let other = try makeDependencies(databaseURL: TestEnvironment.databaseURL, redisURL: TestEnvironment.redisURL)
             let second = AppDependencies(
                 postgres: app.dependencies.postgres, redis: other.redis, redisKeyPrefix: app.dependencies.redisKeyPrefix, redisBudget: testRedisBudget)
-            try await Application(router: buildRouter(dependencies: second, traffic: traffic)).test(.router) { secondClient in
+            try await Application(router: buildRouter(dependencies: second, access: try await TestAccess.settings(), traffic: traffic)).test(.router) { secondClient in
+                // The same principal as the first instance's client: one limit across instances.
+                let secondClient = AuthorizedClient(secondClient, key: try #require((first as? AuthorizedClient)?.key))
                 var statuses: [HTTPResponse.Status] = []
                 for index in 0..<12 {
                     statuses.append(try await topProviders(index.isMultiple(of: 2) ? first : secondClient).0.status)
@@ -260,9 +263,12 @@ func topProviders(_ client: any TestClientProtocol, _ query: String = "") async 
 
     @Test func postgresErrorsAreCountedBySQLStateClass() async throws {
         try await ScratchDatabase.with { _, database in
-            // Not migrated: every claims query fails with 42P01 (undefined table).
+            // Migrated, then the claims table dropped: every claims query fails with 42P01 (undefined table).
             let dependencies = try makeDependencies(databaseURL: database.url, redisURL: TestEnvironment.redisURL)
-            try await Application(router: buildRouter(dependencies: dependencies)).test(.router) { client in
+            let key = try await TestAccess.apiKey(dependencies.postgres)
+            try await dependencies.postgres.query("DROP TABLE claims CASCADE")
+            try await Application(router: buildRouter(dependencies: dependencies, access: try await TestAccess.settings())).test(.router) { client in
+                let client = AuthorizedClient(client, key: key)
                 let failed = try await client.execute(uri: "/api/v1/claims", method: .get)
                 #expect(failed.status == .internalServerError)
                 let text = String(buffer: try await client.execute(uri: "/metrics", method: .get).body)

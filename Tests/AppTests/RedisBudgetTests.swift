@@ -19,7 +19,7 @@ import TestSupport
             // A budget well above a busy machine's scheduling delays, far below the 5 s timeout.
             let dependencies = AppDependencies(postgres: base.postgres, redis: base.redis, redisBudget: .milliseconds(250), telemetry: telemetry)
             let limits = [RateLimitRule(method: "GET", route: "/api/v1/providers/top", policy: RateLimitPolicy(limit: 10_000, window: .seconds(60)))]
-            let app = Application(router: buildRouter(dependencies: dependencies, traffic: TrafficSettings(rateLimits: limits)))
+            let app = Application(router: buildRouter(dependencies: dependencies, access: try await TestAccess.settings(), traffic: TrafficSettings(rateLimits: limits)))
             @Sendable func count(_ series: String) -> Int {
                 String(decoding: telemetry.exposition(), as: UTF8.self).split(separator: "\n").first { $0.hasPrefix(series + " ") }
                     .flatMap { Double($0.split(separator: " ").last ?? "") }.map { Int($0) } ?? 0
@@ -29,6 +29,7 @@ import TestSupport
             let shedByBreaker = #"claimsd_dependency_calls_shed_total{dependency="redis",reason="breaker_open"}"#
             let breakerOpen = #"claimsd_dependency_breaker_open{dependency="redis"}"#
             try await app.test(.router) { client in
+                let client = AuthorizedClient(client, key: try await TestAccess.apiKey(dependencies.postgres))
                 /// Requests until Redis decides one (its first call also connects and loads the script).
                 @Sendable func untilRedisDecides() async throws {
                     let decided = count(decidedByRedis)

@@ -30,7 +30,7 @@ func sample(_ exposition: String, _ series: String) -> Double? {
         let dependencies = try makeDependencies(databaseURL: "postgresql://claimsd@127.0.0.1:1/none", redisURL: "redis://127.0.0.1:1", telemetry: telemetry)
         let counters = LogLevelCounters(factory: telemetry.factory)
         let logger = Logger(label: "claimsd") { label in JournalLogHandler(label: label, sink: sink, level: .info, counters: counters) }
-        try await Application(router: buildRouter(dependencies: dependencies, traffic: TrafficSettings(rateLimits: [])), logger: logger)
+        try await Application(router: buildRouter(dependencies: dependencies, access: try await TestAccess.withoutDatabase(), traffic: TrafficSettings(rateLimits: [])), logger: logger)
             .test(.router) { try await body($0, sink) }
     }
 
@@ -80,7 +80,7 @@ func sample(_ exposition: String, _ series: String) -> Double? {
         let telemetry = Telemetry(enabled: false)
         let dependencies = try makeDependencies(databaseURL: "postgresql://claimsd@127.0.0.1:1/none", redisURL: "redis://127.0.0.1:1", telemetry: telemetry)
         let logger = Logger(label: "claimsd") { label in JournalLogHandler(label: label, sink: sink, level: .info) }
-        try await Application(router: buildRouter(dependencies: dependencies, traffic: TrafficSettings(rateLimits: [])), logger: logger).test(.router) {
+        try await Application(router: buildRouter(dependencies: dependencies, access: try await TestAccess.withoutDatabase(), traffic: TrafficSettings(rateLimits: [])), logger: logger).test(.router) {
             client in
             for _ in 0..<3 { _ = try await client.execute(uri: "/health", method: .get) }
             let text = try await metrics(client)

@@ -11,7 +11,7 @@ import TimeSeries
     func withApp(adminAPI: Bool = true, _ body: @escaping @Sendable (any TestClientProtocol, TimeSeriesStore) async throws -> Void) async throws {
         let base = try makeDependencies(databaseURL: "postgresql://claimsd@127.0.0.1:1/none", redisURL: "redis://127.0.0.1:1")
         let store = TimeSeriesStore()
-        let router = buildRouter(dependencies: base, traffic: TrafficSettings(rateLimits: []), timeSeries: TimeSeriesSettings(store: store, adminAPI: adminAPI))
+        let router = buildRouter(dependencies: base, access: try await TestAccess.withoutDatabase(), traffic: TrafficSettings(rateLimits: []), timeSeries: TimeSeriesSettings(store: store, adminAPI: adminAPI))
         try await Application(router: router, logger: TestEnvironment.quietLogger).test(.router) { try await body($0, store) }
     }
 
@@ -86,7 +86,7 @@ import TimeSeries
         let (store, _) = try TimeSeriesStore.open(path: path)
         store.importSamples([(Labels(["__name__": "kept"]), [Sample(1000, 1)])])
         let base = try makeDependencies(databaseURL: "postgresql://claimsd@127.0.0.1:1/none", redisURL: "redis://127.0.0.1:1")
-        let router = buildRouter(dependencies: base, traffic: TrafficSettings(rateLimits: []), timeSeries: TimeSeriesSettings(store: store, adminAPI: true))
+        let router = buildRouter(dependencies: base, access: try await TestAccess.withoutDatabase(), traffic: TrafficSettings(rateLimits: []), timeSeries: TimeSeriesSettings(store: store, adminAPI: true))
         try await Application(router: router, logger: TestEnvironment.quietLogger).test(.router) { client in
             let response = try await client.execute(uri: "/api/v1/admin/tsdb/snapshot", method: .post)
             #expect(response.status == .ok)
