@@ -20,7 +20,8 @@ FROM debian:bookworm-slim
 RUN apt-get update \
     && apt-get install -y --no-install-recommends libpq5 libhiredis0.14 libsystemd0 ca-certificates \
     && rm -rf /var/lib/apt/lists/* \
-    && useradd --system --home-dir /var/lib/claimsd --create-home claimsd
+    && useradd --system --home-dir /var/lib/claimsd --create-home claimsd \
+    && install -d -o claimsd -m 0755 /var/lib/claimsd/secrets
 COPY --from=build /out/ /usr/local/bin/
 COPY alerts /etc/claimsd/alerts
 COPY deploy/claimsd/scrape.yml /etc/claimsd/scrape.yml

@@ -28,7 +28,7 @@ echo "bench: generating history" >&2
 # groups' last evaluationTime, a group with an interval longer than the production default
 # (15s) counted in proportion (claimsd-slo-long runs once a minute: a quarter per 15 s cycle).
 cycle() {
-  curl -fsS "http://127.0.0.1:$1/api/v1/rules" | python3 -c 'import json,sys; print(sum(g["evaluationTime"] * min(1, 15 / max(g["interval"], 15)) for g in json.load(sys.stdin)["data"]["groups"]))'
+  curl -fsS -H "$AUTH" "http://127.0.0.1:$1/api/v1/rules" | python3 -c 'import json,sys; print(sum(g["evaluationTime"] * min(1, 15 / max(g["interval"], 15)) for g in json.load(sys.stdin)["data"]["groups"]))'
 }
 
 # median and maximum of the numbers on stdin, in milliseconds

@@ -66,7 +66,7 @@ start_claimsd
 echo "bench: POST /api/v1/claims/import of the same file" >&2
 start=$(now_ns)
 # No "Expect: 100-continue": curl would wait a second for an interim response first.
-curl -fsS -o "$WORK/import-report.json" -H 'Content-Type: text/csv' -H 'Expect:' --data-binary @"$WORK/import.csv" "http://127.0.0.1:$HTTP_PORT/api/v1/claims/import"
+curl -fsS -o "$WORK/import-report.json" -H "$AUTH" -H 'Content-Type: text/csv' -H 'Expect:' --data-binary @"$WORK/import.csv" "http://127.0.0.1:$HTTP_PORT/api/v1/claims/import"
 http_ns=$(( $(now_ns) - start ))
 stop_claimsd
 

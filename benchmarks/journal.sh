@@ -21,7 +21,7 @@ since=$(date +%s)
 start_claimsd
 echo "bench: GET /health with the access log in journald, $CONNECTIONS connections, ${SECONDS_PER_PHASE}s" >&2
 wrk -t2 -c"$CONNECTIONS" -d"${SECONDS_PER_PHASE}s" "http://127.0.0.1:$HTTP_PORT/health" >"$WORK/wrk-journal.txt"
-answered=$(curl -fsS "http://127.0.0.1:$HTTP_PORT/metrics" | awk -F' ' '/^claimsd_http_requests_total\{method="GET",route="\/health",status="200"\}/ { print $2 }')
+answered=$(curl -fsS -H "$AUTH" "http://127.0.0.1:$HTTP_PORT/metrics" | awk -F' ' '/^claimsd_http_requests_total\{method="GET",route="\/health",status="200"\}/ { print $2 }')
 pid=$CLAIMSD
 stop_claimsd
 

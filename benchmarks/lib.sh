@@ -27,9 +27,6 @@ PG_BIN="$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)"
 export CLAIMS_DATABASE_URL="postgresql://claimsd@127.0.0.1:$PG_PORT/claimsd"
 export CLAIMS_REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0"
 export CLAIMS_LOG_TARGET=stdout CLAIMS_DATABASE_POOL_SIZE="$CONNECTIONS"
-# The benchmarks send no credential yet: authentication stays off until they use API keys and
-# measure what authentication costs beside it off (issue 16, next step).
-export CLAIMS_AUTH="${CLAIMS_AUTH:-off}"
 # The built-in time-series store of the benchmarked claimsd (scripts may point it elsewhere).
 export CLAIMS_TSDB_PATH="$WORK/tsdb"
 export PGHOST=127.0.0.1 PGPORT="$PG_PORT" PGUSER=claimsd PGDATABASE=claimsd
@@ -50,6 +47,11 @@ rate() { awk -v n="$1" -v ns="$2" 'BEGIN { printf "%.0f", n / (ns / 1e9) }'; }
 pct() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.0f %%", 100 * a / b }'; }
 
 "$BINARY" migrate >/dev/null
+# Authentication is required, as in production: every request the benchmarks send to claimsd
+# carries an admin API key (wrk through post-claim.lua or -H, curl through -H).
+BENCH_BEARER="$("$BINARY" api-keys create --role admin --name benchmarks)"
+export BENCH_BEARER
+AUTH="Authorization: Bearer $BENCH_BEARER"
 
 # What a script also stops when it ends, however it ends (exporters, a Prometheus): scripts add
 # shell commands to BENCH_CLEANUP; the EXIT trap runs them, whoever installs it.

@@ -35,7 +35,8 @@ kill -0 $PROMETHEUS 2>/dev/null || { tail -n 5 "$WORK/query-prometheus.log" >&2;
 
 # Seconds of one query_range call to the server on PORT.
 ask() {
-  curl -s -o "$WORK/answer-$1.json" -w '%{time_total}' "http://127.0.0.1:$1/api/v1/query_range" \
+  # The same header to both; Prometheus ignores it.
+  curl -s -H "$AUTH" -o "$WORK/answer-$1.json" -w '%{time_total}' "http://127.0.0.1:$1/api/v1/query_range" \
     --data-urlencode "query=$2" --data-urlencode "start=$3" --data-urlencode "end=$END" --data-urlencode "step=$4"
 }
 stats() { sort -n | awk '{ v[NR] = $1 } END { m = v[int((NR + 1) / 2)]; p = v[int(NR * 0.99 + 0.999)]; if (p == "") p = v[NR]; printf "%.1f %.1f\n", m * 1000, p * 1000 }'; }
@@ -78,7 +79,7 @@ measure "rate of 1,000 series, 1 h, step 15 s" 'rate(bench_wide_total[5m])' 3600
 stop_claimsd
 CLAIMS_TSDB_PATH="$WORK/query-tsdb" CLAIMS_TSDB_RETENTION=30d CLAIMS_SCRAPE_INTERVAL=off CLAIMS_RULE_FILES= CLAIMS_QUERY_MAX_SAMPLES=500000 start_claimsd
 before_kb="$(awk '/VmRSS/ { print $2 }' "/proc/$CLAIMSD/status")"
-limited="$(curl -s -w ' %{http_code} %{time_total}' "http://127.0.0.1:$HTTP_PORT/api/v1/query_range" \
+limited="$(curl -s -H "$AUTH" -w ' %{http_code} %{time_total}' "http://127.0.0.1:$HTTP_PORT/api/v1/query_range" \
   --data-urlencode "query=rate(claimsd_http_request_duration_seconds_bucket[1h])" --data-urlencode "start=$((END - 86400))" \
   --data-urlencode "end=$END" --data-urlencode "step=15")"
 after_kb="$(awk '/VmRSS/ { print $2 }' "/proc/$CLAIMSD/status")"

@@ -58,11 +58,11 @@ for lines in $LINE_COUNTS; do
   max=$(psql -c "SELECT coalesce(max(sequence), 0) FROM outbox_events")
   start_claimsd
   wait_for_marker "$max" >/dev/null
-  [ "$(curl -fsS -o /dev/null -D - "http://127.0.0.1:$HTTP_PORT/api/v1/providers/top" | tr -d '\r' | awk -F': ' 'tolower($1) == "x-ranking-source" { print $2 }')" = redis ] \
+  [ "$(curl -fsS -H "$AUTH" -o /dev/null -D - "http://127.0.0.1:$HTTP_PORT/api/v1/providers/top" | tr -d '\r' | awk -F': ' 'tolower($1) == "x-ranking-source" { print $2 }')" = redis ] \
     || { echo "bench: the ranking is not served from Redis" >&2; exit 1; }
   echo "bench: GET /api/v1/providers/top, $lines lines, $CONNECTIONS connections, ${SECONDS_PER_PHASE}s" >&2
-  wrk -t2 -c"$CONNECTIONS" -d"${WARMUP_SECONDS}s" "http://127.0.0.1:$HTTP_PORT/api/v1/providers/top" >/dev/null
-  wrk -t2 -c"$CONNECTIONS" -d"${SECONDS_PER_PHASE}s" --latency "http://127.0.0.1:$HTTP_PORT/api/v1/providers/top" >"$WORK/wrk-top.txt"
+  wrk -t2 -c"$CONNECTIONS" -d"${WARMUP_SECONDS}s" -H "$AUTH" "http://127.0.0.1:$HTTP_PORT/api/v1/providers/top" >/dev/null
+  wrk -t2 -c"$CONNECTIONS" -d"${SECONDS_PER_PHASE}s" --latency -H "$AUTH" "http://127.0.0.1:$HTTP_PORT/api/v1/providers/top" >"$WORK/wrk-top.txt"
   stop_claimsd
   if grep -q "Non-2xx" "$WORK/wrk-top.txt"; then cat "$WORK/wrk-top.txt" >&2; echo "bench: some requests failed" >&2; exit 1; fi
   top_rate=$(awk '/^Requests\/sec/ { printf "%.0f", $2 }' "$WORK/wrk-top.txt")

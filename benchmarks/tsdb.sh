@@ -61,12 +61,12 @@ prometheus --config.file="$WORK/prometheus.yml" --storage.tsdb.path="$WORK/prome
 PROMETHEUS=$!
 echo "bench: real data for ${REAL_SECONDS}s: claimsd and Prometheus scrape claimsd + 3 exporters every second under POST load" >&2
 wrk -t1 -c4 -d"${REAL_SECONDS}s" -s benchmarks/post-claim.lua "http://127.0.0.1:$HTTP_PORT" >"$WORK/wrk-tsdb.txt"
-metrics="$(curl -fsS "http://127.0.0.1:$HTTP_PORT/metrics")"
+metrics="$(curl -fsS -H "$AUTH" "http://127.0.0.1:$HTTP_PORT/metrics")"
 value() { awk -v name="$1" '$1 == name { print $2 }' <<<"$metrics"; }
 sealed_bytes="$(value claimsd_tsdb_sealed_chunk_bytes)"; sealed_samples="$(value claimsd_tsdb_sealed_chunk_samples)"
 chunk_bytes="$(value claimsd_tsdb_chunk_bytes)"; head_samples="$(value claimsd_tsdb_head_samples)"; head_series="$(value claimsd_tsdb_head_series)"
 # Templates for the day run: what each target exposes now.
-curl -fsS "http://127.0.0.1:$HTTP_PORT/metrics" >"$WORK/template-claimsd.txt"
+curl -fsS -H "$AUTH" "http://127.0.0.1:$HTTP_PORT/metrics" >"$WORK/template-claimsd.txt"
 for port in 29100 29187 29121; do curl -fsS "http://127.0.0.1:$port/metrics" >"$WORK/template-$port.txt"; done
 snapshot="$(curl -fsS -XPOST "http://127.0.0.1:$PROM_PORT/api/v1/admin/tsdb/snapshot" | sed -E 's/.*"name":"([^"]+)".*/\1/')"
 stop_claimsd

@@ -63,11 +63,6 @@ export CLAIMS_TEST_SERVICES="$SERVICES"
 # with the other suites, a tight budget would send rate-limit decisions to the per-instance
 # fallback and make limits the tests count drift. RedisBudgetTests sets its own.
 export CLAIMS_REDIS_BUDGET=3s
-# The claimsd processes the older integration tests start (drills, dashboards, journal, alerting)
-# still send no credential: they run with authentication off until they carry API keys (issue 16,
-# next step). Router-level tests authenticate with real keys; ExecutableTests starts a claimsd
-# with authentication required and uses a key made by `claimsd api-keys create`.
-export CLAIMS_AUTH=off
 # The scraper tests start and stop their own node exporter (instance 'scrape') on this port.
 export CLAIMS_TEST_NODE_EXPORTER_PORT="$NODE_EXPORTER_PORT"
 # The PromQL differential tests load their data into a Prometheus (instance 'promql') on this port.

@@ -1,4 +1,5 @@
 public import ArgumentParser
+import Glibc
 import OutboundHTTP
 import Synchronization
 
@@ -40,6 +41,9 @@ public struct FloodAPICommand: AsyncParsableCommand {
     @Flag(help: "Allow a claimsd that is not on this machine (loopback).")
     public var allowRemote = false
 
+    @Option(help: "API key sent as a bearer token (default: $CLAIMS_API_KEY; a key on the command line shows in ps).")
+    public var apiKey: String?
+
     @OptionGroup public var options: FloodOptions
 
     public init() {}
@@ -78,7 +82,8 @@ public struct FloodAPICommand: AsyncParsableCommand {
         let limit = requestLimit
         let timeBound = Duration.milliseconds(Int64(((duration ?? Self.maxSeconds) * 1000).rounded()))
         let progress = ProgressReporter(unit: "requests", total: numRequests ?? (duration == nil ? limit : nil), quiet: options.quiet)
-        let run = FloodRun(base: base, kind: errorType, seed: seed, timeout: options.timeout)
+        let key = apiKey ?? getenv("CLAIMS_API_KEY").map { String(cString: $0) }.flatMap { $0.isEmpty ? nil : $0 }
+        let run = FloodRun(base: base, kind: errorType, seed: seed, timeout: options.timeout, apiKey: key)
         let started = ContinuousClock.now
         let deadline = started.advanced(by: timeBound)
         let rate = self.rate
@@ -162,14 +167,17 @@ final class FloodRun: Sendable {
     let timeout: Duration
     /// The base URL's path without its trailing slash, put before every request's path.
     let pathPrefix: String
+    /// Sent as `Authorization: Bearer …` with every request, when given.
+    let apiKey: String?
     private let state = Mutex((counts: FloodCounts(), problems: [String]()))
     private let nextIndex = Atomic<Int>(0)
 
-    init(base: OutboundURL, kind: ErrorKind, seed: UInt64, timeout: Duration) {
+    init(base: OutboundURL, kind: ErrorKind, seed: UInt64, timeout: Duration, apiKey: String? = nil) {
         self.base = base
         self.kind = kind
         self.seed = seed
         self.timeout = timeout
+        self.apiKey = apiKey
         self.pathPrefix = base.target == "/" ? "" : String(base.target.reversed().drop { $0 == "/" }.reversed())
     }
 
@@ -180,7 +188,8 @@ final class FloodRun: Sendable {
 
     /// Sends request `index`; returns the counts so far.
     func send(_ index: Int) async -> FloodCounts {
-        let provocation = Provocation.make(kind: kind, seed: seed, index: index)
+        var provocation = Provocation.make(kind: kind, seed: seed, index: index)
+        if let apiKey { provocation.headers.append(("Authorization", "Bearer " + apiKey)) }
         let url = OutboundURL(host: base.host, port: base.port, target: pathPrefix + provocation.path)
         var problem: String?
         var status: Int?
@@ -190,7 +199,11 @@ final class FloodRun: Sendable {
             status = response.status
             if !provocation.expected.contains(response.status) {
                 let injected = String(decoding: response.body, as: UTF8.self).contains("injected-fault")
-                problem = provocation.headers.contains(where: { $0.0 == "X-Claimsd-Fault" }) && !injected
+                problem = response.status == 401
+                    ? (apiKey == nil
+                        ? "claimsd requires authentication: pass --api-key or set CLAIMS_API_KEY (claimsd api-keys create --role provider --npi …)"
+                        : "claimsd refused the API key (401): it is unknown, revoked or expired")
+                    : provocation.headers.contains(where: { $0.0 == "X-Claimsd-Fault" }) && !injected
                     ? "claimsd answered \(response.status), not the injected fault: start it with CLAIMS_FAULT_INJECTION=on"
                     : "\(provocation.method) \(provocation.path) answered \(response.status), expected \(provocation.expected.sorted().map(String.init).joined(separator: " or "))"
             }

@@ -1,6 +1,6 @@
 import Access
 import AccountStore
-import App
+@testable import App
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -157,6 +157,116 @@ import TimeSeries
                 let summary = try JSONSerialization.jsonObject(with: Data(report.utf8)) as? [String: Any]
                 #expect(summary?["accepted"] as? Int == 1 && summary?["rejected"] as? Int == 1, "\(report)")
             }
+        }
+    }
+
+    /// What every route needs, written out here independently of the registrations: a route
+    /// added without a row here fails the test, and so does a route whose behaviour differs.
+    static let specification: [String: Requirement] = [
+        "GET /health": .open, "GET /ready": .open, "GET /.well-known/jwks.json": .open,
+        "POST /api/v1/login": .open, "POST /api/v1/refresh": .open,
+        "POST /api/v1/logout": .authenticated, "GET /api/v1/me": .authenticated,
+        "POST /api/v1/users": .permission(.manageAccounts), "GET /api/v1/users": .permission(.readAccounts),
+        "GET /api/v1/users/:id": .permission(.readAccounts), "PATCH /api/v1/users/:id": .permission(.manageAccounts),
+        "POST /api/v1/api-keys": .permission(.manageAccounts), "GET /api/v1/api-keys": .permission(.readAccounts),
+        "DELETE /api/v1/api-keys/:id": .permission(.manageAccounts),
+        "GET /metrics": .permission(.readMonitoring),
+        "POST /api/v1/claims": .permission(.submitClaims), "POST /claims": .permission(.submitClaims),
+        "POST /api/v1/claims/import": .permission(.submitClaims),
+        "GET /api/v1/claims": .permission(.readClaims), "GET /api/v1/claims/:id": .permission(.readClaims),
+        "GET /api/v1/claims/:id/status": .permission(.readClaims), "GET /api/v1/claims/status/:id": .permission(.readClaims),
+        "PUT /api/v1/claims/:id": .permission(.changeClaims), "DELETE /api/v1/claims/:id": .permission(.changeClaims),
+        "GET /api/v1/providers/top": .permission(.readRanking), "GET /top-providers": .permission(.readRanking),
+        "GET /top-provider": .permission(.readRanking),
+        "GET /api/v1/payments/events": .permission(.readPaymentsFeed), "POST /api/v1/claims/:id/payment": .permission(.reportPayments),
+        "POST /api/v1/import/prometheus": .permission(.administerMonitoring),
+        "POST /api/v1/admin/tsdb/delete_series": .permission(.administerMonitoring),
+        "POST /api/v1/admin/tsdb/snapshot": .permission(.administerMonitoring),
+        "POST /-/reload": .permission(.administerMonitoring), "PUT /-/reload": .permission(.administerMonitoring),
+        "GET /api/v1/rules": .permission(.readMonitoring), "GET /api/v1/alerts": .permission(.readMonitoring),
+        "GET /api/v1/alertmanagers": .permission(.readMonitoring),
+    ]
+
+    /// Query-API routes: every one reads monitoring data.
+    static let queryRoutes = [
+        "GET /api/v1/query", "POST /api/v1/query", "GET /api/v1/query_range", "POST /api/v1/query_range", "GET /api/v1/series",
+        "POST /api/v1/series", "GET /api/v1/labels", "POST /api/v1/labels", "GET /api/v1/label/:name/values", "GET /api/v1/status/buildinfo",
+        "GET /api/v1/targets", "GET /api/v1/query_exemplars", "POST /api/v1/query_exemplars", "GET /api/v1/metadata",
+    ]
+
+    @Test func everyRegisteredRouteIsInTheMatrixAndBehavesAsItSays() async throws {
+        try await ScratchDatabase.with { postgres, database in
+            _ = try await Migrator(client: postgres, logger: TestEnvironment.quietLogger).migrate()
+            let dependencies = try makeDependencies(databaseURL: database.url, redisURL: TestEnvironment.redisURL)
+            let access = try await TestAccess.settings()
+            let directory = NSTemporaryDirectory() + "claimsd-matrix-\(TestEnvironment.uniqueSuffix())"
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let (store, _) = try TimeSeriesStore.open(path: directory)
+            let timeSeries = TimeSeriesSettings(store: store, adminAPI: true)
+            var configuration = ServiceConfiguration()
+            configuration.ruleFiles = []
+            let alerting = AlertingRuntime(configuration: configuration, timeSeries: timeSeries, factory: dependencies.telemetry.factory, logger: TestEnvironment.quietLogger)
+            try await alerting.reload()
+            let declarations = RouteDeclarations()
+            let router = buildRouter(
+                dependencies: dependencies, access: access, traffic: TrafficSettings(rateLimits: []), timeSeries: timeSeries, alerting: alerting,
+                declarations: declarations)
+            var specification = Self.specification
+            for route in Self.queryRoutes { specification[route] = .permission(.readMonitoring) }
+            // Query routes beyond the list (status endpoints and the like) read monitoring data too.
+            var declared: [String: Requirement] = [:]
+            for declaration in declarations.all { declared["\(declaration.method.rawValue) \(declaration.path.replacingOccurrences(of: "{", with: ":").replacingOccurrences(of: "}", with: ""))"] = declaration.requirement }
+            for (route, requirement) in declared where route.contains("/api/v1/status/") || route.contains("/api/v1/format_query") {
+                if specification[route] == nil, requirement == .permission(.readMonitoring) { specification[route] = requirement }
+            }
+            #expect(Set(declared.keys) == Set(specification.keys), "declared but not in the matrix: \(Set(declared.keys).subtracting(specification.keys).sorted()); in the matrix but not declared: \(Set(specification.keys).subtracting(declared.keys).sorted())")
+            for (route, requirement) in declared { #expect(specification[route] == requirement, "\(route) declares \(requirement)") }
+            let routes = declared
+            let spec = specification
+
+            try await Application(router: router, logger: TestEnvironment.quietLogger).test(.router) { client in
+                var keys: [Role: String] = [:]
+                for role in Role.allCases {
+                    let scope: Scope = role == .provider ? Scope(npis: [Self.npiA]) : role == .member ? Scope(subscriberID: "S-A") : .none
+                    keys[role] = try await TestAccess.apiKey(postgres, role: role, scope: scope)
+                }
+                let user = try await PostgresAccountStore(client: postgres).createUser(
+                    NewUser(email: "someone@example.org", fullName: "", passwordHash: PasswordHasher(cost: 4).hash("a long password 1"), role: .member, scope: .none))
+                let missingClaim = "0190c3d2-7a4e-7b1c-9d2e-3f4a5b6c7d8e"
+                var checked = 0
+                for route in routes.keys.sorted() {
+                    let parts = route.split(separator: " ", maxSplits: 1)
+                    let method = HTTPRequest.Method(String(parts[0]))!
+                    var path = String(parts[1])
+                    path = path.replacingOccurrences(of: "/users/:id", with: "/users/\(user.id.uuidString.lowercased())")
+                    path = path.replacingOccurrences(of: "/api-keys/:id", with: "/api-keys/aaaaaaaaaaaa")
+                    path = path.replacingOccurrences(of: ":id", with: missingClaim).replacingOccurrences(of: ":name", with: "job")
+                    for caller in [nil] + Role.allCases.map(Optional.some) {
+                        var headers: HTTPFields = [.contentType: "application/json"]
+                        if let caller { headers[.authorization] = "Bearer " + keys[caller]! }
+                        let response = try await client.execute(uri: path, method: method, headers: headers, body: ByteBuffer(string: "{}"))
+                        let status = response.status.code
+                        let context = "\(route) as \(caller?.rawValue ?? "nobody"): \(status) \(String(buffer: response.body).prefix(200))"
+                        switch (spec[route]!, caller) {
+                        case (.open, _):
+                            #expect(status != 401 && status != 403 && status < 500, "\(context)")
+                        case (_, nil):
+                            #expect(status == 401, "\(context)")
+                        case (.authenticated, _):
+                            #expect(status != 401 && status != 403 && status < 500, "\(context)")
+                        case (.permission(let permission), let role?):
+                            if AccessPolicy.roles(holding: permission).contains(role) {
+                                #expect(status != 401 && status != 403 && status < 500, "\(context)")
+                            } else {
+                                #expect(status == 403, "\(context)")
+                            }
+                        }
+                        checked += 1
+                    }
+                }
+                print("route matrix: \(routes.count) routes × 7 callers, \(checked) requests")
+            }
+            try store.close()
         }
     }
 

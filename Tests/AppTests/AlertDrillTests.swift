@@ -84,7 +84,7 @@ struct AlertDrillTests {
 
             // 60 server errors over 10 seconds, each on a real route.
             let flood = try ChildProcess(
-                Self.floodAPI, ["-t", "5xx", "-n", "60", "--rate", "6", "-c", "2", "-u", "http://127.0.0.1:\(claimsd.port)", "--seed", String(seed), "--json", "-q"])
+                Self.floodAPI, ["-t", "5xx", "-n", "60", "--rate", "6", "-c", "2", "-u", "http://127.0.0.1:\(claimsd.port)", "--seed", String(seed), "--json", "-q"], environment: ["CLAIMS_API_KEY": claimsd.apiKey])
             #expect(try await flood.waitForExit(timeout: .seconds(60)) == 0, "\(flood.standardOutput)\(flood.standardError)")
             let summary = try Self.summary(flood.standardOutput)
             #expect(summary["sent"] as? Int == 60 && summary["failed"] as? Int == 0)
@@ -130,7 +130,7 @@ struct AlertDrillTests {
 
             // High4xxErrors waits 5 minutes (`for: 5m`): keep the client errors coming past that.
             let flood = try ChildProcess(
-                Self.floodAPI, ["-t", "4xx", "-d", "320", "--rate", "2", "-c", "2", "-u", "http://127.0.0.1:\(claimsd.port)", "--seed", String(seed), "--json", "-q"])
+                Self.floodAPI, ["-t", "4xx", "-d", "320", "--rate", "2", "-c", "2", "-u", "http://127.0.0.1:\(claimsd.port)", "--seed", String(seed), "--json", "-q"], environment: ["CLAIMS_API_KEY": claimsd.apiKey])
             let states = try await Self.watch(claimsd, alertname: "High4xxErrors", timeout: .seconds(340)) { $0.last == "firing" }
             #expect(states == ["pending", "firing"])
             try await waitUntil(timeout: .seconds(30)) {
@@ -153,10 +153,14 @@ struct AlertDrillTests {
             let directory = try AlertingIntegrationTests.scratch("drill-off")
             defer { try? FileManager.default.removeItem(atPath: directory) }
             let claimsd = try await AlertingIntegrationTests.start(rules: "", tsdb: directory + "/tsdb", database: database.url)
-            let flood = try ChildProcess(Self.floodAPI, ["-t", "5xx", "-n", "5", "-u", "http://127.0.0.1:\(claimsd.port)", "--seed", "3"])
+            let flood = try ChildProcess(Self.floodAPI, ["-t", "5xx", "-n", "5", "-u", "http://127.0.0.1:\(claimsd.port)", "--seed", "3"], environment: ["CLAIMS_API_KEY": claimsd.apiKey])
             #expect(try await flood.waitForExit(timeout: .seconds(60)) == 1)
             #expect(flood.standardOutput.contains("flood-api: 0 sent, 5 failed"), "\(flood.standardOutput)")
             #expect(flood.standardOutput.contains("start it with CLAIMS_FAULT_INJECTION=on"), "\(flood.standardOutput)")
+            // Without a key, flood-api says what is missing instead of counting 401s as errors it provoked.
+            let anonymous = try ChildProcess(Self.floodAPI, ["-t", "4xx", "-n", "3", "-u", "http://127.0.0.1:\(claimsd.port)", "--seed", "3"], environment: ["CLAIMS_API_KEY": ""])
+            #expect(try await anonymous.waitForExit(timeout: .seconds(60)) == 1)
+            #expect(anonymous.standardOutput.contains("claimsd requires authentication: pass --api-key or set CLAIMS_API_KEY"), "\(anonymous.standardOutput)")
             try await waitUntil(timeout: .seconds(10)) {
                 (try await Self.value(claimsd, #"sum(claimsd_http_requests_total{route=~"/api/v1/claims.*"})"#) ?? 0) >= 5
             }

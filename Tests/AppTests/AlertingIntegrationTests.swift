@@ -32,16 +32,31 @@ import Digests
     struct Claimsd {
         let process: ChildProcess
         let port: Int
+        /// An admin API key made with `claimsd api-keys create` before the start; every request
+        /// below sends it, as an operator's tools would.
+        let apiKey: String
 
         func url(_ path: String) -> URL { URL(string: "http://127.0.0.1:\(port)\(path)")! }
 
+        /// A request for `path` carrying the API key.
+        func request(_ path: String) -> URLRequest {
+            var request = URLRequest(url: url(path))
+            request.setValue("Bearer \(apiKey)", forHTTPHeaderField: "Authorization")
+            return request
+        }
+
+        /// The body of `GET path`, authenticated.
+        func data(_ path: String) async throws -> Data {
+            try await URLSession.shared.data(for: request(path)).0
+        }
+
         func get(_ path: String) async throws -> (Int, [String: Any]) {
-            let (data, response) = try await URLSession.shared.data(from: url(path))
+            let (data, response) = try await URLSession.shared.data(for: request(path))
             return ((response as? HTTPURLResponse)?.statusCode ?? 0, (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] ?? [:])
         }
 
         func post(_ path: String, body: String = "", contentType: String = "text/plain") async throws -> (Int, String) {
-            var request = URLRequest(url: url(path))
+            var request = request(path)
             request.httpMethod = "POST"
             request.httpBody = Data(body.utf8)
             request.setValue(contentType, forHTTPHeaderField: "Content-Type")
@@ -73,10 +88,11 @@ import Digests
             "CLAIMS_RULE_FILES": rules, "CLAIMS_TSDB_ADMIN_API": "on", "CLAIMS_EXTERNAL_LABELS": "cluster=test", "CLAIMS_SCRAPE_INTERVAL": "1s",
         ]
         environment.merge(extra) { _, new in new }
+        let apiKey = try await ExecutableTests.createAPIKey(environment: environment)
         let process = try ChildProcess(ExecutableTests.binary.path, ["serve", "--port", "0", "--log-target", "stdout"], environment: environment)
         let output = try await ExecutableTests.waitForOutput(of: process) { $0.contains("listening on") }
         let port = try #require(output.split(separator: "\n").first { $0.contains("listening on") }?.split(separator: ":").last?.prefix { $0.isNumber })
-        return Claimsd(process: process, port: try #require(Int(port)))
+        return Claimsd(process: process, port: try #require(Int(port)), apiKey: apiKey)
     }
 
     static func scratch(_ name: String) throws -> String {
@@ -232,7 +248,7 @@ import Digests
                 return (((json["data"] as? [String: Any])?["groups"] as? [[String: Any]])?.first?["lastEvaluation"] as? String) ?? ""
             }
             try await waitUntil(timeout: .seconds(20)) {
-                let (data, _) = try await URLSession.shared.data(from: claimsd.url("/metrics"))
+                let data = try await claimsd.data("/metrics")
                 return String(decoding: data, as: UTF8.self).split(separator: "\n").contains { $0.hasPrefix("claimsd_notifications_errors_total{") && !$0.hasSuffix(" 0") }
             }
             let first = try await lastEvaluation()

@@ -128,7 +128,7 @@ struct DashboardQueryTests {
             for _ in 0..<3 { _ = try await claimsd.get("/api/v1/providers/top?limit=5") }
             _ = try await claimsd.get("/api/v1/claims/00000000-0000-4000-8000-000000000000")
             let flood = try ChildProcess(
-                AlertDrillTests.floodAPI, ["-t", "both", "-n", "40", "--rate", "20", "-u", "http://127.0.0.1:\(claimsd.port)", "--seed", "11", "-q"])
+                AlertDrillTests.floodAPI, ["-t", "both", "-n", "40", "--rate", "20", "-u", "http://127.0.0.1:\(claimsd.port)", "--seed", "11", "-q"], environment: ["CLAIMS_API_KEY": claimsd.apiKey])
             #expect(try await flood.waitForExit(timeout: .seconds(60)) == 0, "\(flood.standardOutput)")
             // Scrapes every second; the 5xx share makes HighErrorRate pending, so ALERTS has data.
             try await waitUntil(timeout: .seconds(30)) { try await claimsd.alerts().contains { $0["state"] as? String == "pending" } }
@@ -172,7 +172,7 @@ struct DashboardQueryTests {
             #expect(failures.isEmpty, "\(failures.joined(separator: "\n"))")
 
             // After all that traffic, /metrics has every catalogued family and passes promtool.
-            let (metricsData, _) = try await URLSession.shared.data(from: claimsd.url("/metrics"))
+            let metricsData = try await claimsd.data("/metrics")
             let exposition = String(decoding: metricsData, as: UTF8.self)
             let families = Set(exposition.split(separator: "\n").filter { $0.hasPrefix("# TYPE ") }.compactMap { $0.split(separator: " ").dropFirst(2).first.map(String.init) })
             let missing = Set(MetricCatalog.helpTexts.keys).subtracting(families).subtracting(Self.familiesOfRareEvents)

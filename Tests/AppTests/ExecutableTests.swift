@@ -27,6 +27,16 @@ import Schema
         throw TestEnvironmentError.commandFailed("claimsd output never matched; stdout: \(claimsd.standardOutput) stderr: \(claimsd.standardError)")
     }
 
+    /// A new admin API key made with `claimsd api-keys create` in the database `environment`
+    /// names (migrating it first, as the command does).
+    static func createAPIKey(environment: [String: String], role: String = "admin") async throws -> String {
+        let create = try ChildProcess(binary.path, ["api-keys", "create", "--role", role, "--name", "tests"], environment: environment)
+        guard try await create.waitForExit(timeout: .seconds(60)) == 0 else {
+            throw TestEnvironmentError.commandFailed("claimsd api-keys create failed: \(create.standardError)")
+        }
+        return create.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
     @Test func badConfigurationStopsStartUpWithOneClearLine() async throws {
         let claimsd = try ChildProcess(Self.binary.path, ["serve", "--port", "http"])
         #expect(try await claimsd.waitForExit() == 78)

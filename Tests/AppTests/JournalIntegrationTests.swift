@@ -36,19 +36,23 @@ import FoundationNetworking
 
     /// Sends a fixed mix of requests (200, 201, 422, 404, a query string with an API key), each
     /// carrying credentials in headers, and returns what came back.
-    static func sendTraffic(port: String) async throws -> [Answered] {
+    static func sendTraffic(port: String, key: String) async throws -> [Answered] {
         let requests: [(method: String, path: String, route: String, body: String?)] = [
             ("GET", "/health", "/health", nil),
             ("POST", "/api/v1/claims", "/api/v1/claims", claimWithPersonalData(npi: "1497758544")),
             ("POST", "/api/v1/claims", "/api/v1/claims", claimWithPersonalData(npi: "12")),
             ("GET", "/api/v1/claims/\(UUID().uuidString.lowercased())", "/api/v1/claims/{id}", nil),
             ("GET", "/api/v1/claims?provider_npi=1497758544&api_key=ak_query_PII4471", "/api/v1/claims", nil),
+            // A login attempt: neither the email nor the password may be logged.
+            ("POST", "/api/v1/login", "/api/v1/login", #"{"username":"zebulon.quixote@example.org","password":"hunter2-pii-secret"}"#),
         ]
         var answered: [Answered] = []
         for sent in requests {
             var request = URLRequest(url: try #require(URL(string: "http://127.0.0.1:\(port)\(sent.path)")))
             request.httpMethod = sent.method
-            request.setValue("Bearer tok_live_PII5f9b2c7e", forHTTPHeaderField: "Authorization")
+            // A real key authenticates (Authorization wins over X-API-Key); the fake values must
+            // not be logged either.
+            request.setValue(sent.route == "/health" ? "Bearer tok_live_PII5f9b2c7e" : "Bearer \(key)", forHTTPHeaderField: "Authorization")
             request.setValue("ak_live_PII91c3d7", forHTTPHeaderField: "X-API-Key")
             request.setValue("session=ck_PII_8812", forHTTPHeaderField: "Cookie")
             if let body = sent.body {
@@ -60,7 +64,7 @@ import FoundationNetworking
             let requestID = try #require(http.value(forHTTPHeaderField: "X-Request-Id"))
             answered.append(Answered(requestID: requestID, method: sent.method, route: sent.route, status: http.statusCode, body: body))
         }
-        #expect(answered.map(\.status) == [200, 201, 422, 404, 200])
+        #expect(answered.map(\.status) == [200, 201, 422, 404, 200, 401])
         return answered
     }
 
@@ -70,13 +74,16 @@ import FoundationNetworking
     }
 
     /// The claimsd binary on any free port at trace level, logging to `logTarget`.
-    static func startClaimsd(logTarget: String, databaseURL: String) throws -> ChildProcess {
-        try ChildProcess(
-            ExecutableTests.binary.path, ["serve", "--port", "0", "--log-target", logTarget, "--log-level", "trace"],
-            environment: [
-                "CLAIMS_DATABASE_URL": databaseURL, "CLAIMS_REDIS_URL": TestEnvironment.redisURL,
-                "CLAIMS_REDIS_KEY_PREFIX": "\(logTarget)-\(TestEnvironment.uniqueSuffix()):",
-            ])
+    /// Also returns an admin API key made for it with `claimsd api-keys create`.
+    static func startClaimsd(logTarget: String, databaseURL: String) async throws -> (ChildProcess, String) {
+        let environment = [
+            "CLAIMS_DATABASE_URL": databaseURL, "CLAIMS_REDIS_URL": TestEnvironment.redisURL,
+            "CLAIMS_REDIS_KEY_PREFIX": "\(logTarget)-\(TestEnvironment.uniqueSuffix()):",
+        ]
+        let key = try await ExecutableTests.createAPIKey(environment: environment)
+        let process = try ChildProcess(
+            ExecutableTests.binary.path, ["serve", "--port", "0", "--log-target", logTarget, "--log-level", "trace"], environment: environment)
+        return (process, key)
     }
 
     /// RFC 3339 in UTC with milliseconds.
@@ -87,7 +94,7 @@ import FoundationNetworking
     @Test func requestsAreInTheJournalWithIndexedFieldsLevelsAndTheirRequestIDs() async throws {
         let started = Int(Date().timeIntervalSince1970) - 1
         try await ScratchDatabase.with { _, database in
-            let claimsd = try Self.startClaimsd(logTarget: "journal", databaseURL: database.url)
+            let (claimsd, key) = try await Self.startClaimsd(logTarget: "journal", databaseURL: database.url)
             defer { claimsd.send(SIGKILL) }
             let ownEntries = ["_PID=\(claimsd.pid)", "SYSLOG_IDENTIFIER=claimsd", "--since=@\(started)"]
             let startup = try await JournalReader.waitForEntries(ownEntries, timeout: .seconds(60)) { entries in
@@ -96,7 +103,7 @@ import FoundationNetworking
             let listening = try #require(startup.compactMap { $0["MESSAGE"] as? String }.first { $0.contains("listening on") })
             let port = try #require(listening.firstMatch(of: #/listening on [^"]*:(\d+)/#)?.1)
 
-            let answered = try await Self.sendTraffic(port: String(port))
+            let answered = try await Self.sendTraffic(port: String(port), key: key)
             let entries = try await JournalReader.waitForEntries(ownEntries) { entries in
                 entries.filter { $0["EVENT"] as? String == "request_completed" }.count >= answered.count
             }
@@ -140,6 +147,7 @@ import FoundationNetworking
             // No personal value reached the journal in any field, even at trace level.
             let everything = try await JournalReader.output(ownEntries)
             #expect(Self.leakedValues(in: everything) == [])
+            #expect(!everything.contains(key) && !everything.contains(String(key.suffix(43))), "the API key reached the journal")
 
             claimsd.send(SIGTERM)
             #expect(try await claimsd.waitForExit(timeout: .seconds(20)) == 0)
@@ -148,11 +156,11 @@ import FoundationNetworking
 
     @Test func stdoutCarriesOneJSONObjectPerLineAndNoPersonalData() async throws {
         try await ScratchDatabase.with { _, database in
-            let claimsd = try Self.startClaimsd(logTarget: "stdout", databaseURL: database.url)
+            let (claimsd, key) = try await Self.startClaimsd(logTarget: "stdout", databaseURL: database.url)
             defer { claimsd.send(SIGKILL) }
             let output = try await ExecutableTests.waitForOutput(of: claimsd) { $0.contains("listening on") }
             let port = try #require(output.firstMatch(of: #/listening on [^"]*:(\d+)/#)?.1)
-            let answered = try await Self.sendTraffic(port: String(port))
+            let answered = try await Self.sendTraffic(port: String(port), key: key)
             let text = try await ExecutableTests.waitForOutput(of: claimsd) { text in
                 answered.allSatisfy { text.contains("\"request_id\":\"\($0.requestID)\"") }
             }
@@ -166,6 +174,7 @@ import FoundationNetworking
             #expect(access.compactMap { $0["request_id"] as? String } == answered.map(\.requestID))
             #expect(access.compactMap { $0["status"] as? Int } == answered.map(\.status))
             #expect(Self.leakedValues(in: text + claimsd.standardOutput + claimsd.standardError) == [])
+            #expect(!claimsd.standardOutput.contains(String(key.suffix(43))), "the API key reached stdout")
         }
     }
 }

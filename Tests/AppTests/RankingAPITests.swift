@@ -157,14 +157,15 @@ func topProviders(_ client: any TestClientProtocol, _ query: String = "") async 
 
     @Test func refusedUntilTheWindowSlidesThenAllowedAgain() async throws {
         // A window long enough that four requests fit in it even when the whole suite loads the
-        // machine; the wait afterwards is what the refusal itself says.
-        let traffic = TrafficSettings(rateLimits: try RateLimitRule.parse("GET /api/v1/providers/top=3/6s"))
+        // machine (each request now also authenticates, which a cold key cache does against
+        // PostgreSQL); the wait afterwards is what the refusal itself says.
+        let traffic = TrafficSettings(rateLimits: try RateLimitRule.parse("GET /api/v1/providers/top=3/12s"))
         try await RankingApp.with(traffic: traffic) { client, _ in
             for _ in 0..<3 { #expect(try await topProviders(client).0.status == .ok) }
             let refused = try await topProviders(client).0
             #expect(refused.status == .tooManyRequests)
             let wait = try #require(refused.headers[.retryAfter].flatMap(Int.init))
-            #expect((1...6).contains(wait))
+            #expect((1...12).contains(wait))
             try await Task.sleep(for: .seconds(wait) + .milliseconds(100))
             #expect(try await topProviders(client).0.status == .ok)
         }

@@ -36,6 +36,7 @@ public struct AuthenticationMiddleware: RouterMiddleware {
         switch try await authenticator.authenticate(credential, now: Int64(Date().timeIntervalSince1970)) {
         case .success(let principal):
             context.principal = principal
+            context.facts.principalID = principal.id
             context.logger[metadataKey: "principal"] = .string(principal.id)
         case .failure(let failure):
             context.authenticationFailure = failure

@@ -14,6 +14,10 @@ public final class Authenticator: Sendable {
     let cacheLifetime: Duration
     private let keys = Mutex<[String: CachedKey]>([:])
     private let users = Mutex<[UUID: CachedUser]>([:])
+    /// Access tokens whose signature verified, until they expire: a client sends the same token
+    /// with every request for its lifetime, and an Ed25519 check per request is the largest part
+    /// of authentication's cost. Keyed by the whole token, so only that exact token is let in.
+    private let verifiedTokens = Mutex<[String: VerifiedAccessToken]>([:])
 
     struct CachedKey {
         var record: APIKeyRecord?
@@ -44,10 +48,19 @@ public final class Authenticator: Sendable {
             return .success(record.principal)
         case .accessToken(let token):
             let verified: VerifiedAccessToken
-            do {
-                verified = try await tokens.verify(token, now: now)
-            } catch {
-                return .failure(.token(error))
+            if let known = verifiedTokens.withLock({ $0[token] }), now <= known.expiresAt + tokens.settings.leewaySeconds {
+                verified = known
+            } else {
+                do {
+                    verified = try await tokens.verify(token, now: now)
+                } catch {
+                    return .failure(.token(error))
+                }
+                verifiedTokens.withLock { cache in
+                    if cache.count >= 10_000 { cache = cache.filter { now <= $0.value.expiresAt + tokens.settings.leewaySeconds } }
+                    if cache.count >= 10_000 { cache.removeAll(keepingCapacity: true) }
+                    cache[token] = verified
+                }
             }
             guard let userID = verified.principal.userID.flatMap(UUID.init(uuidString:)), let user = try await user(id: userID) else {
                 return .failure(.unknownUser)

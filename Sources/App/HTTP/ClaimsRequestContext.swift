@@ -1,5 +1,6 @@
 public import Access
 public import Hummingbird
+import Synchronization
 
 /// Per-request state shared by claimsd's middleware and handlers.
 public struct ClaimsRequestContext: RequestContext {
@@ -16,9 +17,26 @@ public struct ClaimsRequestContext: RequestContext {
     /// Who the request speaks for, as ``CallerMiddleware`` works it out: `principal:<id>` when
     /// authenticated, else the client's address. Rate limits and idempotency keys belong to it.
     public var caller: String = ""
+    /// Shared by every copy of this context: what inner middleware learns for outer middleware
+    /// to report (the access record names the principal).
+    public let facts = RequestFacts()
 
     public init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)
         self.peerAddress = source.channel.remoteAddress?.ipAddress
+    }
+}
+
+/// What inner middleware learns about a request that outer middleware reports: contexts are
+/// values, so the access log (outermost) cannot see what authentication (inner) set otherwise.
+public final class RequestFacts: Sendable {
+    private let principal = Mutex<String?>(nil)
+
+    public init() {}
+
+    /// The authenticated principal's id, once known.
+    public var principalID: String? {
+        get { principal.withLock { $0 } }
+        set { principal.withLock { $0 = newValue } }
     }
 }

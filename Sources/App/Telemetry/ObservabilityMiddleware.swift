@@ -64,6 +64,7 @@ public struct ObservabilityMiddleware: RouterMiddleware {
             "event": "request_completed", "method": .string(method), "route": .string(route), "status": .stringConvertible(status),
             "duration_ms": .stringConvertible(Double(elapsed.nanoseconds) / 1_000_000), "response_bytes": .stringConvertible(bytes ?? 0),
         ]
+        if let principal = context.facts.principalID { metadata["principal"] = .string(principal) }
         context.logger.log(level: Self.level(status: status), "request completed", metadata: metadata)
     }
 
