@@ -1,3 +1,4 @@
+import Access
 @testable import App
 import Foundation
 import Hummingbird
@@ -46,7 +47,7 @@ func json(_ buffer: ByteBuffer) throws -> [String: Any] {
 
     @Test func everyResponseCarriesARequestID() async throws {
         let dependencies = try makeDependencies(databaseURL: TestEnvironment.databaseURL, redisURL: TestEnvironment.redisURL)
-        let app = Application(router: buildRouter(dependencies: dependencies, access: try await TestAccess.withoutDatabase()))
+        let app = Application(router: buildRouter(dependencies: dependencies, access: try await TestAccess.settings()))
         try await app.test(.router) { client in
             var generated: [String] = []
             for _ in 0..<2 {
@@ -107,7 +108,7 @@ func json(_ buffer: ByteBuffer) throws -> [String: Any] {
 
     @Test func unexpectedErrorsBecomeA500ProblemWithoutInternals() async throws {
         let dependencies = try makeDependencies(databaseURL: TestEnvironment.databaseURL, redisURL: TestEnvironment.redisURL)
-        let router = buildRouter(dependencies: dependencies, access: try await TestAccess.withoutDatabase())
+        let router = buildRouter(dependencies: dependencies, access: try await TestAccess.settings())
         struct SecretFailure: Error, CustomStringConvertible { var description: String { "password=hunter2 at db.internal" } }
         router.get("boom") { _, _ -> Response in throw SecretFailure() }
         try await Application(router: router).test(.router) { client in
@@ -124,7 +125,7 @@ func json(_ buffer: ByteBuffer) throws -> [String: Any] {
 
     @Test func readyIsOKWhenBothStoresAnswer() async throws {
         let dependencies = try makeDependencies(databaseURL: TestEnvironment.databaseURL, redisURL: TestEnvironment.redisURL)
-        try await Application(router: buildRouter(dependencies: dependencies, access: try await TestAccess.withoutDatabase())).test(.router) { client in
+        try await Application(router: buildRouter(dependencies: dependencies, access: try await TestAccess.settings())).test(.router) { client in
             try await client.execute(uri: "/ready", method: .get) { response in
                 #expect(response.status == .ok)
                 let body = try json(response.body)
@@ -215,9 +216,37 @@ func json(_ buffer: ByteBuffer) throws -> [String: Any] {
         }
     }
 
+    /// While PostgreSQL is down, a key used before the outage keeps working from memory (so
+    /// Prometheus and Grafana keep their view of claimsd), and a key never seen is a 503 with
+    /// `Retry-After` — an outage, not a 401 that would tell the client its key is wrong.
+    @Test func knownKeysKeepWorkingWhilePostgresIsDown() async throws {
+        let dependencies = try makeDependencies(databaseURL: TestEnvironment.readinessDatabaseURL, redisURL: TestEnvironment.readinessRedisURL)
+        let key = try await TestAccess.apiKey(dependencies.postgres, role: .metrics)
+        let access = try await TestAccess.settings(cacheLifetime: .milliseconds(1))
+        try await Application(router: buildRouter(dependencies: dependencies, access: access)).test(.router) { client in
+            let known: HTTPFields = [.authorization: "Bearer \(key)"]
+            try await client.execute(uri: "/metrics", method: .get, headers: known) { #expect($0.status == .ok) }
+            try await TestEnvironment.services("stop", "postgres", "readiness")
+            do {
+                try await Task.sleep(for: .milliseconds(50))  // well past the cache lifetime: the key is read again, and cannot be
+                try await client.execute(uri: "/metrics", method: .get, headers: known) { #expect($0.status == .ok) }
+                try await client.execute(uri: "/metrics", method: .get, headers: [.authorization: "Bearer \(APIKey.generate().key)"]) { response in
+                    #expect(response.status == .serviceUnavailable)
+                    #expect(response.headers[.retryAfter] == "1")
+                }
+            } catch {
+                try? await TestEnvironment.services("start", "postgres", "readiness")
+                throw error
+            }
+            try await TestEnvironment.services("start", "postgres", "readiness")
+        }
+        await dependencies.postgres.shutdown()
+        await dependencies.redis.shutdown()
+    }
+
     func expectReadinessFollows(service: String, dependency: String) async throws {
         let dependencies = try makeDependencies(databaseURL: TestEnvironment.readinessDatabaseURL, redisURL: TestEnvironment.readinessRedisURL)
-        try await Application(router: buildRouter(dependencies: dependencies, access: try await TestAccess.withoutDatabase())).test(.router) { client in
+        try await Application(router: buildRouter(dependencies: dependencies, access: try await TestAccess.settings())).test(.router) { client in
             try await client.execute(uri: "/ready", method: .get) { #expect($0.status == .ok) }
 
             try await TestEnvironment.services("stop", service, "readiness")

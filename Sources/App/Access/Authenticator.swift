@@ -82,10 +82,22 @@ public final class Authenticator: Sendable {
         _ = users.withLock { $0.removeValue(forKey: id) }
     }
 
+    /// How long a key or user read before PostgreSQL became unreachable is still trusted: while
+    /// the database is down nothing can be revoked or disabled anyway, and Prometheus, Grafana
+    /// and integrations keep working through the outage. New credentials get a 503.
+    static let staleDuringOutage: Duration = .seconds(3600)
+
     func apiKey(id: String) async throws -> APIKeyRecord? {
         let now = ContinuousClock.now
-        if let cached = keys.withLock({ $0[id] }), now - cached.fetched < cacheLifetime { return cached.record }
-        let record = try await store.apiKey(id: id)
+        let cached = keys.withLock { $0[id] }
+        if let cached, now - cached.fetched < cacheLifetime { return cached.record }
+        let record: APIKeyRecord?
+        do {
+            record = try await store.apiKey(id: id)
+        } catch where ProblemMiddleware.outageDetail(error) != nil {
+            guard let cached, now - cached.fetched < Self.staleDuringOutage else { throw error }
+            return cached.record
+        }
         keys.withLock { cache in
             if cache.count > 10_000 { cache.removeAll(keepingCapacity: true) }
             cache[id] = CachedKey(record: record, fetched: now, touched: cache[id]?.touched)
@@ -95,8 +107,15 @@ public final class Authenticator: Sendable {
 
     func user(id: UUID) async throws -> UserAccount? {
         let now = ContinuousClock.now
-        if let cached = users.withLock({ $0[id] }), now - cached.fetched < cacheLifetime { return cached.user }
-        let user = try await store.user(id: id)
+        let cached = users.withLock { $0[id] }
+        if let cached, now - cached.fetched < cacheLifetime { return cached.user }
+        let user: UserAccount?
+        do {
+            user = try await store.user(id: id)
+        } catch where ProblemMiddleware.outageDetail(error) != nil {
+            guard let cached, now - cached.fetched < Self.staleDuringOutage else { throw error }
+            return cached.user
+        }
         users.withLock { cache in
             if cache.count > 10_000 { cache.removeAll(keepingCapacity: true) }
             cache[id] = CachedUser(user: user, fetched: now)
