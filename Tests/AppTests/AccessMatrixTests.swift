@@ -296,6 +296,8 @@ import TimeSeries
                 #expect(bad.status == .unprocessableContent)
                 let badText = String(buffer: bad.body)
                 for word in ["email", "password", "role", "colour"] { #expect(badText.contains(word), "\(word): \(badText)") }
+                let errors = (try JSONSerialization.jsonObject(with: Data(badText.utf8)) as? [String: Any])?["errors"] as? [[String: Any]] ?? []
+                #expect(Set(errors.compactMap { $0["field"] as? String }) == ["email", "password", "role", "colour"], "\(badText)")
 
                 // Login with the OAuth2 password form, then JSON; a wrong password is 401.
                 let form = try await client.execute(

@@ -378,8 +378,16 @@ public struct AccountRoutes: Sendable {
 
     static func invalid(_ problems: [String]) -> Problem {
         var problem = Problem(status: .unprocessableContent, detail: problems.joined(separator: "; "), type: ProblemType.invalidAccount, title: "Invalid request")
-        problem.errors = problems.map { Violation(line: nil, field: String($0.prefix { $0 != " " && $0 != ":" }), rule: "account_request", severity: .reject, message: $0) }
+        problem.errors = problems.map { Violation(line: nil, field: field(of: $0), rule: "account_request", severity: .reject, message: $0) }
         return problem
+    }
+
+    /// The body field a problem sentence is about: the first field name it mentions.
+    static func field(of problem: String) -> String {
+        let names = ["full_name", "subscriber_id", "refresh_token", "grant_type", "expires_in", "username", "password", "email", "role", "npis", "name", "disabled"]
+        if problem.hasPrefix("unknown field '") { return String(problem.dropFirst(15).prefix { $0 != "'" }) }
+        let words = problem.split(whereSeparator: { !($0.isLetter || $0 == "_") }).map(String.init)
+        return words.first(where: names.contains) ?? "body"
     }
 
     static let noSuchUser = Problem(status: .notFound, detail: "no such user")
