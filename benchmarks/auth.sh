@@ -6,6 +6,7 @@
 #
 #   benchmarks/auth.sh                  20 s per phase
 #   BENCH_SECONDS=30 benchmarks/auth.sh
+#   BENCH_ORDER="token key off off key token" benchmarks/auth.sh
 #
 # Set-up (own PostgreSQL/Redis, release build, wrk, an admin API key) is in benchmarks/lib.sh.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -55,7 +56,9 @@ login_median="$(printf '%s' "$login_ms" | sort -n | awk '{ v[NR] = $1 } END { pr
 reset_tables
 rows=""
 declare -A total=([off]=0 [key]=0 [token]=0)
-for mode in off key token token key off; do
+# BENCH_ORDER changes the order (each mode twice), e.g. "token key off off key token", to see
+# whether a mid-run checkpoint or autovacuum landed on one mode.
+for mode in ${BENCH_ORDER:-off key token token key off}; do
   read -r rate p50 p99 < <(phase "$mode")
   rows+="| $mode | $rate claims/s | $p50 | $p99 |"$'\n'
   total[$mode]=$((total[$mode] + rate))

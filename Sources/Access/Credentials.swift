@@ -16,8 +16,9 @@ public enum Credential: Sendable, Equatable {
             guard let space = trimmed.firstIndex(of: " ") else { throw .malformedAuthorization }
             let scheme = trimmed[..<space]
             guard scheme.lowercased() == "bearer" else { throw .unsupportedScheme(String(scheme.prefix(20))) }
-            let token = String(trimmed[space...].drop { $0 == " " }.reversed().drop { $0 == " " }.reversed())
-            guard !token.isEmpty else { throw .malformedAuthorization }
+            let value = trimmed[space...].drop { $0 == " " }
+            guard let last = value.lastIndex(where: { $0 != " " }) else { throw .malformedAuthorization }
+            let token = String(value[...last])
             return APIKey.parse(token).map { .apiKey(id: $0.id, secret: $0.secret) } ?? .accessToken(token)
         }
         if let apiKeyHeader {
