@@ -326,14 +326,4 @@ public struct PostgresAccountStore: Sendable {
     public func revokeRefreshTokens(userID: UUID) async throws -> Int {
         try await client.query("UPDATE refresh_tokens SET revoked_at = now() WHERE user_id = \(userID) AND revoked_at IS NULL").affectedRows ?? 0
     }
-
-    /// Deletes refresh tokens that expired more than a day ago, at most `limit`; returns how many.
-    public func purgeExpiredRefreshTokens(limit: Int) async throws -> Int {
-        try await client.query(
-            """
-            DELETE FROM refresh_tokens WHERE token_hash IN (
-                SELECT token_hash FROM refresh_tokens WHERE expires_at < now() - interval '1 day' LIMIT \(limit))
-            """
-        ).affectedRows ?? 0
-    }
 }

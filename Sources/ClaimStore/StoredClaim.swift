@@ -113,11 +113,6 @@ public struct ClaimListQuery: Sendable, Equatable {
 public struct ClaimPage: Sendable, Equatable {
     public var items: [ClaimSummary]
     public var nextAfter: UUID?
-
-    public init(items: [ClaimSummary], nextAfter: UUID?) {
-        self.items = items
-        self.nextAfter = nextAfter
-    }
 }
 
 /// A stored response for an `Idempotency-Key`, or the reservation of a key whose request has

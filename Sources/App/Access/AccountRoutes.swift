@@ -4,6 +4,7 @@ import Claims
 import Foundation
 public import Hummingbird
 import HTTPTypes
+import JSONText
 import Logging
 import NIOPosix
 public import RateLimiting
@@ -45,18 +46,18 @@ public struct AccountRoutes: Sendable {
             try await createUser(request, context: context)
         }
         router.get("api/v1/users", requires: .permission(.readAccounts)) { _, _ in
-            RouteSupport.json(bytes: Self.array(try await store.users().map(Self.userJSON)), headers: Self.private)
+            RouteSupport.json(bytes: Self.array(try await store.users(), Self.write), headers: Self.private)
         }
         router.get("api/v1/users/:id", requires: .permission(.readAccounts)) { _, context in
             guard let user = try await store.user(id: try Self.userID(context)) else { throw Self.noSuchUser }
-            return RouteSupport.json(bytes: Array(Self.userJSON(user).utf8), headers: Self.private)
+            return RouteSupport.json(bytes: Self.object { Self.write(user, to: &$0) }, headers: Self.private)
         }
         router.patch("api/v1/users/:id", requires: .permission(.manageAccounts)) { request, context in
             try await changeUser(id: try Self.userID(context), request: request, context: context)
         }
         router.post("api/v1/api-keys", requires: .permission(.manageAccounts)) { request, context in try await createAPIKey(request, context: context) }
         router.get("api/v1/api-keys", requires: .permission(.readAccounts)) { _, _ in
-            RouteSupport.json(bytes: Self.array(try await store.apiKeys().map(Self.apiKeyJSON)), headers: Self.private)
+            RouteSupport.json(bytes: Self.array(try await store.apiKeys()) { Self.write($0, to: &$1) }, headers: Self.private)
         }
         router.delete("api/v1/api-keys/:id", requires: .permission(.manageAccounts)) { _, context in
             let id = context.parameters.get("id") ?? ""
@@ -149,22 +150,34 @@ public struct AccountRoutes: Sendable {
 
     func me(_ context: ClaimsRequestContext) async throws -> Response {
         guard let principal = context.principal else { throw SecuredRoutes.unauthenticated(nil) }
-        var writer = ["\"id\":" + Self.quoted(principal.id), "\"kind\":" + Self.quoted(principal.kind.rawValue), "\"role\":" + Self.quoted(principal.role.rawValue),
-            "\"scope\":" + Self.scopeJSON(principal.scope)]
-        if let id = principal.userID.flatMap(UUID.init(uuidString:)), let user = try await store.user(id: id) {
-            writer += ["\"email\":" + Self.quoted(user.email), "\"full_name\":" + Self.quoted(user.fullName)]
+        var user: UserAccount?
+        if let id = principal.userID.flatMap(UUID.init(uuidString:)) { user = try await store.user(id: id) }
+        let body = Self.object { writer in
+            writer.member("id", principal.id)
+            writer.member("kind", principal.kind.rawValue)
+            writer.member("role", principal.role.rawValue)
+            Self.write(principal.scope, to: &writer)
+            if let user {
+                writer.member("email", user.email)
+                writer.member("full_name", user.fullName)
+            }
         }
-        return RouteSupport.json(bytes: Array(("{" + writer.joined(separator: ",") + "}").utf8), headers: Self.private)
+        return RouteSupport.json(bytes: body, headers: Self.private)
     }
 
     /// `{"access_token","token_type":"bearer","refresh_token","expires_in"}`, never cached.
     func tokenResponse(for user: UserAccount, refreshToken: String) async throws -> Response {
         let issued = try await settings.tokens.issue(
             userID: user.id.postgresText, role: user.role, scope: user.scope, now: Int64(Date().timeIntervalSince1970))
-        let body = "{\"access_token\":\(Self.quoted(issued.token)),\"token_type\":\"bearer\",\"refresh_token\":\(Self.quoted(refreshToken)),\"expires_in\":\(issued.expiresIn)}"
+        let body = Self.object { writer in
+            writer.member("access_token", issued.token)
+            writer.member("token_type", "bearer")
+            writer.member("refresh_token", refreshToken)
+            writer.member("expires_in", issued.expiresIn)
+        }
         var headers = Self.private
         headers[.pragma] = "no-cache"
-        return RouteSupport.json(bytes: Array(body.utf8), headers: headers)
+        return RouteSupport.json(bytes: body, headers: headers)
     }
 
     /// 429 past the per-account or per-address login limit.
@@ -222,7 +235,7 @@ public struct AccountRoutes: Sendable {
             metadata: ["event": "user_created", "user_id": "\(user.id.postgresText)", "role": "\(role)", "by": "\(context.principal?.id ?? "self-registration")"])
         var headers = Self.private
         headers[.location] = "/api/v1/users/\(user.id.postgresText)"
-        return RouteSupport.json(bytes: Array(Self.userJSON(user).utf8), status: .created, headers: headers)
+        return RouteSupport.json(bytes: Self.object { Self.write(user, to: &$0) }, status: .created, headers: headers)
     }
 
     func changeUser(id: UUID, request: Request, context: ClaimsRequestContext) async throws -> Response {
@@ -255,7 +268,7 @@ public struct AccountRoutes: Sendable {
         context.logger.notice(
             "user changed",
             metadata: ["event": "user_changed", "user_id": "\(id.postgresText)", "fields": .array(fields.values.keys.sorted().map { .string($0) })])
-        return RouteSupport.json(bytes: Array(Self.userJSON(user).utf8), headers: Self.private)
+        return RouteSupport.json(bytes: Self.object { Self.write(user, to: &$0) }, headers: Self.private)
     }
 
     // MARK: - API keys
@@ -280,11 +293,13 @@ public struct AccountRoutes: Sendable {
                 id: id, name: name, secretHash: APIKey.hash(secret: secret), role: role, scope: scope, createdBy: context.principal?.id ?? "anonymous",
                 expiresInSeconds: expiresIn))
         context.logger.notice("API key created", metadata: ["event": "api_key_created", "api_key_id": "\(id)", "role": "\(role)"])
-        let json = Self.apiKeyJSON(record)
-        let body = "{\"key\":\(Self.quoted(key))," + json.dropFirst()
+        let body = Self.object { writer in
+            writer.member("key", key)
+            Self.write(record, to: &writer)
+        }
         var headers = Self.private
         headers[.location] = "/api/v1/api-keys/\(id)"
-        return RouteSupport.json(bytes: Array(body.utf8), status: .created, headers: headers)
+        return RouteSupport.json(bytes: body, status: .created, headers: headers)
     }
 
     // MARK: - Bodies
@@ -406,26 +421,60 @@ public struct AccountRoutes: Sendable {
         return headers
     }
 
-    static func userJSON(_ user: UserAccount) -> String {
-        "{\"id\":\(quoted(user.id.postgresText)),\"email\":\(quoted(user.email)),\"full_name\":\(quoted(user.fullName)),\"role\":\(quoted(user.role.rawValue)),"
-            + "\"scope\":\(scopeJSON(user.scope)),\"created_at\":\(quoted(user.createdAt)),\"disabled_at\":\(user.disabledAt.map(quoted) ?? "null")}"
+    /// A JSON object whose members `members` writes.
+    static func object(_ members: (inout JSONWriter) -> Void) -> [UInt8] {
+        var writer = JSONWriter()
+        writer.open("{")
+        members(&writer)
+        writer.close("}")
+        return writer.bytes
     }
 
-    static func apiKeyJSON(_ key: APIKeyRecord) -> String {
-        "{\"id\":\(quoted(key.id)),\"name\":\(quoted(key.name)),\"role\":\(quoted(key.role.rawValue)),\"scope\":\(scopeJSON(key.scope)),"
-            + "\"created_by\":\(quoted(key.createdBy)),\"created_at\":\(quoted(key.createdAt)),\"expires_at\":\(key.expiresAt.map(quoted) ?? "null"),"
-            + "\"last_used_at\":\(key.lastUsedAt.map(quoted) ?? "null"),\"revoked_at\":\(key.revokedAt.map(quoted) ?? "null")}"
+    /// A JSON array of one object per item.
+    static func array<Item>(_ items: [Item], _ members: (Item, inout JSONWriter) -> Void) -> [UInt8] {
+        var writer = JSONWriter()
+        writer.open("[")
+        for item in items {
+            writer.open("{")
+            members(item, &writer)
+            writer.close("}")
+        }
+        writer.close("]")
+        return writer.bytes
     }
 
-    static func scopeJSON(_ scope: Scope) -> String {
-        "{\"npis\":[\(scope.npis.map(quoted).joined(separator: ","))],\"subscriber_id\":\(scope.subscriberID.map(quoted) ?? "null")}"
+    /// A user's members (never its password hash).
+    static func write(_ user: UserAccount, to writer: inout JSONWriter) {
+        writer.member("id", user.id.postgresText)
+        writer.member("email", user.email)
+        writer.member("full_name", user.fullName)
+        writer.member("role", user.role.rawValue)
+        write(user.scope, to: &writer)
+        writer.member("created_at", user.createdAt)
+        writer.member("disabled_at", orNull: user.disabledAt)
     }
 
-    static func array(_ items: [String]) -> [UInt8] { Array(("[" + items.joined(separator: ",") + "]").utf8) }
+    /// An API key's members (never its secret or the secret's hash).
+    static func write(_ key: APIKeyRecord, to writer: inout JSONWriter) {
+        writer.member("id", key.id)
+        writer.member("name", key.name)
+        writer.member("role", key.role.rawValue)
+        write(key.scope, to: &writer)
+        writer.member("created_by", key.createdBy)
+        writer.member("created_at", key.createdAt)
+        writer.member("expires_at", orNull: key.expiresAt)
+        writer.member("last_used_at", orNull: key.lastUsedAt)
+        writer.member("revoked_at", orNull: key.revokedAt)
+    }
 
-    static func quoted(_ text: String) -> String {
-        let data = (try? JSONSerialization.data(withJSONObject: [text], options: [.withoutEscapingSlashes])) ?? Data("[\"\"]".utf8)
-        return String(String(decoding: data, as: UTF8.self).dropFirst().dropLast())
+    /// The `scope` member: `{"npis":[…],"subscriber_id":…}`.
+    static func write(_ scope: Scope, to writer: inout JSONWriter) {
+        writer.key("scope")
+        writer.open("{")
+        writer.key("npis")
+        writer.strings(scope.npis)
+        writer.member("subscriber_id", orNull: scope.subscriberID)
+        writer.close("}")
     }
 }
 

@@ -219,19 +219,13 @@ public struct ClaimsController<Repository: ClaimRepository>: Sendable {
 
     func list(_ request: Request, context: ClaimsRequestContext) async throws -> Response {
         var query = try ClaimListParameters.parse(request.uri.queryParameters)
-        let page: ClaimPage
         switch Self.visibility(context) {
-        case .all:
-            page = try await repository.list(query)
-        case .nothing:
-            page = ClaimPage(items: [], nextAfter: nil)
-        case .providers(let npis):
-            query.onlyProviders = npis.sorted()
-            page = try await repository.list(query)
-        case .subscriber(let id):
-            query.onlySubscriber = id
-            page = try await repository.list(query)
+        case .all: break
+        case .nothing: return try jsonResponse(ClaimPageBody(items: [], nextCursor: nil))
+        case .providers(let npis): query.onlyProviders = npis.sorted()
+        case .subscriber(let id): query.onlySubscriber = id
         }
+        let page = try await repository.list(query)
         return try jsonResponse(ClaimPageBody(items: page.items.map(ClaimSummaryBody.init), nextCursor: page.nextAfter.map(ClaimListParameters.cursor)))
     }
 
