@@ -15,11 +15,13 @@ import TestSupport
 @Suite struct IdempotencyTests {
     /// Runs `body` against a live server (so peers and `X-Forwarded-For` are real) that trusts
     /// 127.0.0.1 as a proxy, on a fresh, migrated database.
-    func withApp(_ body: @escaping @Sendable (any TestClientProtocol, PostgresClient) async throws -> Void) async throws {
+    func withApp(authenticated: Bool = true, _ body: @escaping @Sendable (any TestClientProtocol, PostgresClient) async throws -> Void) async throws {
         try await ScratchDatabase.with { client, database in
             try await Migrator(client: client, logger: TestEnvironment.quietLogger).migrate()
             let dependencies = try makeDependencies(databaseURL: database.url, redisURL: TestEnvironment.redisURL)
-            let router = buildRouter(dependencies: dependencies, access: try await TestAccess.settings(), limits: IntakeLimits(maxImportBytes: 8 << 20), traffic: TrafficSettings(trustedProxies: ["127.0.0.1"]))
+            var access = try await TestAccess.settings()
+            if !authenticated { access.mode = .off }
+            let router = buildRouter(dependencies: dependencies, access: access, limits: IntakeLimits(maxImportBytes: 8 << 20), traffic: TrafficSettings(trustedProxies: ["127.0.0.1"]))
             let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)))
             do {
                 var keys: [String: String] = [:]
@@ -58,6 +60,18 @@ import TestSupport
 
     static let csv = ImportTests.export(count: 1, rejectEvery: 1_000).csv
     static let otherCSV = csv.replacingOccurrences(of: "SUB-1,", with: "SUB-2,")
+
+    /// With authentication off every request is the same stand-in principal, so callers are
+    /// told apart by address again.
+    @Test func withAuthenticationOffAKeyBelongsToItsAddress() async throws {
+        try await withApp(authenticated: false) { client, database in
+            let (first, _) = try await post(client, Self.csv, key: "order-8", from: "10.0.0.1")
+            let (second, _) = try await post(client, Self.otherCSV, key: "order-8", from: "10.0.0.2")
+            #expect(first.status == .created && second.status == .created)
+            let scopes = try await database.query("SELECT scope FROM idempotency_keys ORDER BY scope").rows.map { try $0.decode("scope", as: String.self) }
+            #expect(scopes == ["10.0.0.1", "10.0.0.2"])
+        }
+    }
 
     @Test func aKeyBelongsToItsCaller() async throws {
         try await withApp { client, database in
