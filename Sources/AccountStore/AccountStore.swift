@@ -321,6 +321,24 @@ public struct PostgresAccountStore: Sendable {
         ).affectedRows ?? 0
     }
 
+    /// Deletes at most `limit` refresh tokens that expired at least `graceSeconds` ago; returns
+    /// how many. An expired token is refused whether its row exists or not, but while the row of
+    /// a used one exists, presenting it again still revokes its family: a stolen token replayed
+    /// late is still caught. Callers keep tokens one refresh lifetime past their expiry.
+    public func purgeExpiredRefreshTokens(limit: Int, graceSeconds: Int64) async throws -> Int {
+        try await client.query(
+            """
+            WITH expired AS (
+                SELECT token_hash FROM refresh_tokens
+                WHERE expires_at <= now() - make_interval(secs => \(graceSeconds)::float8)
+                ORDER BY expires_at LIMIT \(limit)
+            )
+            DELETE FROM refresh_tokens AS t USING expired WHERE t.token_hash = expired.token_hash
+            RETURNING 1
+            """
+        ).rows.count
+    }
+
     /// Revokes every refresh token of the user (logout everywhere).
     @discardableResult
     public func revokeRefreshTokens(userID: UUID) async throws -> Int {

@@ -180,13 +180,22 @@ public func buildApplication(configuration: ServiceConfiguration, logger: Logger
                 settings: RelaySettings(batchSize: configuration.relayBatchSize), logger: Logger(label: "claimsd.relay"),
                 metrics: dependencies.telemetry.factory))
     }
+    let idempotencyKeys = InstrumentedClaimRepository(
+        PostgresClaimRepository(client: dependencies.postgres, idempotencyRetention: limits.idempotencyRetention),
+        factory: dependencies.telemetry.factory)
     services.append(
-        IdempotencyPurgeService(
-            repository: InstrumentedClaimRepository(
-                PostgresClaimRepository(client: dependencies.postgres, idempotencyRetention: limits.idempotencyRetention),
-                factory: dependencies.telemetry.factory),
+        ExpiredRecordsPurgeService(
+            records: "idempotency keys", counter: "claimsd_idempotency_keys_purged_total",
             interval: min(.milliseconds(configuration.idempotencyRetention) / 24, .seconds(600)), logger: Logger(label: "claimsd.idempotency"),
-            metrics: dependencies.telemetry.factory))
+            metrics: dependencies.telemetry.factory
+        ) { limit in try await idempotencyKeys.purgeIdempotencyKeys(limit: limit) })
+    let accounts = PostgresAccountStore(client: dependencies.postgres)
+    let refreshLifetime = access.refreshTokenLifetime
+    services.append(
+        ExpiredRecordsPurgeService(
+            records: "refresh tokens", counter: "claimsd_refresh_tokens_purged_total", interval: .seconds(3600),
+            logger: Logger(label: "claimsd.accounts"), metrics: dependencies.telemetry.factory
+        ) { limit in try await accounts.purgeExpiredRefreshTokens(limit: limit, graceSeconds: refreshLifetime) })
     // The store closes after the scraper stops appending: services shut down in reverse order.
     services.append(TimeSeriesService(store: timeSeries.store, logger: Logger(label: "claimsd.tsdb"), metrics: telemetry.factory))
     let (addresses, addressContinuation) = AsyncStream.makeStream(of: String.self, bufferingPolicy: .bufferingNewest(1))

@@ -383,4 +383,32 @@ import TimeSeries
             }
         }
     }
+
+    @Test func expiredRefreshTokensArePurgedOneLifetimeAfterExpiry() async throws {
+        try await ScratchDatabase.with { postgres, _ in
+            _ = try await Migrator(client: postgres, logger: TestEnvironment.quietLogger).migrate()
+            let store = PostgresAccountStore(client: postgres)
+            let user = try await store.createUser(NewUser(email: "sam@example.org", fullName: "Sam", passwordHash: "x", role: .member, scope: Scope()))
+            let lifetime: Int64 = 14 * 86_400
+            for name in ["current", "recent", "old", "older"] {
+                _ = try await store.startRefreshFamily(userID: user.id, tokenHash: name, lifetimeSeconds: lifetime)
+            }
+            // "recent" expired a day ago, "old" and "older" more than one lifetime ago.
+            try await postgres.query("UPDATE refresh_tokens SET expires_at = now() - interval '1 day' WHERE token_hash = 'recent'")
+            try await postgres.query("UPDATE refresh_tokens SET expires_at = now() - interval '15 days', used_at = now() WHERE token_hash IN ('old', 'older')")
+            let telemetry = Telemetry()
+            let purge = ExpiredRecordsPurgeService(
+                records: "refresh tokens", counter: "claimsd_refresh_tokens_purged_total", interval: .seconds(60), batchSize: 1,
+                logger: TestEnvironment.quietLogger, metrics: telemetry.factory
+            ) { limit in try await store.purgeExpiredRefreshTokens(limit: limit, graceSeconds: lifetime) }
+            #expect(await purge.purgeExpired() == 2)
+            #expect(String(decoding: telemetry.exposition(), as: UTF8.self).contains("claimsd_refresh_tokens_purged_total 2"))
+            let left = try await postgres.query("SELECT token_hash FROM refresh_tokens ORDER BY token_hash").rows.map { try $0.decode("token_hash", as: String.self) }
+            #expect(left == ["current", "recent"])
+            // A purged token is simply unknown; a kept expired one is refused too.
+            #expect(try await store.rotateRefreshToken(tokenHash: "old", newTokenHash: "n1", lifetimeSeconds: lifetime) == .refused)
+            #expect(try await store.rotateRefreshToken(tokenHash: "recent", newTokenHash: "n2", lifetimeSeconds: lifetime) == .refused)
+            #expect(await purge.purgeExpired() == 0)
+        }
+    }
 }

@@ -121,9 +121,11 @@ import TestSupport
 
             try await database.query("UPDATE idempotency_keys SET created_at = now() - interval '25 hours' WHERE key = 'old'")
             let telemetry = Telemetry()
-            let purge = IdempotencyPurgeService(
-                repository: PostgresClaimRepository(client: database, idempotencyRetention: .seconds(86_400)), interval: .seconds(60), batchSize: 1,
-                logger: TestEnvironment.quietLogger, metrics: telemetry.factory)
+            let repository = PostgresClaimRepository(client: database, idempotencyRetention: .seconds(86_400))
+            let purge = ExpiredRecordsPurgeService(
+                records: "idempotency keys", counter: "claimsd_idempotency_keys_purged_total", interval: .seconds(60), batchSize: 1,
+                logger: TestEnvironment.quietLogger, metrics: telemetry.factory
+            ) { limit in try await repository.purgeIdempotencyKeys(limit: limit) }
             #expect(await purge.purgeExpired() == 1)
             #expect(String(decoding: telemetry.exposition(), as: UTF8.self).contains("claimsd_idempotency_keys_purged_total 1"))
             let left = try await database.query("SELECT key FROM idempotency_keys").rows.map { try $0.decode("key", as: String.self) }

@@ -102,6 +102,7 @@ enum MetricCatalog {
         "claimsd_dependency_breaker_open": "1 while the circuit breaker of a dependency's request-path calls is open (Redis is not asked).",
         "claimsd_dependency_calls_shed_total": "Request-path dependency calls given up, by reason: budget (no answer in CLAIMS_REDIS_BUDGET), breaker_open, error.",
         "claimsd_idempotency_keys_purged_total": "Idempotency keys deleted after their retention (CLAIMS_IDEMPOTENCY_RETENTION).",
+        "claimsd_refresh_tokens_purged_total": "Refresh tokens deleted one refresh lifetime after they expired (CLAIMS_REFRESH_TOKEN_LIFETIME).",
         "claimsd_tsdb_replay_duration_seconds": "How long loading the checkpoint and replaying the WAL took at start-up.",
         "claimsd_scrape_duration_seconds": "Time each scrape took, by job.",
         "claimsd_scrape_failures_total": "Scrapes that failed (target down, timeout, bad exposition), by job.",
