@@ -12,17 +12,23 @@ public enum Credential: Sendable, Equatable {
     /// is ``CredentialError``, so the caller can say what was wrong.
     public static func from(authorization: String?, apiKeyHeader: String?) throws(CredentialError) -> Credential? {
         if let authorization {
-            let trimmed = authorization.drop { $0 == " " }
-            guard let space = trimmed.firstIndex(of: " ") else { throw .malformedAuthorization }
-            let scheme = trimmed[..<space]
-            guard scheme.lowercased() == "bearer" else { throw .unsupportedScheme(String(scheme.prefix(20))) }
-            let value = trimmed[space...].drop { $0 == " " }
-            guard let last = value.lastIndex(where: { $0 != " " }) else { throw .malformedAuthorization }
-            let token = String(value[...last])
-            return APIKey.parse(token).map { .apiKey(id: $0.id, secret: $0.secret) } ?? .accessToken(token)
+            // Bytes, not Characters: this runs on every request, and a JWT is ~400 characters.
+            let bytes = authorization.utf8
+            let space = UInt8(ascii: " ")
+            guard let schemeStart = bytes.firstIndex(where: { $0 != space }) else { throw .malformedAuthorization }
+            guard let schemeEnd = bytes[schemeStart...].firstIndex(of: space) else { throw .malformedAuthorization }
+            let scheme = bytes[schemeStart..<schemeEnd]
+            guard scheme.count == 6, zip(scheme, "bearer".utf8).allSatisfy({ $0 | 0x20 == $1 }) else {
+                throw .unsupportedScheme(String(authorization[schemeStart..<schemeEnd].prefix(20)))
+            }
+            guard let tokenStart = bytes[schemeEnd...].firstIndex(where: { $0 != space }),
+                let tokenLast = bytes[tokenStart...].lastIndex(where: { $0 != space })
+            else { throw .malformedAuthorization }
+            let token = authorization[tokenStart...tokenLast]
+            return APIKey.parse(token).map { .apiKey(id: $0.id, secret: $0.secret) } ?? .accessToken(String(token))
         }
         if let apiKeyHeader {
-            guard let key = APIKey.parse(apiKeyHeader) else { throw .malformedAPIKey }
+            guard let key = APIKey.parse(Substring(apiKeyHeader)) else { throw .malformedAPIKey }
             return .apiKey(id: key.id, secret: key.secret)
         }
         return nil
@@ -58,16 +64,13 @@ public enum APIKey {
     }
 
     /// The parts of `text` when it has the key's shape, else `nil`.
-    public static func parse(_ text: String) -> (id: String, secret: String)? {
-        guard text.hasPrefix("ck_") else { return nil }
-        let rest = text.dropFirst(3)
-        guard let underscore = rest.firstIndex(of: "_") else { return nil }
-        let id = rest[..<underscore]
-        let secret = rest[rest.index(after: underscore)...]
-        guard id.count == 12, id.allSatisfy(RandomText.isBase32), secret.count >= 32, secret.count <= 128, secret.allSatisfy(RandomText.isBase64URL) else {
-            return nil
-        }
-        return (String(id), String(secret))
+    public static func parse(_ text: some StringProtocol) -> (id: String, secret: String)? {
+        let bytes = Array(text.utf8)
+        // "ck_", 12 characters of id, "_", 32–128 characters of secret.
+        guard (48...144).contains(bytes.count), bytes[0] == UInt8(ascii: "c"), bytes[1] == UInt8(ascii: "k"), bytes[2] == UInt8(ascii: "_"),
+            bytes[15] == UInt8(ascii: "_"), bytes[3..<15].allSatisfy(RandomText.isBase32), bytes[16...].allSatisfy(RandomText.isBase64URL)
+        else { return nil }
+        return (String(decoding: bytes[3..<15], as: UTF8.self), String(decoding: bytes[16...], as: UTF8.self))
     }
 
     /// What is stored for a secret.
@@ -109,12 +112,20 @@ enum RandomText {
         Base64URL.encode((0..<byteCount).map { _ in UInt8.random(in: 0...255, using: &generator) })
     }
 
-    static func isBase32(_ character: Character) -> Bool {
-        character.asciiValue.map { base32Alphabet.contains($0) } ?? false
+    static func isBase32(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "2")...UInt8(ascii: "7"): true
+        default: false
+        }
     }
 
-    static func isBase64URL(_ character: Character) -> Bool {
-        character.asciiValue.map { base64URLAlphabet.contains($0) } ?? false
+    static func isBase64URL(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+            UInt8(ascii: "-"), UInt8(ascii: "_"):
+            true
+        default: false
+        }
     }
 }
 

@@ -76,10 +76,18 @@ import Testing
         #expect(try Credential.from(authorization: nil, apiKeyHeader: nil) == nil)
         // Authorization wins over X-API-Key when both are sent.
         #expect(try Credential.from(authorization: "Bearer tok", apiKeyHeader: key) == .accessToken("tok"))
+        #expect(try Credential.from(authorization: "BEARER \(key)", apiKeyHeader: nil) == .apiKey(id: id, secret: secret))
+        // Not the key's shape (id in capitals, id one short, secret too short, a stray character):
+        // sent as a bearer value it is taken for an access token, which then fails to verify.
+        for almost in ["ck_\(id.uppercased())_\(secret)", "ck_\(id.dropLast())_\(secret)", "ck_\(id)_\(secret.prefix(31))", "ck_\(id)_\(secret)!"] {
+            #expect(APIKey.parse(almost) == nil, "\(almost)")
+            #expect(try Credential.from(authorization: "Bearer \(almost)", apiKeyHeader: nil) == .accessToken(almost))
+        }
     }
 
     @Test func malformedHeadersSayWhatIsWrong() {
         #expect(throws: CredentialError.unsupportedScheme("Basic")) { try Credential.from(authorization: "Basic dXNlcjpwYXNz", apiKeyHeader: nil) }
+        #expect(throws: CredentialError.unsupportedScheme("Bearex")) { try Credential.from(authorization: "  Bearex tok", apiKeyHeader: nil) }
         #expect(throws: CredentialError.malformedAuthorization) { try Credential.from(authorization: "Bearer", apiKeyHeader: nil) }
         #expect(throws: CredentialError.malformedAuthorization) { try Credential.from(authorization: "Bearer    ", apiKeyHeader: nil) }
         #expect(throws: CredentialError.malformedAPIKey) { try Credential.from(authorization: nil, apiKeyHeader: "secret") }

@@ -17,7 +17,13 @@ public final class Authenticator: Sendable {
     /// Access tokens whose signature verified, until they expire: a client sends the same token
     /// with every request for its lifetime, and an Ed25519 check per request is the largest part
     /// of authentication's cost. Keyed by the whole token, so only that exact token is let in.
-    private let verifiedTokens = Mutex<[String: VerifiedAccessToken]>([:])
+    private let verifiedTokens = Mutex<[String: KnownToken]>([:])
+
+    /// A verified access token and its user's id, parsed once.
+    struct KnownToken {
+        var token: VerifiedAccessToken
+        var userID: UUID?
+    }
 
     struct CachedKey {
         var record: APIKeyRecord?
@@ -47,22 +53,24 @@ public final class Authenticator: Sendable {
             touch(id: id)
             return .success(record.principal)
         case .accessToken(let token):
-            let verified: VerifiedAccessToken
-            if let known = verifiedTokens.withLock({ $0[token] }), now <= known.expiresAt + tokens.settings.leewaySeconds {
-                verified = known
+            let known: KnownToken
+            if let cached = verifiedTokens.withLock({ $0[token] }), now <= cached.token.expiresAt + tokens.settings.leewaySeconds {
+                known = cached
             } else {
                 do {
-                    verified = try await tokens.verify(token, now: now)
+                    let verified = try await tokens.verify(token, now: now)
+                    known = KnownToken(token: verified, userID: verified.principal.userID.flatMap(UUID.init(uuidString:)))
                 } catch {
                     return .failure(.token(error))
                 }
                 verifiedTokens.withLock { cache in
-                    if cache.count >= 10_000 { cache = cache.filter { now <= $0.value.expiresAt + tokens.settings.leewaySeconds } }
+                    if cache.count >= 10_000 { cache = cache.filter { now <= $0.value.token.expiresAt + tokens.settings.leewaySeconds } }
                     if cache.count >= 10_000 { cache.removeAll(keepingCapacity: true) }
-                    cache[token] = verified
+                    cache[token] = known
                 }
             }
-            guard let userID = verified.principal.userID.flatMap(UUID.init(uuidString:)), let user = try await user(id: userID) else {
+            let verified = known.token
+            guard let userID = known.userID, let user = try await user(id: userID) else {
                 return .failure(.unknownUser)
             }
             guard !user.isDisabled else { return .failure(.disabledUser) }

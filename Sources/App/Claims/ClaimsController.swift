@@ -85,7 +85,6 @@ public struct ClaimsController<Repository: ClaimRepository>: Sendable {
     func create(_ request: Request, context: ClaimsRequestContext) async throws -> Response {
         let key = try idempotencyKey(request)
         let (body, kind) = try await readBody(request, limit: limits.maxClaimBytes)
-        let requestHash = Self.fingerprint(body, kind: kind.rawValue)
         if let key, let stored = try await repository.idempotencyRecord(scope: context.caller, key: key) {
             return try replay(stored, body: body, kind: kind.rawValue)
         }
@@ -94,8 +93,12 @@ public struct ClaimsController<Repository: ClaimRepository>: Sendable {
         try Self.requireInScope(claim, context: context)
         let stored = StoredClaim(id: ids.next(), claim: claim, at: rfc3339Now())
         let responseBody = claimJSON(stored)
+        // Only a request with a key needs its body's digest: a retry under the key is told from
+        // a different request by it.
         let record = key.map {
-            IdempotencyRecord(scope: context.caller, key: $0, requestHash: requestHash, status: 201, body: String(decoding: responseBody, as: UTF8.self))
+            IdempotencyRecord(
+                scope: context.caller, key: $0, requestHash: Self.fingerprint(body, kind: kind.rawValue), status: 201,
+                body: String(decoding: responseBody, as: UTF8.self))
         }
         if let earlier = try await repository.create(stored, idempotency: record) {
             // A concurrent request with the same key stored its claim first.
