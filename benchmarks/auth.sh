@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # What authentication costs: POST /api/v1/claims throughput with an API key and with an access
-# token (JWT), beside authentication off, in one run. Phases alternate off, key, token, token,
-# key, off, so the growing tables and the VM's drift weigh on all three alike. Prints a Markdown
-# table for docs/performance.md.
+# token (JWT), beside authentication off, in one run. Nine phases, each mode once in each third
+# of the run (off key token, key token off, token off key), so the growing tables, checkpoints and
+# the VM's drift weigh on all three alike. Prints a Markdown table for docs/performance.md.
 #
 #   benchmarks/auth.sh                  20 s per phase
 #   BENCH_SECONDS=30 benchmarks/auth.sh
@@ -55,15 +55,18 @@ login_median="$(printf '%s' "$login_ms" | sort -n | awk '{ v[NR] = $1 } END { pr
 
 reset_tables
 rows=""
-declare -A total=([off]=0 [key]=0 [token]=0)
-# BENCH_ORDER changes the order (each mode twice), e.g. "token key off off key token", to see
-# whether a mid-run checkpoint or autovacuum landed on one mode.
-for mode in ${BENCH_ORDER:-off key token token key off}; do
+declare -A total=([off]=0 [key]=0 [token]=0) phases=([off]=0 [key]=0 [token]=0)
+# BENCH_ORDER changes the order, e.g. "token key off off key token", to see whether a mid-run
+# checkpoint or autovacuum landed on one mode.
+for mode in ${BENCH_ORDER:-off key token key token off token off key}; do
   read -r rate p50 p99 < <(phase "$mode")
   rows+="| $mode | $rate claims/s | $p50 | $p99 |"$'\n'
   total[$mode]=$((total[$mode] + rate))
+  phases[$mode]=$((phases[$mode] + 1))
 done
-cost() { awk -v with="$1" -v off="${total[off]}" 'BEGIN { printf "%.1f %%", 100 * (1 - with / off) }'; }
+mean() { echo $((total[$1] / (phases[$1] > 0 ? phases[$1] : 1))); }
+# The cost of a mode: how much lower its mean throughput is than with authentication off.
+cost() { awk -v with="$(mean "$1")" -v off="$(mean off)" 'BEGIN { printf "%.1f %%", 100 * (1 - with / off) }'; }
 
 cat <<TABLE
 
@@ -72,6 +75,6 @@ Authentication cost, $(date -u +%Y-%m-%d), $(nproc) cores, PostgreSQL $("$PG_BIN
 | authentication | POST /api/v1/claims, 4-line claims, $CONNECTIONS connections, ${SECONDS_PER_PHASE} s | p50 | p99 |
 | --- | --- | --- | --- |
 ${rows}
-Means: off $((total[off] / 2)), API key $((total[key] / 2)), access token $((total[token] / 2)) claims/s. Cost: API key $(cost "${total[key]}"), access token $(cost "${total[token]}").
+Means: off $(mean off), API key $(mean key), access token $(mean token) claims/s. Cost: API key $(cost key), access token $(cost token) (negative: faster than off, within noise).
 A login (bcrypt cost 11, one at a time): median ${login_median} ms of 10.
 TABLE
