@@ -95,6 +95,7 @@ let package = Package(
                 .embedInCode("sql/V0003__idempotency_scope.sql"),
                 .embedInCode("sql/V0004__provider_shares.sql"),
                 .embedInCode("sql/V0005__accounts.sql"),
+                .embedInCode("sql/V0006__audit_trail.sql"),
             ],
             swiftSettings: strict
         ),
@@ -112,11 +113,14 @@ let package = Package(
         // Users, API keys and refresh-token families in PostgreSQL.
         .target(name: "AccountStore", dependencies: ["Access", "Postgres"], swiftSettings: strict),
 
+        // The audit trail: who did what to which resource, appended, hash-chained, verified.
+        .target(name: "AuditTrail", dependencies: ["Postgres"], swiftSettings: strict),
+
         // The claims domain: normalization, parsing, validation rules, pricing. Pure Swift, no I/O.
         .target(name: "Claims", swiftSettings: strict),
 
         // Claims in PostgreSQL: repository protocol and its implementation.
-        .target(name: "ClaimStore", dependencies: ["Claims", "Postgres", "JSONText"], swiftSettings: strict),
+        .target(name: "ClaimStore", dependencies: ["Claims", "Postgres", "JSONText", "AuditTrail"], swiftSettings: strict),
 
         // The provider ranking in Redis and the outbox relay that keeps it (and the payments
         // stream) up to date, exactly once.
@@ -201,7 +205,7 @@ let package = Package(
         .target(
             name: "App",
             dependencies: [
-                "Pooling", "Postgres", "Redis", "Journal", "Access", "AccountStore", "Claims", "ClaimStore", "Schema", "Digests", "CircuitBreaking", "JSONText", "Ranking", "RateLimiting", "TimeSeries", "Scraping", "PromQL", "Alerting", "AlertDelivery", "OutboundHTTP", "ServiceManager",
+                "Pooling", "Postgres", "Redis", "Journal", "Access", "AccountStore", "AuditTrail", "Claims", "ClaimStore", "Schema", "Digests", "CircuitBreaking", "JSONText", "Ranking", "RateLimiting", "TimeSeries", "Scraping", "PromQL", "Alerting", "AlertDelivery", "OutboundHTTP", "ServiceManager",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -217,7 +221,7 @@ let package = Package(
         .executableTarget(
             name: "claimsd",
             dependencies: [
-                "App", "Access", "AccountStore", "Claims", "ClaimStore", "Schema", "TimeSeries", "PromQL", "Alerting", "OutboundHTTP",
+                "App", "Access", "AccountStore", "AuditTrail", "Claims", "ClaimStore", "Schema", "TimeSeries", "PromQL", "Alerting", "OutboundHTTP",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
@@ -269,6 +273,7 @@ let package = Package(
         .testTarget(name: "CircuitBreakingTests", dependencies: ["CircuitBreaking"], swiftSettings: strict),
         .testTarget(name: "DigestsTests", dependencies: ["Digests"], swiftSettings: strict),
         .testTarget(name: "AccessTests", dependencies: ["Access", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "AuditTrailTests", dependencies: ["AuditTrail", "Postgres", "Schema", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "SchemaTests", dependencies: ["Schema", "Postgres", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "RedisTests", dependencies: ["Redis", "TestSupport"], swiftSettings: strict),

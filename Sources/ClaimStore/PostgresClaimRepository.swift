@@ -49,7 +49,7 @@ public struct PostgresClaimRepository: ClaimRepository {
         let shares = claims.map(\.providerShares)
         let shareValueRows = zip(claims, shares).flatMap { Self.shareRows($0, $1) }
         let eventRows = zip(claims, shares).flatMap { EventDraft.created($0, $1).map(\.row) }
-        var binds = BindList()
+        var binds = PostgresBindList()
         let claimValues = binds.unnest(claimRows, types: claimTypes)
         let lineValues = binds.unnest(lineRows, types: lineTypes)
         let shareValues = binds.unnest(shareValueRows, types: shareTypes)
@@ -413,24 +413,6 @@ public struct PostgresClaimRepository: ClaimRepository {
         }
     }
 
-    /// Bind values for one statement, and the placeholders that refer to them.
-    struct BindList {
-        private(set) var values: [String?] = []
-
-        /// `$n::type` for one value.
-        mutating func value(_ value: String, type: String) -> String {
-            values.append(value)
-            return "$\(values.count)::\(type)"
-        }
-
-        /// `unnest($n::type[], …)` over the columns of `rows`, each column sent as one array
-        /// literal: the placeholders, and so the statement text, do not depend on the row count.
-        mutating func unnest(_ rows: [[String?]], types: [String]) -> String {
-            let arrays = types.enumerated().map { column, type in value(postgresArrayLiteral(rows.map { $0[column] }), type: type + "[]") }
-            return "unnest(" + arrays.joined(separator: ", ") + ")"
-        }
-    }
-
     static let claimColumns = """
         id, external_claim_number, status, provider_npi, net_fee, line_count, service_date_from, service_date_to, warnings, \
         ignored_fields, created_at, updated_at
@@ -468,7 +450,7 @@ public struct PostgresClaimRepository: ClaimRepository {
     static let lineTypes = ["uuid", "int", "date", "text", "text", "text", "text", "text", "numeric", "numeric", "numeric", "numeric", "numeric"]
 
     static func insertLines(of id: UUID, _ lines: [ClaimLine], on connection: PostgresConnection) async throws {
-        var binds = BindList()
+        var binds = PostgresBindList()
         let rows = binds.unnest(lines.map { lineRow(id, $0) }, types: lineTypes)
         try await connection.query(PostgresQuery(sql: "INSERT INTO claim_lines (\(lineColumns)) SELECT * FROM \(rows)", binds: binds.values))
     }
@@ -484,7 +466,7 @@ public struct PostgresClaimRepository: ClaimRepository {
     }
 
     static func insertShares(of claim: StoredClaim, on connection: PostgresConnection) async throws {
-        var binds = BindList()
+        var binds = PostgresBindList()
         let rows = binds.unnest(shareRows(claim, claim.providerShares), types: shareTypes)
         try await connection.query(
             PostgresQuery(sql: "INSERT INTO claim_provider_shares (\(shareColumns)) SELECT * FROM \(rows)", binds: binds.values))
@@ -496,7 +478,7 @@ public struct PostgresClaimRepository: ClaimRepository {
     @discardableResult
     static func appendEvents(_ events: [EventDraft], on connection: PostgresConnection) async throws -> [Int64] {
         guard !events.isEmpty else { return [] }
-        var binds = BindList()
+        var binds = PostgresBindList()
         let lock = binds.value(String(outboxLockKey), type: "bigint")
         let rows = binds.unnest(events.map(\.row), types: EventDraft.types)
         let inserted = try await connection.query(

@@ -75,3 +75,24 @@ extension String {
         return result
     }
 }
+
+/// Bind values for one statement built piece by piece, and the placeholders that refer to them.
+public struct PostgresBindList: Sendable {
+    /// The values, in placeholder order.
+    public private(set) var values: [String?] = []
+
+    public init() {}
+
+    /// `$n::type` for one value.
+    public mutating func value(_ value: String?, type: String) -> String {
+        values.append(value)
+        return "$\(values.count)::\(type)"
+    }
+
+    /// `unnest($n::type[], …)` over the columns of `rows`, each column sent as one array
+    /// literal: the placeholders, and so the statement text, do not depend on the row count.
+    public mutating func unnest(_ rows: [[String?]], types: [String]) -> String {
+        let arrays = types.enumerated().map { column, type in value(postgresArrayLiteral(rows.map { $0[column] }), type: type + "[]") }
+        return "unnest(" + arrays.joined(separator: ", ") + ")"
+    }
+}

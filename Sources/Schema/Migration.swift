@@ -28,5 +28,6 @@ extension Migration {
         Migration(version: 3, name: "idempotency_scope", sql: String(decoding: PackageResources.V0003__idempotency_scope_sql, as: UTF8.self)),
         Migration(version: 4, name: "provider_shares", sql: String(decoding: PackageResources.V0004__provider_shares_sql, as: UTF8.self)),
         Migration(version: 5, name: "accounts", sql: String(decoding: PackageResources.V0005__accounts_sql, as: UTF8.self)),
+        Migration(version: 6, name: "audit_trail", sql: String(decoding: PackageResources.V0006__audit_trail_sql, as: UTF8.self)),
     ]
 }

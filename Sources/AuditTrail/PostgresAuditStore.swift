@@ -1,0 +1,153 @@
+public import Postgres
+
+/// A break in the hash chain, found by ``PostgresAuditStore/verify()``.
+public struct AuditChainProblem: Sendable, Equatable, CustomStringConvertible {
+    public enum Kind: String, Sendable {
+        /// The row's fields no longer hash to its stored hash: it was changed.
+        case altered
+        /// The chain position after the previous row's is missing: a row was removed.
+        case missing
+        /// The row does not follow the previous row's hash: rows were removed or reordered.
+        case relinked
+        /// The newest rows are gone: the sealer's head is past the last row, or differs from it.
+        case truncated
+    }
+
+    public var kind: Kind
+    public var sequence: Int64
+    public var id: Int64?
+
+    public var description: String {
+        switch kind {
+        case .altered: "row \(id.map(String.init) ?? "?") at chain position \(sequence) was changed after it was sealed"
+        case .missing: "the row at chain position \(sequence) is missing (removed)"
+        case .relinked: "row \(id.map(String.init) ?? "?") at chain position \(sequence) does not follow the previous row's hash"
+        case .truncated: "the chain ends before position \(sequence), where the sealer left it: its newest rows were removed"
+        }
+    }
+}
+
+/// Why the audit trail cannot be read.
+public enum AuditTrailError: Error, Sendable, Equatable, CustomStringConvertible {
+    case noChainHead
+
+    public var description: String {
+        switch self {
+        case .noChainHead: "audit_chain_head has no row: run `claimsd migrate` (migration 6 creates it), and never delete that row"
+        }
+    }
+}
+
+/// What verifying the chain found.
+public struct AuditChainReport: Sendable, Equatable {
+    /// Rows in the chain, and its first and last positions (the first is above 1 once
+    /// retention dropped old months).
+    public var sealedRows: Int64
+    public var firstSequence: Int64?
+    public var lastSequence: Int64?
+    /// Rows written but not sealed yet, and the age in seconds of the oldest of them.
+    public var unsealedRows: Int64
+    public var oldestUnsealedSeconds: Double?
+    /// The first breaks found (at most 100).
+    public var problems: [AuditChainProblem]
+
+    public var isIntact: Bool { problems.isEmpty }
+}
+
+/// The audit trail in PostgreSQL (tables and functions of migration V0006): rows appended in
+/// batches or inside another transaction's statement, sealed into a hash chain, verified.
+public struct PostgresAuditStore: Sendable {
+    let client: PostgresClient
+
+    public init(client: PostgresClient) {
+        self.client = client
+    }
+
+    /// Appends `events` in one statement.
+    public func append(_ events: [AuditEvent]) async throws {
+        guard !events.isEmpty else { return }
+        var binds = PostgresBindList()
+        let insert = Self.insert(events, binds: &binds)
+        try await client.query(PostgresQuery(sql: insert, binds: binds.values))
+    }
+
+    /// `INSERT INTO audit_events …` for `events`, its values added to `binds`: a statement of its
+    /// own, or a `WITH … AS (…)` part of another statement, so a change and its audit row commit
+    /// together.
+    public static func insert(_ events: [AuditEvent], binds: inout PostgresBindList) -> String {
+        let values = binds.unnest(events.map(\.row), types: AuditEvent.types)
+        return "INSERT INTO audit_events (\(AuditEvent.columns)) SELECT \(AuditEvent.selectList(from: "e")) FROM \(values) AS \(AuditEvent.alias("e"))"
+    }
+
+    /// Seals up to `limit` written rows into the chain, oldest first; returns how many.
+    @discardableResult
+    public func seal(limit: Int = 10_000) async throws -> Int {
+        let rows = try await client.query("SELECT audit_seal(\(limit)) AS sealed").rows
+        return try rows.first?.decode("sealed", as: Int.self) ?? 0
+    }
+
+    /// Makes sure the monthly partitions from this month to `monthsAhead` months on exist;
+    /// returns how many it created.
+    @discardableResult
+    public func ensurePartitions(monthsAhead: Int = 2) async throws -> Int {
+        let rows = try await client.query("SELECT audit_ensure_partitions(\(monthsAhead)) AS created").rows
+        return try rows.first?.decode("created", as: Int.self) ?? 0
+    }
+
+    /// Drops the monthly partitions that end `retentionSeconds` or more ago; returns their names.
+    public func dropPartitions(olderThan retentionSeconds: Int64) async throws -> [String] {
+        try await client.query(
+            "SELECT audit_drop_partitions_before(now() - make_interval(secs => \(retentionSeconds)::float8)) AS name"
+        ).rows.map { try $0.decode("name", as: String.self) }
+    }
+
+    /// Walks the whole chain in the database: recomputes every sealed row's hash and checks each
+    /// follows the one before, and that the newest row is where the sealer left the head.
+    public func verify() async throws -> AuditChainReport {
+        let summary = try await client.query(
+            """
+            SELECT (SELECT count(*) FROM audit_events WHERE chain_seq IS NOT NULL) AS sealed,
+                   (SELECT min(chain_seq) FROM audit_events WHERE chain_seq IS NOT NULL) AS first_seq,
+                   (SELECT max(chain_seq) FROM audit_events WHERE chain_seq IS NOT NULL) AS last_seq,
+                   (SELECT count(*) FROM audit_events WHERE chain_seq IS NULL) AS unsealed,
+                   (SELECT extract(epoch FROM now() - min(at))::float8 FROM audit_events WHERE chain_seq IS NULL) AS oldest_unsealed,
+                   h.last_seq AS head_seq,
+                   h.last_hash IS NOT DISTINCT FROM (SELECT hash FROM audit_events WHERE chain_seq = h.last_seq) AS head_matches
+            FROM audit_chain_head h
+            """
+        ).rows
+        guard let row = summary.first else { throw AuditTrailError.noChainHead }
+        var report = AuditChainReport(
+            sealedRows: try row.decode("sealed"), firstSequence: try row.decodeIfPresent("first_seq"), lastSequence: try row.decodeIfPresent("last_seq"),
+            unsealedRows: try row.decode("unsealed"), oldestUnsealedSeconds: try row.decodeIfPresent("oldest_unsealed"), problems: [])
+        let breaks = try await client.query(
+            """
+            WITH walk AS (
+                SELECT e.chain_seq, e.id, audit_row_hash(e.previous_hash, e.chain_seq, e) = e.hash AS hash_ok,
+                       lag(e.chain_seq) OVER w AS before_seq, lag(e.hash) OVER w AS before_hash, e.previous_hash
+                FROM audit_events e WHERE e.chain_seq IS NOT NULL
+                WINDOW w AS (ORDER BY e.chain_seq)
+            )
+            SELECT chain_seq, id,
+                   CASE WHEN NOT hash_ok THEN 'altered'
+                        WHEN before_seq IS NOT NULL AND chain_seq <> before_seq + 1 THEN 'missing'
+                        WHEN before_seq IS NOT NULL AND previous_hash IS DISTINCT FROM before_hash THEN 'relinked' END AS problem
+            FROM walk
+            WHERE NOT hash_ok OR (before_seq IS NOT NULL AND (chain_seq <> before_seq + 1 OR previous_hash IS DISTINCT FROM before_hash))
+            ORDER BY chain_seq LIMIT 100
+            """
+        ).rows
+        for line in breaks {
+            let kind = AuditChainProblem.Kind(rawValue: try line.decode("problem", as: String.self)) ?? .altered
+            let sequence: Int64 = try line.decode("chain_seq")
+            // A removed row shows as a gap before the row after it: report the missing position.
+            report.problems.append(
+                kind == .missing ? AuditChainProblem(kind: .missing, sequence: sequence - 1, id: nil) : AuditChainProblem(kind: kind, sequence: sequence, id: try line.decode("id")))
+        }
+        let headSequence: Int64 = try row.decode("head_seq")
+        if headSequence > 0, report.problems.count < 100, try !(row.decodeIfPresent("head_matches", as: Bool.self) ?? false) {
+            report.problems.append(AuditChainProblem(kind: .truncated, sequence: headSequence, id: nil))
+        }
+        return report
+    }
+}
