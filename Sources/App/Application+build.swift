@@ -1,3 +1,4 @@
+import AuditTrail
 import Foundation
 public import CircuitBreaking
 import ClaimStore
@@ -30,6 +31,9 @@ public struct AppDependencies: Sendable {
     /// without (the rate-limit decision, the ranking read); shared, since a sick Redis is sick
     /// for both.
     public let redisGuard: CallGuard
+    /// The audit events written beside requests rather than in their transactions; written out
+    /// by the ``AuditService`` of ``buildApplication(configuration:logger:)``.
+    public let audit: AuditRecorder
 
     public init(
         postgres: PostgresClient, redis: RedisClient, redisKeyPrefix: String = "claimsd:", redisBudget: Duration = .milliseconds(50),
@@ -40,6 +44,7 @@ public struct AppDependencies: Sendable {
         self.redisKeyPrefix = redisKeyPrefix
         self.telemetry = telemetry
         self.redisGuard = CallGuard(dependency: "redis", budget: redisBudget, metrics: telemetry.factory)
+        self.audit = AuditRecorder(metrics: telemetry.factory)
     }
 
     /// The clients for `configuration`; no connection is opened yet.
@@ -102,7 +107,7 @@ public func buildRouter(
     declarations: RouteDeclarations = RouteDeclarations()
 ) -> Router<ClaimsRequestContext> {
     let router = Router(context: ClaimsRequestContext.self)
-    let routes = SecuredRoutes(router: router, declarations: declarations)
+    let routes = SecuredRoutes(router: router, declarations: declarations, audit: dependencies.audit)
     router.add(middleware: RequestIDMiddleware())
     if dependencies.telemetry.isEnabled {
         router.add(middleware: ObservabilityMiddleware(factory: dependencies.telemetry.factory))
@@ -123,9 +128,11 @@ public func buildRouter(
         PostgresClaimRepository(client: dependencies.postgres, insertLimits: limits.insert, idempotencyRetention: limits.idempotencyRetention),
         factory: dependencies.telemetry.factory)
     OperationalRoutes(readiness: dependencies.readiness, authMode: access.mode).register(on: routes)
-    AccountRoutes(store: accounts, authenticator: authenticator, settings: access, limiter: limiter, clients: clients).register(on: routes)
+    AccountRoutes(store: accounts, authenticator: authenticator, settings: access, limiter: limiter, clients: clients, audit: dependencies.audit)
+        .register(on: routes)
     MetricsRoute(telemetry: dependencies.telemetry, refresher: dependencies.metricsRefresher(store: timeSeries?.store)).register(on: routes)
-    ClaimsController(repository: repository, validator: validator, limits: limits, metrics: ClaimMetrics(factory: dependencies.telemetry.factory))
+    ClaimsController(
+        repository: repository, validator: validator, limits: limits, metrics: ClaimMetrics(factory: dependencies.telemetry.factory), audit: dependencies.audit)
         .register(on: routes)
     ProvidersController(repository: repository, cache: dependencies.rankingCache(), redisGuard: dependencies.redisGuard, metrics: dependencies.telemetry.factory)
         .register(on: routes)
@@ -196,6 +203,11 @@ public func buildApplication(configuration: ServiceConfiguration, logger: Logger
             records: "refresh tokens", counter: "claimsd_refresh_tokens_purged_total", interval: .seconds(3600),
             logger: Logger(label: "claimsd.accounts"), metrics: dependencies.telemetry.factory
         ) { limit in try await accounts.purgeExpiredRefreshTokens(limit: limit, graceSeconds: refreshLifetime) })
+    // After the PostgreSQL client in the list, so it stops first and writes out its queue.
+    services.append(
+        AuditService(
+            recorder: dependencies.audit, store: PostgresAuditStore(client: dependencies.postgres), retentionSeconds: configuration.auditRetention,
+            logger: Logger(label: "claimsd.audit"), metrics: dependencies.telemetry.factory))
     // The store closes after the scraper stops appending: services shut down in reverse order.
     services.append(TimeSeriesService(store: timeSeries.store, logger: Logger(label: "claimsd.tsdb"), metrics: telemetry.factory))
     let (addresses, addressContinuation) = AsyncStream.makeStream(of: String.self, bufferingPolicy: .bufferingNewest(1))

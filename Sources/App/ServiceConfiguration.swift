@@ -88,6 +88,8 @@ public struct ServiceConfiguration: Sendable {
     public var accessTokenLifetime: Int64 = 900
     /// Lifetime of each refresh token (seconds).
     public var refreshTokenLifetime: Int64 = 14 * 86_400
+    /// Seconds audit events are kept (`CLAIMS_AUDIT_RETENTION`).
+    public var auditRetention: Int64 = 6 * 365 * 86_400
     /// bcrypt cost of new password hashes.
     public var passwordCost: UInt8 = PasswordHasher.defaultCost
     /// Whether anyone may register (as an unbound member).
@@ -322,6 +324,12 @@ public struct ServiceConfiguration: Sendable {
                 throw ConfigurationError(setting: .accessTokenLifetime, value: value(.accessTokenLifetime) ?? "", problem: "must be from 1m to 24h")
             }
             configuration.accessTokenLifetime = lifetime / 1000
+        }
+        if let retention = try duration(.auditRetention) {
+            guard retention >= 31 * 86_400_000 else {
+                throw ConfigurationError(setting: .auditRetention, value: value(.auditRetention) ?? "", problem: "must be at least 31d (events are dropped a month at a time)")
+            }
+            configuration.auditRetention = retention / 1000
         }
         if let lifetime = try duration(.refreshTokenLifetime) {
             guard lifetime >= 60_000 else {

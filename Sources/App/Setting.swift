@@ -58,6 +58,7 @@ extension ServiceConfiguration {
         case passwordCost = "CLAIMS_PASSWORD_COST"
         case openRegistration = "CLAIMS_OPEN_REGISTRATION"
         case loginLimits = "CLAIMS_LOGIN_LIMITS"
+        case auditRetention = "CLAIMS_AUDIT_RETENTION"
 
         /// The command-line option that overrides this variable.
         public var option: String {
@@ -129,6 +130,7 @@ extension ServiceConfiguration {
         case .passwordCost: return ("`11`", "bcrypt cost of new password hashes (4–16; each step doubles a login's CPU time)")
         case .openRegistration: return ("`off`", "`on`: anyone may `POST /api/v1/users` and becomes a member bound to nothing; `off`: only admins create users")
         case .loginLimits: return ("`account=10/5m,address=100/5m`", "login attempts allowed per account and per client address (429 beyond)")
+        case .auditRetention: return ("`6y`", "how long audit events are kept (at least `31d`); a month's partition is dropped once all of it is older (HIPAA keeps records six years)")
         case .faultInjection: return ("`off`", "`on`: a request carrying `X-Claimsd-Fault: 500…599` is answered with that status on its route (alert drills, `flood-api -t 5xx`); never turn it on where it matters")
             }
         }

@@ -1,3 +1,4 @@
+public import AuditTrail
 public import Postgres
 import Synchronization
 
@@ -28,6 +29,7 @@ public final class ClaimInsertQueue: Sendable {
 
     private struct Waiting {
         let claim: StoredClaim
+        let audit: AuditEvent?
         let continuation: CheckedContinuation<Void, any Error>
     }
 
@@ -45,11 +47,11 @@ public final class ClaimInsertQueue: Sendable {
         self.limits = limits
     }
 
-    /// Stores `claim`, its lines and its creation event; returns once they are committed.
-    public func insert(_ claim: StoredClaim) async throws {
+    /// Stores `claim`, its lines, its creation event and `audit`; returns once they are committed.
+    public func insert(_ claim: StoredClaim, audit: AuditEvent? = nil) async throws {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
             let startsWriter = state.withLock { state in
-                state.waiting.append(Waiting(claim: claim, continuation: continuation))
+                state.waiting.append(Waiting(claim: claim, audit: audit, continuation: continuation))
                 guard state.writers < limits.maxWriters else { return false }
                 state.writers += 1
                 return true
@@ -91,14 +93,14 @@ public final class ClaimInsertQueue: Sendable {
 
     private func write(_ batch: [Waiting]) async {
         do {
-            try await client.query(PostgresClaimRepository.insertStatement(for: batch.map(\.claim)))
+            try await client.query(PostgresClaimRepository.insertStatement(for: batch.map(\.claim), audit: batch.compactMap(\.audit)))
             for waiting in batch { waiting.continuation.resume() }
         } catch let error as PostgresError where error.code == .server && batch.count > 1 {
             // The server refused the statement, so nothing of it was stored. One claim it cannot
             // take must not fail the others: each is written again on its own, with its own answer.
             for waiting in batch {
                 do {
-                    try await client.query(PostgresClaimRepository.insertStatement(for: [waiting.claim]))
+                    try await client.query(PostgresClaimRepository.insertStatement(for: [waiting.claim], audit: waiting.audit.map { [$0] } ?? []))
                     waiting.continuation.resume()
                 } catch {
                     waiting.continuation.resume(throwing: error)

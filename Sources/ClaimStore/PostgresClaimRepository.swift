@@ -1,3 +1,4 @@
+public import AuditTrail
 public import Claims
 public import Foundation
 public import Postgres
@@ -21,19 +22,19 @@ public struct PostgresClaimRepository: ClaimRepository {
         self.idempotencyRetentionSeconds = max(1, idempotencyRetention.components.seconds)
     }
 
-    public func create(_ claim: StoredClaim, idempotency: IdempotencyRecord?) async throws -> IdempotencyRecord? {
+    public func create(_ claim: StoredClaim, idempotency: IdempotencyRecord?, audit: AuditEvent?) async throws -> IdempotencyRecord? {
         guard let record = idempotency else {
             // Gathered with the claims other requests are storing at the same moment: one
             // statement, so one round trip and its own transaction, and the outbox ordering lock
             // is held only from the event insert to the commit, never across a network wait.
-            try await insertQueue.insert(claim)
+            try await insertQueue.insert(claim, audit: audit)
             return nil
         }
         return try await client.withTransaction { connection in
             // Claim the key first: a concurrent request with the same key waits here until this
             // transaction ends, then finds the stored response.
             if let earlier = try await reserve(record, claimID: claim.id, on: connection) { return earlier }
-            try await connection.query(Self.insertStatement(for: [claim]))
+            try await connection.query(Self.insertStatement(for: [claim], audit: audit.map { [$0] } ?? []))
             return nil
         }
     }
@@ -43,7 +44,7 @@ public struct PostgresClaimRepository: ClaimRepository {
     /// SQL text, and the session's prepared statement, is the same for one claim or a hundred.
     /// The events are inserted last, after taking the outbox ordering lock (see
     /// ``appendEvents(_:on:)``).
-    static func insertStatement(for claims: [StoredClaim]) -> PostgresQuery {
+    static func insertStatement(for claims: [StoredClaim], audit: [AuditEvent]) -> PostgresQuery {
         let claimRows = claims.map(claimRow)
         let lineRows = claims.flatMap { claim in claim.lines.map { lineRow(claim.id, $0) } }
         let shares = claims.map(\.providerShares)
@@ -55,8 +56,10 @@ public struct PostgresClaimRepository: ClaimRepository {
         let shareValues = binds.unnest(shareValueRows, types: shareTypes)
         let lock = binds.value(String(outboxLockKey), type: "bigint")
         let eventValues = binds.unnest(eventRows, types: EventDraft.types)
+        let auditInsert = PostgresAuditStore.insert(audit, binds: &binds)
         let sql = """
             WITH new_claims AS (INSERT INTO claims (\(claimColumns)) SELECT * FROM \(claimValues)),
+            new_audit AS (\(auditInsert)),
             new_lines AS (INSERT INTO claim_lines (\(lineColumns)) SELECT * FROM \(lineValues)),
             new_shares AS (INSERT INTO claim_provider_shares (\(shareColumns)) SELECT * FROM \(shareValues)),
             ordering AS (SELECT pg_advisory_xact_lock(\(lock)))
@@ -104,7 +107,7 @@ public struct PostgresClaimRepository: ClaimRepository {
         return PostgresQuery(sql: sql, binds: binds)
     }
 
-    public func replace(id: UUID, with claim: ValidatedClaim, at timestamp: String) async throws -> StoredClaim {
+    public func replace(id: UUID, with claim: ValidatedClaim, at timestamp: String, audit: AuditEvent?) async throws -> StoredClaim {
         try await client.withTransaction { connection in
             guard let current = try await Self.load(id: id, on: connection, lock: true) else { throw ClaimStoreError.notFound(id) }
             guard current.status == .submitted else { throw ClaimStoreError.invalidTransition(id: id, from: current.status, action: "updated") }
@@ -134,15 +137,17 @@ public struct PostgresClaimRepository: ClaimRepository {
                     providerNetFee: after[npi] ?? .zero)
             }
             try await Self.appendEvents(events, on: connection)
+            try await Self.appendAudit(audit, on: connection)
             return updated
         }
     }
 
-    public func void(id: UUID, at timestamp: String) async throws -> StoredClaim {
+    public func void(id: UUID, at timestamp: String, audit: AuditEvent?) async throws -> StoredClaim {
         try await client.withTransaction { connection in
             guard var claim = try await Self.load(id: id, on: connection, lock: true) else { throw ClaimStoreError.notFound(id) }
             switch claim.status {
             case .voided:
+                try await Self.appendAudit(audit, on: connection)
                 return claim
             case .paid:
                 throw ClaimStoreError.invalidTransition(id: id, from: .paid, action: "voided")
@@ -160,9 +165,18 @@ public struct PostgresClaimRepository: ClaimRepository {
                             providerClaimsDelta: counted ? -1 : 0, netFee: claim.netFee, status: .voided, providerNetFee: share.netFee)
                     },
                     on: connection)
+                try await Self.appendAudit(audit, on: connection)
                 return claim
             }
         }
+    }
+
+    /// Writes `audit` (when given) in the transaction of `connection`.
+    static func appendAudit(_ audit: AuditEvent?, on connection: PostgresConnection) async throws {
+        guard let audit else { return }
+        var binds = PostgresBindList()
+        let insert = PostgresAuditStore.insert([audit], binds: &binds)
+        try await connection.query(PostgresQuery(sql: insert, binds: binds.values))
     }
 
     public func recordPayment(id: UUID, report: PaymentReport, at timestamp: String) async throws -> PaymentRecord {

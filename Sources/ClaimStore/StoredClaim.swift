@@ -1,3 +1,4 @@
+public import AuditTrail
 public import Claims
 public import Foundation
 
@@ -186,13 +187,14 @@ public protocol ClaimRepository: Sendable {
     /// Stores a new claim, its lines and its outbox event, plus the idempotency record when
     /// given, in one transaction. When another request stored the same key first, returns that
     /// request's record instead (and stores nothing).
-    func create(_ claim: StoredClaim, idempotency: IdempotencyRecord?) async throws -> IdempotencyRecord?
+    /// `audit`, when given, is written in the same transaction.
+    func create(_ claim: StoredClaim, idempotency: IdempotencyRecord?, audit: AuditEvent?) async throws -> IdempotencyRecord?
     func find(id: UUID) async throws -> StoredClaim?
     func list(_ query: ClaimListQuery) async throws -> ClaimPage
     /// Replaces a submitted claim's lines and re-prices it; writes the net-fee change as events.
-    func replace(id: UUID, with claim: ValidatedClaim, at timestamp: String) async throws -> StoredClaim
+    func replace(id: UUID, with claim: ValidatedClaim, at timestamp: String, audit: AuditEvent?) async throws -> StoredClaim
     /// Voids a claim (kept for history); voiding a voided claim changes nothing.
-    func void(id: UUID, at timestamp: String) async throws -> StoredClaim
+    func void(id: UUID, at timestamp: String, audit: AuditEvent?) async throws -> StoredClaim
     /// The live record of `key` in `scope`; nil when there is none or it has expired.
     func idempotencyRecord(scope: String, key: String) async throws -> IdempotencyRecord?
     /// Reserves a key for a request that is stored in several transactions (an import): stores
@@ -218,6 +220,23 @@ public protocol ClaimRepository: Sendable {
     func rankingSnapshot() async throws -> RankingSnapshot
     /// The newest outbox sequence, and how long the first event after `sequence` has waited.
     func outboxPosition(after sequence: Int64) async throws -> OutboxPosition
+}
+
+extension ClaimRepository {
+    /// Stores a new claim without an audit row (tools and tests).
+    public func create(_ claim: StoredClaim, idempotency: IdempotencyRecord?) async throws -> IdempotencyRecord? {
+        try await create(claim, idempotency: idempotency, audit: nil)
+    }
+
+    /// Replaces a claim without an audit row (tools and tests).
+    public func replace(id: UUID, with claim: ValidatedClaim, at timestamp: String) async throws -> StoredClaim {
+        try await replace(id: id, with: claim, at: timestamp, audit: nil)
+    }
+
+    /// Voids a claim without an audit row (tools and tests).
+    public func void(id: UUID, at timestamp: String) async throws -> StoredClaim {
+        try await void(id: id, at: timestamp, audit: nil)
+    }
 }
 
 /// Input a bulk import rejected, kept for review with every reason.

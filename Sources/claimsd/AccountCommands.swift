@@ -2,6 +2,7 @@ import Access
 import AccountStore
 import App
 import ArgumentParser
+import AuditTrail
 import Claims
 import Foundation
 import Schema
@@ -42,9 +43,12 @@ struct UsersCreate: AsyncParsableCommand {
         guard problems.isEmpty else { throw ValidationError(problems.joined(separator: "; ")) }
         let configuration = try loadConfiguration()
         let hash = PasswordHasher(cost: configuration.passwordCost).hash(password)
-        try await withAccountStore(configuration) { store in
+        try await withAccountStore(configuration) { store, audit in
             do {
                 let user = try await store.createUser(NewUser(email: email, fullName: fullName, passwordHash: hash, role: scope.role, scope: scope.scope))
+                try await audit.append([
+                    AuditEvent(actor: .commandLine, action: .userCreate, resourceType: "user", resourceID: user.id.postgresText, detail: #"{"role":"\#(scope.role.rawValue)"}"#)
+                ])
                 print(user.id.uuidString.lowercased())
             } catch let error as AccountError {
                 throw ValidationError(error.description)
@@ -83,9 +87,12 @@ struct APIKeysCreate: AsyncParsableCommand {
         if let expiresIn, expiresIn <= 0 { throw ValidationError("--expires-in must be above 0") }
         let configuration = try loadConfiguration()
         let (id, secret, key) = APIKey.generate()
-        try await withAccountStore(configuration) { store in
+        try await withAccountStore(configuration) { store, audit in
             _ = try await store.createAPIKey(
                 NewAPIKey(id: id, name: name, secretHash: APIKey.hash(secret: secret), role: scope.role, scope: scope.scope, createdBy: "cli", expiresInSeconds: expiresIn))
+            try await audit.append([
+                AuditEvent(actor: .commandLine, action: .apiKeyCreate, resourceType: "api_key", resourceID: id, detail: #"{"role":"\#(scope.role.rawValue)"}"#)
+            ])
         }
         print(key)
     }
@@ -100,8 +107,9 @@ struct APIKeysRevoke: AsyncParsableCommand {
     func run() async throws {
         let configuration = try loadConfiguration()
         let id = APIKey.parse(self.id)?.id ?? self.id
-        try await withAccountStore(configuration) { store in
+        try await withAccountStore(configuration) { store, audit in
             guard try await store.revokeAPIKey(id: id) else { throw ValidationError("no API key '\(id)' that is not revoked already") }
+            try await audit.append([AuditEvent(actor: .commandLine, action: .apiKeyRevoke, resourceType: "api_key", resourceID: id)])
         }
         print("revoked \(id)")
     }
@@ -152,7 +160,10 @@ func scopeFor(role text: String, npis: [String], subscriberID: String?) throws -
 
 /// Runs `body` with the account store of `configuration`'s database, applying pending
 /// migrations first when the configuration migrates on start.
-func withAccountStore(_ configuration: ServiceConfiguration, _ body: (PostgresAccountStore) async throws -> Void) async throws {
+/// Runs `body` with the account store and the audit trail of `configuration`'s database,
+/// migrated first unless migrations are off; account changes made on the command line are
+/// audited as `cli`.
+func withAccountStore(_ configuration: ServiceConfiguration, _ body: (PostgresAccountStore, PostgresAuditStore) async throws -> Void) async throws {
     var quiet = configuration
     quiet.logLevel = .error
     let logger = bootstrapLogging(quiet)
@@ -162,11 +173,37 @@ func withAccountStore(_ configuration: ServiceConfiguration, _ body: (PostgresAc
         if configuration.migrateOnStart {
             try await Migrator(client: dependencies.postgres, logger: logger).migrateWhenReachable(timeout: .seconds(configuration.startupTimeoutSeconds))
         }
-        try await body(PostgresAccountStore(client: dependencies.postgres))
+        try await body(PostgresAccountStore(client: dependencies.postgres), PostgresAuditStore(client: dependencies.postgres))
     } catch {
         failure = error
     }
     await dependencies.postgres.shutdown()
     await dependencies.redis.shutdown()
     if let failure { throw failure }
+}
+
+/// `claimsd audit …`: the audit trail.
+struct Audit: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Check the audit trail.", subcommands: [AuditVerify.self])
+}
+
+struct AuditVerify: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "verify", abstract: "Seal what is written, then recompute the audit trail's hash chain and report any break.",
+        discussion: "Exits 0 when the chain is intact, 1 when a row was changed or removed (each break is printed).")
+
+    func run() async throws {
+        let configuration = try loadConfiguration()
+        var intact = true
+        try await withAccountStore(configuration) { _, audit in
+            try await audit.seal()
+            let report = try await audit.verify()
+            let span = report.firstSequence.map { first in "positions \(first)–\(report.lastSequence ?? first)" } ?? "no rows"
+            print("audit trail: \(report.sealedRows) sealed rows (\(span)), \(report.unsealedRows) not sealed yet")
+            for problem in report.problems { print("BROKEN: \(problem)") }
+            intact = report.isIntact
+            print(intact ? "the chain is intact" : "the chain is broken: \(report.problems.count) problem(s) shown (at most 100)")
+        }
+        if !intact { throw ExitCode(1) }
+    }
 }

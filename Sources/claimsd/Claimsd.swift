@@ -17,7 +17,7 @@ struct Claimsd: AsyncParsableCommand {
             --database-url …). The settings:
 
             """ + ServiceConfiguration.Setting.helpText,
-        subcommands: [Serve.self, Migrate.self, Import.self, Users.self, APIKeys.self, JWTKeys.self, TSDB.self, Rules.self, Healthcheck.self],
+        subcommands: [Serve.self, Migrate.self, Import.self, Users.self, APIKeys.self, JWTKeys.self, Audit.self, TSDB.self, Rules.self, Healthcheck.self],
         defaultSubcommand: Serve.self
     )
 

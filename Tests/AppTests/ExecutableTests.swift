@@ -1,3 +1,4 @@
+import Access
 import App
 import ClaimStore
 import Claims
@@ -9,6 +10,7 @@ import TestSupport
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 import Schema
+import Postgres
 #endif
 
 /// Runs the real `claimsd` binary that `swift build` produced.
@@ -76,7 +78,7 @@ import Schema
     /// `WWW-Authenticate`, a key made by `claimsd api-keys create` (printed alone) is let in, and
     /// `/ready` says authentication is required.
     @Test func aKeyFromTheCommandLineOpensTheAPI() async throws {
-        try await ScratchDatabase.with { _, database in
+        try await ScratchDatabase.with { client, database in
             let environment = ["CLAIMS_DATABASE_URL": database.url, "CLAIMS_REDIS_URL": TestEnvironment.redisURL, "CLAIMS_AUTH": "required"]
             let create = try ChildProcess(Self.binary.path, ["api-keys", "create", "--role", "payer", "--name", "payments"], environment: environment)
             #expect(try await create.waitForExit(timeout: .seconds(60)) == 0, "\(create.standardError)")
@@ -103,6 +105,31 @@ import Schema
             #expect(!claimsd.standardOutput.contains(key) && !claimsd.standardOutput.contains(String(key.suffix(43))))
             claimsd.send(SIGTERM)
             #expect(try await claimsd.waitForExit(timeout: .seconds(20)) == 0)
+
+            // The audit trail: the key made on the command line, the refusals and the list, all
+            // written by the time claimsd has stopped (the queue is written out on shutdown).
+            let rows = try await client.query("SELECT principal, action, outcome, detail->>'status' AS status FROM audit_events ORDER BY id").rows
+            let events = try rows.map {
+                [try $0.decode("principal", as: String.self), try $0.decode("action", as: String.self), try $0.decode("outcome", as: String.self),
+                 try $0.decodeIfPresent("status", as: String.self) ?? "-"].joined(separator: " ")
+            }
+            let keyPrincipal = "api_key:" + (APIKey.parse(key)?.id ?? "?")
+            #expect(events == [
+                "cli api_key.create allowed -", "anonymous access.denied denied 401", "\(keyPrincipal) claim.list allowed -",
+                "\(keyPrincipal) access.denied denied 403",
+            ], "\(events)")
+
+            // `claimsd audit verify` seals and checks the chain; a row changed behind the
+            // database's guard is found.
+            let verify = try ChildProcess(Self.binary.path, ["audit", "verify"], environment: environment)
+            #expect(try await verify.waitForExit(timeout: .seconds(60)) == 0, "\(verify.standardOutput) \(verify.standardError)")
+            #expect(verify.standardOutput.contains("4 sealed rows") && verify.standardOutput.contains("the chain is intact"), "\(verify.standardOutput)")
+            let partition = try #require(try await client.query("SELECT tableoid::regclass::text AS name FROM audit_events LIMIT 1").rows.first?.decode("name", as: String.self))
+            try await client.query(PostgresQuery(sql: "ALTER TABLE \(partition) DISABLE TRIGGER USER"))
+            try await client.query("UPDATE audit_events SET outcome = 'allowed' WHERE action = 'access.denied'")
+            let broken = try ChildProcess(Self.binary.path, ["audit", "verify"], environment: environment)
+            #expect(try await broken.waitForExit(timeout: .seconds(60)) == 1)
+            #expect(broken.standardOutput.contains("BROKEN: row 2 at chain position 2 was changed after it was sealed"), "\(broken.standardOutput)")
         }
     }
 

@@ -1,4 +1,6 @@
 public import Access
+public import AuditTrail
+public import CoreMetrics
 public import AccountStore
 import Claims
 import Foundation
@@ -21,9 +23,15 @@ public struct AccountRoutes: Sendable {
     /// A hash of nothing anyone knows, at the configured cost, checked when an account does not
     /// exist so that answer takes as long as a wrong password.
     let decoy: String
+    /// Logins, refusals and account changes, audited.
+    let audit: AuditRecorder
 
-    public init(store: PostgresAccountStore, authenticator: Authenticator, settings: AccessSettings, limiter: SlidingWindowLimiter, clients: ClientAddress) {
+    public init(
+        store: PostgresAccountStore, authenticator: Authenticator, settings: AccessSettings, limiter: SlidingWindowLimiter, clients: ClientAddress,
+        audit: AuditRecorder = AuditRecorder(metrics: NOOPMetricsHandler.instance)
+    ) {
         self.store = store
+        self.audit = audit
         self.authenticator = authenticator
         self.settings = settings
         self.limiter = limiter
@@ -59,13 +67,14 @@ public struct AccountRoutes: Sendable {
         router.get("api/v1/api-keys", requires: .permission(.readAccounts)) { _, _ in
             RouteSupport.json(bytes: Self.array(try await store.apiKeys()) { Self.write($0, to: &$1) }, headers: Self.private)
         }
-        router.delete("api/v1/api-keys/:id", requires: .permission(.manageAccounts)) { _, context in
+        router.delete("api/v1/api-keys/:id", requires: .permission(.manageAccounts)) { request, context in
             let id = context.parameters.get("id") ?? ""
             guard try await store.revokeAPIKey(id: id) else {
                 throw Problem(status: .notFound, detail: "no API key '\(id)' that is not revoked already")
             }
             authenticator.forgetAPIKey(id: id)
             context.logger.notice("API key revoked", metadata: ["event": "api_key_revoked", "api_key_id": "\(id)"])
+            record(.apiKeyRevoke, request: request, context: context, resourceType: "api_key", resourceID: id)
             return Response(status: .noContent)
         }
     }
@@ -96,11 +105,13 @@ public struct AccountRoutes: Sendable {
             let reason = user == nil ? "unknown_account" : (matches ? "disabled" : "wrong_password")
             context.logger.notice(
                 "login failed", metadata: ["event": "login_failed", "reason": "\(reason)", "user_id": "\(user?.id.postgresText ?? "-")"])
+            record(.loginFailed, request: request, context: context, resourceType: "user", resourceID: user?.id.postgresText, outcome: .denied, detail: #"{"reason":"\#(reason)"}"#)
             throw Problem(status: .unauthorized, detail: "the email or password is wrong, or the account is disabled", type: ProblemType.loginFailed, title: "Login failed")
         }
         let refreshToken = RefreshToken.generate()
         _ = try await store.startRefreshFamily(userID: user.id, tokenHash: RefreshToken.hash(refreshToken), lifetimeSeconds: settings.refreshTokenLifetime)
         context.logger.info("login", metadata: ["event": "login", "user_id": "\(user.id.postgresText)", "role": "\(user.role)"])
+        record(.login, request: request, context: context, as: user.principal, resourceType: "user", resourceID: user.id.postgresText)
         return try await tokenResponse(for: user, refreshToken: refreshToken)
     }
 
@@ -122,6 +133,9 @@ public struct AccountRoutes: Sendable {
             context.logger.warning(
                 "refresh token reused: its family is revoked",
                 metadata: ["event": "refresh_token_reuse", "user_id": "\(userID.postgresText)", "family_id": "\(family.postgresText)"])
+            record(
+                .refreshReuse, request: request, context: context, resourceType: "user", resourceID: userID.postgresText, outcome: .denied,
+                detail: #"{"family_id":"\#(family.postgresText)"}"#)
             throw Problem(
                 status: .unauthorized, detail: "this refresh token was used already, so every token of its session is revoked; log in again",
                 type: ProblemType.loginFailed, title: "Refresh token reused")
@@ -145,6 +159,7 @@ public struct AccountRoutes: Sendable {
             revoked = try await store.revokeRefreshTokens(userID: userID)
         }
         context.logger.info("logout", metadata: ["event": "logout", "user_id": "\(userID.postgresText)", "revoked": "\(revoked)"])
+        record(.logout, request: request, context: context, resourceType: "user", resourceID: userID.postgresText, detail: #"{"revoked":\#(revoked)}"#)
         return Response(status: .noContent)
     }
 
@@ -166,6 +181,19 @@ public struct AccountRoutes: Sendable {
     }
 
     /// `{"access_token","token_type":"bearer","refresh_token","expires_in"}`, never cached.
+    /// Audits `action` by the request's principal, or by `principal` (a login has none yet).
+    func record(
+        _ action: AuditAction, request: Request, context: ClaimsRequestContext, as principal: Principal? = nil, resourceType: String, resourceID: String?,
+        outcome: AuditOutcome = .allowed, detail: String? = nil
+    ) {
+        var actor = AuditActor(request: request, context: context)
+        if let principal {
+            actor.principal = principal.id
+            actor.role = principal.role.rawValue
+        }
+        audit.record(AuditEvent(actor: actor, action: action, resourceType: resourceType, resourceID: resourceID, outcome: outcome, detail: detail))
+    }
+
     func tokenResponse(for user: UserAccount, refreshToken: String) async throws -> Response {
         let issued = try await settings.tokens.issue(
             userID: user.id.postgresText, role: user.role, scope: user.scope, now: Int64(Date().timeIntervalSince1970))
@@ -233,6 +261,7 @@ public struct AccountRoutes: Sendable {
         context.logger.notice(
             "user created",
             metadata: ["event": "user_created", "user_id": "\(user.id.postgresText)", "role": "\(role)", "by": "\(context.principal?.id ?? "self-registration")"])
+        record(.userCreate, request: request, context: context, resourceType: "user", resourceID: user.id.postgresText, detail: #"{"role":"\#(role.rawValue)"}"#)
         var headers = Self.private
         headers[.location] = "/api/v1/users/\(user.id.postgresText)"
         return RouteSupport.json(bytes: Self.object { Self.write(user, to: &$0) }, status: .created, headers: headers)
@@ -268,6 +297,12 @@ public struct AccountRoutes: Sendable {
         context.logger.notice(
             "user changed",
             metadata: ["event": "user_changed", "user_id": "\(id.postgresText)", "fields": .array(fields.values.keys.sorted().map { .string($0) })])
+        var detail = JSONWriter(capacity: 64)
+        detail.open("{")
+        detail.key("fields")
+        detail.strings(fields.values.keys.sorted())
+        detail.close("}")
+        record(.userUpdate, request: request, context: context, resourceType: "user", resourceID: id.postgresText, detail: detail.text)
         return RouteSupport.json(bytes: Self.object { Self.write(user, to: &$0) }, headers: Self.private)
     }
 
@@ -293,6 +328,7 @@ public struct AccountRoutes: Sendable {
                 id: id, name: name, secretHash: APIKey.hash(secret: secret), role: role, scope: scope, createdBy: context.principal?.id ?? "anonymous",
                 expiresInSeconds: expiresIn))
         context.logger.notice("API key created", metadata: ["event": "api_key_created", "api_key_id": "\(id)", "role": "\(role)"])
+        self.record(.apiKeyCreate, request: request, context: context, resourceType: "api_key", resourceID: id, detail: #"{"role":"\#(role.rawValue)"}"#)
         let body = Self.object { writer in
             writer.member("key", key)
             Self.write(record, to: &writer)

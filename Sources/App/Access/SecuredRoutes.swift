@@ -1,4 +1,6 @@
 public import Access
+public import AuditTrail
+import JSONText
 import Foundation
 public import Hummingbird
 import HTTPTypes
@@ -13,23 +15,24 @@ public struct SecuredRoutes {
     let router: Router<ClaimsRequestContext>
     let prefix: String
     let declarations: RouteDeclarations
+    /// Where refusals (401, 403) are audited as `access.denied`.
+    let audit: AuditRecorder?
 
-    /// Routes registered on `router`, recorded in `declarations`.
-    public init(router: Router<ClaimsRequestContext>, declarations: RouteDeclarations = RouteDeclarations()) {
-        self.router = router
-        self.prefix = ""
-        self.declarations = declarations
+    /// Routes registered on `router`, recorded in `declarations`; refusals audited in `audit`.
+    public init(router: Router<ClaimsRequestContext>, declarations: RouteDeclarations = RouteDeclarations(), audit: AuditRecorder? = nil) {
+        self.init(router: router, prefix: "", declarations: declarations, audit: audit)
     }
 
-    init(router: Router<ClaimsRequestContext>, prefix: String, declarations: RouteDeclarations) {
+    init(router: Router<ClaimsRequestContext>, prefix: String, declarations: RouteDeclarations, audit: AuditRecorder?) {
         self.router = router
         self.prefix = prefix
         self.declarations = declarations
+        self.audit = audit
     }
 
     /// Routes under `path`.
     public func group(_ path: String) -> SecuredRoutes {
-        SecuredRoutes(router: router, prefix: Self.join(prefix, path), declarations: declarations)
+        SecuredRoutes(router: router, prefix: Self.join(prefix, path), declarations: declarations, audit: audit)
     }
 
     /// Registers `handler` for `method` on `path`, run only for requests that meet `requirement`.
@@ -40,8 +43,14 @@ public struct SecuredRoutes {
     ) -> Self {
         let full = Self.join(prefix, path)
         declarations.add(RouteDeclaration(method: method, path: full, requirement: requirement))
+        let audit = self.audit
         router.on(RouterPath(full), method: method) { request, context in
-            try Self.check(requirement, context: context)
+            do throws(Problem) {
+                try Self.check(requirement, context: context)
+            } catch {
+                audit?.record(Self.denial(error, route: full, request: request, context: context))
+                throw error
+            }
             return try await handler(request, context)
         }
         return self
@@ -87,6 +96,20 @@ public struct SecuredRoutes {
                 status: .forbidden, detail: "the role \(role) may not \(permission.rawValue) (docs/security.md lists what each role may do)",
                 type: ProblemType.forbidden, title: "Forbidden")
         }
+    }
+
+    /// The audit event of a refused request: the route template, the method, the answer and why.
+    static func denial(_ problem: Problem, route: String, request: Request, context: ClaimsRequestContext) -> AuditEvent {
+        var detail = JSONWriter(capacity: 160)
+        detail.open("{")
+        detail.member("method", request.method.rawValue)
+        detail.member("route", route)
+        detail.member("status", problem.status)
+        if let failure = context.authenticationFailure { detail.member("reason", failure.reason) }
+        detail.close("}")
+        return AuditEvent(
+            actor: AuditActor(request: request, context: context), action: .accessDenied, resourceType: "route", resourceID: nil, outcome: .denied,
+            detail: detail.text)
     }
 
     /// The 401 for a request without a valid credential.

@@ -1,4 +1,5 @@
 import Access
+public import AuditTrail
 public import ClaimStore
 public import Claims
 import Foundation
@@ -6,6 +7,8 @@ public import Hummingbird
 import HTTPTypes
 import Logging
 import Digests
+import JSONText
+public import CoreMetrics
 
 /// The claims API: intake (JSON and CSV), reads, lists, re-pricing and voiding.
 ///
@@ -15,13 +18,19 @@ public struct ClaimsController<Repository: ClaimRepository>: Sendable {
     let validator: ClaimValidator
     let limits: IntakeLimits
     let metrics: ClaimMetrics
+    /// Reads, denials and imports; creations, updates and voids are audited in their transaction.
+    let audit: AuditRecorder
     let ids = UUIDv7Generator()
 
-    public init(repository: Repository, validator: ClaimValidator, limits: IntakeLimits, metrics: ClaimMetrics = ClaimMetrics()) {
+    public init(
+        repository: Repository, validator: ClaimValidator, limits: IntakeLimits, metrics: ClaimMetrics = ClaimMetrics(),
+        audit: AuditRecorder = AuditRecorder(metrics: NOOPMetricsHandler.instance)
+    ) {
         self.repository = repository
         self.validator = validator
         self.limits = limits
         self.metrics = metrics
+        self.audit = audit
     }
 
     public func register(on router: SecuredRoutes) {
@@ -29,18 +38,22 @@ public struct ClaimsController<Repository: ClaimRepository>: Sendable {
         claims.post(requires: .permission(.submitClaims)) { request, context in try await create(request, context: context) }
         claims.post("import", requires: .permission(.submitClaims)) { request, context in try await importClaims(request, context: context) }
         claims.get(requires: .permission(.readClaims)) { request, context in try await list(request, context: context) }
-        claims.get(":id", requires: .permission(.readClaims)) { _, context in try await show(id: try RouteSupport.claimID(context), context: context) }
-        claims.get(":id/status", requires: .permission(.readClaims)) { _, context in
-            try await status(id: try RouteSupport.claimID(context), context: context)
+        claims.get(":id", requires: .permission(.readClaims)) { request, context in
+            try await show(id: try RouteSupport.claimID(context), request: request, context: context)
+        }
+        claims.get(":id/status", requires: .permission(.readClaims)) { request, context in
+            try await status(id: try RouteSupport.claimID(context), request: request, context: context)
         }
         claims.put(":id", requires: .permission(.changeClaims)) { request, context in
             try await replace(id: try RouteSupport.claimID(context), request: request, context: context)
         }
-        claims.delete(":id", requires: .permission(.changeClaims)) { _, context in try await void(id: try RouteSupport.claimID(context), context: context) }
+        claims.delete(":id", requires: .permission(.changeClaims)) { request, context in
+            try await void(id: try RouteSupport.claimID(context), request: request, context: context)
+        }
         // Aliases with the original services' shapes (see RouteAliases).
         router.post("claims", requires: .permission(.submitClaims)) { request, context in try await create(request, context: context) }
-        claims.get("status/:id", requires: .permission(.readClaims)) { _, context in
-            try await status(id: try RouteSupport.claimID(context), context: context)
+        claims.get("status/:id", requires: .permission(.readClaims)) { request, context in
+            try await status(id: try RouteSupport.claimID(context), request: request, context: context)
         }
     }
 
@@ -53,11 +66,28 @@ public struct ClaimsController<Repository: ClaimRepository>: Sendable {
 
     /// The stored claim `id`, or 404 when it does not exist or lies outside the principal's
     /// scope: the answer does not tell the two apart, so a claim's existence does not leak.
-    func visibleClaim(_ id: UUID, context: ClaimsRequestContext) async throws -> StoredClaim {
-        guard let claim = try await repository.find(id: id),
-            Self.visibility(context).allows(providerNPIs: claim.providerShares.map(\.providerNPI), subscriberIDs: claim.lines.map(\.subscriberID))
-        else { throw RouteSupport.notFound(id) }
+    ///
+    /// Both refusals are audited as `action`: a claim outside the scope as denied, a missing one
+    /// as an error.
+    func visibleClaim(_ id: UUID, request: Request, context: ClaimsRequestContext, action: AuditAction) async throws -> StoredClaim {
+        guard let claim = try await repository.find(id: id) else {
+            audit.record(Self.auditEvent(action, id: id, request: request, context: context, outcome: .error, detail: #"{"reason":"not_found"}"#))
+            throw RouteSupport.notFound(id)
+        }
+        guard Self.visibility(context).allows(providerNPIs: claim.providerShares.map(\.providerNPI), subscriberIDs: claim.lines.map(\.subscriberID)) else {
+            audit.record(Self.auditEvent(action, id: id, request: request, context: context, outcome: .denied, detail: #"{"reason":"out_of_scope"}"#))
+            throw RouteSupport.notFound(id)
+        }
         return claim
+    }
+
+    /// An audit event about claim `id` by the request's principal.
+    static func auditEvent(
+        _ action: AuditAction, id: UUID?, request: Request, context: ClaimsRequestContext, outcome: AuditOutcome = .allowed, detail: String? = nil
+    ) -> AuditEvent {
+        AuditEvent(
+            actor: AuditActor(request: request, context: context), action: action, resourceType: "claim", resourceID: id?.postgresText,
+            outcome: outcome, detail: detail)
     }
 
     /// Why the principal may not submit `claim` (a provider naming another provider's NPI), or
@@ -73,6 +103,15 @@ public struct ClaimsController<Repository: ClaimRepository>: Sendable {
     }
 
     /// A 403 unless the principal may submit `claim`.
+    func requireInScope(_ claim: ValidatedClaim, id: UUID?, action: AuditAction, request: Request, context: ClaimsRequestContext) throws {
+        do {
+            try Self.requireInScope(claim, context: context)
+        } catch {
+            audit.record(Self.auditEvent(action, id: id, request: request, context: context, outcome: .denied, detail: #"{"reason":"provider_scope"}"#))
+            throw error
+        }
+    }
+
     static func requireInScope(_ claim: ValidatedClaim, context: ClaimsRequestContext) throws {
         guard let violation = scopeViolation(claim, visibility: visibility(context)) else { return }
         var problem = Problem(status: .forbidden, detail: violation.message, type: ProblemType.outOfScope, title: "Claim outside your scope")
@@ -90,7 +129,7 @@ public struct ClaimsController<Repository: ClaimRepository>: Sendable {
         }
 
         let claim = try validated(try decode(body, kind: kind), context: context)
-        try Self.requireInScope(claim, context: context)
+        try requireInScope(claim, id: nil, action: .claimCreate, request: request, context: context)
         let stored = StoredClaim(id: ids.next(), claim: claim, at: rfc3339Now())
         let responseBody = claimJSON(stored)
         // Only a request with a key needs its body's digest: a retry under the key is told from
@@ -100,7 +139,9 @@ public struct ClaimsController<Repository: ClaimRepository>: Sendable {
                 scope: context.caller, key: $0, requestHash: Self.fingerprint(body, kind: kind.rawValue), status: 201,
                 body: String(decoding: responseBody, as: UTF8.self))
         }
-        if let earlier = try await repository.create(stored, idempotency: record) {
+        if let earlier = try await repository.create(
+            stored, idempotency: record, audit: Self.auditEvent(.claimCreate, id: stored.id, request: request, context: context))
+        {
             // A concurrent request with the same key stored its claim first.
             return try replay(earlier, body: body, kind: kind.rawValue)
         }
@@ -142,7 +183,7 @@ public struct ClaimsController<Repository: ClaimRepository>: Sendable {
             reservation = record
         }
         do {
-            let report = try await runImport(items, format: format, context: context)
+            let report = try await runImport(items, format: format, request: request, context: context)
             let response = importReportJSON(report)
             if var record = reservation {
                 record.status = 200
@@ -171,7 +212,7 @@ public struct ClaimsController<Repository: ClaimRepository>: Sendable {
     }
 
     /// Validates and stores an import's claims, then counts and logs the outcome.
-    func runImport(_ items: [ImportItem], format: ImportFormat, context: ClaimsRequestContext) async throws(ImportError) -> ImportReport {
+    func runImport(_ items: [ImportItem], format: ImportFormat, request: Request, context: ClaimsRequestContext) async throws(ImportError) -> ImportReport {
         let importID = ids.next()
         let visibility = Self.visibility(context)
         let importer = ClaimImporter(repository: repository, validator: validator) { Self.scopeViolation($0, visibility: visibility) }
@@ -185,6 +226,17 @@ public struct ClaimsController<Repository: ClaimRepository>: Sendable {
         metrics.accepted(
             channel: "import", claims: report.accepted.count, lines: report.acceptedLines, netFees: report.accepted.map(\.netFee))
         metrics.rejected(channel: "import", claims: report.rejected.count)
+        var detail = JSONWriter(capacity: 128 + 40 * min(report.accepted.count, Self.auditedIDs))
+        detail.open("{")
+        detail.member("accepted", report.accepted.count)
+        detail.member("rejected", report.rejected.count)
+        detail.key("claim_ids")
+        detail.strings(report.accepted.prefix(Self.auditedIDs).map(\.id.postgresText))
+        detail.close("}")
+        audit.record(
+            AuditEvent(
+                actor: AuditActor(request: request, context: context), action: .claimImport, resourceType: "import", resourceID: importID.postgresText,
+                detail: detail.text))
         metrics.violations(report.rejected.flatMap(\.errors))
         context.logger.info(
             "import completed",
@@ -210,13 +262,15 @@ public struct ClaimsController<Repository: ClaimRepository>: Sendable {
         }
     }
 
-    func show(id: UUID, context: ClaimsRequestContext) async throws -> Response {
-        let claim = try await visibleClaim(id, context: context)
+    func show(id: UUID, request: Request, context: ClaimsRequestContext) async throws -> Response {
+        let claim = try await visibleClaim(id, request: request, context: context, action: .claimRead)
+        audit.record(Self.auditEvent(.claimRead, id: id, request: request, context: context))
         return RouteSupport.json(bytes: claimJSON(claim))
     }
 
-    func status(id: UUID, context: ClaimsRequestContext) async throws -> Response {
-        let claim = try await visibleClaim(id, context: context)
+    func status(id: UUID, request: Request, context: ClaimsRequestContext) async throws -> Response {
+        let claim = try await visibleClaim(id, request: request, context: context, action: .claimRead)
+        audit.record(Self.auditEvent(.claimRead, id: id, request: request, context: context, detail: #"{"view":"status"}"#))
         return try jsonResponse(ClaimStatusBody(id: claim.id.uuidString.lowercased(), status: claim.status.rawValue, updatedAt: claim.updatedAt))
     }
 
@@ -229,16 +283,33 @@ public struct ClaimsController<Repository: ClaimRepository>: Sendable {
         case .subscriber(let id): query.onlySubscriber = id
         }
         let page = try await repository.list(query)
+        audit.record(Self.auditEvent(.claimList, id: nil, request: request, context: context, detail: Self.listDetail(page, request: request)))
         return try jsonResponse(ClaimPageBody(items: page.items.map(ClaimSummaryBody.init), nextCursor: page.nextAfter.map(ClaimListParameters.cursor)))
+    }
+
+    /// Most claim ids an audit event of a list or an import names.
+    static var auditedIDs: Int { 100 }
+
+    /// A list's audit detail: how many claims it returned, the first ids, and its query.
+    static func listDetail(_ page: ClaimPage, request: Request) -> String {
+        var detail = JSONWriter(capacity: 128 + 40 * min(page.items.count, auditedIDs))
+        detail.open("{")
+        detail.member("count", page.items.count)
+        detail.key("ids")
+        detail.strings(page.items.prefix(auditedIDs).map(\.id.postgresText))
+        detail.member("query", String((request.uri.query ?? "").prefix(512)))
+        detail.close("}")
+        return detail.text
     }
 
     func replace(id: UUID, request: Request, context: ClaimsRequestContext) async throws -> Response {
         let (body, kind) = try await readBody(request, limit: limits.maxClaimBytes)
         let claim = try validated(try decode(body, kind: kind), context: context)
-        _ = try await visibleClaim(id, context: context)
-        try Self.requireInScope(claim, context: context)
+        _ = try await visibleClaim(id, request: request, context: context, action: .claimUpdate)
+        try requireInScope(claim, id: id, action: .claimUpdate, request: request, context: context)
         do {
-            let updated = try await repository.replace(id: id, with: claim, at: rfc3339Now())
+            let updated = try await repository.replace(
+                id: id, with: claim, at: rfc3339Now(), audit: Self.auditEvent(.claimUpdate, id: id, request: request, context: context))
             context.logger.info("claim updated", metadata: ["event": "claim_updated", "claim_id": "\(id.uuidString.lowercased())"])
             return RouteSupport.json(bytes: claimJSON(updated))
         } catch let error as ClaimStoreError {
@@ -246,10 +317,10 @@ public struct ClaimsController<Repository: ClaimRepository>: Sendable {
         }
     }
 
-    func void(id: UUID, context: ClaimsRequestContext) async throws -> Response {
-        _ = try await visibleClaim(id, context: context)
+    func void(id: UUID, request: Request, context: ClaimsRequestContext) async throws -> Response {
+        _ = try await visibleClaim(id, request: request, context: context, action: .claimVoid)
         do {
-            let voided = try await repository.void(id: id, at: rfc3339Now())
+            let voided = try await repository.void(id: id, at: rfc3339Now(), audit: Self.auditEvent(.claimVoid, id: id, request: request, context: context))
             context.logger.info("claim voided", metadata: ["event": "claim_voided", "claim_id": "\(id.uuidString.lowercased())"])
             return RouteSupport.json(bytes: claimJSON(voided))
         } catch let error as ClaimStoreError {

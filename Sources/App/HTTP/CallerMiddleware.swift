@@ -15,12 +15,13 @@ public struct CallerMiddleware: RouterMiddleware {
 
     public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         var context = context
+        context.clientAddress = clients.client(peer: context.peerAddress, forwardedFor: request.headers[values: .xForwardedFor])
         // With authentication off every request is the same stand-in principal: clients are
         // then told apart by address, as the principal would otherwise tell them apart.
         if let principal = context.principal, principal.kind != .unauthenticated {
             context.caller = "principal:" + principal.id
         } else {
-            context.caller = clients.client(peer: context.peerAddress, forwardedFor: request.headers[values: .xForwardedFor])
+            context.caller = context.clientAddress
         }
         return try await next(request, context)
     }

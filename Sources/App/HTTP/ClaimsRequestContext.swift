@@ -17,6 +17,8 @@ public struct ClaimsRequestContext: RequestContext {
     /// Who the request speaks for, as ``CallerMiddleware`` works it out: `principal:<id>` when
     /// authenticated, else the client's address. Rate limits and idempotency keys belong to it.
     public var caller: String = ""
+    /// The client's address as ``CallerMiddleware`` works it out (through trusted proxies).
+    public var clientAddress: String = ""
     /// Shared by every copy of this context: what inner middleware learns for outer middleware
     /// to report (the access record names the principal).
     public let facts = RequestFacts()

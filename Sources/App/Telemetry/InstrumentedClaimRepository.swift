@@ -1,3 +1,4 @@
+public import AuditTrail
 public import ClaimStore
 public import Claims
 public import CoreMetrics
@@ -46,8 +47,8 @@ public struct InstrumentedClaimRepository<Base: ClaimRepository>: ClaimRepositor
         }
     }
 
-    public func create(_ claim: StoredClaim, idempotency: IdempotencyRecord?) async throws -> IdempotencyRecord? {
-        try await measure("create") { try await base.create(claim, idempotency: idempotency) }
+    public func create(_ claim: StoredClaim, idempotency: IdempotencyRecord?, audit: AuditEvent?) async throws -> IdempotencyRecord? {
+        try await measure("create") { try await base.create(claim, idempotency: idempotency, audit: audit) }
     }
 
     public func find(id: UUID) async throws -> StoredClaim? {
@@ -58,12 +59,12 @@ public struct InstrumentedClaimRepository<Base: ClaimRepository>: ClaimRepositor
         try await measure("list") { try await base.list(query) }
     }
 
-    public func replace(id: UUID, with claim: ValidatedClaim, at timestamp: String) async throws -> StoredClaim {
-        try await measure("replace") { try await base.replace(id: id, with: claim, at: timestamp) }
+    public func replace(id: UUID, with claim: ValidatedClaim, at timestamp: String, audit: AuditEvent?) async throws -> StoredClaim {
+        try await measure("replace") { try await base.replace(id: id, with: claim, at: timestamp, audit: audit) }
     }
 
-    public func void(id: UUID, at timestamp: String) async throws -> StoredClaim {
-        try await measure("void") { try await base.void(id: id, at: timestamp) }
+    public func void(id: UUID, at timestamp: String, audit: AuditEvent?) async throws -> StoredClaim {
+        try await measure("void") { try await base.void(id: id, at: timestamp, audit: audit) }
     }
 
     public func idempotencyRecord(scope: String, key: String) async throws -> IdempotencyRecord? {

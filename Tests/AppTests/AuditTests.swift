@@ -1,0 +1,152 @@
+import Access
+@testable import App
+import AuditTrail
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import NIOCore
+import Postgres
+import Schema
+import TestSupport
+import Testing
+
+/// What the audit trail records for requests: changes in their own transaction, reads,
+/// refusals and logins through the queue, each with who, from where, and the outcome.
+@Suite struct AuditTests {
+    static let npiA = "1497775530"
+    static let npiB = "1234567893"
+
+    struct Row: Equatable, CustomStringConvertible {
+        var principal: String
+        var action: String
+        var resource: String
+        var outcome: String
+        var detail: String
+        var description: String { "\(principal) \(action) \(resource) \(outcome) \(detail)" }
+    }
+
+    static func rows(_ postgres: PostgresClient) async throws -> [Row] {
+        try await postgres.query(
+            "SELECT principal, action, coalesce(resource_id, '-') AS resource, outcome, coalesce(detail::text, '-') AS detail FROM audit_events ORDER BY id"
+        ).rows.map {
+            Row(
+                principal: try $0.decode("principal"), action: try $0.decode("action"), resource: try $0.decode("resource"), outcome: try $0.decode("outcome"),
+                detail: try $0.decode("detail"))
+        }
+    }
+
+    @Test func everyClaimAccessIsAuditedWithItsOutcome() async throws {
+        try await ScratchDatabase.with { postgres, database in
+            _ = try await Migrator(client: postgres, logger: TestEnvironment.quietLogger).migrate()
+            let dependencies = try makeDependencies(databaseURL: database.url, redisURL: TestEnvironment.redisURL)
+            let router = buildRouter(dependencies: dependencies, access: try await TestAccess.settings(), traffic: TrafficSettings(rateLimits: []))
+            let service = AuditService(
+                recorder: dependencies.audit, store: PostgresAuditStore(client: postgres), retentionSeconds: 0, logger: TestEnvironment.quietLogger,
+                metrics: dependencies.telemetry.factory)
+            let admin = try await TestAccess.apiKey(postgres, role: .admin)
+            let providerB = try await TestAccess.apiKey(postgres, role: .provider, scope: Scope(npis: [Self.npiB]))
+            let metrics = try await TestAccess.apiKey(postgres, role: .metrics)
+            @Sendable func principal(_ key: String) -> String { "api_key:" + (APIKey.parse(key)?.id ?? "?") }
+
+            try await Application(router: router, logger: TestEnvironment.quietLogger).test(.router) { client in
+                func send(_ method: HTTPRequest.Method, _ uri: String, key: String?, body: String? = nil) async throws -> TestResponse {
+                    var headers: HTTPFields = [.userAgent: "audit-tests/1", .contentType: "application/json"]
+                    if let key { headers[.authorization] = "Bearer " + key }
+                    return try await client.execute(uri: uri, method: method, headers: headers, body: body.map { ByteBuffer(string: $0) })
+                }
+                let created = try await send(.post, "/api/v1/claims", key: admin, body: AccessMatrixTests.claimJSON(npi: Self.npiA, subscriber: "S-A"))
+                #expect(created.status == .created)
+                let id = try #require((try JSONSerialization.jsonObject(with: Data(buffer: created.body)) as? [String: Any])?["id"] as? String)
+                // The creation is in the trail as soon as the answer is: same transaction.
+                let afterCreate = try await Self.rows(postgres)
+                #expect(afterCreate == [Row(principal: principal(admin), action: "claim.create", resource: id, outcome: "allowed", detail: "-")], "\(afterCreate)")
+                let detailRow = try #require(try await postgres.query("SELECT role, request_id, user_agent FROM audit_events").rows.first)
+                #expect(try detailRow.decode("role", as: String.self) == "admin" && detailRow.decode("user_agent", as: String.self) == "audit-tests/1")
+                #expect(try detailRow.decode("request_id", as: String.self) == created.headers[.requestID])
+
+                #expect(try await send(.get, "/api/v1/claims/\(id)", key: admin).status == .ok)
+                #expect(try await send(.get, "/api/v1/claims/\(id)", key: providerB).status == .notFound)
+                let missing = UUID().uuidString.lowercased()
+                #expect(try await send(.get, "/api/v1/claims/\(missing)", key: admin).status == .notFound)
+                #expect(try await send(.get, "/api/v1/claims?limit=5", key: admin).status == .ok)
+                #expect(try await send(.post, "/api/v1/claims", key: providerB, body: AccessMatrixTests.claimJSON(npi: Self.npiA, subscriber: "S-A")).status == .forbidden)
+                #expect(try await send(.get, "/api/v1/claims", key: metrics).status == .forbidden)
+                #expect(try await send(.get, "/api/v1/claims", key: nil).status == .unauthorized)
+                #expect(try await send(.get, "/api/v1/claims", key: "ck_abcdefghijkl_" + String(repeating: "x", count: 43)).status == .unauthorized)
+                #expect(try await send(.delete, "/api/v1/claims/\(id)", key: admin).status == .ok)
+
+                #expect(await service.flush() == 8)
+                await service.seal()
+                let rows = try await Self.rows(postgres)
+                let expected = [
+                    Row(principal: principal(admin), action: "claim.create", resource: id, outcome: "allowed", detail: "-"),
+                    // Written in its transaction, so before the queued reads that came earlier.
+                    Row(principal: principal(admin), action: "claim.void", resource: id, outcome: "allowed", detail: "-"),
+                    Row(principal: principal(admin), action: "claim.read", resource: id, outcome: "allowed", detail: "-"),
+                    Row(principal: principal(providerB), action: "claim.read", resource: id, outcome: "denied", detail: #"{"reason": "out_of_scope"}"#),
+                    Row(principal: principal(admin), action: "claim.read", resource: missing, outcome: "error", detail: #"{"reason": "not_found"}"#),
+                    Row(
+                        principal: principal(admin), action: "claim.list", resource: "-", outcome: "allowed",
+                        detail: #"{"ids": ["\#(id)"], "count": 1, "query": "limit=5"}"#),
+                    Row(principal: principal(providerB), action: "claim.create", resource: "-", outcome: "denied", detail: #"{"reason": "provider_scope"}"#),
+                    Row(
+                        principal: principal(metrics), action: "access.denied", resource: "-", outcome: "denied",
+                        detail: #"{"route": "/api/v1/claims", "method": "GET", "status": 403}"#),
+                    Row(principal: "anonymous", action: "access.denied", resource: "-", outcome: "denied", detail: #"{"route": "/api/v1/claims", "method": "GET", "status": 401}"#),
+                    Row(
+                        principal: "anonymous", action: "access.denied", resource: "-", outcome: "denied",
+                        detail: #"{"route": "/api/v1/claims", "method": "GET", "reason": "unknown_api_key", "status": 401}"#),
+                ]
+                #expect(rows == expected, "\(rows.map(\.description).joined(separator: "\n"))")
+                let report = try await PostgresAuditStore(client: postgres).verify()
+                #expect(report.isIntact && report.sealedRows == Int64(expected.count) && report.unsealedRows == 0)
+            }
+        }
+    }
+
+    @Test func loginsAndAccountChangesAreAudited() async throws {
+        try await ScratchDatabase.with { postgres, database in
+            _ = try await Migrator(client: postgres, logger: TestEnvironment.quietLogger).migrate()
+            let dependencies = try makeDependencies(databaseURL: database.url, redisURL: TestEnvironment.redisURL)
+            let router = buildRouter(dependencies: dependencies, access: try await TestAccess.settings(), traffic: TrafficSettings(rateLimits: []))
+            let service = AuditService(
+                recorder: dependencies.audit, store: PostgresAuditStore(client: postgres), retentionSeconds: 0, logger: TestEnvironment.quietLogger,
+                metrics: dependencies.telemetry.factory)
+            let admin = try await TestAccess.apiKey(postgres, role: .admin)
+            try await Application(router: router, logger: TestEnvironment.quietLogger).test(.router) { client in
+                let json: HTTPFields = [.contentType: "application/json"]
+                var asAdmin = json
+                asAdmin[.authorization] = "Bearer " + admin
+                let user = try await client.execute(
+                    uri: "/api/v1/users", method: .post, headers: asAdmin,
+                    body: ByteBuffer(string: #"{"email":"kim@example.org","password":"correct horse battery","role":"auditor"}"#))
+                #expect(user.status == .created)
+                let userID = try #require((try JSONSerialization.jsonObject(with: Data(buffer: user.body)) as? [String: Any])?["id"] as? String)
+                let wrong = try await client.execute(
+                    uri: "/api/v1/login", method: .post, headers: json, body: ByteBuffer(string: #"{"username":"kim@example.org","password":"not the password"}"#))
+                #expect(wrong.status == .unauthorized)
+                let login = try await client.execute(
+                    uri: "/api/v1/login", method: .post, headers: json, body: ByteBuffer(string: #"{"username":"kim@example.org","password":"correct horse battery"}"#))
+                #expect(login.status == .ok)
+                let key = try await client.execute(uri: "/api/v1/api-keys", method: .post, headers: asAdmin, body: ByteBuffer(string: #"{"role":"metrics","name":"prom"}"#))
+                #expect(key.status == .created)
+                let keyID = try #require((try JSONSerialization.jsonObject(with: Data(buffer: key.body)) as? [String: Any])?["id"] as? String)
+                #expect(try await client.execute(uri: "/api/v1/api-keys/\(keyID)", method: .delete, headers: asAdmin).status == .noContent)
+                await service.flush()
+                let adminPrincipal = "api_key:" + (APIKey.parse(admin)?.id ?? "?")
+                let rows = try await Self.rows(postgres)
+                #expect(rows == [
+                    Row(principal: adminPrincipal, action: "user.create", resource: userID, outcome: "allowed", detail: #"{"role": "auditor"}"#),
+                    Row(principal: "anonymous", action: "auth.login_failed", resource: userID, outcome: "denied", detail: #"{"reason": "wrong_password"}"#),
+                    Row(principal: "user:" + userID, action: "auth.login", resource: userID, outcome: "allowed", detail: "-"),
+                    Row(principal: adminPrincipal, action: "api_key.create", resource: keyID, outcome: "allowed", detail: #"{"role": "metrics"}"#),
+                    Row(principal: adminPrincipal, action: "api_key.revoke", resource: keyID, outcome: "allowed", detail: "-"),
+                ], "\(rows.map(\.description).joined(separator: "\n"))")
+                // Nothing secret is in the trail.
+                let dump = try await postgres.query("SELECT string_agg(audit_events::text, ' ') AS all_rows FROM audit_events").rows.first?.decode("all_rows", as: String.self) ?? ""
+                #expect(!dump.contains("correct horse") && !dump.contains("not the password") && !dump.contains(String(admin.suffix(43))))
+            }
+        }
+    }
+}
