@@ -130,6 +130,7 @@ public func buildRouter(
     OperationalRoutes(readiness: dependencies.readiness, authMode: access.mode).register(on: routes)
     AccountRoutes(store: accounts, authenticator: authenticator, settings: access, limiter: limiter, clients: clients, audit: dependencies.audit)
         .register(on: routes)
+    AuditRoutes(store: PostgresAuditStore(client: dependencies.postgres), recorder: dependencies.audit).register(on: routes)
     MetricsRoute(telemetry: dependencies.telemetry, refresher: dependencies.metricsRefresher(store: timeSeries?.store)).register(on: routes)
     ClaimsController(
         repository: repository, validator: validator, limits: limits, metrics: ClaimMetrics(factory: dependencies.telemetry.factory), audit: dependencies.audit)

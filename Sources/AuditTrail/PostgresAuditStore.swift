@@ -151,3 +151,71 @@ public struct PostgresAuditStore: Sendable {
         return report
     }
 }
+
+/// Which audit events to list: every filter optional, newest first, a page at a time.
+public struct AuditQuery: Sendable, Equatable {
+    public var principal: String?
+    public var action: String?
+    public var resourceID: String?
+    public var outcome: AuditOutcome?
+    /// RFC 3339 bounds on the event time: `since` inclusive, `until` exclusive.
+    public var since: String?
+    public var until: String?
+    /// Only events with an id below this one (the cursor of the previous page).
+    public var beforeID: Int64?
+    public var limit: Int = 100
+
+    public init() {}
+}
+
+/// An audit event as stored.
+public struct AuditRecord: Sendable, Equatable {
+    public var id: Int64
+    public var event: AuditEvent
+    /// Its place in the hash chain, once sealed.
+    public var chainSequence: Int64?
+}
+
+/// One page of audit events, and the id to continue below when there are more.
+public struct AuditPage: Sendable, Equatable {
+    public var records: [AuditRecord]
+    public var nextBeforeID: Int64?
+}
+
+extension PostgresAuditStore {
+    /// The events `query` selects, newest first.
+    public func list(_ query: AuditQuery) async throws -> AuditPage {
+        var binds = PostgresBindList()
+        var conditions: [String] = []
+        if let principal = query.principal { conditions.append("principal = " + binds.value(principal, type: "text")) }
+        if let action = query.action { conditions.append("action = " + binds.value(action, type: "text")) }
+        if let resource = query.resourceID { conditions.append("resource_id = " + binds.value(resource, type: "text")) }
+        if let outcome = query.outcome { conditions.append("outcome = " + binds.value(outcome.rawValue, type: "text")) }
+        if let since = query.since { conditions.append("at >= " + binds.value(since, type: "timestamptz")) }
+        if let until = query.until { conditions.append("at < " + binds.value(until, type: "timestamptz")) }
+        if let before = query.beforeID { conditions.append("id < " + binds.value(String(before), type: "bigint")) }
+        let limit = binds.value(String(query.limit + 1), type: "int")
+        let sql = """
+            SELECT id, to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS at, principal, role, action, resource_type, resource_id,
+                   outcome, request_id, client_address, user_agent, detail::text AS detail, chain_seq
+            FROM audit_events \(conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND "))
+            ORDER BY id DESC LIMIT \(limit)
+            """
+        let rows = try await client.query(PostgresQuery(sql: sql, binds: binds.values)).rows
+        let records = try rows.prefix(query.limit).map { row in
+            AuditRecord(
+                id: try row.decode("id"),
+                event: AuditEvent(
+                    at: try row.decode("at"),
+                    actor: AuditActor(
+                        principal: try row.decode("principal"), role: try row.decodeIfPresent("role"), requestID: try row.decodeIfPresent("request_id"),
+                        clientAddress: try row.decodeIfPresent("client_address"), userAgent: try row.decodeIfPresent("user_agent")),
+                    action: AuditAction(rawValue: try row.decode("action")), resourceType: try row.decodeIfPresent("resource_type"),
+                    resourceID: try row.decodeIfPresent("resource_id"), outcome: AuditOutcome(rawValue: try row.decode("outcome")) ?? .error,
+                    detail: try row.decodeIfPresent("detail")),
+                chainSequence: try row.decodeIfPresent("chain_seq"))
+        }
+        let more = rows.count > query.limit
+        return AuditPage(records: records, nextBeforeID: more ? records.last?.id : nil)
+    }
+}

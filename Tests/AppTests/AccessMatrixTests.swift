@@ -107,6 +107,7 @@ import TimeSeries
                     Row(method: .get, uri: "/api/v1/providers/top", allowed: ["admin": .ok, "payer": .ok, "auditor": .ok]),
                     Row(method: .get, uri: "/api/v1/users", allowed: ["admin": .ok, "auditor": .ok]),
                     Row(method: .get, uri: "/api/v1/api-keys", allowed: ["admin": .ok, "auditor": .ok]),
+                    Row(method: .get, uri: "/api/v1/audit?limit=5", allowed: ["admin": .ok, "auditor": .ok]),
                     Row(method: .post, uri: "/api/v1/api-keys", body: #"{"role":"metrics","name":"grafana"}"#, allowed: ["admin": .created]),
                     Row(method: .post, uri: "/api/v1/admin/tsdb/snapshot", allowed: ["admin": .forbidden]),  // the admin API is off
                 ]
@@ -169,7 +170,7 @@ import TimeSeries
         "POST /api/v1/users": .permission(.manageAccounts), "GET /api/v1/users": .permission(.readAccounts),
         "GET /api/v1/users/:id": .permission(.readAccounts), "PATCH /api/v1/users/:id": .permission(.manageAccounts),
         "POST /api/v1/api-keys": .permission(.manageAccounts), "GET /api/v1/api-keys": .permission(.readAccounts),
-        "DELETE /api/v1/api-keys/:id": .permission(.manageAccounts),
+        "DELETE /api/v1/api-keys/:id": .permission(.manageAccounts), "GET /api/v1/audit": .permission(.readAudit),
         "GET /metrics": .permission(.readMonitoring),
         "POST /api/v1/claims": .permission(.submitClaims), "POST /claims": .permission(.submitClaims),
         "POST /api/v1/claims/import": .permission(.submitClaims),

@@ -149,4 +149,62 @@ import Testing
             }
         }
     }
+
+    @Test func auditorsPageThroughTheTrailWithFilters() async throws {
+        try await ScratchDatabase.with { postgres, database in
+            _ = try await Migrator(client: postgres, logger: TestEnvironment.quietLogger).migrate()
+            let dependencies = try makeDependencies(databaseURL: database.url, redisURL: TestEnvironment.redisURL)
+            let router = buildRouter(dependencies: dependencies, access: try await TestAccess.settings(), traffic: TrafficSettings(rateLimits: []))
+            let store = PostgresAuditStore(client: postgres)
+            let auditor = try await TestAccess.apiKey(postgres, role: .auditor)
+            // Seven events: two principals, three actions, over three days.
+            let events: [AuditEvent] = (1...7).map { number in
+                AuditEvent(
+                    at: "2026-11-2\(number % 3 + 1)T10:00:0\(number)Z", actor: AuditActor(principal: number % 2 == 0 ? "user:even" : "api_key:odd", role: "admin"),
+                    action: number <= 3 ? .claimRead : number <= 5 ? .claimVoid : .login, resourceType: "claim", resourceID: "c\(number)",
+                    outcome: number == 4 ? .denied : .allowed, detail: #"{"n":\#(number)}"#)
+            }
+            try await store.append(events)
+            try await Application(router: router, logger: TestEnvironment.quietLogger).test(.router) { client in
+                func get(_ query: String) async throws -> (HTTPResponse.Status, [String: Any], String) {
+                    let response = try await client.execute(uri: "/api/v1/audit" + query, method: .get, headers: [.authorization: "Bearer " + auditor])
+                    let text = String(buffer: response.body)
+                    return (response.status, (try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any]) ?? [:], text)
+                }
+                func resources(_ body: [String: Any]) -> [String] { (body["items"] as? [[String: Any]] ?? []).compactMap { $0["resource_id"] as? String } }
+
+                // Pages of two, newest first, until no cursor.
+                var seen: [String] = []
+                var cursor: String? = nil
+                repeat {
+                    let (status, body, text) = try await get("?limit=2" + (cursor.map { "&cursor=" + $0 } ?? ""))
+                    #expect(status == .ok, "\(text)")
+                    seen += resources(body)
+                    cursor = body["next_cursor"] as? String
+                } while cursor != nil && seen.count < 20
+                #expect(seen == ["c7", "c6", "c5", "c4", "c3", "c2", "c1"])
+
+                #expect(resources(try await get("?principal=user:even").1) == ["c6", "c4", "c2"])
+                #expect(resources(try await get("?action=claim.void").1) == ["c5", "c4"])
+                #expect(resources(try await get("?outcome=denied").1) == ["c4"])
+                #expect(resources(try await get("?resource_id=c3").1) == ["c3"])
+                // Days 21, 22 and 23 hold numbers 3 and 6; 1, 4 and 7; 2 and 5.
+                #expect(resources(try await get("?since=2026-11-22T00:00:00Z&until=2026-11-23T00:00:00Z").1) == ["c7", "c4", "c1"])
+                let (_, first, _) = try await get("?resource_id=c2")
+                let item = try #require((first["items"] as? [[String: Any]])?.first)
+                #expect(item["principal"] as? String == "user:even" && item["action"] as? String == "claim.read" && (item["detail"] as? [String: Any])?["n"] as? Int == 2)
+                #expect(item["at"] as? String == "2026-11-23T10:00:02.000000Z")
+
+                let (bad, _, badText) = try await get("?outcome=maybe&since=yesterday&limit=0&cursor=zz")
+                #expect(bad == .badRequest)
+                for word in ["outcome", "since", "limit", "cursor"] { #expect(badText.contains(word), "\(word): \(badText)") }
+            }
+            // Each read of the trail is itself audited.
+            let service = AuditService(
+                recorder: dependencies.audit, store: store, retentionSeconds: 0, logger: TestEnvironment.quietLogger, metrics: dependencies.telemetry.factory)
+            #expect(await service.flush() >= 8)
+            let reads = try await postgres.query("SELECT count(*) AS n FROM audit_events WHERE action = 'audit.read' AND principal LIKE 'api_key:%'").rows.first?.decode("n", as: Int.self)
+            #expect(reads ?? 0 >= 8)
+        }
+    }
 }
