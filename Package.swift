@@ -111,7 +111,7 @@ let package = Package(
         ),
 
         // Users, API keys and refresh-token families in PostgreSQL.
-        .target(name: "AccountStore", dependencies: ["Access", "Postgres"], swiftSettings: strict),
+        .target(name: "AccountStore", dependencies: ["Access", "AuditTrail", "Postgres"], swiftSettings: strict),
 
         // The audit trail: who did what to which resource, appended, hash-chained, verified.
         .target(name: "AuditTrail", dependencies: ["Postgres"], swiftSettings: strict),

@@ -1,3 +1,4 @@
+public import AuditTrail
 public import Access
 public import Foundation
 public import Postgres
@@ -136,17 +137,22 @@ public struct PostgresAccountStore: Sendable {
         """
 
     /// Creates a user with a new id; an email already used (in any case) is ``AccountError/emailTaken(_:)``.
-    public func createUser(_ user: NewUser) async throws -> UserAccount {
+    /// `audit`, when given, is written in the same transaction with the new user's id as its resource.
+    public func createUser(_ user: NewUser, audit: AuditEvent? = nil) async throws -> UserAccount {
         do {
-            let rows = try await client.query(
-                """
-                INSERT INTO users (id, email, full_name, password_hash, role, scope_npis, scope_subscriber_id)
-                VALUES (\(UUID()), \(user.email), \(user.fullName), \(user.passwordHash), \(user.role.rawValue),
-                        \(postgresArrayLiteral(user.scope.npis))::text[], \(user.scope.subscriberID))
-                RETURNING \(unescaped: Self.userColumns)
-                """
-            ).rows
-            return try Self.user(rows[0])
+            return try await client.withTransaction { connection in
+                let rows = try await connection.query(
+                    """
+                    INSERT INTO users (id, email, full_name, password_hash, role, scope_npis, scope_subscriber_id)
+                    VALUES (\(UUID()), \(user.email), \(user.fullName), \(user.passwordHash), \(user.role.rawValue),
+                            \(postgresArrayLiteral(user.scope.npis))::text[], \(user.scope.subscriberID))
+                    RETURNING \(unescaped: Self.userColumns)
+                    """
+                ).rows
+                let created = try Self.user(rows[0])
+                try await PostgresAuditStore.append(audit.map { var event = $0; event.resourceID = created.id.postgresText; return [event] } ?? [], on: connection)
+                return created
+            }
         } catch let error as PostgresError where error.sqlState == "23505" {
             throw AccountError.emailTaken(user.email)
         }
@@ -168,7 +174,8 @@ public struct PostgresAccountStore: Sendable {
     }
 
     /// Applies `change`; disabling a user also revokes its refresh tokens. `nil` for an unknown id.
-    public func updateUser(id: UUID, _ change: UserChange) async throws -> UserAccount? {
+    /// `audit`, when given, is written in the same transaction.
+    public func updateUser(id: UUID, _ change: UserChange, audit: AuditEvent? = nil) async throws -> UserAccount? {
         try await client.withTransaction { connection in
             let rows = try await connection.query(
                 """
@@ -189,6 +196,7 @@ public struct PostgresAccountStore: Sendable {
                 // A changed role or scope must not live on in tokens refreshed from old sessions.
                 try await connection.query("UPDATE refresh_tokens SET revoked_at = now() WHERE user_id = \(id) AND revoked_at IS NULL")
             }
+            try await PostgresAuditStore.append(audit.map { [$0] } ?? [], on: connection)
             return try Self.user(row)
         }
     }
@@ -216,17 +224,20 @@ public struct PostgresAccountStore: Sendable {
         (revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())) AS usable
         """
 
-    /// Stores a new key (its secret's hash only).
-    public func createAPIKey(_ key: NewAPIKey) async throws -> APIKeyRecord {
-        let rows = try await client.query(
-            """
-            INSERT INTO api_keys (id, name, secret_hash, role, scope_npis, scope_subscriber_id, created_by, expires_at)
-            VALUES (\(key.id), \(key.name), \(key.secretHash), \(key.role.rawValue), \(postgresArrayLiteral(key.scope.npis))::text[],
-                    \(key.scope.subscriberID), \(key.createdBy), now() + make_interval(secs => \(key.expiresInSeconds)::float8))
-            RETURNING \(unescaped: Self.apiKeyColumns)
-            """
-        ).rows
-        return try Self.apiKey(rows[0])
+    /// Stores a new key (its secret's hash only), and `audit` in the same transaction.
+    public func createAPIKey(_ key: NewAPIKey, audit: AuditEvent? = nil) async throws -> APIKeyRecord {
+        try await client.withTransaction { connection in
+            let rows = try await connection.query(
+                """
+                INSERT INTO api_keys (id, name, secret_hash, role, scope_npis, scope_subscriber_id, created_by, expires_at)
+                VALUES (\(key.id), \(key.name), \(key.secretHash), \(key.role.rawValue), \(postgresArrayLiteral(key.scope.npis))::text[],
+                        \(key.scope.subscriberID), \(key.createdBy), now() + make_interval(secs => \(key.expiresInSeconds)::float8))
+                RETURNING \(unescaped: Self.apiKeyColumns)
+                """
+            ).rows
+            try await PostgresAuditStore.append(audit.map { [$0] } ?? [], on: connection)
+            return try Self.apiKey(rows[0])
+        }
     }
 
     /// The key with this id, usable or not.
@@ -239,9 +250,16 @@ public struct PostgresAccountStore: Sendable {
         try await client.query("SELECT \(unescaped: Self.apiKeyColumns) FROM api_keys ORDER BY created_at DESC, id").rows.map(Self.apiKey)
     }
 
-    /// Revokes the key; `false` when there is no such key or it was revoked already.
-    public func revokeAPIKey(id: String) async throws -> Bool {
-        try await client.query("UPDATE api_keys SET revoked_at = now() WHERE id = \(id) AND revoked_at IS NULL").affectedRows == 1
+    /// Revokes the key; `false` when there is no such key or it was revoked already. `audit`
+    /// is written in the same transaction when the key is revoked.
+    public func revokeAPIKey(id: String, audit: AuditEvent? = nil) async throws -> Bool {
+        try await client.withTransaction { connection in
+            guard try await connection.query("UPDATE api_keys SET revoked_at = now() WHERE id = \(id) AND revoked_at IS NULL").affectedRows == 1 else {
+                return false
+            }
+            try await PostgresAuditStore.append(audit.map { [$0] } ?? [], on: connection)
+            return true
+        }
     }
 
     /// Records that the key was used now (callers do this at most once a minute per key).

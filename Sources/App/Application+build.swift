@@ -137,7 +137,7 @@ public func buildRouter(
         .register(on: routes)
     ProvidersController(repository: repository, cache: dependencies.rankingCache(), redisGuard: dependencies.redisGuard, metrics: dependencies.telemetry.factory)
         .register(on: routes)
-    PaymentsController(repository: repository).register(on: routes)
+    PaymentsController(repository: repository, audit: dependencies.audit).register(on: routes)
     if let timeSeries {
         AdminRoutes(store: timeSeries.store, enabled: timeSeries.adminAPI, maxImportBytes: limits.maxImportBytes).register(on: routes)
         QueryRoutes(store: timeSeries.store, engine: timeSeries.engine, targets: timeSeries.targets, executor: timeSeries.executor).register(on: routes)

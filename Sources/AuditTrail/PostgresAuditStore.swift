@@ -71,6 +71,14 @@ public struct PostgresAuditStore: Sendable {
         try await client.query(PostgresQuery(sql: insert, binds: binds.values))
     }
 
+    /// Appends `events` in the transaction `connection` is in, so they commit with its change.
+    public static func append(_ events: [AuditEvent], on connection: PostgresConnection) async throws {
+        guard !events.isEmpty else { return }
+        var binds = PostgresBindList()
+        let insert = insert(events, binds: &binds)
+        try await connection.query(PostgresQuery(sql: insert, binds: binds.values))
+    }
+
     /// `INSERT INTO audit_events …` for `events`, its values added to `binds`: a statement of its
     /// own, or a `WITH … AS (…)` part of another statement, so a change and its audit row commit
     /// together.

@@ -173,19 +173,17 @@ public struct PostgresClaimRepository: ClaimRepository {
 
     /// Writes `audit` (when given) in the transaction of `connection`.
     static func appendAudit(_ audit: AuditEvent?, on connection: PostgresConnection) async throws {
-        guard let audit else { return }
-        var binds = PostgresBindList()
-        let insert = PostgresAuditStore.insert([audit], binds: &binds)
-        try await connection.query(PostgresQuery(sql: insert, binds: binds.values))
+        try await PostgresAuditStore.append(audit.map { [$0] } ?? [], on: connection)
     }
 
-    public func recordPayment(id: UUID, report: PaymentReport, at timestamp: String) async throws -> PaymentRecord {
+    public func recordPayment(id: UUID, report: PaymentReport, at timestamp: String, audit: AuditEvent?) async throws -> PaymentRecord {
         try await client.withTransaction { connection in
             guard let claim = try await Self.load(id: id, on: connection, lock: true) else { throw ClaimStoreError.notFound(id) }
             if let earlier = try await Self.paymentRecord(claimID: id, status: claim.status, on: connection) {
                 guard earlier.report.outcome == report.outcome else {
                     throw ClaimStoreError.paymentAlreadyReported(id: id, outcome: earlier.report.outcome)
                 }
+                try await Self.appendAudit(audit, on: connection)
                 return earlier
             }
             guard claim.status == .submitted else {
@@ -208,6 +206,7 @@ public struct PostgresClaimRepository: ClaimRepository {
                 INSERT INTO payment_results (claim_id, outcome, reason, payment_id, sequence, recorded_at)
                 VALUES (\(id), \(report.outcome.rawValue), \(report.reason), \(report.paymentID), \(sequence), \(timestamp)::timestamptz)
                 """)
+            try await Self.appendAudit(audit, on: connection)
             return PaymentRecord(claimID: id, report: report, status: status, sequence: sequence, recordedAt: timestamp, isReplay: false)
         }
     }
@@ -357,6 +356,7 @@ public struct PostgresClaimRepository: ClaimRepository {
             if !rows.rejected.isEmpty {
                 try await connection.copyFrom("COPY rejected_claims (\(ImportRows.rejectedColumns)) FROM STDIN", rows: rows.rejected)
             }
+            try await Self.appendAudit(batch.auditEvent, on: connection)
             guard !rows.events.isEmpty else { return }
             // Last, under the ordering lock, like every other change.
             try await connection.query("SELECT pg_advisory_xact_lock(\(Self.outboxLockKey))")

@@ -1,6 +1,7 @@
 public import AuditTrail
 public import Claims
 public import Foundation
+import Postgres
 
 /// Where a claim is in its life.
 public enum ClaimStatus: String, Sendable, Codable, CaseIterable {
@@ -213,7 +214,7 @@ public protocol ClaimRepository: Sendable {
     func store(_ batch: ImportBatch) async throws
     /// Records the payments service's result for a submitted claim and writes its outbox event; a
     /// repeat of the same result returns the first record and changes nothing.
-    func recordPayment(id: UUID, report: PaymentReport, at timestamp: String) async throws -> PaymentRecord
+    func recordPayment(id: UUID, report: PaymentReport, at timestamp: String, audit: AuditEvent?) async throws -> PaymentRecord
     /// The `limit` providers with the largest totals, ties by NPI ascending, from the claims table.
     func topProviders(limit: Int) async throws -> [ProviderTotal]
     /// Every provider's total and the outbox sequence they reflect, read in one snapshot.
@@ -231,6 +232,11 @@ extension ClaimRepository {
     /// Replaces a claim without an audit row (tools and tests).
     public func replace(id: UUID, with claim: ValidatedClaim, at timestamp: String) async throws -> StoredClaim {
         try await replace(id: id, with: claim, at: timestamp, audit: nil)
+    }
+
+    /// Records a payment result without an audit row (tools and tests).
+    public func recordPayment(id: UUID, report: PaymentReport, at timestamp: String) async throws -> PaymentRecord {
+        try await recordPayment(id: id, report: report, at: timestamp, audit: nil)
     }
 
     /// Voids a claim without an audit row (tools and tests).
@@ -260,16 +266,40 @@ public struct RejectedClaim: Sendable, Equatable {
     }
 }
 
+/// Who runs an import, and its id.
+public struct ImportAudit: Sendable, Equatable {
+    public var actor: AuditActor
+    public var importID: UUID
+
+    public init(actor: AuditActor, importID: UUID) {
+        self.actor = actor
+        self.importID = importID
+    }
+}
+
 /// One transaction's worth of a bulk import.
 public struct ImportBatch: Sendable {
     public private(set) var accepted: [StoredClaim]
     public private(set) var rejected: [RejectedClaim]
     /// The rows to store in COPY text, from ``prepareRows()``; every change to the claims drops them.
     private(set) var rows: PostgresClaimRepository.ImportRows?
+    /// Who imports and which import this is: the batch is then audited as `claim.import` in its
+    /// own transaction, naming every claim it stores.
+    public var audit: ImportAudit?
 
-    public init(accepted: [StoredClaim] = [], rejected: [RejectedClaim] = []) {
+    public init(accepted: [StoredClaim] = [], rejected: [RejectedClaim] = [], audit: ImportAudit? = nil) {
         self.accepted = accepted
         self.rejected = rejected
+        self.audit = audit
+    }
+
+    /// The audit event of storing this batch, when it is audited.
+    public var auditEvent: AuditEvent? {
+        guard let audit else { return nil }
+        var detail = "{\"claim_ids\":["
+        detail += accepted.map { "\"" + $0.id.postgresText + "\"" }.joined(separator: ",")
+        detail += "],\"rejected\":\(rejected.count)}"
+        return AuditEvent(actor: audit.actor, action: .claimImport, resourceType: "import", resourceID: audit.importID.postgresText, detail: detail)
     }
 
     public mutating func accept(_ claim: StoredClaim) {

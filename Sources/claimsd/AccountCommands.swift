@@ -45,10 +45,9 @@ struct UsersCreate: AsyncParsableCommand {
         let hash = PasswordHasher(cost: configuration.passwordCost).hash(password)
         try await withAccountStore(configuration) { store, audit in
             do {
-                let user = try await store.createUser(NewUser(email: email, fullName: fullName, passwordHash: hash, role: scope.role, scope: scope.scope))
-                try await audit.append([
-                    AuditEvent(actor: .commandLine, action: .userCreate, resourceType: "user", resourceID: user.id.postgresText, detail: #"{"role":"\#(scope.role.rawValue)"}"#)
-                ])
+                let user = try await store.createUser(
+                    NewUser(email: email, fullName: fullName, passwordHash: hash, role: scope.role, scope: scope.scope),
+                    audit: AuditEvent(actor: .commandLine, action: .userCreate, resourceType: "user", detail: #"{"role":"\#(scope.role.rawValue)"}"#))
                 print(user.id.uuidString.lowercased())
             } catch let error as AccountError {
                 throw ValidationError(error.description)
@@ -89,10 +88,8 @@ struct APIKeysCreate: AsyncParsableCommand {
         let (id, secret, key) = APIKey.generate()
         try await withAccountStore(configuration) { store, audit in
             _ = try await store.createAPIKey(
-                NewAPIKey(id: id, name: name, secretHash: APIKey.hash(secret: secret), role: scope.role, scope: scope.scope, createdBy: "cli", expiresInSeconds: expiresIn))
-            try await audit.append([
-                AuditEvent(actor: .commandLine, action: .apiKeyCreate, resourceType: "api_key", resourceID: id, detail: #"{"role":"\#(scope.role.rawValue)"}"#)
-            ])
+                NewAPIKey(id: id, name: name, secretHash: APIKey.hash(secret: secret), role: scope.role, scope: scope.scope, createdBy: "cli", expiresInSeconds: expiresIn),
+                audit: AuditEvent(actor: .commandLine, action: .apiKeyCreate, resourceType: "api_key", resourceID: id, detail: #"{"role":"\#(scope.role.rawValue)"}"#))
         }
         print(key)
     }
@@ -108,8 +105,8 @@ struct APIKeysRevoke: AsyncParsableCommand {
         let configuration = try loadConfiguration()
         let id = APIKey.parse(self.id)?.id ?? self.id
         try await withAccountStore(configuration) { store, audit in
-            guard try await store.revokeAPIKey(id: id) else { throw ValidationError("no API key '\(id)' that is not revoked already") }
-            try await audit.append([AuditEvent(actor: .commandLine, action: .apiKeyRevoke, resourceType: "api_key", resourceID: id)])
+            let event = AuditEvent(actor: .commandLine, action: .apiKeyRevoke, resourceType: "api_key", resourceID: id)
+            guard try await store.revokeAPIKey(id: id, audit: event) else { throw ValidationError("no API key '\(id)' that is not revoked already") }
         }
         print("revoked \(id)")
     }

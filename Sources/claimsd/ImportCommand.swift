@@ -1,5 +1,6 @@
 import App
 import ArgumentParser
+import AuditTrail
 import ClaimStore
 import Claims
 import Foundation
@@ -65,7 +66,7 @@ struct Import: AsyncParsableCommand {
             }
             let importer = ClaimImporter(
                 repository: PostgresClaimRepository(client: dependencies.postgres), validator: ClaimValidator(rules: configuration.rules),
-                batchSize: batchSize)
+                batchSize: batchSize, auditActor: .commandLine)
             let bar = ProgressBar(total: items.count, enabled: !quiet)
             outcome = .success(try await importer.run(items, importID: UUIDv7Generator().next(), today: utcToday()) { bar.show(done: $0) })
             bar.finish()

@@ -136,12 +136,13 @@ import Testing
                 await service.flush()
                 let adminPrincipal = "api_key:" + (APIKey.parse(admin)?.id ?? "?")
                 let rows = try await Self.rows(postgres)
+                // Account changes commit with their audit rows; logins go through the queue.
                 #expect(rows == [
                     Row(principal: adminPrincipal, action: "user.create", resource: userID, outcome: "allowed", detail: #"{"role": "auditor"}"#),
-                    Row(principal: "anonymous", action: "auth.login_failed", resource: userID, outcome: "denied", detail: #"{"reason": "wrong_password"}"#),
-                    Row(principal: "user:" + userID, action: "auth.login", resource: userID, outcome: "allowed", detail: "-"),
                     Row(principal: adminPrincipal, action: "api_key.create", resource: keyID, outcome: "allowed", detail: #"{"role": "metrics"}"#),
                     Row(principal: adminPrincipal, action: "api_key.revoke", resource: keyID, outcome: "allowed", detail: "-"),
+                    Row(principal: "anonymous", action: "auth.login_failed", resource: userID, outcome: "denied", detail: #"{"reason": "wrong_password"}"#),
+                    Row(principal: "user:" + userID, action: "auth.login", resource: userID, outcome: "allowed", detail: "-"),
                 ], "\(rows.map(\.description).joined(separator: "\n"))")
                 // Nothing secret is in the trail.
                 let dump = try await postgres.query("SELECT string_agg(audit_events::text, ' ') AS all_rows FROM audit_events").rows.first?.decode("all_rows", as: String.self) ?? ""
@@ -205,6 +206,49 @@ import Testing
             #expect(await service.flush() >= 8)
             let reads = try await postgres.query("SELECT count(*) AS n FROM audit_events WHERE action = 'audit.read' AND principal LIKE 'api_key:%'").rows.first?.decode("n", as: Int.self)
             #expect(reads ?? 0 >= 8)
+        }
+    }
+
+    @Test func importsAndPaymentResultsCommitWithTheirAuditRows() async throws {
+        try await ScratchDatabase.with { postgres, database in
+            _ = try await Migrator(client: postgres, logger: TestEnvironment.quietLogger).migrate()
+            let dependencies = try makeDependencies(databaseURL: database.url, redisURL: TestEnvironment.redisURL)
+            let router = buildRouter(dependencies: dependencies, access: try await TestAccess.settings(), traffic: TrafficSettings(rateLimits: []))
+            let admin = try await TestAccess.apiKey(postgres, role: .admin)
+            let payer = try await TestAccess.apiKey(postgres, role: .payer)
+            try await Application(router: router, logger: TestEnvironment.quietLogger).test(.router) { client in
+                let imported = try await client.execute(
+                    uri: "/api/v1/claims/import", method: .post, headers: [.contentType: "text/csv", .authorization: "Bearer " + admin],
+                    body: ByteBuffer(string: ImportTests.export(count: 4, rejectEvery: 4).csv))
+                #expect(imported.status == .ok, "\(String(buffer: imported.body))")
+                let report = try #require(try JSONSerialization.jsonObject(with: Data(buffer: imported.body)) as? [String: Any])
+                let ids = Set((report["accepted_claims"] as? [[String: Any]] ?? []).compactMap { $0["id"] as? String })
+                #expect(ids.count == 3)
+                let importRow = try #require(try await postgres.query("SELECT resource_id, detail FROM audit_events WHERE action = 'claim.import'").rows.first)
+                let detail = try #require(try JSONSerialization.jsonObject(with: Data(try importRow.decode("detail", as: String.self).utf8)) as? [String: Any])
+                #expect(Set(detail["claim_ids"] as? [String] ?? []) == ids && detail["rejected"] as? Int == 1)
+                #expect(try importRow.decode("resource_id", as: String.self) == report["import_id"] as? String)
+
+                let claimID = try #require(ids.sorted().first)
+                let paid = try await client.execute(
+                    uri: "/api/v1/claims/\(claimID)/payment", method: .post, headers: [.contentType: "application/json", .authorization: "Bearer " + payer],
+                    body: ByteBuffer(string: #"{"outcome":"paid","payment_id":"pay-1"}"#))
+                #expect(paid.status == .ok, "\(String(buffer: paid.body))")
+                let payment = try await postgres.query(
+                    "SELECT principal, resource_id FROM audit_events WHERE action = 'payment.report'").rows.map { try $0.decode("resource_id", as: String.self) }
+                #expect(payment == [claimID])
+                let feed = try await client.execute(uri: "/api/v1/payments/events?after=0", method: .get, headers: [.authorization: "Bearer " + payer])
+                #expect(feed.status == .ok)
+                let empty = try await client.execute(uri: "/api/v1/payments/events?after=1000", method: .get, headers: [.authorization: "Bearer " + payer])
+                #expect(empty.status == .ok)
+            }
+            let service = AuditService(
+                recorder: dependencies.audit, store: PostgresAuditStore(client: postgres), retentionSeconds: 0, logger: TestEnvironment.quietLogger,
+                metrics: dependencies.telemetry.factory)
+            // The feed read that returned events is audited; the empty poll is not.
+            #expect(await service.flush() == 1)
+            let feedRead = try await postgres.query("SELECT detail->>'count' AS n FROM audit_events WHERE action = 'payments.read'").rows.map { try $0.decode("n", as: String.self) }
+            #expect(feedRead == ["4"])
         }
     }
 }

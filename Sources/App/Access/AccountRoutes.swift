@@ -69,12 +69,12 @@ public struct AccountRoutes: Sendable {
         }
         router.delete("api/v1/api-keys/:id", requires: .permission(.manageAccounts)) { request, context in
             let id = context.parameters.get("id") ?? ""
-            guard try await store.revokeAPIKey(id: id) else {
+            let event = auditEvent(.apiKeyRevoke, request: request, context: context, resourceType: "api_key", resourceID: id)
+            guard try await store.revokeAPIKey(id: id, audit: event) else {
                 throw Problem(status: .notFound, detail: "no API key '\(id)' that is not revoked already")
             }
             authenticator.forgetAPIKey(id: id)
             context.logger.notice("API key revoked", metadata: ["event": "api_key_revoked", "api_key_id": "\(id)"])
-            record(.apiKeyRevoke, request: request, context: context, resourceType: "api_key", resourceID: id)
             return Response(status: .noContent)
         }
     }
@@ -181,17 +181,27 @@ public struct AccountRoutes: Sendable {
     }
 
     /// `{"access_token","token_type":"bearer","refresh_token","expires_in"}`, never cached.
-    /// Audits `action` by the request's principal, or by `principal` (a login has none yet).
+    /// Queues the audit event of `action` (logins and refusals, which change nothing to commit with).
     func record(
         _ action: AuditAction, request: Request, context: ClaimsRequestContext, as principal: Principal? = nil, resourceType: String, resourceID: String?,
         outcome: AuditOutcome = .allowed, detail: String? = nil
     ) {
+        audit.record(
+            auditEvent(action, request: request, context: context, as: principal, resourceType: resourceType, resourceID: resourceID, outcome: outcome, detail: detail))
+    }
+
+    /// The audit event of `action` by the request's principal, or by `principal` (a login has
+    /// none yet); account changes write it in their own transaction.
+    func auditEvent(
+        _ action: AuditAction, request: Request, context: ClaimsRequestContext, as principal: Principal? = nil, resourceType: String, resourceID: String?,
+        outcome: AuditOutcome = .allowed, detail: String? = nil
+    ) -> AuditEvent {
         var actor = AuditActor(request: request, context: context)
         if let principal {
             actor.principal = principal.id
             actor.role = principal.role.rawValue
         }
-        audit.record(AuditEvent(actor: actor, action: action, resourceType: resourceType, resourceID: resourceID, outcome: outcome, detail: detail))
+        return AuditEvent(actor: actor, action: action, resourceType: resourceType, resourceID: resourceID, outcome: outcome, detail: detail)
     }
 
     func tokenResponse(for user: UserAccount, refreshToken: String) async throws -> Response {
@@ -254,14 +264,15 @@ public struct AccountRoutes: Sendable {
         let hash = try await PasswordWork.pool.runIfActive { hasher.hash(password) }
         let user: UserAccount
         do {
-            user = try await store.createUser(NewUser(email: email, fullName: fullName, passwordHash: hash, role: role, scope: scope))
+            user = try await store.createUser(
+                NewUser(email: email, fullName: fullName, passwordHash: hash, role: role, scope: scope),
+                audit: auditEvent(.userCreate, request: request, context: context, resourceType: "user", resourceID: nil, detail: #"{"role":"\#(role.rawValue)"}"#))
         } catch let error as AccountError {
             throw Problem(status: .conflict, detail: error.description, type: ProblemType.invalidAccount, title: "Email taken")
         }
         context.logger.notice(
             "user created",
             metadata: ["event": "user_created", "user_id": "\(user.id.postgresText)", "role": "\(role)", "by": "\(context.principal?.id ?? "self-registration")"])
-        record(.userCreate, request: request, context: context, resourceType: "user", resourceID: user.id.postgresText, detail: #"{"role":"\#(role.rawValue)"}"#)
         var headers = Self.private
         headers[.location] = "/api/v1/users/\(user.id.postgresText)"
         return RouteSupport.json(bytes: Self.object { Self.write(user, to: &$0) }, status: .created, headers: headers)
@@ -292,17 +303,17 @@ public struct AccountRoutes: Sendable {
             if let disabled = fields.values["disabled"] as? Bool { change.disabled = disabled } else { problems.append("disabled must be true or false") }
         }
         guard problems.isEmpty else { throw Self.invalid(problems) }
-        guard let user = try await store.updateUser(id: id, change) else { throw Self.noSuchUser }
-        authenticator.forgetUser(id: id)
-        context.logger.notice(
-            "user changed",
-            metadata: ["event": "user_changed", "user_id": "\(id.postgresText)", "fields": .array(fields.values.keys.sorted().map { .string($0) })])
         var detail = JSONWriter(capacity: 64)
         detail.open("{")
         detail.key("fields")
         detail.strings(fields.values.keys.sorted())
         detail.close("}")
-        record(.userUpdate, request: request, context: context, resourceType: "user", resourceID: id.postgresText, detail: detail.text)
+        let event = auditEvent(.userUpdate, request: request, context: context, resourceType: "user", resourceID: id.postgresText, detail: detail.text)
+        guard let user = try await store.updateUser(id: id, change, audit: event) else { throw Self.noSuchUser }
+        authenticator.forgetUser(id: id)
+        context.logger.notice(
+            "user changed",
+            metadata: ["event": "user_changed", "user_id": "\(id.postgresText)", "fields": .array(fields.values.keys.sorted().map { .string($0) })])
         return RouteSupport.json(bytes: Self.object { Self.write(user, to: &$0) }, headers: Self.private)
     }
 
@@ -326,9 +337,9 @@ public struct AccountRoutes: Sendable {
         let record = try await store.createAPIKey(
             NewAPIKey(
                 id: id, name: name, secretHash: APIKey.hash(secret: secret), role: role, scope: scope, createdBy: context.principal?.id ?? "anonymous",
-                expiresInSeconds: expiresIn))
+                expiresInSeconds: expiresIn),
+            audit: auditEvent(.apiKeyCreate, request: request, context: context, resourceType: "api_key", resourceID: id, detail: #"{"role":"\#(role.rawValue)"}"#))
         context.logger.notice("API key created", metadata: ["event": "api_key_created", "api_key_id": "\(id)", "role": "\(role)"])
-        self.record(.apiKeyCreate, request: request, context: context, resourceType: "api_key", resourceID: id, detail: #"{"role":"\#(role.rawValue)"}"#)
         let body = Self.object { writer in
             writer.member("key", key)
             Self.write(record, to: &writer)

@@ -1,3 +1,4 @@
+public import AuditTrail
 public import ClaimStore
 public import Claims
 public import Foundation
@@ -19,13 +20,17 @@ public struct ClaimImporter<Repository: ClaimRepository>: Sendable {
     /// Whether the caller may submit a valid claim: `nil` when it may, else the violation that
     /// rejects it (a provider's key importing another provider's claim).
     let admission: @Sendable (ValidatedClaim) -> Violation?
+    /// Who imports: each stored batch is audited as `claim.import` in its transaction.
+    let auditActor: AuditActor?
 
     public init(
-        repository: Repository, validator: ClaimValidator, batchSize: Int = 1000, admission: @escaping @Sendable (ValidatedClaim) -> Violation? = { _ in nil }
+        repository: Repository, validator: ClaimValidator, batchSize: Int = 1000, auditActor: AuditActor? = nil,
+        admission: @escaping @Sendable (ValidatedClaim) -> Violation? = { _ in nil }
     ) {
         self.repository = repository
         self.validator = validator
         self.batchSize = max(1, batchSize)
+        self.auditActor = auditActor
         self.admission = admission
     }
 
@@ -107,7 +112,7 @@ public struct ClaimImporter<Repository: ClaimRepository>: Sendable {
             for await part in group { parts.append(part) }
             return parts.sorted { $0.0 < $1.0 }.map(\.1)
         }
-        var batch = ImportBatch()
+        var batch = ImportBatch(audit: auditActor.map { ImportAudit(actor: $0, importID: importID) })
         for part in parts {
             batch.append(contentsOf: part.batch)
             report.accepted += part.accepted
@@ -190,12 +195,12 @@ struct RefusalIsolatingStorer<Repository: ClaimRepository>: Sendable {
             guard batch.accepted.count > 1 else {
                 guard let claim = batch.accepted.first else { throw error }  // a refused rejection: nothing smaller to try
                 let rejection = refusal(of: claim, error: error)
-                try await repository.store(ImportBatch(rejected: batch.rejected + [rejection]))
+                try await repository.store(ImportBatch(rejected: batch.rejected + [rejection], audit: batch.audit))
                 return [Refusal(claimID: claim.id, rejection: rejection)]
             }
             let middle = batch.accepted.count / 2
-            let first = try await store(ImportBatch(accepted: Array(batch.accepted[..<middle]), rejected: batch.rejected))
-            let second = try await store(ImportBatch(accepted: Array(batch.accepted[middle...])))
+            let first = try await store(ImportBatch(accepted: Array(batch.accepted[..<middle]), rejected: batch.rejected, audit: batch.audit))
+            let second = try await store(ImportBatch(accepted: Array(batch.accepted[middle...]), audit: batch.audit))
             return first + second
         }
     }

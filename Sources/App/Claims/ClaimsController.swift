@@ -215,7 +215,9 @@ public struct ClaimsController<Repository: ClaimRepository>: Sendable {
     func runImport(_ items: [ImportItem], format: ImportFormat, request: Request, context: ClaimsRequestContext) async throws(ImportError) -> ImportReport {
         let importID = ids.next()
         let visibility = Self.visibility(context)
-        let importer = ClaimImporter(repository: repository, validator: validator) { Self.scopeViolation($0, visibility: visibility) }
+        let importer = ClaimImporter(repository: repository, validator: validator, auditActor: AuditActor(request: request, context: context)) {
+            Self.scopeViolation($0, visibility: visibility)
+        }
         let report: ImportReport
         do {
             report = try await importer.run(items, importID: importID, today: utcToday())
@@ -226,17 +228,6 @@ public struct ClaimsController<Repository: ClaimRepository>: Sendable {
         metrics.accepted(
             channel: "import", claims: report.accepted.count, lines: report.acceptedLines, netFees: report.accepted.map(\.netFee))
         metrics.rejected(channel: "import", claims: report.rejected.count)
-        var detail = JSONWriter(capacity: 128 + 40 * min(report.accepted.count, Self.auditedIDs))
-        detail.open("{")
-        detail.member("accepted", report.accepted.count)
-        detail.member("rejected", report.rejected.count)
-        detail.key("claim_ids")
-        detail.strings(report.accepted.prefix(Self.auditedIDs).map(\.id.postgresText))
-        detail.close("}")
-        audit.record(
-            AuditEvent(
-                actor: AuditActor(request: request, context: context), action: .claimImport, resourceType: "import", resourceID: importID.postgresText,
-                detail: detail.text))
         metrics.violations(report.rejected.flatMap(\.errors))
         context.logger.info(
             "import completed",
@@ -287,7 +278,7 @@ public struct ClaimsController<Repository: ClaimRepository>: Sendable {
         return try jsonResponse(ClaimPageBody(items: page.items.map(ClaimSummaryBody.init), nextCursor: page.nextAfter.map(ClaimListParameters.cursor)))
     }
 
-    /// Most claim ids an audit event of a list or an import names.
+    /// Most claim ids an audit event of a list names.
     static var auditedIDs: Int { 100 }
 
     /// A list's audit detail: how many claims it returned, the first ids, and its query.

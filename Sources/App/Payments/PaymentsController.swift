@@ -1,3 +1,5 @@
+public import AuditTrail
+public import CoreMetrics
 public import ClaimStore
 import Claims
 import Foundation
@@ -11,18 +13,21 @@ import Logging
 /// the endpoint it reports each payment's result to.
 public struct PaymentsController<Repository: ClaimRepository>: Sendable {
     let repository: Repository
+    /// Feed reads that return events; results are audited in their transaction.
+    let audit: AuditRecorder
 
     static var defaultLimit: Int { 100 }
     static var maxLimit: Int { 1000 }
     static var maxWaitSeconds: Int { 30 }
     static var maxBodyBytes: Int { 16 * 1024 }
 
-    public init(repository: Repository) {
+    public init(repository: Repository, audit: AuditRecorder = AuditRecorder(metrics: NOOPMetricsHandler.instance)) {
         self.repository = repository
+        self.audit = audit
     }
 
     public func register(on router: SecuredRoutes) {
-        router.get("api/v1/payments/events", requires: .permission(.readPaymentsFeed)) { request, _ in try await events(request) }
+        router.get("api/v1/payments/events", requires: .permission(.readPaymentsFeed)) { request, context in try await events(request, context: context) }
         router.post("api/v1/claims/:id/payment", requires: .permission(.reportPayments)) { request, context in
             try await report(id: try RouteSupport.claimID(context), request: request, context: context)
         }
@@ -32,7 +37,10 @@ public struct PaymentsController<Repository: ClaimRepository>: Sendable {
 
     /// Events after `after`, oldest first; with `wait`, holds the request up to that many
     /// seconds until at least one event exists (long poll).
-    func events(_ request: Request) async throws -> Response {
+    ///
+    /// A read that returns events is audited (`payments.read`, with the sequence range); an
+    /// empty poll carries no data and is not.
+    func events(_ request: Request, context: ClaimsRequestContext) async throws -> Response {
         let query = try FeedQuery(request.uri.queryParameters)
         let clock = ContinuousClock()
         let deadline = clock.now.advanced(by: .seconds(query.waitSeconds))
@@ -40,6 +48,12 @@ public struct PaymentsController<Repository: ClaimRepository>: Sendable {
         while events.isEmpty, clock.now < deadline, !Task.isCancelled {
             try await Task.sleep(for: .milliseconds(200))
             events = try await repository.events(after: query.after, limit: query.limit)
+        }
+        if let first = events.first, let last = events.last {
+            audit.record(
+                AuditEvent(
+                    actor: AuditActor(request: request, context: context), action: .paymentsRead, resourceType: "payments_feed", resourceID: nil,
+                    detail: #"{"first_sequence":\#(first.sequence),"last_sequence":\#(last.sequence),"count":\#(events.count)}"#))
         }
         return RouteSupport.json(bytes: Self.feedBody(events, after: query.after))
     }
@@ -105,7 +119,11 @@ public struct PaymentsController<Repository: ClaimRepository>: Sendable {
         let report = try Self.paymentReport(from: body)
         let record: PaymentRecord
         do {
-            record = try await repository.recordPayment(id: id, report: report, at: rfc3339Now())
+            record = try await repository.recordPayment(
+                id: id, report: report, at: rfc3339Now(),
+                audit: AuditEvent(
+                    actor: AuditActor(request: request, context: context), action: .paymentReport, resourceType: "claim", resourceID: id.postgresText,
+                    detail: #"{"outcome":"\#(report.outcome.rawValue)"}"#))
         } catch let error as ClaimStoreError {
             throw RouteSupport.problem(error)
         }

@@ -95,8 +95,8 @@ public struct InstrumentedClaimRepository<Base: ClaimRepository>: ClaimRepositor
         try await measure("import_batch") { try await base.store(batch) }
     }
 
-    public func recordPayment(id: UUID, report: PaymentReport, at timestamp: String) async throws -> PaymentRecord {
-        try await measure("record_payment") { try await base.recordPayment(id: id, report: report, at: timestamp) }
+    public func recordPayment(id: UUID, report: PaymentReport, at timestamp: String, audit: AuditEvent?) async throws -> PaymentRecord {
+        try await measure("record_payment") { try await base.recordPayment(id: id, report: report, at: timestamp, audit: audit) }
     }
 
     public func topProviders(limit: Int) async throws -> [ProviderTotal] {
