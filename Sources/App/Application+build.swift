@@ -37,14 +37,14 @@ public struct AppDependencies: Sendable {
 
     public init(
         postgres: PostgresClient, redis: RedisClient, redisKeyPrefix: String = "claimsd:", redisBudget: Duration = .milliseconds(50),
-        telemetry: Telemetry = Telemetry()
+        telemetry: Telemetry = Telemetry(), auditEnabled: Bool = true
     ) {
         self.postgres = postgres
         self.redis = redis
         self.redisKeyPrefix = redisKeyPrefix
         self.telemetry = telemetry
         self.redisGuard = CallGuard(dependency: "redis", budget: redisBudget, metrics: telemetry.factory)
-        self.audit = AuditRecorder(metrics: telemetry.factory)
+        self.audit = AuditRecorder(enabled: auditEnabled, metrics: telemetry.factory)
     }
 
     /// The clients for `configuration`; no connection is opened yet.
@@ -52,7 +52,8 @@ public struct AppDependencies: Sendable {
         self.init(
             postgres: try PostgresClient(configuration: configuration.postgres, logger: logger),
             redis: RedisClient(configuration: try configuration.redis, logger: logger, observer: telemetry.isEnabled ? RedisMetrics(factory: telemetry.factory) : nil),
-            redisKeyPrefix: configuration.redisKeyPrefix, redisBudget: .milliseconds(configuration.redisBudget), telemetry: telemetry)
+            redisKeyPrefix: configuration.redisKeyPrefix, redisBudget: .milliseconds(configuration.redisBudget), telemetry: telemetry,
+            auditEnabled: configuration.auditEnabled)
     }
 
     /// The readiness probes for these clients. Only PostgreSQL is required: without Redis,
@@ -166,6 +167,11 @@ public func buildApplication(configuration: ServiceConfiguration, logger: Logger
         logger.warning(
             "fault injection is on: a request with X-Claimsd-Fault gets the 5xx it asks for",
             metadata: ["event": "fault_injection_enabled", "setting": "\(ServiceConfiguration.Setting.faultInjection.rawValue)"])
+    }
+    if !configuration.auditEnabled {
+        logger.warning(
+            "auditing is off: no access to claim data is recorded; never run like this where claim data matters",
+            metadata: ["event": "audit_off", "setting": "\(ServiceConfiguration.Setting.audit.rawValue)"])
     }
     let access = try await AccessSettings.from(configuration)
     if access.mode == .off {

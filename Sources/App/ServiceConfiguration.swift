@@ -88,6 +88,8 @@ public struct ServiceConfiguration: Sendable {
     public var accessTokenLifetime: Int64 = 900
     /// Lifetime of each refresh token (seconds).
     public var refreshTokenLifetime: Int64 = 14 * 86_400
+    /// Whether audit events are recorded (`CLAIMS_AUDIT`).
+    public var auditEnabled = true
     /// Seconds audit events are kept (`CLAIMS_AUDIT_RETENTION`).
     public var auditRetention: Int64 = 6 * 365 * 86_400
     /// bcrypt cost of new password hashes.
@@ -324,6 +326,13 @@ public struct ServiceConfiguration: Sendable {
                 throw ConfigurationError(setting: .accessTokenLifetime, value: value(.accessTokenLifetime) ?? "", problem: "must be from 1m to 24h")
             }
             configuration.accessTokenLifetime = lifetime / 1000
+        }
+        if let text = value(.audit) {
+            switch text.lowercased() {
+            case "on": configuration.auditEnabled = true
+            case "off": configuration.auditEnabled = false
+            default: throw ConfigurationError(setting: .audit, value: text, problem: "must be on or off")
+            }
         }
         if let retention = try duration(.auditRetention) {
             guard retention >= 31 * 86_400_000 else {

@@ -58,6 +58,7 @@ extension ServiceConfiguration {
         case passwordCost = "CLAIMS_PASSWORD_COST"
         case openRegistration = "CLAIMS_OPEN_REGISTRATION"
         case loginLimits = "CLAIMS_LOGIN_LIMITS"
+        case audit = "CLAIMS_AUDIT"
         case auditRetention = "CLAIMS_AUDIT_RETENTION"
 
         /// The command-line option that overrides this variable.
@@ -130,6 +131,7 @@ extension ServiceConfiguration {
         case .passwordCost: return ("`11`", "bcrypt cost of new password hashes (4–16; each step doubles a login's CPU time)")
         case .openRegistration: return ("`off`", "`on`: anyone may `POST /api/v1/users` and becomes a member bound to nothing; `off`: only admins create users")
         case .loginLimits: return ("`account=10/5m,address=100/5m`", "login attempts allowed per account and per client address (429 beyond)")
+        case .audit: return ("`on`", "`off` records no audit events at all, for benchmarks and local experiments only (warned at every start); `on`: every access and change is audited (`docs/security.md`)")
         case .auditRetention: return ("`6y`", "how long audit events are kept (at least `31d`); a month's partition is dropped once all of it is older (HIPAA keeps records six years)")
         case .faultInjection: return ("`off`", "`on`: a request carrying `X-Claimsd-Fault: 500…599` is answered with that status on its route (alert drills, `flood-api -t 5xx`); never turn it on where it matters")
             }

@@ -251,4 +251,23 @@ import Testing
             #expect(feedRead == ["4"])
         }
     }
+
+    @Test func withAuditingOffNothingIsRecorded() async throws {
+        try await ScratchDatabase.with { postgres, database in
+            _ = try await Migrator(client: postgres, logger: TestEnvironment.quietLogger).migrate()
+            let dependencies = try makeDependencies(databaseURL: database.url, redisURL: TestEnvironment.redisURL, auditEnabled: false)
+            let router = buildRouter(dependencies: dependencies, access: try await TestAccess.settings(), traffic: TrafficSettings(rateLimits: []))
+            let admin = try await TestAccess.apiKey(postgres, role: .admin)
+            try await Application(router: router, logger: TestEnvironment.quietLogger).test(.router) { client in
+                let created = try await client.execute(
+                    uri: "/api/v1/claims", method: .post, headers: [.contentType: "application/json", .authorization: "Bearer " + admin],
+                    body: ByteBuffer(string: AccessMatrixTests.claimJSON(npi: Self.npiA, subscriber: "S-A")))
+                #expect(created.status == .created)
+                #expect(try await client.execute(uri: "/api/v1/claims", method: .get, headers: [.authorization: "Bearer " + admin]).status == .ok)
+                #expect(try await client.execute(uri: "/api/v1/claims", method: .get).status == .unauthorized)
+            }
+            #expect(dependencies.audit.queued == 0)
+            #expect(try await postgres.query("SELECT count(*) AS n FROM audit_events").rows.first?.decode("n", as: Int.self) == 0)
+        }
+    }
 }

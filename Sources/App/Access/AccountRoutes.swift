@@ -70,7 +70,7 @@ public struct AccountRoutes: Sendable {
         router.delete("api/v1/api-keys/:id", requires: .permission(.manageAccounts)) { request, context in
             let id = context.parameters.get("id") ?? ""
             let event = auditEvent(.apiKeyRevoke, request: request, context: context, resourceType: "api_key", resourceID: id)
-            guard try await store.revokeAPIKey(id: id, audit: event) else {
+            guard try await store.revokeAPIKey(id: id, audit: audit.inTransaction(event)) else {
                 throw Problem(status: .notFound, detail: "no API key '\(id)' that is not revoked already")
             }
             authenticator.forgetAPIKey(id: id)
@@ -266,7 +266,8 @@ public struct AccountRoutes: Sendable {
         do {
             user = try await store.createUser(
                 NewUser(email: email, fullName: fullName, passwordHash: hash, role: role, scope: scope),
-                audit: auditEvent(.userCreate, request: request, context: context, resourceType: "user", resourceID: nil, detail: #"{"role":"\#(role.rawValue)"}"#))
+                audit: audit.inTransaction(
+                    auditEvent(.userCreate, request: request, context: context, resourceType: "user", resourceID: nil, detail: #"{"role":"\#(role.rawValue)"}"#)))
         } catch let error as AccountError {
             throw Problem(status: .conflict, detail: error.description, type: ProblemType.invalidAccount, title: "Email taken")
         }
@@ -309,7 +310,7 @@ public struct AccountRoutes: Sendable {
         detail.strings(fields.values.keys.sorted())
         detail.close("}")
         let event = auditEvent(.userUpdate, request: request, context: context, resourceType: "user", resourceID: id.postgresText, detail: detail.text)
-        guard let user = try await store.updateUser(id: id, change, audit: event) else { throw Self.noSuchUser }
+        guard let user = try await store.updateUser(id: id, change, audit: audit.inTransaction(event)) else { throw Self.noSuchUser }
         authenticator.forgetUser(id: id)
         context.logger.notice(
             "user changed",
@@ -338,7 +339,8 @@ public struct AccountRoutes: Sendable {
             NewAPIKey(
                 id: id, name: name, secretHash: APIKey.hash(secret: secret), role: role, scope: scope, createdBy: context.principal?.id ?? "anonymous",
                 expiresInSeconds: expiresIn),
-            audit: auditEvent(.apiKeyCreate, request: request, context: context, resourceType: "api_key", resourceID: id, detail: #"{"role":"\#(role.rawValue)"}"#))
+            audit: audit.inTransaction(
+                auditEvent(.apiKeyCreate, request: request, context: context, resourceType: "api_key", resourceID: id, detail: #"{"role":"\#(role.rawValue)"}"#)))
         context.logger.notice("API key created", metadata: ["event": "api_key_created", "api_key_id": "\(id)", "role": "\(role)"])
         let body = Self.object { writer in
             writer.member("key", key)

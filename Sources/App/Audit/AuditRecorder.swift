@@ -10,21 +10,33 @@ import Synchronization
 /// and written in batches by ``AuditService``, so a request never waits for them. The queue is
 /// written out on a clean shutdown; it holds at most `capacity` events, and past that the
 /// newest are dropped and counted (`claimsd_audit_events_dropped_total`) and an error is logged.
+///
+/// With `CLAIMS_AUDIT=off` (benchmarks and local experiments only) nothing is recorded, neither
+/// here nor in the transactions of changes.
 public final class AuditRecorder: Sendable {
     private let queue = Mutex<[AuditEvent]>([])
     let capacity: Int
     let dropped: Counter
     let logger: Logger
+    /// Whether audit events are recorded at all.
+    public let isEnabled: Bool
 
-    public init(capacity: Int = 100_000, logger: Logger = Logger(label: "claimsd.audit"), metrics: any MetricsFactory) {
+    public init(enabled: Bool = true, capacity: Int = 100_000, logger: Logger = Logger(label: "claimsd.audit"), metrics: any MetricsFactory) {
+        self.isEnabled = enabled
         self.capacity = max(1, capacity)
         self.logger = logger
         self.dropped = Counter(label: "claimsd_audit_events_dropped_total", factory: metrics)
     }
 
+    /// The event to write in a change's transaction; `nil` when auditing is off.
+    public func inTransaction(_ event: @autoclosure () -> AuditEvent) -> AuditEvent? {
+        isEnabled ? event() : nil
+    }
+
     /// Queues `event`, stamped with the current time when it carries none.
-    public func record(_ event: AuditEvent) {
-        var event = event
+    public func record(_ event: @autoclosure () -> AuditEvent) {
+        guard isEnabled else { return }
+        var event = event()
         if event.at == nil { event.at = rfc3339Now() }
         let accepted = queue.withLock { queue -> Bool in
             guard queue.count < capacity else { return false }

@@ -140,7 +140,7 @@ public struct ClaimsController<Repository: ClaimRepository>: Sendable {
                 body: String(decoding: responseBody, as: UTF8.self))
         }
         if let earlier = try await repository.create(
-            stored, idempotency: record, audit: Self.auditEvent(.claimCreate, id: stored.id, request: request, context: context))
+            stored, idempotency: record, audit: audit.inTransaction(Self.auditEvent(.claimCreate, id: stored.id, request: request, context: context)))
         {
             // A concurrent request with the same key stored its claim first.
             return try replay(earlier, body: body, kind: kind.rawValue)
@@ -215,7 +215,7 @@ public struct ClaimsController<Repository: ClaimRepository>: Sendable {
     func runImport(_ items: [ImportItem], format: ImportFormat, request: Request, context: ClaimsRequestContext) async throws(ImportError) -> ImportReport {
         let importID = ids.next()
         let visibility = Self.visibility(context)
-        let importer = ClaimImporter(repository: repository, validator: validator, auditActor: AuditActor(request: request, context: context)) {
+        let importer = ClaimImporter(repository: repository, validator: validator, auditActor: audit.isEnabled ? AuditActor(request: request, context: context) : nil) {
             Self.scopeViolation($0, visibility: visibility)
         }
         let report: ImportReport
@@ -300,7 +300,7 @@ public struct ClaimsController<Repository: ClaimRepository>: Sendable {
         try requireInScope(claim, id: id, action: .claimUpdate, request: request, context: context)
         do {
             let updated = try await repository.replace(
-                id: id, with: claim, at: rfc3339Now(), audit: Self.auditEvent(.claimUpdate, id: id, request: request, context: context))
+                id: id, with: claim, at: rfc3339Now(), audit: audit.inTransaction(Self.auditEvent(.claimUpdate, id: id, request: request, context: context)))
             context.logger.info("claim updated", metadata: ["event": "claim_updated", "claim_id": "\(id.uuidString.lowercased())"])
             return RouteSupport.json(bytes: claimJSON(updated))
         } catch let error as ClaimStoreError {
@@ -311,7 +311,8 @@ public struct ClaimsController<Repository: ClaimRepository>: Sendable {
     func void(id: UUID, request: Request, context: ClaimsRequestContext) async throws -> Response {
         _ = try await visibleClaim(id, request: request, context: context, action: .claimVoid)
         do {
-            let voided = try await repository.void(id: id, at: rfc3339Now(), audit: Self.auditEvent(.claimVoid, id: id, request: request, context: context))
+            let voided = try await repository.void(
+                id: id, at: rfc3339Now(), audit: audit.inTransaction(Self.auditEvent(.claimVoid, id: id, request: request, context: context)))
             context.logger.info("claim voided", metadata: ["event": "claim_voided", "claim_id": "\(id.uuidString.lowercased())"])
             return RouteSupport.json(bytes: claimJSON(voided))
         } catch let error as ClaimStoreError {

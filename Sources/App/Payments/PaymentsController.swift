@@ -121,9 +121,10 @@ public struct PaymentsController<Repository: ClaimRepository>: Sendable {
         do {
             record = try await repository.recordPayment(
                 id: id, report: report, at: rfc3339Now(),
-                audit: AuditEvent(
-                    actor: AuditActor(request: request, context: context), action: .paymentReport, resourceType: "claim", resourceID: id.postgresText,
-                    detail: #"{"outcome":"\#(report.outcome.rawValue)"}"#))
+                audit: audit.inTransaction(
+                    AuditEvent(
+                        actor: AuditActor(request: request, context: context), action: .paymentReport, resourceType: "claim", resourceID: id.postgresText,
+                        detail: #"{"outcome":"\#(report.outcome.rawValue)"}"#)))
         } catch let error as ClaimStoreError {
             throw RouteSupport.problem(error)
         }
