@@ -86,15 +86,18 @@ public struct TrafficSettings: Sendable {
     public var trustedProxies: [String]
     /// Answer `X-Claimsd-Fault` requests with the 5xx they ask for (``FaultInjectionMiddleware``).
     public var faultInjection: Bool
+    /// Browser origins allowed to call the API (``CORSMiddleware``).
+    public var corsOrigins: [String]
 
     public init(
         rateLimits: [RateLimitRule] = ServiceConfiguration.defaultRateLimits, failClosed: Bool = false, trustedProxies: [String] = [],
-        faultInjection: Bool = false
+        faultInjection: Bool = false, corsOrigins: [String] = []
     ) {
         self.rateLimits = rateLimits
         self.failClosed = failClosed
         self.trustedProxies = trustedProxies
         self.faultInjection = faultInjection
+        self.corsOrigins = corsOrigins
     }
 }
 
@@ -113,6 +116,9 @@ public func buildRouter(
     if dependencies.telemetry.isEnabled {
         router.add(middleware: ObservabilityMiddleware(factory: dependencies.telemetry.factory))
     }
+    // Outside the problem middleware, so errors carry these headers too.
+    router.add(middleware: SecurityHeadersMiddleware())
+    if !traffic.corsOrigins.isEmpty { router.add(middleware: CORSMiddleware(origins: traffic.corsOrigins)) }
     router.add(middleware: ProblemMiddleware())
     if traffic.faultInjection { router.add(middleware: FaultInjectionMiddleware()) }
     let limiter = SlidingWindowLimiter(
@@ -162,7 +168,7 @@ public func buildApplication(configuration: ServiceConfiguration, logger: Logger
         idempotencyRetention: .milliseconds(configuration.idempotencyRetention))
     let traffic = TrafficSettings(
         rateLimits: configuration.rateLimits, failClosed: configuration.rateLimitFailClosed, trustedProxies: configuration.trustedProxies,
-        faultInjection: configuration.faultInjection)
+        faultInjection: configuration.faultInjection, corsOrigins: configuration.corsOrigins)
     if configuration.faultInjection {
         logger.warning(
             "fault injection is on: a request with X-Claimsd-Fault gets the 5xx it asks for",

@@ -47,6 +47,12 @@ public struct ServiceConfiguration: Sendable {
     public var rateLimitFailClosed: Bool = false
     /// Peers whose `X-Forwarded-For` is believed: IPv4 addresses or CIDR blocks, IPv6 addresses.
     public var trustedProxies: [String] = []
+    /// Browser origins allowed to call the API (`CLAIMS_CORS_ORIGINS`).
+    public var corsOrigins: [String] = []
+    /// Milliseconds before PostgreSQL cancels a statement; 0 for no limit.
+    public var databaseStatementTimeout: Int64 = 60_000
+    /// Milliseconds a session may sit idle in a transaction; 0 for no limit.
+    public var databaseIdleInTransactionTimeout: Int64 = 60_000
     /// How long an `Idempotency-Key` is remembered (milliseconds); older keys are purged.
     public var idempotencyRetention: Int64 = 24 * 3_600_000
     /// Whether this instance takes part in relaying outbox events to Redis.
@@ -178,7 +184,11 @@ public struct ServiceConfiguration: Sendable {
         // sequential scan and every insert slows down as the table grows (measured: 1,100 → 560
         // claims/s within 15 s). Custom plans are made with the table's current size.
         PostgresClient.Configuration(
-            conninfo: databaseURL, maxConnections: databasePoolSize, sessionSettings: ["plan_cache_mode": "force_custom_plan"])
+            conninfo: databaseURL, maxConnections: databasePoolSize,
+            sessionSettings: [
+                "plan_cache_mode": "force_custom_plan", "statement_timeout": String(databaseStatementTimeout),
+                "idle_in_transaction_session_timeout": String(databaseIdleInTransactionTimeout),
+            ])
     }
 
     /// Reads and checks every setting; the first bad one stops start-up with a message that
@@ -264,6 +274,23 @@ public struct ServiceConfiguration: Sendable {
                 throw ConfigurationError(setting: .trustedProxies, value: text, problem: "\"\(bad)\" is not an IP address or IPv4 CIDR block")
             }
             configuration.trustedProxies = proxies
+        }
+        if let text = value(.corsOrigins) {
+            let origins = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            if let problem = origins.lazy.compactMap(CORSMiddleware.problem(with:)).first {
+                throw ConfigurationError(setting: .corsOrigins, value: text, problem: problem)
+            }
+            configuration.corsOrigins = origins
+        }
+        for (setting, keyPath) in [
+            (Setting.databaseStatementTimeout, \ServiceConfiguration.databaseStatementTimeout),
+            (.databaseIdleInTransactionTimeout, \ServiceConfiguration.databaseIdleInTransactionTimeout),
+        ] {
+            if value(setting)?.lowercased() == "off" {
+                configuration[keyPath: keyPath] = 0
+            } else if let timeout = try duration(setting) {
+                configuration[keyPath: keyPath] = timeout
+            }
         }
         if let relay = try flag(.relay) { configuration.relayEnabled = relay }
         if let telemetry = try flag(.telemetry) { configuration.telemetryEnabled = telemetry }

@@ -15,6 +15,8 @@ extension ServiceConfiguration {
         case migrateOnStart = "CLAIMS_MIGRATE_ON_START"
         case databasePoolSize = "CLAIMS_DATABASE_POOL_SIZE"
         case redisPoolSize = "CLAIMS_REDIS_POOL_SIZE"
+        case databaseStatementTimeout = "CLAIMS_DATABASE_STATEMENT_TIMEOUT"
+        case databaseIdleInTransactionTimeout = "CLAIMS_DATABASE_IDLE_IN_TRANSACTION_TIMEOUT"
         case redisBudget = "CLAIMS_REDIS_BUDGET"
         case startupTimeout = "CLAIMS_STARTUP_TIMEOUT"
         case maxClaimBytes = "CLAIMS_MAX_CLAIM_BYTES"
@@ -24,6 +26,7 @@ extension ServiceConfiguration {
         case rateLimits = "CLAIMS_RATE_LIMITS"
         case rateLimitFailClosed = "CLAIMS_RATE_LIMIT_FAIL_CLOSED"
         case trustedProxies = "CLAIMS_TRUSTED_PROXIES"
+        case corsOrigins = "CLAIMS_CORS_ORIGINS"
         case idempotencyRetention = "CLAIMS_IDEMPOTENCY_RETENTION"
         case relay = "CLAIMS_RELAY"
         case relayBatchSize = "CLAIMS_RELAY_BATCH_SIZE"
@@ -89,6 +92,8 @@ extension ServiceConfiguration {
         case .migrateOnStart: return ("`true`", "apply pending migrations before serving")
         case .databasePoolSize: return ("`8`", "PostgreSQL connections (and their threads)")
         case .redisPoolSize: return ("`8`", "Redis connections (and their threads)")
+        case .databaseStatementTimeout: return ("`60s`", "PostgreSQL cancels any statement of claimsd's that runs longer (`statement_timeout`; migrations are exempt); `off`: no limit")
+        case .databaseIdleInTransactionTimeout: return ("`60s`", "PostgreSQL ends a claimsd session left idle inside a transaction this long, releasing its locks (`idle_in_transaction_session_timeout`); `off`: no limit")
         case .redisBudget: return ("`50ms`", "longest a request waits for Redis (rate-limit decision, ranking read) before deciding without it; after 3 failures in a row Redis is not asked for 1 s (circuit breaker)")
         case .startupTimeout: return ("`30`", "seconds start-up waits for an unreachable PostgreSQL")
         case .maxClaimBytes: return ("`1048576`", "largest POST/PUT claim body (larger: 413)")
@@ -98,6 +103,7 @@ extension ServiceConfiguration {
         case .rateLimits: return ("`GET /api/v1/providers/top=10/60s`", "per-route limits, comma-separated `METHOD /route=LIMIT/WINDOW`; `off` for none (empty is unset, like every setting)")
         case .rateLimitFailClosed: return ("`false`", "while Redis is down: `true` refuses limited routes (503), `false` limits per instance")
         case .trustedProxies: return ("none", "peers whose `X-Forwarded-For` is believed: IPs or IPv4 CIDRs, comma-separated")
+        case .corsOrigins: return ("none", "browser origins allowed to call the API (`https://ops.example.org`, comma-separated); none: no CORS headers, so browsers keep other sites from reading answers")
         case .idempotencyRetention: return ("`24h`", "how long an `Idempotency-Key` is remembered (per caller), at least `1m`; older keys are forgotten and purged")
         case .relay: return ("`on`", "take part in relaying outbox events to Redis (one instance relays at a time)")
         case .relayBatchSize: return ("`500`", "outbox events per Redis call")

@@ -24,15 +24,21 @@ public struct Migrator: Sendable {
     @discardableResult
     public func migrate() async throws -> [Migration] {
         try await client.withConnection { connection in
+            // Waiting for another instance's migrations, and a migration itself, may take longer
+            // than the statement timeout the session has for requests; it is put back after.
+            let timeout = try await connection.query("SELECT current_setting('statement_timeout') AS value").rows.first?.decode("value", as: String.self) ?? "0"
+            try await connection.query("SELECT set_config('statement_timeout', '0', false)")
             try await connection.query("SELECT pg_advisory_lock(\(Self.lockKey))")
             do {
                 let applied = try await applyPending(on: connection)
                 try await connection.query("SELECT pg_advisory_unlock(\(Self.lockKey))")
+                try await connection.query("SELECT set_config('statement_timeout', \(timeout), false)")
                 return applied
             } catch {
                 // The lock is per session: if unlocking fails the connection is broken and the
                 // server drops the lock with it.
                 _ = try? await connection.query("SELECT pg_advisory_unlock(\(Self.lockKey))")
+                _ = try? await connection.query("SELECT set_config('statement_timeout', \(timeout), false)")
                 throw error
             }
         }
