@@ -28,7 +28,9 @@ phase() {
 
 reset_tables
 # The trail is append-only even for its owner: the benchmark database lifts the guard to empty it.
-psql -c "ALTER TABLE audit_events DISABLE TRIGGER audit_events_no_truncate" -c "TRUNCATE audit_events" -c "ALTER TABLE audit_events ENABLE TRIGGER audit_events_no_truncate" >/dev/null
+psql -c "ALTER TABLE audit_events DISABLE TRIGGER audit_events_no_truncate" -c "ALTER TABLE audit_chain DISABLE TRIGGER audit_chain_no_truncate" \
+  -c "TRUNCATE audit_events, audit_chain, audit_pending" -c "UPDATE audit_chain_head SET last_seq = 0, last_hash = ''" \
+  -c "ALTER TABLE audit_events ENABLE TRIGGER audit_events_no_truncate" -c "ALTER TABLE audit_chain ENABLE TRIGGER audit_chain_no_truncate" >/dev/null
 declare -A total=([post-on]=0 [post-off]=0 [get-on]=0 [get-off]=0) phases=([post-on]=0 [post-off]=0 [get-on]=0 [get-off]=0)
 rows=""
 for mode in $ORDER; do

@@ -9,8 +9,12 @@ public struct AuditChainProblem: Sendable, Equatable, CustomStringConvertible {
         case missing
         /// The row does not follow the previous row's hash: rows were removed or reordered.
         case relinked
-        /// The newest rows are gone: the sealer's head is past the last row, or differs from it.
+        /// The newest links are gone: the sealer's head is past the last link, or differs from it.
         case truncated
+        /// The link's event is gone.
+        case removed
+        /// An event is neither sealed nor waiting to be: it was taken off the sealing queue.
+        case unqueued
     }
 
     public var kind: Kind
@@ -20,9 +24,11 @@ public struct AuditChainProblem: Sendable, Equatable, CustomStringConvertible {
     public var description: String {
         switch kind {
         case .altered: "row \(id.map(String.init) ?? "?") at chain position \(sequence) was changed after it was sealed"
-        case .missing: "the row at chain position \(sequence) is missing (removed)"
-        case .relinked: "row \(id.map(String.init) ?? "?") at chain position \(sequence) does not follow the previous row's hash"
-        case .truncated: "the chain ends before position \(sequence), where the sealer left it: its newest rows were removed"
+        case .missing: "the link at chain position \(sequence) is missing (removed)"
+        case .relinked: "row \(id.map(String.init) ?? "?") at chain position \(sequence) does not follow the previous link's hash"
+        case .truncated: "the chain ends before position \(sequence), where the sealer left it: its newest links were removed"
+        case .removed: "row \(id.map(String.init) ?? "?") at chain position \(sequence) was removed after it was sealed"
+        case .unqueued: "row \(id.map(String.init) ?? "?") is neither sealed nor waiting to be: it was taken off the sealing queue"
         }
     }
 }
@@ -109,18 +115,19 @@ public struct PostgresAuditStore: Sendable {
         ).rows.map { try $0.decode("name", as: String.self) }
     }
 
-    /// Walks the whole chain in the database: recomputes every sealed row's hash and checks each
-    /// follows the one before, and that the newest row is where the sealer left the head.
+    /// Walks the whole chain in the database: recomputes every link's hash from its event,
+    /// checks each link follows the one before and that the newest is where the sealer left the
+    /// head, and that every event is either sealed or waiting to be.
     public func verify() async throws -> AuditChainReport {
         let summary = try await client.query(
             """
-            SELECT (SELECT count(*) FROM audit_events WHERE chain_seq IS NOT NULL) AS sealed,
-                   (SELECT min(chain_seq) FROM audit_events WHERE chain_seq IS NOT NULL) AS first_seq,
-                   (SELECT max(chain_seq) FROM audit_events WHERE chain_seq IS NOT NULL) AS last_seq,
-                   (SELECT count(*) FROM audit_events WHERE chain_seq IS NULL) AS unsealed,
-                   (SELECT extract(epoch FROM now() - min(at))::float8 FROM audit_events WHERE chain_seq IS NULL) AS oldest_unsealed,
+            SELECT (SELECT count(*) FROM audit_chain) AS sealed,
+                   (SELECT min(seq) FROM audit_chain) AS first_seq,
+                   (SELECT max(seq) FROM audit_chain) AS last_seq,
+                   (SELECT count(*) FROM audit_pending) AS unsealed,
+                   (SELECT extract(epoch FROM now() - min(at))::float8 FROM audit_pending) AS oldest_unsealed,
                    h.last_seq AS head_seq,
-                   h.last_hash IS NOT DISTINCT FROM (SELECT hash FROM audit_events WHERE chain_seq = h.last_seq) AS head_matches
+                   h.last_hash IS NOT DISTINCT FROM (SELECT hash FROM audit_chain WHERE seq = h.last_seq) AS head_matches
             FROM audit_chain_head h
             """
         ).rows
@@ -131,30 +138,45 @@ public struct PostgresAuditStore: Sendable {
         let breaks = try await client.query(
             """
             WITH walk AS (
-                SELECT e.chain_seq, e.id, audit_row_hash(e.previous_hash, e.chain_seq, e) = e.hash AS hash_ok,
-                       lag(e.chain_seq) OVER w AS before_seq, lag(e.hash) OVER w AS before_hash, e.previous_hash
-                FROM audit_events e WHERE e.chain_seq IS NOT NULL
-                WINDOW w AS (ORDER BY e.chain_seq)
+                SELECT c.seq, c.event_id, e.id IS NULL AS gone,
+                       e.id IS NOT NULL AND audit_row_hash(c.previous_hash, c.seq, e) = c.hash AS hash_ok,
+                       lag(c.seq) OVER w AS before_seq, lag(c.hash) OVER w AS before_hash, c.previous_hash
+                FROM audit_chain c LEFT JOIN audit_events e ON e.id = c.event_id AND e.at = c.event_at
+                WINDOW w AS (ORDER BY c.seq)
             )
-            SELECT chain_seq, id,
-                   CASE WHEN NOT hash_ok THEN 'altered'
-                        WHEN before_seq IS NOT NULL AND chain_seq <> before_seq + 1 THEN 'missing'
-                        WHEN before_seq IS NOT NULL AND previous_hash IS DISTINCT FROM before_hash THEN 'relinked' END AS problem
+            SELECT seq, event_id,
+                   CASE WHEN gone THEN 'removed'
+                        WHEN NOT hash_ok THEN 'altered'
+                        WHEN before_seq IS NOT NULL AND seq <> before_seq + 1 THEN 'missing'
+                        ELSE 'relinked' END AS problem
             FROM walk
-            WHERE NOT hash_ok OR (before_seq IS NOT NULL AND (chain_seq <> before_seq + 1 OR previous_hash IS DISTINCT FROM before_hash))
-            ORDER BY chain_seq LIMIT 100
+            WHERE gone OR NOT hash_ok OR (before_seq IS NOT NULL AND (seq <> before_seq + 1 OR previous_hash IS DISTINCT FROM before_hash))
+            ORDER BY seq LIMIT 100
             """
         ).rows
         for line in breaks {
             let kind = AuditChainProblem.Kind(rawValue: try line.decode("problem", as: String.self)) ?? .altered
-            let sequence: Int64 = try line.decode("chain_seq")
-            // A removed row shows as a gap before the row after it: report the missing position.
+            let sequence: Int64 = try line.decode("seq")
+            // A removed link shows as a gap before the link after it: report the missing position.
             report.problems.append(
-                kind == .missing ? AuditChainProblem(kind: .missing, sequence: sequence - 1, id: nil) : AuditChainProblem(kind: kind, sequence: sequence, id: try line.decode("id")))
+                kind == .missing
+                    ? AuditChainProblem(kind: .missing, sequence: sequence - 1, id: nil) : AuditChainProblem(kind: kind, sequence: sequence, id: try line.decode("event_id")))
         }
         let headSequence: Int64 = try row.decode("head_seq")
         if headSequence > 0, report.problems.count < 100, try !(row.decodeIfPresent("head_matches", as: Bool.self) ?? false) {
             report.problems.append(AuditChainProblem(kind: .truncated, sequence: headSequence, id: nil))
+        }
+        // An event neither sealed nor waiting was taken off the sealing queue by hand.
+        let orphans = try await client.query(
+            """
+            SELECT e.id FROM audit_events e
+            WHERE NOT EXISTS (SELECT 1 FROM audit_chain c WHERE c.event_id = e.id AND c.event_at = e.at)
+              AND NOT EXISTS (SELECT 1 FROM audit_pending p WHERE p.id = e.id)
+            ORDER BY e.id LIMIT \(max(0, 100 - report.problems.count))
+            """
+        ).rows
+        for orphan in orphans {
+            report.problems.append(AuditChainProblem(kind: .unqueued, sequence: 0, id: try orphan.decode("id")))
         }
         return report
     }
@@ -180,8 +202,6 @@ public struct AuditQuery: Sendable, Equatable {
 public struct AuditRecord: Sendable, Equatable {
     public var id: Int64
     public var event: AuditEvent
-    /// Its place in the hash chain, once sealed.
-    public var chainSequence: Int64?
 }
 
 /// One page of audit events, and the id to continue below when there are more.
@@ -205,7 +225,7 @@ extension PostgresAuditStore {
         let limit = binds.value(String(query.limit + 1), type: "int")
         let sql = """
             SELECT id, to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS at, principal, role, action, resource_type, resource_id,
-                   outcome, request_id, client_address, user_agent, detail::text AS detail, chain_seq
+                   outcome, request_id, client_address, user_agent, detail::text AS detail
             FROM audit_events \(conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND "))
             ORDER BY id DESC LIMIT \(limit)
             """
@@ -220,8 +240,7 @@ extension PostgresAuditStore {
                         clientAddress: try row.decodeIfPresent("client_address"), userAgent: try row.decodeIfPresent("user_agent")),
                     action: AuditAction(rawValue: try row.decode("action")), resourceType: try row.decodeIfPresent("resource_type"),
                     resourceID: try row.decodeIfPresent("resource_id"), outcome: AuditOutcome(rawValue: try row.decode("outcome")) ?? .error,
-                    detail: try row.decodeIfPresent("detail")),
-                chainSequence: try row.decodeIfPresent("chain_seq"))
+                    detail: try row.decodeIfPresent("detail")))
         }
         let more = rows.count > query.limit
         return AuditPage(records: records, nextBeforeID: more ? records.last?.id : nil)

@@ -96,8 +96,6 @@ public struct AuditRoutes: Sendable {
             writer.member("user_agent", orNull: event.actor.userAgent)
             writer.key("detail")
             writer.raw(event.detail ?? "null")
-            writer.key("chain_seq")
-            if let sequence = record.chainSequence { writer.integer(sequence) } else { writer.raw("null") }
             writer.close("}")
         }
         writer.close("]")

@@ -1,11 +1,13 @@
 -- The audit trail: who did what to which resource, and whether it was allowed. Append-only: the
--- database refuses UPDATE, DELETE and TRUNCATE (below), except the one update that seals a row
--- into the hash chain. Old months leave only by dropping their partition (retention).
+-- database refuses UPDATE, DELETE and TRUNCATE on the events and on their hash chain (below).
+-- Old months leave only by dropping their partitions (retention).
 --
--- Rows are written unsealed (no lock, so writers never wait for each other); a sealer
--- (audit_seal, run by claimsd every second) gives them, in id order, a chain position and a
--- SHA-256 over the previous row's hash and the row's own fields. Changing or removing a sealed
--- row breaks the chain, which audit_events verification (claimsd audit verify) reports.
+-- Events are written without any lock, so writers never wait for each other; each new event is
+-- also queued in audit_pending (by trigger). A sealer (audit_seal, run by claimsd every second)
+-- takes the queue in id order and appends one audit_chain row per event: its chain position and
+-- a SHA-256 over the previous link's hash and the event's fields. Changing or removing an event
+-- or a link breaks the chain, which verification (claimsd audit verify) reports. Sealing never
+-- rewrites an event, so the events table only ever grows.
 CREATE SEQUENCE audit_events_id_seq;
 
 CREATE TABLE audit_events (
@@ -23,20 +25,33 @@ CREATE TABLE audit_events (
     user_agent      text,
     -- What else tells the event apart: the ids a list returned (bounded), its filter, a reason.
     detail          jsonb,
-    chain_seq       bigint,
-    previous_hash   bytea,
-    hash            bytea,
     PRIMARY KEY (id, at)
 ) PARTITION BY RANGE (at);
 
 CREATE INDEX audit_events_at ON audit_events (at, id);
 CREATE INDEX audit_events_principal ON audit_events (principal, at);
 CREATE INDEX audit_events_resource ON audit_events (resource_id, at) WHERE resource_id IS NOT NULL;
-CREATE INDEX audit_events_chain ON audit_events (chain_seq) WHERE chain_seq IS NOT NULL;
-CREATE INDEX audit_events_unsealed ON audit_events (id) WHERE chain_seq IS NULL;
 
 -- Rows whose month has no partition yet land here; audit_ensure_partitions keeps months ahead.
 CREATE TABLE audit_events_default PARTITION OF audit_events DEFAULT;
+
+-- Events written but not sealed yet.
+CREATE TABLE audit_pending (
+    id  bigint PRIMARY KEY,
+    at  timestamptz NOT NULL
+);
+
+-- The chain: one link per event, in sealing order, partitioned like the events so a month's
+-- links leave with its events.
+CREATE TABLE audit_chain (
+    seq            bigint NOT NULL,
+    event_id       bigint NOT NULL,
+    event_at       timestamptz NOT NULL,
+    previous_hash  bytea NOT NULL,
+    hash           bytea NOT NULL,
+    PRIMARY KEY (seq, event_at)
+) PARTITION BY RANGE (event_at);
+CREATE TABLE audit_chain_default PARTITION OF audit_chain DEFAULT;
 
 -- The sealer's position: the last chain position given and its hash.
 CREATE TABLE audit_chain_head (
@@ -53,7 +68,7 @@ LANGUAGE sql IMMUTABLE AS $$
     SELECT CASE WHEN value IS NULL THEN '-' ELSE length(value)::text || ':' || value END
 $$;
 
--- The hash of a row at chain position `seq` after a row whose hash was `previous`.
+-- The hash of event `e` at chain position `seq` after a link whose hash was `previous`.
 CREATE FUNCTION audit_row_hash(previous bytea, seq bigint, e audit_events) RETURNS bytea
 LANGUAGE sql IMMUTABLE AS $$
     SELECT sha256(previous || convert_to(
@@ -65,53 +80,72 @@ LANGUAGE sql IMMUTABLE AS $$
         || audit_field(e.detail::text), 'UTF8'))
 $$;
 
--- Seals up to max_rows unsealed rows, oldest id first; returns how many. Concurrent sealers
+-- Every new event waits in audit_pending for the sealer.
+CREATE FUNCTION audit_events_queue() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO audit_pending (id, at) VALUES (NEW.id, NEW.at);
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER audit_events_queue AFTER INSERT ON audit_events FOR EACH ROW EXECUTE FUNCTION audit_events_queue();
+
+-- Seals up to max_rows pending events, oldest id first; returns how many. Concurrent sealers
 -- take turns on the head row.
 CREATE FUNCTION audit_seal(max_rows integer) RETURNS integer
 LANGUAGE plpgsql AS $$
 DECLARE
     seq bigint;
     previous bytea;
-    next_hash bytea;
     e audit_events;
-    sealed integer := 0;
+    seqs bigint[] := '{}';
+    ids bigint[] := '{}';
+    ats timestamptz[] := '{}';
+    previous_hashes bytea[] := '{}';
+    hashes bytea[] := '{}';
 BEGIN
     SELECT last_seq, last_hash INTO seq, previous FROM audit_chain_head FOR UPDATE;
-    FOR e IN SELECT * FROM audit_events WHERE chain_seq IS NULL ORDER BY id LIMIT max_rows LOOP
+    FOR e IN
+        SELECT ev.* FROM audit_pending p JOIN audit_events ev ON ev.id = p.id AND ev.at = p.at ORDER BY p.id LIMIT max_rows
+    LOOP
         seq := seq + 1;
-        next_hash := audit_row_hash(previous, seq, e);
-        UPDATE audit_events SET chain_seq = seq, previous_hash = previous, hash = next_hash WHERE id = e.id AND at = e.at;
-        previous := next_hash;
-        sealed := sealed + 1;
+        seqs := seqs || seq;
+        ids := ids || e.id;
+        ats := ats || e.at;
+        previous_hashes := previous_hashes || previous;
+        previous := audit_row_hash(previous, seq, e);
+        hashes := hashes || previous;
     END LOOP;
+    IF cardinality(ids) = 0 THEN
+        RETURN 0;
+    END IF;
+    INSERT INTO audit_chain (seq, event_id, event_at, previous_hash, hash)
+        SELECT * FROM unnest(seqs, ids, ats, previous_hashes, hashes);
+    DELETE FROM audit_pending WHERE id = ANY (ids);
     UPDATE audit_chain_head SET last_seq = seq, last_hash = previous;
-    RETURN sealed;
+    RETURN cardinality(ids);
 END
 $$;
 
--- Refuses every change but sealing an unsealed row (its other fields unchanged).
-CREATE FUNCTION audit_events_append_only() RETURNS trigger
+-- Refuses every change to the events and the chain.
+CREATE FUNCTION audit_append_only() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-    IF TG_OP = 'UPDATE' AND OLD.chain_seq IS NULL AND NEW.chain_seq IS NOT NULL
-        AND (NEW.id, NEW.at, NEW.principal, NEW.role, NEW.action, NEW.resource_type, NEW.resource_id, NEW.outcome,
-             NEW.request_id, NEW.client_address, NEW.user_agent, NEW.detail)
-            IS NOT DISTINCT FROM
-            (OLD.id, OLD.at, OLD.principal, OLD.role, OLD.action, OLD.resource_type, OLD.resource_id, OLD.outcome,
-             OLD.request_id, OLD.client_address, OLD.user_agent, OLD.detail)
-    THEN
-        RETURN NEW;
-    END IF;
-    RAISE EXCEPTION 'audit_events is append-only: % refused', TG_OP USING ERRCODE = 'insufficient_privilege';
+    RAISE EXCEPTION '% is append-only: % refused', TG_TABLE_NAME, TG_OP USING ERRCODE = 'insufficient_privilege';
 END
 $$;
 
 CREATE TRIGGER audit_events_no_update_or_delete
-    BEFORE UPDATE OR DELETE ON audit_events FOR EACH ROW EXECUTE FUNCTION audit_events_append_only();
+    BEFORE UPDATE OR DELETE ON audit_events FOR EACH ROW EXECUTE FUNCTION audit_append_only();
 CREATE TRIGGER audit_events_no_truncate
-    BEFORE TRUNCATE ON audit_events FOR EACH STATEMENT EXECUTE FUNCTION audit_events_append_only();
+    BEFORE TRUNCATE ON audit_events FOR EACH STATEMENT EXECUTE FUNCTION audit_append_only();
+CREATE TRIGGER audit_chain_no_update_or_delete
+    BEFORE UPDATE OR DELETE ON audit_chain FOR EACH ROW EXECUTE FUNCTION audit_append_only();
+CREATE TRIGGER audit_chain_no_truncate
+    BEFORE TRUNCATE ON audit_chain FOR EACH STATEMENT EXECUTE FUNCTION audit_append_only();
 
--- Monthly partitions from this month to `months_ahead` months on, named audit_events_yYYYYmMM.
+-- Monthly partitions of the events and the chain from this month to `months_ahead` months on,
+-- named audit_events_yYYYYmMM and audit_chain_yYYYYmMM; returns how many months were added.
 CREATE FUNCTION audit_ensure_partitions(months_ahead integer) RETURNS integer
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -129,12 +163,18 @@ BEGIN
                 name, month AT TIME ZONE 'UTC', (month + interval '1 month') AT TIME ZONE 'UTC');
             created := created + 1;
         END IF;
+        name := 'audit_chain_y' || to_char(month, 'YYYY"m"MM');
+        IF to_regclass(name) IS NULL THEN
+            EXECUTE format('CREATE TABLE %I PARTITION OF audit_chain FOR VALUES FROM (%L) TO (%L)',
+                name, month AT TIME ZONE 'UTC', (month + interval '1 month') AT TIME ZONE 'UTC');
+        END IF;
     END LOOP;
     RETURN created;
 END
 $$;
 
--- Drops the monthly partitions that end on or before `cutoff`; returns their names.
+-- Drops the months (events and their links) that end on or before `cutoff`; returns the
+-- events' partition names.
 CREATE FUNCTION audit_drop_partitions_before(cutoff timestamptz) RETURNS SETOF text
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -149,6 +189,7 @@ BEGIN
         month_start := make_timestamp(substr(partition.relname, 15, 4)::int, substr(partition.relname, 20, 2)::int, 1, 0, 0, 0);
         IF (month_start + interval '1 month') AT TIME ZONE 'UTC' <= cutoff THEN
             EXECUTE format('DROP TABLE %I', partition.relname);
+            EXECUTE format('DROP TABLE IF EXISTS %I', 'audit_chain_' || substr(partition.relname, 14));
             RETURN NEXT partition.relname;
         END IF;
     END LOOP;
