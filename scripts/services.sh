@@ -127,8 +127,10 @@ start_postgres() {
     log "postgres ($instance) already running"
   else
     log "starting postgres ($instance) on 127.0.0.1:$port"
+    # The suite runs its tests concurrently, each with a scratch database and pools of its own:
+    # at its peak it holds over 150 connections.
     as_pg "$bin/pg_ctl" -D "$data" -l "$base/postgres.log" -w -t 60 \
-      -o "-p $port -k $base/socket -c listen_addresses=127.0.0.1 -c max_connections=200 -c fsync=${CLAIMS_PG_FSYNC:-on}" start >/dev/null \
+      -o "-p $port -k $base/socket -c listen_addresses=127.0.0.1 -c max_connections=400 -c fsync=${CLAIMS_PG_FSYNC:-on}" start >/dev/null \
       || { tail -n 20 "$base/postgres.log" >&2; die "postgres ($instance) did not start"; }
   fi
   head -n 1 "$data/postmaster.pid" >"$STATE/$instance/postgres.pid"
