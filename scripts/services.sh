@@ -26,7 +26,7 @@ PACKAGES=(postgresql redis-server redis-tools libpq-dev libhiredis-dev libsystem
 # Only the test suite and benchmarks need these: promtool (in Debian's prometheus package)
 # checks /metrics; the exporters are real scrape targets for the built-in scraper.
 TEST_PACKAGES=(prometheus prometheus-alertmanager prometheus-node-exporter prometheus-redis-exporter prometheus-postgres-exporter
-  docker-compose python3-venv)
+  docker-compose python3-venv openssl)
 # Validators from PyPI (none is packaged by Debian), pinned, in a virtual environment of the
 # repository's own (.local/tools/venv): kubernetes-validate checks deploy/k8s offline.
 PYPI_TEST_TOOLS=(kubernetes-validate==1.37.0)
@@ -108,8 +108,24 @@ pg_base() {
   echo "$base"
 }
 
+# A certificate authority and a server certificate for 127.0.0.1 and localhost in $1 (made once),
+# for a PostgreSQL that serves TLS: clients check it with sslmode=verify-full and sslrootcert=$1/ca.crt.
+make_tls_files() {
+  local dir="$1"
+  mkdir -p "$dir"
+  [ -f "$dir/server.crt" ] && return 0
+  log "making a test certificate authority and server certificate in $dir"
+  openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=claimsd test CA" \
+    -keyout "$dir/ca.key" -out "$dir/ca.crt" 2>/dev/null
+  openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" -keyout "$dir/server.key" -out "$dir/server.csr" 2>/dev/null
+  printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' >"$dir/server.ext"
+  openssl x509 -req -in "$dir/server.csr" -CA "$dir/ca.crt" -CAkey "$dir/ca.key" -CAcreateserial -days 3650 \
+    -extfile "$dir/server.ext" -out "$dir/server.crt" 2>/dev/null
+  chmod 600 "$dir/server.key" "$dir/ca.key"
+}
+
 start_postgres() {
-  local instance="$1" port="$2" bin base data
+  local instance="$1" port="$2" bin base data tls_options=""
   bin="$(pg_bindir)"
   mkdir -p "$STATE/$instance"
   chmod 755 "$STATE" "$STATE/$instance" 2>/dev/null || true
@@ -123,6 +139,15 @@ start_postgres() {
   fi
   mkdir -p "$base/socket"
   [ "$(id -u)" -eq 0 ] && chown postgres: "$base/socket"
+  # CLAIMS_PG_TLS_DIR: serve TLS with the certificate made there (the server needs its own copy
+  # of the key, owned by the user it runs as).
+  if [ -n "${CLAIMS_PG_TLS_DIR:-}" ]; then
+    make_tls_files "$CLAIMS_PG_TLS_DIR"
+    cp "$CLAIMS_PG_TLS_DIR/server.crt" "$CLAIMS_PG_TLS_DIR/server.key" "$base/"
+    chmod 600 "$base/server.key"
+    [ "$(id -u)" -eq 0 ] && chown postgres: "$base/server.crt" "$base/server.key"
+    tls_options=" -c ssl=on -c ssl_cert_file=$base/server.crt -c ssl_key_file=$base/server.key"
+  fi
   if as_pg "$bin/pg_ctl" -D "$data" status >/dev/null 2>&1; then
     log "postgres ($instance) already running"
   else
@@ -130,7 +155,7 @@ start_postgres() {
     # The suite runs its tests concurrently, each with a scratch database and pools of its own:
     # at its peak it holds over 150 connections.
     as_pg "$bin/pg_ctl" -D "$data" -l "$base/postgres.log" -w -t 60 \
-      -o "-p $port -k $base/socket -c listen_addresses=127.0.0.1 -c max_connections=400 -c fsync=${CLAIMS_PG_FSYNC:-on}" start >/dev/null \
+      -o "-p $port -k $base/socket -c listen_addresses=127.0.0.1 -c max_connections=400 -c fsync=${CLAIMS_PG_FSYNC:-on}$tls_options" start >/dev/null \
       || { tail -n 20 "$base/postgres.log" >&2; die "postgres ($instance) did not start"; }
   fi
   head -n 1 "$data/postmaster.pid" >"$STATE/$instance/postgres.pid"

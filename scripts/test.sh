@@ -13,13 +13,14 @@ CHAOS_PG_PORT="${CLAIMS_TEST_CHAOS_PG_PORT:-15434}"
 CHAOS_REDIS_PORT="${CLAIMS_TEST_CHAOS_REDIS_PORT:-16381}"
 READINESS_PG_PORT="${CLAIMS_TEST_READINESS_PG_PORT:-15435}"
 READINESS_REDIS_PORT="${CLAIMS_TEST_READINESS_REDIS_PORT:-16382}"
+TLS_PG_PORT="${CLAIMS_TEST_TLS_PG_PORT:-15437}"
 PAUSED_REDIS_PORT="${CLAIMS_TEST_PAUSED_REDIS_PORT:-16384}"
 NODE_EXPORTER_PORT="${CLAIMS_TEST_NODE_EXPORTER_PORT:-19100}"
 PROMETHEUS_PORT="${CLAIMS_TEST_PROMETHEUS_PORT:-19090}"
 ALERTMANAGER_PORT="${CLAIMS_TEST_ALERTMANAGER_PORT:-19093}"
 DRILL_5XX_ALERTMANAGER_PORT="${CLAIMS_TEST_DRILL_5XX_ALERTMANAGER_PORT:-19094}"
 DRILL_4XX_ALERTMANAGER_PORT="${CLAIMS_TEST_DRILL_4XX_ALERTMANAGER_PORT:-19095}"
-INSTANCES=(test chaos readiness paused scrape promql alerting drill5xx drill4xx)
+INSTANCES=(test chaos readiness paused scrape promql alerting drill5xx drill4xx tls)
 
 bash "$SERVICES" install-test
 
@@ -49,6 +50,12 @@ bash "$SERVICES" start redis readiness "$READINESS_REDIS_PORT"
 # A Redis the circuit-breaker tests pause (SIGSTOP), so it hangs instead of refusing.
 bash "$SERVICES" start redis paused "$PAUSED_REDIS_PORT"
 bash "$SERVICES" start journald test
+# A PostgreSQL serving TLS with a certificate from a test authority, for sslmode=verify-full.
+TLS_DIR="${CLAIMS_STATE_DIR:-$REPO/.local}/tls/certificates"
+rm -rf "$TLS_DIR"
+CLAIMS_PG_TLS_DIR="$TLS_DIR" bash "$SERVICES" start postgres tls "$TLS_PG_PORT"
+export CLAIMS_TEST_TLS_DATABASE_URL="postgresql://claimsd@127.0.0.1:$TLS_PG_PORT/claimsd"
+export CLAIMS_TEST_TLS_CA="$TLS_DIR/ca.crt"
 
 export CLAIMS_TEST_DATABASE_URL="postgresql://claimsd@127.0.0.1:$PG_PORT/claimsd"
 export CLAIMS_TEST_REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0"

@@ -119,4 +119,33 @@ import Testing
             await client.shutdown()
         }
     }
+
+    @Test func theDatabaseURLCanRequireAVerifiedTLSConnection() async throws {
+        let verified = TestEnvironment.tlsDatabaseURL + "?sslmode=verify-full&sslrootcert=" + TestEnvironment.tlsCA
+        let configuration = try ServiceConfiguration.load(environment: ["CLAIMS_DATABASE_URL": verified])
+        let client = try PostgresClient(configuration: configuration.postgres, logger: TestEnvironment.quietLogger)
+        let row = try await client.query("SELECT ssl, version FROM pg_stat_ssl WHERE pid = pg_backend_pid()").rows.first
+        #expect(try row?.decode("ssl", as: Bool.self) == true)
+        #expect(try ["TLSv1.2", "TLSv1.3"].contains(row?.decode("version", as: String.self) ?? ""))
+        // claimsd's own migrations and queries run over it.
+        #expect(try await Migrator(client: client, logger: TestEnvironment.quietLogger).migrate().count >= 0)
+        await client.shutdown()
+
+        // A server whose certificate another authority signed is refused, naming the reason.
+        let directory = NSTemporaryDirectory() + "claimsd-tls-\(TestEnvironment.uniqueSuffix())"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let other = try ChildProcess(
+            "openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=another CA", "-keyout", directory + "/other.key", "-out", directory + "/other.crt"])
+        #expect(try await other.waitForExit(timeout: .seconds(60)) == 0, "\(other.standardError)")
+        let wrong = try PostgresClient(
+            configuration: .init(conninfo: TestEnvironment.tlsDatabaseURL + "?sslmode=verify-full&sslrootcert=" + directory + "/other.crt", maxConnections: 1),
+            logger: TestEnvironment.quietLogger)
+        await #expect {
+            try await wrong.query("SELECT 1")
+        } throws: { error in
+            "\(error)".contains("certificate verify failed")
+        }
+        await wrong.shutdown()
+    }
 }

@@ -32,6 +32,10 @@ public enum TestEnvironment {
 
     /// A PostgreSQL and a Redis that the readiness tests may stop and restart.
     public static var readinessDatabaseURL: String { required("CLAIMS_TEST_READINESS_DATABASE_URL") }
+    /// A PostgreSQL that serves TLS with a certificate from the test authority in ``tlsCA``.
+    public static var tlsDatabaseURL: String { required("CLAIMS_TEST_TLS_DATABASE_URL") }
+    /// The test certificate authority's certificate (PEM).
+    public static var tlsCA: String { required("CLAIMS_TEST_TLS_CA") }
     public static var readinessRedisURL: String { required("CLAIMS_TEST_READINESS_REDIS_URL") }
 
     /// A logger that discards everything, for clients under test.
