@@ -72,9 +72,7 @@ public struct PostgresAuditStore: Sendable {
     /// Appends `events` in one statement.
     public func append(_ events: [AuditEvent]) async throws {
         guard !events.isEmpty else { return }
-        var binds = PostgresBindList()
-        let insert = Self.insert(events, binds: &binds)
-        try await client.query(PostgresQuery(sql: insert, binds: binds.values))
+        try await client.withConnection { try await Self.append(events, on: $0) }
     }
 
     /// Appends `events` in the transaction `connection` is in, so they commit with its change.

@@ -1,6 +1,7 @@
 public import AuditTrail
 public import Claims
 public import Foundation
+import JSONText
 import Postgres
 
 /// Where a claim is in its life.
@@ -296,10 +297,13 @@ public struct ImportBatch: Sendable {
     /// The audit event of storing this batch, when it is audited.
     public var auditEvent: AuditEvent? {
         guard let audit else { return nil }
-        var detail = "{\"claim_ids\":["
-        detail += accepted.map { "\"" + $0.id.postgresText + "\"" }.joined(separator: ",")
-        detail += "],\"rejected\":\(rejected.count)}"
-        return AuditEvent(actor: audit.actor, action: .claimImport, resourceType: "import", resourceID: audit.importID.postgresText, detail: detail)
+        var detail = JSONWriter(capacity: 48 + 39 * accepted.count)
+        detail.open("{")
+        detail.key("claim_ids")
+        detail.strings(accepted.map(\.id.postgresText))
+        detail.member("rejected", rejected.count)
+        detail.close("}")
+        return AuditEvent(actor: audit.actor, action: .claimImport, resourceType: "import", resourceID: audit.importID.postgresText, detail: detail.text)
     }
 
     public mutating func accept(_ claim: StoredClaim) {

@@ -36,14 +36,25 @@ import Testing
         }
     }
 
-    @Test func everyClaimAccessIsAuditedWithItsOutcome() async throws {
+    /// A migrated scratch database, dependencies, the router, and the service that writes the
+    /// audit queue (run by hand: `flush()`, `seal()`).
+    static func withAuditedRouter(
+        auditEnabled: Bool = true,
+        _ body: (PostgresClient, AppDependencies, Router<ClaimsRequestContext>, AuditService) async throws -> Void
+    ) async throws {
         try await ScratchDatabase.with { postgres, database in
             _ = try await Migrator(client: postgres, logger: TestEnvironment.quietLogger).migrate()
-            let dependencies = try makeDependencies(databaseURL: database.url, redisURL: TestEnvironment.redisURL)
+            let dependencies = try makeDependencies(databaseURL: database.url, redisURL: TestEnvironment.redisURL, auditEnabled: auditEnabled)
             let router = buildRouter(dependencies: dependencies, access: try await TestAccess.settings(), traffic: TrafficSettings(rateLimits: []))
             let service = AuditService(
                 recorder: dependencies.audit, store: PostgresAuditStore(client: postgres), retentionSeconds: 0, logger: TestEnvironment.quietLogger,
                 metrics: dependencies.telemetry.factory)
+            try await body(postgres, dependencies, router, service)
+        }
+    }
+
+    @Test func everyClaimAccessIsAuditedWithItsOutcome() async throws {
+        try await Self.withAuditedRouter { postgres, dependencies, router, service in
             let admin = try await TestAccess.apiKey(postgres, role: .admin)
             let providerB = try await TestAccess.apiKey(postgres, role: .provider, scope: Scope(npis: [Self.npiB]))
             let metrics = try await TestAccess.apiKey(postgres, role: .metrics)
@@ -106,13 +117,7 @@ import Testing
     }
 
     @Test func loginsAndAccountChangesAreAudited() async throws {
-        try await ScratchDatabase.with { postgres, database in
-            _ = try await Migrator(client: postgres, logger: TestEnvironment.quietLogger).migrate()
-            let dependencies = try makeDependencies(databaseURL: database.url, redisURL: TestEnvironment.redisURL)
-            let router = buildRouter(dependencies: dependencies, access: try await TestAccess.settings(), traffic: TrafficSettings(rateLimits: []))
-            let service = AuditService(
-                recorder: dependencies.audit, store: PostgresAuditStore(client: postgres), retentionSeconds: 0, logger: TestEnvironment.quietLogger,
-                metrics: dependencies.telemetry.factory)
+        try await Self.withAuditedRouter { postgres, dependencies, router, service in
             let admin = try await TestAccess.apiKey(postgres, role: .admin)
             try await Application(router: router, logger: TestEnvironment.quietLogger).test(.router) { client in
                 let json: HTTPFields = [.contentType: "application/json"]
@@ -152,10 +157,7 @@ import Testing
     }
 
     @Test func auditorsPageThroughTheTrailWithFilters() async throws {
-        try await ScratchDatabase.with { postgres, database in
-            _ = try await Migrator(client: postgres, logger: TestEnvironment.quietLogger).migrate()
-            let dependencies = try makeDependencies(databaseURL: database.url, redisURL: TestEnvironment.redisURL)
-            let router = buildRouter(dependencies: dependencies, access: try await TestAccess.settings(), traffic: TrafficSettings(rateLimits: []))
+        try await Self.withAuditedRouter { postgres, _, router, service in
             let store = PostgresAuditStore(client: postgres)
             let auditor = try await TestAccess.apiKey(postgres, role: .auditor)
             // Seven events: two principals, three actions, over three days.
@@ -201,8 +203,6 @@ import Testing
                 for word in ["outcome", "since", "limit", "cursor"] { #expect(badText.contains(word), "\(word): \(badText)") }
             }
             // Each read of the trail is itself audited.
-            let service = AuditService(
-                recorder: dependencies.audit, store: store, retentionSeconds: 0, logger: TestEnvironment.quietLogger, metrics: dependencies.telemetry.factory)
             #expect(await service.flush() >= 8)
             let reads = try await postgres.query("SELECT count(*) AS n FROM audit_events WHERE action = 'audit.read' AND principal LIKE 'api_key:%'").rows.first?.decode("n", as: Int.self)
             #expect(reads ?? 0 >= 8)
@@ -210,10 +210,7 @@ import Testing
     }
 
     @Test func importsAndPaymentResultsCommitWithTheirAuditRows() async throws {
-        try await ScratchDatabase.with { postgres, database in
-            _ = try await Migrator(client: postgres, logger: TestEnvironment.quietLogger).migrate()
-            let dependencies = try makeDependencies(databaseURL: database.url, redisURL: TestEnvironment.redisURL)
-            let router = buildRouter(dependencies: dependencies, access: try await TestAccess.settings(), traffic: TrafficSettings(rateLimits: []))
+        try await Self.withAuditedRouter { postgres, _, router, service in
             let admin = try await TestAccess.apiKey(postgres, role: .admin)
             let payer = try await TestAccess.apiKey(postgres, role: .payer)
             try await Application(router: router, logger: TestEnvironment.quietLogger).test(.router) { client in
@@ -242,9 +239,6 @@ import Testing
                 let empty = try await client.execute(uri: "/api/v1/payments/events?after=1000", method: .get, headers: [.authorization: "Bearer " + payer])
                 #expect(empty.status == .ok)
             }
-            let service = AuditService(
-                recorder: dependencies.audit, store: PostgresAuditStore(client: postgres), retentionSeconds: 0, logger: TestEnvironment.quietLogger,
-                metrics: dependencies.telemetry.factory)
             // The feed read that returned events is audited; the empty poll is not.
             #expect(await service.flush() == 1)
             let feedRead = try await postgres.query("SELECT detail->>'count' AS n FROM audit_events WHERE action = 'payments.read'").rows.map { try $0.decode("n", as: String.self) }
@@ -253,10 +247,7 @@ import Testing
     }
 
     @Test func withAuditingOffNothingIsRecorded() async throws {
-        try await ScratchDatabase.with { postgres, database in
-            _ = try await Migrator(client: postgres, logger: TestEnvironment.quietLogger).migrate()
-            let dependencies = try makeDependencies(databaseURL: database.url, redisURL: TestEnvironment.redisURL, auditEnabled: false)
-            let router = buildRouter(dependencies: dependencies, access: try await TestAccess.settings(), traffic: TrafficSettings(rateLimits: []))
+        try await Self.withAuditedRouter(auditEnabled: false) { postgres, dependencies, router, _ in
             let admin = try await TestAccess.apiKey(postgres, role: .admin)
             try await Application(router: router, logger: TestEnvironment.quietLogger).test(.router) { client in
                 let created = try await client.execute(

@@ -102,18 +102,10 @@ public struct ClaimsController<Repository: ClaimRepository>: Sendable {
             message: "this credential submits claims only for the NPIs \(allowed); the claim names \(npis.joined(separator: ", "))")
     }
 
-    /// A 403 unless the principal may submit `claim`.
+    /// A 403 unless the principal may submit `claim`; a refusal is audited as `action` denied.
     func requireInScope(_ claim: ValidatedClaim, id: UUID?, action: AuditAction, request: Request, context: ClaimsRequestContext) throws {
-        do {
-            try Self.requireInScope(claim, context: context)
-        } catch {
-            audit.record(Self.auditEvent(action, id: id, request: request, context: context, outcome: .denied, detail: #"{"reason":"provider_scope"}"#))
-            throw error
-        }
-    }
-
-    static func requireInScope(_ claim: ValidatedClaim, context: ClaimsRequestContext) throws {
-        guard let violation = scopeViolation(claim, visibility: visibility(context)) else { return }
+        guard let violation = Self.scopeViolation(claim, visibility: Self.visibility(context)) else { return }
+        audit.record(Self.auditEvent(action, id: id, request: request, context: context, outcome: .denied, detail: #"{"reason":"provider_scope"}"#))
         var problem = Problem(status: .forbidden, detail: violation.message, type: ProblemType.outOfScope, title: "Claim outside your scope")
         problem.errors = [violation]
         throw problem
