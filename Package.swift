@@ -34,6 +34,9 @@ let package = Package(
         .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.7.1"),
         // Password hashes: bcrypt (only the HummingbirdBcrypt product is built).
         .package(url: "https://github.com/hummingbird-project/hummingbird-auth.git", from: "2.5.0"),
+        // AES-256-GCM and HMAC-SHA256 for values encrypted at rest (BoringSSL on Linux). jwt-kit
+        // builds it already, so naming it adds no build time.
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
     ],
     targets: [
         // C system libraries: module maps only, no code.
@@ -96,6 +99,8 @@ let package = Package(
                 .embedInCode("sql/V0004__provider_shares.sql"),
                 .embedInCode("sql/V0005__accounts.sql"),
                 .embedInCode("sql/V0006__audit_trail.sql"),
+                .embedInCode("sql/V0007__encryption_at_rest.sql"),
+                .embedInCode("sql/V0008__plaintext_dropped.sql"),
             ],
             swiftSettings: strict
         ),
@@ -111,7 +116,7 @@ let package = Package(
         ),
 
         // Users, API keys and refresh-token families in PostgreSQL.
-        .target(name: "AccountStore", dependencies: ["Access", "AuditTrail", "Postgres"], swiftSettings: strict),
+        .target(name: "AccountStore", dependencies: ["Access", "AuditTrail", "Postgres", "DataProtection"], swiftSettings: strict),
 
         // The audit trail: who did what to which resource, appended, hash-chained, verified.
         .target(name: "AuditTrail", dependencies: ["Postgres"], swiftSettings: strict),
@@ -119,8 +124,20 @@ let package = Package(
         // The claims domain: normalization, parsing, validation rules, pricing. Pure Swift, no I/O.
         .target(name: "Claims", swiftSettings: strict),
 
+        // Values encrypted at rest: the data keyring, AES-256-GCM sealing with the key id beside
+        // the value, the blind index, and the catalog of protected columns. No I/O.
+        .target(name: "DataProtection", dependencies: [.product(name: "Crypto", package: "swift-crypto")], swiftSettings: strict),
+
+        // The protected columns in PostgreSQL: the keyring checked against the database, plain
+        // values encrypted in batches, and key rotation.
+        .target(
+            name: "EncryptedColumns",
+            dependencies: ["DataProtection", "Postgres", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict
+        ),
+
         // Claims in PostgreSQL: repository protocol and its implementation.
-        .target(name: "ClaimStore", dependencies: ["Claims", "Postgres", "JSONText", "AuditTrail"], swiftSettings: strict),
+        .target(name: "ClaimStore", dependencies: ["Claims", "Postgres", "JSONText", "AuditTrail", "DataProtection"], swiftSettings: strict),
 
         // The provider ranking in Redis and the outbox relay that keeps it (and the payments
         // stream) up to date, exactly once.
@@ -205,7 +222,7 @@ let package = Package(
         .target(
             name: "App",
             dependencies: [
-                "Pooling", "Postgres", "Redis", "Journal", "Access", "AccountStore", "AuditTrail", "Claims", "ClaimStore", "Schema", "Digests", "CircuitBreaking", "JSONText", "Ranking", "RateLimiting", "TimeSeries", "Scraping", "PromQL", "Alerting", "AlertDelivery", "OutboundHTTP", "ServiceManager",
+                "Pooling", "Postgres", "Redis", "Journal", "Access", "AccountStore", "AuditTrail", "Claims", "ClaimStore", "DataProtection", "EncryptedColumns", "Schema", "Digests", "CircuitBreaking", "JSONText", "Ranking", "RateLimiting", "TimeSeries", "Scraping", "PromQL", "Alerting", "AlertDelivery", "OutboundHTTP", "ServiceManager",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -221,8 +238,8 @@ let package = Package(
         .executableTarget(
             name: "claimsd",
             dependencies: [
-                "App", "Access", "AccountStore", "AuditTrail", "Claims", "ClaimStore", "Schema", "TimeSeries", "PromQL", "Alerting", "OutboundHTTP",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "App", "Access", "AccountStore", "AuditTrail", "Claims", "ClaimStore", "DataProtection", "EncryptedColumns", "Schema", "TimeSeries", "PromQL",
+                "Alerting", "OutboundHTTP", .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
         ),
@@ -253,7 +270,7 @@ let package = Package(
         .target(
             name: "TestSupport",
             dependencies: [
-                "Postgres", "Claims", "ClaimStore", "Flooding", .product(name: "Logging", package: "swift-log"),
+                "Postgres", "Claims", "ClaimStore", "DataProtection", "Flooding", .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
@@ -273,6 +290,7 @@ let package = Package(
         .testTarget(name: "CircuitBreakingTests", dependencies: ["CircuitBreaking"], swiftSettings: strict),
         .testTarget(name: "DigestsTests", dependencies: ["Digests"], swiftSettings: strict),
         .testTarget(name: "AccessTests", dependencies: ["Access", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "DataProtectionTests", dependencies: ["DataProtection", "EncryptedColumns", "Postgres", "Schema", "TestSupport", .product(name: "Logging", package: "swift-log")], swiftSettings: strict),
         .testTarget(name: "AuditTrailTests", dependencies: ["AuditTrail", "Postgres", "Schema", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "SchemaTests", dependencies: ["Schema", "Postgres", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "TestSupport"], swiftSettings: strict),
@@ -289,7 +307,7 @@ let package = Package(
             name: "AppTests",
             dependencies: [
                 "App", "Access", "AccountStore", "Postgres", "Redis", "TestSupport", "Journal", "Ranking", "RateLimiting", "ClaimStore", "Claims", "TimeSeries", "PromQL", "Alerting", "AlertDelivery",
-                "ServiceManager", "Schema", "Digests", .product(name: "Yams", package: "Yams"),
+                "ServiceManager", "Schema", "Digests", "DataProtection", "EncryptedColumns", .product(name: "Yams", package: "Yams"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"), .product(name: "NIOPosix", package: "swift-nio"),
             ],
             swiftSettings: strict

@@ -29,6 +29,11 @@ export CLAIMS_REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0"
 export CLAIMS_LOG_TARGET=stdout CLAIMS_DATABASE_POOL_SIZE="$CONNECTIONS"
 # The built-in time-series store of the benchmarked claimsd (scripts may point it elsewhere).
 export CLAIMS_TSDB_PATH="$WORK/tsdb"
+# The benchmark database's data keys, made once.
+if [ ! -s "$REPO/.local/bench/data-keys" ]; then
+  (umask 077; "$BINARY" keys generate --data-key-id bench-1 >"$REPO/.local/bench/data-keys")
+fi
+export CLAIMS_DATA_KEYS="$REPO/.local/bench/data-keys"
 export PGHOST=127.0.0.1 PGPORT="$PG_PORT" PGUSER=claimsd PGDATABASE=claimsd
 psql() { "$PG_BIN/psql" -v ON_ERROR_STOP=1 -qtA "$@"; }
 redis() { redis-cli -h 127.0.0.1 -p "$REDIS_PORT" "$@"; }

@@ -41,13 +41,21 @@ export CLAIMSD_REVISION="${CLAIMSD_REVISION:-$(git -C "$REPO" rev-parse --short 
 HOST="${CLAIMS_HOST:-127.0.0.1}"
 PORT="${CLAIMS_PORT:-8000}"
 
-# Authentication is required: keep a local signing keyring and an admin API key (both
-# git-ignored under .local/run), made once, so tokens survive restarts and the API can be used.
+# Authentication is required: keep a local signing keyring and an admin API key (git-ignored
+# under .local/run), made once, so tokens survive restarts and the API can be used.
 if [ -z "${CLAIMS_JWT_KEYS:-}" ]; then
   if [ ! -s "$STATE/jwt-keys" ]; then
     (umask 077; "$BINARY" jwt-keys generate --kid local-1 >"$STATE/jwt-keys")
   fi
   export CLAIMS_JWT_KEYS="$STATE/jwt-keys"
+fi
+# Member identifiers and names are stored encrypted: a local keyring, made once. Elsewhere, keep
+# the keyring secret and back it up apart from the database (docs/security.md).
+if [ -z "${CLAIMS_DATA_KEYS:-}" ]; then
+  if [ ! -s "$STATE/data-keys" ]; then
+    (umask 077; "$BINARY" keys generate --data-key-id local-1 >"$STATE/data-keys")
+  fi
+  export CLAIMS_DATA_KEYS="$STATE/data-keys"
 fi
 if [ ! -s "$STATE/admin-key" ]; then
   (umask 077; "$BINARY" api-keys create --role admin --name "local admin (scripts/run.sh)" >"$STATE/admin-key.new") \

@@ -474,5 +474,6 @@ case "$command" in
     log "${command/%e/}ing redis ($2, pid $(cat "$STATE/$2/redis.pid"))"
     kill -"$signal" "$(cat "$STATE/$2/redis.pid")" ;;
   status) status "${1:?usage: services.sh status INSTANCE}" ;;
-  *) die "usage: services.sh install | start … | stop … | status INSTANCE" ;;
+  pg-bindir) pg_bindir ;;
+  *) die "usage: services.sh install | start … | stop … | status INSTANCE | pg-bindir" ;;
 esac

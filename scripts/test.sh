@@ -56,6 +56,16 @@ rm -rf "$TLS_DIR"
 CLAIMS_PG_TLS_DIR="$TLS_DIR" bash "$SERVICES" start postgres tls "$TLS_PG_PORT"
 export CLAIMS_TEST_TLS_DATABASE_URL="postgresql://claimsd@127.0.0.1:$TLS_PG_PORT/claimsd"
 export CLAIMS_TEST_TLS_CA="$TLS_DIR/ca.crt"
+# The keys that encrypt member identifiers at rest, for the tests and every claimsd they start:
+# made once (openssl), so the databases of an earlier run still open with them.
+DATA_KEYS_FILE="${CLAIMS_STATE_DIR:-$REPO/.local}/test-data-keys"
+if [ ! -s "$DATA_KEYS_FILE" ]; then
+  random_key() { openssl rand -base64 32 | tr '+/' '-_' | tr -d '=\n'; }
+  (umask 077; printf 'data test-data-1 %s\nindex test-index-1 %s\n' "$(random_key)" "$(random_key)" >"$DATA_KEYS_FILE")
+fi
+export CLAIMS_DATA_KEYS="$DATA_KEYS_FILE"
+# pg_dump of the PostgreSQL in use: the encryption test scans a dump for plain values.
+export CLAIMS_TEST_PG_DUMP="$(bash "$SERVICES" pg-bindir)/pg_dump"
 
 export CLAIMS_TEST_DATABASE_URL="postgresql://claimsd@127.0.0.1:$PG_PORT/claimsd"
 export CLAIMS_TEST_REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0"

@@ -14,6 +14,10 @@ public enum Role: String, Sendable, CaseIterable, Codable, CustomStringConvertib
     case metrics
 
     public var description: String { rawValue }
+
+    /// Whether the role sees member identifiers and people's names masked to their last four
+    /// characters: an auditor checks who did what, not whom a claim concerns.
+    public var seesIdentifiersMasked: Bool { self == .auditor }
 }
 
 /// The part of the claim data a ``Role`` is bound to: a provider's NPIs, a member's subscriber id.

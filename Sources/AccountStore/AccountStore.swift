@@ -1,5 +1,6 @@
 public import AuditTrail
 public import Access
+public import DataProtection
 public import Foundation
 public import Postgres
 
@@ -123,15 +124,18 @@ public enum AccountError: Error, Sendable, Equatable, CustomStringConvertible {
 /// Users, API keys and refresh tokens in PostgreSQL (tables of migration V0005).
 public struct PostgresAccountStore: Sendable {
     let client: PostgresClient
+    /// Encrypts names and members' subscriber ids (see ``ProtectedColumn``).
+    let cipher: FieldCipher
 
-    public init(client: PostgresClient) {
+    public init(client: PostgresClient, cipher: FieldCipher) {
         self.client = client
+        self.cipher = cipher
     }
 
     // MARK: Users
 
     static let userColumns = """
-        id, email, full_name, password_hash, role, array_to_string(scope_npis, ' ') AS npis, scope_subscriber_id,
+        id, email, full_name_sealed, password_hash, role, array_to_string(scope_npis, ' ') AS npis, scope_subscriber_id_sealed,
         to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS created_at,
         to_char(disabled_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS disabled_at
         """
@@ -140,16 +144,19 @@ public struct PostgresAccountStore: Sendable {
     /// `audit`, when given, is written in the same transaction with the new user's id as its resource.
     public func createUser(_ user: NewUser, audit: AuditEvent? = nil) async throws -> UserAccount {
         do {
+            let id = UUID()
+            let fullName = sealed(user.fullName, ProtectedColumn.userFullName, id.postgresText)
+            let subscriber = user.scope.subscriberID.map { sealed($0, ProtectedColumn.userScopeSubscriberID, id.postgresText) }
             return try await client.withTransaction { connection in
                 let rows = try await connection.query(
                     """
-                    INSERT INTO users (id, email, full_name, password_hash, role, scope_npis, scope_subscriber_id)
-                    VALUES (\(UUID()), \(user.email), \(user.fullName), \(user.passwordHash), \(user.role.rawValue),
-                            \(postgresArrayLiteral(user.scope.npis))::text[], \(user.scope.subscriberID))
+                    INSERT INTO users (id, email, full_name_sealed, password_hash, role, scope_npis, scope_subscriber_id_sealed)
+                    VALUES (\(id), \(user.email), \(fullName), \(user.passwordHash), \(user.role.rawValue),
+                            \(postgresArrayLiteral(user.scope.npis))::text[], \(subscriber))
                     RETURNING \(unescaped: Self.userColumns)
                     """
                 ).rows
-                let created = try Self.user(rows[0])
+                let created = try decodeUser(rows[0])
                 try await PostgresAuditStore.append(audit.map { var event = $0; event.resourceID = created.id.postgresText; return [event] } ?? [], on: connection)
                 return created
             }
@@ -160,30 +167,32 @@ public struct PostgresAccountStore: Sendable {
 
     /// The user with this email, whatever its case.
     public func user(email: String) async throws -> UserAccount? {
-        try await client.query("SELECT \(unescaped: Self.userColumns) FROM users WHERE lower(email) = lower(\(email))").rows.first.map(Self.user)
+        try await client.query("SELECT \(unescaped: Self.userColumns) FROM users WHERE lower(email) = lower(\(email))").rows.first.map(decodeUser)
     }
 
     /// The user with this id.
     public func user(id: UUID) async throws -> UserAccount? {
-        try await client.query("SELECT \(unescaped: Self.userColumns) FROM users WHERE id = \(id)").rows.first.map(Self.user)
+        try await client.query("SELECT \(unescaped: Self.userColumns) FROM users WHERE id = \(id)").rows.first.map(decodeUser)
     }
 
     /// Every user, oldest first.
     public func users() async throws -> [UserAccount] {
-        try await client.query("SELECT \(unescaped: Self.userColumns) FROM users ORDER BY created_at, id").rows.map(Self.user)
+        try await client.query("SELECT \(unescaped: Self.userColumns) FROM users ORDER BY created_at, id").rows.map(decodeUser)
     }
 
     /// Applies `change`; disabling a user also revokes its refresh tokens. `nil` for an unknown id.
     /// `audit`, when given, is written in the same transaction.
     public func updateUser(id: UUID, _ change: UserChange, audit: AuditEvent? = nil) async throws -> UserAccount? {
-        try await client.withTransaction { connection in
+        let fullName = change.fullName.map { sealed($0, ProtectedColumn.userFullName, id.postgresText) }
+        let subscriber = change.scope?.subscriberID.map { sealed($0, ProtectedColumn.userScopeSubscriberID, id.postgresText) }
+        return try await client.withTransaction { connection in
             let rows = try await connection.query(
                 """
                 UPDATE users SET
                     role = coalesce(\(change.role?.rawValue), role),
                     scope_npis = coalesce(\(change.scope.map { postgresArrayLiteral($0.npis) })::text[], scope_npis),
-                    scope_subscriber_id = CASE WHEN \(change.scope != nil) THEN \(change.scope?.subscriberID) ELSE scope_subscriber_id END,
-                    full_name = coalesce(\(change.fullName), full_name),
+                    scope_subscriber_id_sealed = CASE WHEN \(change.scope != nil) THEN \(subscriber)::bytea ELSE scope_subscriber_id_sealed END,
+                    full_name_sealed = coalesce(\(fullName)::bytea, full_name_sealed),
                     password_hash = coalesce(\(change.passwordHash), password_hash),
                     disabled_at = CASE \(change.disabled.map { $0 ? "disable" : "enable" } ?? "keep")
                         WHEN 'disable' THEN coalesce(disabled_at, now()) WHEN 'enable' THEN NULL ELSE disabled_at END
@@ -197,26 +206,41 @@ public struct PostgresAccountStore: Sendable {
                 try await connection.query("UPDATE refresh_tokens SET revoked_at = now() WHERE user_id = \(id) AND revoked_at IS NULL")
             }
             try await PostgresAuditStore.append(audit.map { [$0] } ?? [], on: connection)
-            return try Self.user(row)
+            return try decodeUser(row)
         }
     }
 
-    static func user(_ row: PostgresRow) throws -> UserAccount {
+    /// `value` encrypted for the row `rowKey` of `column`.
+    func sealed(_ value: String, _ column: ProtectedColumn, _ rowKey: String) -> PostgresBytes {
+        PostgresBytes(cipher.seal(value, context: column.context(rowKey)))
+    }
+
+    /// The decrypted value of `name` (a `bytea` column) in `row`, which belongs to `rowKey`.
+    func opened(_ row: PostgresRow, _ name: String, _ column: ProtectedColumn, _ rowKey: String) throws -> String? {
+        guard let value = try row.decodeIfPresent(name, as: PostgresBytes.self) else { return nil }
+        return try cipher.openString(value.bytes, context: column.context(rowKey))
+    }
+
+    func decodeUser(_ row: PostgresRow) throws -> UserAccount {
         let roleText = try row.decode("role", as: String.self)
         guard let role = Role(rawValue: roleText) else {
             throw PostgresError(code: .decoding, message: "users.role '\(roleText)' is not a role this claimsd knows")
         }
+        let id: UUID = try row.decode("id")
+        let key = id.postgresText
         return UserAccount(
-            id: try row.decode("id"), email: try row.decode("email"), fullName: try row.decode("full_name"),
+            id: id, email: try row.decode("email"), fullName: try opened(row, "full_name_sealed", ProtectedColumn.userFullName, key) ?? "",
             passwordHash: try row.decode("password_hash"), role: role,
-            scope: Scope(npis: try row.decode("npis", as: String.self).split(separator: " ").map(String.init), subscriberID: try row.decodeIfPresent("scope_subscriber_id")),
+            scope: Scope(
+                npis: try row.decode("npis", as: String.self).split(separator: " ").map(String.init),
+                subscriberID: try opened(row, "scope_subscriber_id_sealed", ProtectedColumn.userScopeSubscriberID, key)),
             createdAt: try row.decode("created_at"), disabledAt: try row.decodeIfPresent("disabled_at"))
     }
 
     // MARK: API keys
 
     static let apiKeyColumns = """
-        id, name, secret_hash, role, array_to_string(scope_npis, ' ') AS npis, scope_subscriber_id, created_by,
+        id, name, secret_hash, role, array_to_string(scope_npis, ' ') AS npis, scope_subscriber_id_sealed, created_by,
         to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS created_at,
         to_char(expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS expires_at,
         to_char(last_used_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS last_used_at,
@@ -229,25 +253,25 @@ public struct PostgresAccountStore: Sendable {
         try await client.withTransaction { connection in
             let rows = try await connection.query(
                 """
-                INSERT INTO api_keys (id, name, secret_hash, role, scope_npis, scope_subscriber_id, created_by, expires_at)
+                INSERT INTO api_keys (id, name, secret_hash, role, scope_npis, scope_subscriber_id_sealed, created_by, expires_at)
                 VALUES (\(key.id), \(key.name), \(key.secretHash), \(key.role.rawValue), \(postgresArrayLiteral(key.scope.npis))::text[],
-                        \(key.scope.subscriberID), \(key.createdBy), now() + make_interval(secs => \(key.expiresInSeconds)::float8))
+                        \(key.scope.subscriberID.map { sealed($0, ProtectedColumn.apiKeyScopeSubscriberID, key.id) }), \(key.createdBy), now() + make_interval(secs => \(key.expiresInSeconds)::float8))
                 RETURNING \(unescaped: Self.apiKeyColumns)
                 """
             ).rows
             try await PostgresAuditStore.append(audit.map { [$0] } ?? [], on: connection)
-            return try Self.apiKey(rows[0])
+            return try decodeAPIKey(rows[0])
         }
     }
 
     /// The key with this id, usable or not.
     public func apiKey(id: String) async throws -> APIKeyRecord? {
-        try await client.query("SELECT \(unescaped: Self.apiKeyColumns) FROM api_keys WHERE id = \(id)").rows.first.map(Self.apiKey)
+        try await client.query("SELECT \(unescaped: Self.apiKeyColumns) FROM api_keys WHERE id = \(id)").rows.first.map(decodeAPIKey)
     }
 
     /// Every key, newest first.
     public func apiKeys() async throws -> [APIKeyRecord] {
-        try await client.query("SELECT \(unescaped: Self.apiKeyColumns) FROM api_keys ORDER BY created_at DESC, id").rows.map(Self.apiKey)
+        try await client.query("SELECT \(unescaped: Self.apiKeyColumns) FROM api_keys ORDER BY created_at DESC, id").rows.map(decodeAPIKey)
     }
 
     /// Revokes the key; `false` when there is no such key or it was revoked already. `audit`
@@ -267,14 +291,17 @@ public struct PostgresAccountStore: Sendable {
         try await client.query("UPDATE api_keys SET last_used_at = now() WHERE id = \(id)")
     }
 
-    static func apiKey(_ row: PostgresRow) throws -> APIKeyRecord {
+    func decodeAPIKey(_ row: PostgresRow) throws -> APIKeyRecord {
         let roleText = try row.decode("role", as: String.self)
         guard let role = Role(rawValue: roleText) else {
             throw PostgresError(code: .decoding, message: "api_keys.role '\(roleText)' is not a role this claimsd knows")
         }
+        let id: String = try row.decode("id")
         return APIKeyRecord(
-            id: try row.decode("id"), name: try row.decode("name"), secretHash: try row.decode("secret_hash"), role: role,
-            scope: Scope(npis: try row.decode("npis", as: String.self).split(separator: " ").map(String.init), subscriberID: try row.decodeIfPresent("scope_subscriber_id")),
+            id: id, name: try row.decode("name"), secretHash: try row.decode("secret_hash"), role: role,
+            scope: Scope(
+                npis: try row.decode("npis", as: String.self).split(separator: " ").map(String.init),
+                subscriberID: try opened(row, "scope_subscriber_id_sealed", ProtectedColumn.apiKeyScopeSubscriberID, id)),
             createdBy: try row.decode("created_by"), createdAt: try row.decode("created_at"), expiresAt: try row.decodeIfPresent("expires_at"),
             lastUsedAt: try row.decodeIfPresent("last_used_at"), revokedAt: try row.decodeIfPresent("revoked_at"), isUsable: try row.decode("usable"))
     }
@@ -313,7 +340,7 @@ public struct PostgresAccountStore: Sendable {
                 return (revoked.affectedRows ?? 0) > 0 ? .reuseDetected(userID: userID, familyID: family) : .refused
             }
             guard try !row.decode("revoked", as: Bool.self), try !row.decode("expired", as: Bool.self) else { return .refused }
-            guard let user = try await connection.query("SELECT \(unescaped: Self.userColumns) FROM users WHERE id = \(userID)").rows.first.map(Self.user),
+            guard let user = try await connection.query("SELECT \(unescaped: Self.userColumns) FROM users WHERE id = \(userID)").rows.first.map(decodeUser),
                 !user.isDisabled
             else { return .refused }
             try await connection.query("UPDATE refresh_tokens SET used_at = now() WHERE token_hash = \(tokenHash)")

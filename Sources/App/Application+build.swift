@@ -3,6 +3,8 @@ import Foundation
 public import CircuitBreaking
 import ClaimStore
 import AccountStore
+public import DataProtection
+import EncryptedColumns
 import CoreMetrics
 public import Claims
 public import RateLimiting
@@ -17,7 +19,7 @@ import ServiceManager
 import Scraping
 public import TimeSeries
 public import PromQL
-import Schema
+public import Schema
 
 /// The dependencies the HTTP layer needs, made in exactly one place (``buildApplication``).
 public struct AppDependencies: Sendable {
@@ -34,12 +36,15 @@ public struct AppDependencies: Sendable {
     /// The audit events written beside requests rather than in their transactions; written out
     /// by the ``AuditService`` of ``buildApplication(configuration:logger:)``.
     public let audit: AuditRecorder
+    /// Encrypts and decrypts the values kept encrypted at rest (see ``ProtectedColumn``).
+    public let cipher: FieldCipher
 
     public init(
-        postgres: PostgresClient, redis: RedisClient, redisKeyPrefix: String = "claimsd:", redisBudget: Duration = .milliseconds(50),
+        postgres: PostgresClient, redis: RedisClient, cipher: FieldCipher, redisKeyPrefix: String = "claimsd:", redisBudget: Duration = .milliseconds(50),
         telemetry: Telemetry = Telemetry(), auditEnabled: Bool = true
     ) {
         self.postgres = postgres
+        self.cipher = cipher
         self.redis = redis
         self.redisKeyPrefix = redisKeyPrefix
         self.telemetry = telemetry
@@ -52,8 +57,19 @@ public struct AppDependencies: Sendable {
         self.init(
             postgres: try PostgresClient(configuration: configuration.postgres, logger: logger),
             redis: RedisClient(configuration: try configuration.redis, logger: logger, observer: telemetry.isEnabled ? RedisMetrics(factory: telemetry.factory) : nil),
-            redisKeyPrefix: configuration.redisKeyPrefix, redisBudget: .milliseconds(configuration.redisBudget), telemetry: telemetry,
+            cipher: FieldCipher(keyring: try configuration.requiredDataKeyring), redisKeyPrefix: configuration.redisKeyPrefix, redisBudget: .milliseconds(configuration.redisBudget), telemetry: telemetry,
             auditEnabled: configuration.auditEnabled)
+    }
+
+    /// The migrator of this binary's migrations, which encrypts plain values with ``cipher``
+    /// before the migration that drops the plain columns.
+    public func migrator(logger: Logger) -> Migrator {
+        Migrator(
+            client: postgres,
+            preparations: [PlaintextEncryption.migrationVersion: { [cipher] connection in
+                try await PlaintextEncryption(cipher: cipher, logger: logger).run(on: connection)
+            }],
+            logger: logger)
     }
 
     /// The readiness probes for these clients. Only PostgreSQL is required: without Redis,
@@ -125,14 +141,15 @@ public func buildRouter(
         redis: dependencies.redis, keyPrefix: dependencies.redisKeyPrefix, failClosed: traffic.failClosed, callGuard: dependencies.redisGuard,
         logger: Logger(label: "claimsd.ratelimit"),
         metrics: dependencies.telemetry.factory)
-    let accounts = PostgresAccountStore(client: dependencies.postgres)
+    let accounts = PostgresAccountStore(client: dependencies.postgres, cipher: dependencies.cipher)
     let authenticator = Authenticator(store: accounts, tokens: access.tokens, cacheLifetime: access.cacheLifetime)
     router.add(middleware: AuthenticationMiddleware(mode: access.mode, authenticator: authenticator))
     let clients = ClientAddress(trustedProxies: traffic.trustedProxies)
     router.add(middleware: CallerMiddleware(clients: clients))
     router.add(middleware: RateLimitMiddleware(limiter: limiter, rules: traffic.rateLimits, aliases: RouteAliases.all))
     let repository = InstrumentedClaimRepository(
-        PostgresClaimRepository(client: dependencies.postgres, insertLimits: limits.insert, idempotencyRetention: limits.idempotencyRetention),
+        PostgresClaimRepository(
+            client: dependencies.postgres, cipher: dependencies.cipher, insertLimits: limits.insert, idempotencyRetention: limits.idempotencyRetention),
         factory: dependencies.telemetry.factory)
     OperationalRoutes(readiness: dependencies.readiness, authMode: access.mode).register(on: routes)
     AccountRoutes(store: accounts, authenticator: authenticator, settings: access, limiter: limiter, clients: clients, audit: dependencies.audit)
@@ -160,8 +177,10 @@ public func buildRouter(
 public func buildApplication(configuration: ServiceConfiguration, logger: Logger, telemetry: Telemetry = Telemetry()) async throws -> some ApplicationProtocol {
     let dependencies = try AppDependencies(configuration: configuration, logger: logger, telemetry: telemetry)
     if configuration.migrateOnStart {
-        try await Migrator(client: dependencies.postgres, logger: logger).migrateWhenReachable(timeout: .seconds(configuration.startupTimeoutSeconds))
+        try await dependencies.migrator(logger: logger).migrateWhenReachable(timeout: .seconds(configuration.startupTimeoutSeconds))
     }
+    // A keyring that does not fit the database stops the start before any value is read or written.
+    try await DataKeyRegistry(cipher: dependencies.cipher).verify(client: dependencies.postgres)
     let validator = ClaimValidator(rules: configuration.rules)
     let limits = IntakeLimits(
         maxClaimBytes: configuration.maxClaimBytes, maxImportBytes: configuration.maxImportBytes, insert: configuration.insertLimits,
@@ -195,13 +214,14 @@ public func buildApplication(configuration: ServiceConfiguration, logger: Logger
         services.append(
             OutboxRelay(
                 postgres: dependencies.postgres,
-                repository: InstrumentedClaimRepository(PostgresClaimRepository(client: dependencies.postgres), factory: dependencies.telemetry.factory),
+                repository: InstrumentedClaimRepository(
+                    PostgresClaimRepository(client: dependencies.postgres, cipher: dependencies.cipher), factory: dependencies.telemetry.factory),
                 cache: dependencies.rankingCache(streamLengthCap: configuration.paymentsStreamMaxLength),
                 settings: RelaySettings(batchSize: configuration.relayBatchSize), logger: Logger(label: "claimsd.relay"),
                 metrics: dependencies.telemetry.factory))
     }
     let idempotencyKeys = InstrumentedClaimRepository(
-        PostgresClaimRepository(client: dependencies.postgres, idempotencyRetention: limits.idempotencyRetention),
+        PostgresClaimRepository(client: dependencies.postgres, cipher: dependencies.cipher, idempotencyRetention: limits.idempotencyRetention),
         factory: dependencies.telemetry.factory)
     services.append(
         ExpiredRecordsPurgeService(
@@ -209,7 +229,7 @@ public func buildApplication(configuration: ServiceConfiguration, logger: Logger
             interval: min(.milliseconds(configuration.idempotencyRetention) / 24, .seconds(600)), logger: Logger(label: "claimsd.idempotency"),
             metrics: dependencies.telemetry.factory
         ) { limit in try await idempotencyKeys.purgeIdempotencyKeys(limit: limit) })
-    let accounts = PostgresAccountStore(client: dependencies.postgres)
+    let accounts = PostgresAccountStore(client: dependencies.postgres, cipher: dependencies.cipher)
     let refreshLifetime = access.refreshTokenLifetime
     services.append(
         ExpiredRecordsPurgeService(

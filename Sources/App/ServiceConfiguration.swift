@@ -2,6 +2,7 @@ import Foundation
 public import Access
 public import Claims
 public import ClaimStore
+public import DataProtection
 public import RateLimiting
 public import Journal
 public import Logging
@@ -98,6 +99,9 @@ public struct ServiceConfiguration: Sendable {
     public var auditEnabled = true
     /// Seconds audit events are kept (`CLAIMS_AUDIT_RETENTION`).
     public var auditRetention: Int64 = 6 * 365 * 86_400
+    /// The keys of values encrypted at rest (`CLAIMS_DATA_KEYS`); `nil` when unset, and then
+    /// nothing that reads or writes claim data starts.
+    public var dataKeyring: DataKeyring?
     /// bcrypt cost of new password hashes.
     public var passwordCost: UInt8 = PasswordHasher.defaultCost
     /// Whether anyone may register (as an unbound member).
@@ -162,6 +166,40 @@ public struct ServiceConfiguration: Sendable {
             return try RuleSet.standard(overriddenBy: data)
         } catch {
             throw ConfigurationError(setting: .rulesFile, value: path, problem: error.description)
+        }
+    }
+
+    /// The keyring `setting` holds (it has spaces) or names (a file). A problem names the file or
+    /// the line, never a key.
+    static func loadDataKeyring(_ setting: String) throws(ConfigurationError) -> DataKeyring {
+        let inline = setting.contains(" ")
+        let shown = inline ? "(a keyring in the value)" : setting
+        let text: String
+        if inline {
+            text = setting
+        } else {
+            do {
+                text = try String(contentsOfFile: setting, encoding: .utf8)
+            } catch {
+                throw ConfigurationError(setting: .dataKeys, value: shown, problem: "cannot be read (\(error.localizedDescription))")
+            }
+        }
+        do {
+            return try DataKeyring(text: text)
+        } catch {
+            throw ConfigurationError(setting: .dataKeys, value: shown, problem: error.description)
+        }
+    }
+
+    /// The data keyring, or the error that stops start-up without one.
+    public var requiredDataKeyring: DataKeyring {
+        get throws(ConfigurationError) {
+            guard let dataKeyring else {
+                throw ConfigurationError(
+                    setting: .dataKeys, value: "",
+                    problem: "must be set, since claimsd stores member identifiers and names encrypted with its keys (make one with 'claimsd keys generate', keep it secret, and back it up: without it the data cannot be read)")
+            }
+            return dataKeyring
         }
     }
 
@@ -366,6 +404,9 @@ public struct ServiceConfiguration: Sendable {
                 throw ConfigurationError(setting: .auditRetention, value: value(.auditRetention) ?? "", problem: "must be at least 31d (events are dropped a month at a time)")
             }
             configuration.auditRetention = retention / 1000
+        }
+        if let setting = value(.dataKeys) {
+            configuration.dataKeyring = try loadDataKeyring(setting)
         }
         if let lifetime = try duration(.refreshTokenLifetime) {
             guard lifetime >= 60_000 else {

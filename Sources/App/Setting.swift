@@ -63,6 +63,7 @@ extension ServiceConfiguration {
         case loginLimits = "CLAIMS_LOGIN_LIMITS"
         case audit = "CLAIMS_AUDIT"
         case auditRetention = "CLAIMS_AUDIT_RETENTION"
+        case dataKeys = "CLAIMS_DATA_KEYS"
 
         /// The command-line option that overrides this variable.
         public var option: String {
@@ -139,6 +140,7 @@ extension ServiceConfiguration {
         case .loginLimits: return ("`account=10/5m,address=100/5m`", "login attempts allowed per account and per client address (429 beyond)")
         case .audit: return ("`on`", "`off` records no audit events at all, for benchmarks and local experiments only (warned at every start); `on`: every access and change is audited (`docs/security.md`)")
         case .auditRetention: return ("`6y`", "how long audit events are kept (at least `31d`); a month's partition is dropped once all of it is older (HIPAA keeps records six years)")
+        case .dataKeys: return ("none (required)", "keyring of the keys that encrypt member identifiers and names at rest: a file path, or the keyring itself (lines `data <id> <32 bytes, base64url>`, the first encrypting, and one `index <id> <key>`; `;` ends a line). `claimsd keys generate` makes one; see `docs/security.md`. Start-up stops without it, or when it does not fit the database")
         case .faultInjection: return ("`off`", "`on`: a request carrying `X-Claimsd-Fault: 500…599` is answered with that status on its route (alert drills, `flood-api -t 5xx`); never turn it on where it matters")
             }
         }

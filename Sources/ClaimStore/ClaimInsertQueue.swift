@@ -1,4 +1,5 @@
 public import AuditTrail
+public import DataProtection
 public import Postgres
 import Synchronization
 
@@ -39,11 +40,14 @@ public final class ClaimInsertQueue: Sendable {
     }
 
     private let client: PostgresClient
+    private let cipher: FieldCipher
     private let limits: Limits
     private let state = Mutex(State())
 
-    public init(client: PostgresClient, limits: Limits = .init()) {
+    /// `cipher` encrypts the lines' member identifiers.
+    public init(client: PostgresClient, cipher: FieldCipher, limits: Limits = .init()) {
         self.client = client
+        self.cipher = cipher
         self.limits = limits
     }
 
@@ -93,14 +97,14 @@ public final class ClaimInsertQueue: Sendable {
 
     private func write(_ batch: [Waiting]) async {
         do {
-            try await client.query(PostgresClaimRepository.insertStatement(for: batch.map(\.claim), audit: batch.compactMap(\.audit)))
+            try await client.query(PostgresClaimRepository.insertStatement(for: batch.map(\.claim), audit: batch.compactMap(\.audit), cipher: cipher))
             for waiting in batch { waiting.continuation.resume() }
         } catch let error as PostgresError where error.code == .server && batch.count > 1 {
             // The server refused the statement, so nothing of it was stored. One claim it cannot
             // take must not fail the others: each is written again on its own, with its own answer.
             for waiting in batch {
                 do {
-                    try await client.query(PostgresClaimRepository.insertStatement(for: [waiting.claim], audit: waiting.audit.map { [$0] } ?? []))
+                    try await client.query(PostgresClaimRepository.insertStatement(for: [waiting.claim], audit: waiting.audit.map { [$0] } ?? [], cipher: cipher))
                     waiting.continuation.resume()
                 } catch {
                     waiting.continuation.resume(throwing: error)

@@ -1,5 +1,6 @@
 public import AuditTrail
 public import Claims
+public import DataProtection
 public import Foundation
 public import Postgres
 import JSONText
@@ -7,6 +8,8 @@ import JSONText
 /// Claims in PostgreSQL: every change and its outbox events in one transaction.
 public struct PostgresClaimRepository: ClaimRepository {
     let client: PostgresClient
+    /// Encrypts member identifiers, rejected input and remembered responses (see ``ProtectedColumn``).
+    let cipher: FieldCipher
     let insertQueue: ClaimInsertQueue
     /// Seconds an idempotency key is remembered; an older one is treated as unused.
     let idempotencyRetentionSeconds: Int64
@@ -14,11 +17,15 @@ public struct PostgresClaimRepository: ClaimRepository {
     /// The advisory lock key that orders outbox inserts (see the outbox_events table comment).
     public static let outboxLockKey: Int64 = 0x636C_6169_6D6F_7574  // "claimout"
 
-    /// `insertLimits` bound how many new claims one statement stores (see ``ClaimInsertQueue``);
-    /// an idempotency key older than `idempotencyRetention` is forgotten.
-    public init(client: PostgresClient, insertLimits: ClaimInsertQueue.Limits = .init(), idempotencyRetention: Duration = .seconds(86_400)) {
+    /// `cipher` encrypts what ``ProtectedColumn`` lists; `insertLimits` bound how many new claims
+    /// one statement stores (see ``ClaimInsertQueue``); an idempotency key older than
+    /// `idempotencyRetention` is forgotten.
+    public init(
+        client: PostgresClient, cipher: FieldCipher, insertLimits: ClaimInsertQueue.Limits = .init(), idempotencyRetention: Duration = .seconds(86_400)
+    ) {
         self.client = client
-        self.insertQueue = ClaimInsertQueue(client: client, limits: insertLimits)
+        self.cipher = cipher
+        self.insertQueue = ClaimInsertQueue(client: client, cipher: cipher, limits: insertLimits)
         self.idempotencyRetentionSeconds = max(1, idempotencyRetention.components.seconds)
     }
 
@@ -34,7 +41,7 @@ public struct PostgresClaimRepository: ClaimRepository {
             // Claim the key first: a concurrent request with the same key waits here until this
             // transaction ends, then finds the stored response.
             if let earlier = try await reserve(record, claimID: claim.id, on: connection) { return earlier }
-            try await connection.query(Self.insertStatement(for: [claim], audit: audit.map { [$0] } ?? []))
+            try await connection.query(Self.insertStatement(for: [claim], audit: audit.map { [$0] } ?? [], cipher: cipher))
             return nil
         }
     }
@@ -44,9 +51,9 @@ public struct PostgresClaimRepository: ClaimRepository {
     /// SQL text, and the session's prepared statement, is the same for one claim or a hundred.
     /// The events are inserted last, after taking the outbox ordering lock (see
     /// ``appendEvents(_:on:)``).
-    static func insertStatement(for claims: [StoredClaim], audit: [AuditEvent]) -> PostgresQuery {
+    static func insertStatement(for claims: [StoredClaim], audit: [AuditEvent], cipher: FieldCipher) -> PostgresQuery {
         let claimRows = claims.map(claimRow)
-        let lineRows = claims.flatMap { claim in claim.lines.map { lineRow(claim.id, $0) } }
+        let lineRows = claims.flatMap { claim in claim.lines.map { lineRow(claim.id, $0, cipher: cipher) } }
         let shares = claims.map(\.providerShares)
         let shareValueRows = zip(claims, shares).flatMap { Self.shareRows($0, $1) }
         let eventRows = zip(claims, shares).flatMap { EventDraft.created($0, $1).map(\.row) }
@@ -70,18 +77,19 @@ public struct PostgresClaimRepository: ClaimRepository {
     }
 
     public func find(id: UUID) async throws -> StoredClaim? {
-        try await client.withConnection { try await Self.load(id: id, on: $0, lock: false) }
+        try await client.withConnection { try await Self.load(id: id, on: $0, lock: false, cipher: cipher) }
     }
 
     public func list(_ query: ClaimListQuery) async throws -> ClaimPage {
-        let rows = try await client.query(Self.listStatement(query)).rows
+        let rows = try await client.query(Self.listStatement(query, cipher: cipher)).rows
         let items = try rows.prefix(query.limit).map(Self.summary)
         return ClaimPage(items: items, nextAfter: rows.count > query.limit ? items.last?.id : nil)
     }
 
     /// The list query: newest first by id (UUIDv7, so creation order), one row more than the
-    /// limit to tell whether another page follows. Each filter has an index (see the schema).
-    static func listStatement(_ query: ClaimListQuery) -> PostgresQuery {
+    /// limit to tell whether another page follows. Each filter has an index (see the schema); a
+    /// member's claims are found by the blind index of its subscriber id.
+    static func listStatement(_ query: ClaimListQuery, cipher: FieldCipher) -> PostgresQuery {
         var sql = "SELECT \(summaryColumns) FROM claims WHERE true"
         var binds: [String?] = []
         func bind(_ value: String) -> String {
@@ -99,9 +107,9 @@ public struct PostgresClaimRepository: ClaimRepository {
             sql += " AND NOT EXISTS (SELECT 1 FROM claim_provider_shares s WHERE s.claim_id = claims.id AND s.provider_npi <> ALL(\(set)::text[]))"
         }
         if let subscriber = query.onlySubscriber {
-            let id = bind(subscriber)
-            sql += " AND id IN (SELECT claim_id FROM claim_lines WHERE subscriber_id = \(id))"
-            sql += " AND NOT EXISTS (SELECT 1 FROM claim_lines l WHERE l.claim_id = claims.id AND l.subscriber_id <> \(id))"
+            let index = bind(PostgresBytes(cipher.blindIndex(subscriber)).postgresText) + "::bytea"
+            sql += " AND id IN (SELECT claim_id FROM claim_lines WHERE subscriber_id_index = \(index))"
+            sql += " AND NOT EXISTS (SELECT 1 FROM claim_lines l WHERE l.claim_id = claims.id AND l.subscriber_id_index <> \(index))"
         }
         sql += " ORDER BY id DESC LIMIT \(bind(String(query.limit + 1)))::int"
         return PostgresQuery(sql: sql, binds: binds)
@@ -109,7 +117,7 @@ public struct PostgresClaimRepository: ClaimRepository {
 
     public func replace(id: UUID, with claim: ValidatedClaim, at timestamp: String, audit: AuditEvent?) async throws -> StoredClaim {
         try await client.withTransaction { connection in
-            guard let current = try await Self.load(id: id, on: connection, lock: true) else { throw ClaimStoreError.notFound(id) }
+            guard let current = try await Self.load(id: id, on: connection, lock: true, cipher: cipher) else { throw ClaimStoreError.notFound(id) }
             guard current.status == .submitted else { throw ClaimStoreError.invalidTransition(id: id, from: current.status, action: "updated") }
             var updated = StoredClaim(id: id, claim: claim, at: current.createdAt)
             updated.updatedAt = timestamp
@@ -124,7 +132,7 @@ public struct PostgresClaimRepository: ClaimRepository {
                 WHERE id = \(id)
                 """)
             try await connection.query("DELETE FROM claim_lines WHERE claim_id = \(id)")
-            try await Self.insertLines(of: id, updated.lines, on: connection)
+            try await Self.insertLines(of: id, updated.lines, cipher: cipher, on: connection)
             try await connection.query("DELETE FROM claim_provider_shares WHERE claim_id = \(id)")
             try await Self.insertShares(of: updated, on: connection)
             // One event per provider the claim had or has: the change of its part.
@@ -144,7 +152,7 @@ public struct PostgresClaimRepository: ClaimRepository {
 
     public func void(id: UUID, at timestamp: String, audit: AuditEvent?) async throws -> StoredClaim {
         try await client.withTransaction { connection in
-            guard var claim = try await Self.load(id: id, on: connection, lock: true) else { throw ClaimStoreError.notFound(id) }
+            guard var claim = try await Self.load(id: id, on: connection, lock: true, cipher: cipher) else { throw ClaimStoreError.notFound(id) }
             switch claim.status {
             case .voided:
                 try await Self.appendAudit(audit, on: connection)
@@ -178,7 +186,7 @@ public struct PostgresClaimRepository: ClaimRepository {
 
     public func recordPayment(id: UUID, report: PaymentReport, at timestamp: String, audit: AuditEvent?) async throws -> PaymentRecord {
         try await client.withTransaction { connection in
-            guard let claim = try await Self.load(id: id, on: connection, lock: true) else { throw ClaimStoreError.notFound(id) }
+            guard let claim = try await Self.load(id: id, on: connection, lock: true, cipher: cipher) else { throw ClaimStoreError.notFound(id) }
             if let earlier = try await Self.paymentRecord(claimID: id, status: claim.status, on: connection) {
                 guard earlier.report.outcome == report.outcome else {
                     throw ClaimStoreError.paymentAlreadyReported(id: id, outcome: earlier.report.outcome)
@@ -280,7 +288,7 @@ public struct PostgresClaimRepository: ClaimRepository {
     public func complete(_ record: IdempotencyRecord) async throws {
         try await client.query(
             """
-            UPDATE idempotency_keys SET response_status = \(record.status), response_body = \(record.body)
+            UPDATE idempotency_keys SET response_status = \(record.status), response_body_sealed = \(sealedBody(record))
             WHERE scope = \(record.scope) AND key = \(record.key)
             """)
     }
@@ -310,11 +318,11 @@ public struct PostgresClaimRepository: ClaimRepository {
     func reserve(_ record: IdempotencyRecord, claimID: UUID?, on connection: PostgresConnection) async throws -> IdempotencyRecord? {
         let inserted = try await connection.query(
             """
-            INSERT INTO idempotency_keys AS k (scope, key, request_hash, response_status, response_body, claim_id)
-            VALUES (\(record.scope), \(record.key), \(record.requestHash), \(record.status), \(record.body), \(claimID))
+            INSERT INTO idempotency_keys AS k (scope, key, request_hash, response_status, response_body_sealed, claim_id)
+            VALUES (\(record.scope), \(record.key), \(record.requestHash), \(record.status), \(sealedBody(record)), \(claimID))
             ON CONFLICT (scope, key) DO UPDATE SET
                 request_hash = EXCLUDED.request_hash, response_status = EXCLUDED.response_status,
-                response_body = EXCLUDED.response_body, claim_id = EXCLUDED.claim_id, created_at = now()
+                response_body_sealed = EXCLUDED.response_body_sealed, claim_id = EXCLUDED.claim_id, created_at = now()
             WHERE k.created_at <= now() - make_interval(secs => \(idempotencyRetentionSeconds)::float8)
             RETURNING key
             """)
@@ -341,9 +349,15 @@ public struct PostgresClaimRepository: ClaimRepository {
         }
     }
 
+    public func prepared(_ batch: ImportBatch) -> ImportBatch {
+        var batch = batch
+        batch.prepareRows(cipher: cipher)
+        return batch
+    }
+
     public func store(_ batch: ImportBatch) async throws {
         guard !batch.accepted.isEmpty || !batch.rejected.isEmpty else { return }
-        let rows = batch.rows ?? ImportRows(batch)
+        let rows = batch.rows ?? ImportRows(batch, cipher: cipher)
         try await client.withTransaction { connection in
             // COPY checks the lines' foreign key once per row: a plan made per check (the
             // session default, see ServiceConfiguration) would cost more than the row itself.
@@ -374,19 +388,21 @@ public struct PostgresClaimRepository: ClaimRepository {
         var rejected = CopyRows()
         var events = CopyRows()
 
-        static let rejectedColumns = "id, import_id, external_claim_number, source, raw, violations"
+        static let rejectedColumns = "id, import_id, external_claim_number, source, raw_sealed, violations"
 
-        init(_ batch: ImportBatch) {
+        init(_ batch: ImportBatch, cipher: FieldCipher) {
             for claim in batch.accepted {
                 claims.append(PostgresClaimRepository.claimRow(claim))
-                for line in claim.lines { lines.append(PostgresClaimRepository.lineRow(claim.id, line)) }
+                for line in claim.lines { lines.append(PostgresClaimRepository.lineRow(claim.id, line, cipher: cipher)) }
                 let parts = claim.providerShares
                 for share in PostgresClaimRepository.shareRows(claim, parts) { shares.append(share) }
                 for event in EventDraft.created(claim, parts) { events.append(event.row) }
             }
             for claim in batch.rejected {
+                let id = claim.id.postgresText
+                let raw = cipher.seal(claim.originalJSON, context: ProtectedColumn.rejectedClaimRaw.context(id))
                 rejected.append([
-                    claim.id.postgresText, claim.importID.postgresText, claim.externalClaimNumber, claim.source, claim.originalJSON,
+                    id, claim.importID.postgresText, claim.externalClaimNumber, claim.source, PostgresBytes(raw).postgresText,
                     PostgresClaimRepository.violationsJSON(claim.violations),
                 ])
             }
@@ -436,16 +452,21 @@ public struct PostgresClaimRepository: ClaimRepository {
     static let claimTypes = ["uuid", "text", "text", "text", "numeric", "int", "date", "date", "jsonb", "jsonb", "timestamptz", "timestamptz"]
 
     static let lineColumns = """
-        claim_id, line_number, service_date, submitted_procedure, quadrant, group_id, subscriber_id, provider_npi, provider_fees, \
-        allowed_fees, member_coinsurance, member_copay, net_fee
+        claim_id, line_number, service_date, submitted_procedure, quadrant, group_id, subscriber_id_sealed, subscriber_id_index, \
+        provider_npi, provider_fees, allowed_fees, member_coinsurance, member_copay, net_fee
         """
 
-    /// A line's column values in ``lineColumns`` order, as PostgreSQL text.
-    static func lineRow(_ claimID: UUID, _ line: ClaimLine) -> [String?] {
-        [
-            claimID.postgresText, String(line.lineNumber), line.serviceDate.description, line.submittedProcedure, line.quadrant, line.groupID,
-            line.subscriberID, line.providerNPI, line.providerFees.description, line.allowedFees.description,
-            line.memberCoinsurance.description, line.memberCopay.description, line.netFee.description,
+    /// A line's column values in ``lineColumns`` order, as PostgreSQL text: the subscriber id
+    /// encrypted for its row, and its blind index.
+    static func lineRow(_ claimID: UUID, _ line: ClaimLine, cipher: FieldCipher) -> [String?] {
+        let id = claimID.postgresText
+        let number = String(line.lineNumber)
+        let sealed = cipher.seal(line.subscriberID, context: ProtectedColumn.subscriberID.context(id, number))
+        return [
+            id, number, line.serviceDate.description, line.submittedProcedure, line.quadrant, line.groupID,
+            PostgresBytes(sealed).postgresText, PostgresBytes(cipher.blindIndex(line.subscriberID)).postgresText, line.providerNPI,
+            line.providerFees.description, line.allowedFees.description, line.memberCoinsurance.description, line.memberCopay.description,
+            line.netFee.description,
         ]
     }
 
@@ -461,11 +482,11 @@ public struct PostgresClaimRepository: ClaimRepository {
     }
 
     /// The PostgreSQL types of ``lineColumns``, in order.
-    static let lineTypes = ["uuid", "int", "date", "text", "text", "text", "text", "text", "numeric", "numeric", "numeric", "numeric", "numeric"]
+    static let lineTypes = ["uuid", "int", "date", "text", "text", "text", "bytea", "bytea", "text", "numeric", "numeric", "numeric", "numeric", "numeric"]
 
-    static func insertLines(of id: UUID, _ lines: [ClaimLine], on connection: PostgresConnection) async throws {
+    static func insertLines(of id: UUID, _ lines: [ClaimLine], cipher: FieldCipher, on connection: PostgresConnection) async throws {
         var binds = PostgresBindList()
-        let rows = binds.unnest(lines.map { lineRow(id, $0) }, types: lineTypes)
+        let rows = binds.unnest(lines.map { lineRow(id, $0, cipher: cipher) }, types: lineTypes)
         try await connection.query(PostgresQuery(sql: "INSERT INTO claim_lines (\(lineColumns)) SELECT * FROM \(rows)", binds: binds.values))
     }
 
@@ -506,7 +527,7 @@ public struct PostgresClaimRepository: ClaimRepository {
         return try inserted.rows.map { try $0.decode("sequence") }.sorted()
     }
 
-    static func load(id: UUID, on connection: PostgresConnection, lock: Bool) async throws -> StoredClaim? {
+    static func load(id: UUID, on connection: PostgresConnection, lock: Bool, cipher: FieldCipher) async throws -> StoredClaim? {
         let claimRows = try await connection.query(
             PostgresQuery(
                 sql: "SELECT \(summaryColumns), warnings::text AS warnings, ignored_fields::text AS ignored_fields FROM claims WHERE id = $1::uuid"
@@ -517,17 +538,21 @@ public struct PostgresClaimRepository: ClaimRepository {
         let summary = try summary(row)
         let lineRows = try await connection.query(
             """
-            SELECT line_number, service_date::text AS service_date, submitted_procedure, quadrant, group_id, subscriber_id, provider_npi,
+            SELECT line_number, service_date::text AS service_date, submitted_procedure, quadrant, group_id, subscriber_id_sealed, provider_npi,
                    provider_fees::text AS provider_fees, allowed_fees::text AS allowed_fees, member_coinsurance::text AS member_coinsurance,
                    member_copay::text AS member_copay
             FROM claim_lines WHERE claim_id = \(id) ORDER BY line_number
             """
         ).rows
+        let claimID = id.postgresText
         let lines = try lineRows.map { line in
-            ClaimLine(
-                lineNumber: try line.decode("line_number"), serviceDate: try date(line, "service_date"),
+            let number: Int = try line.decode("line_number")
+            let subscriberID = try cipher.openString(
+                try line.decode("subscriber_id_sealed", as: PostgresBytes.self).bytes, context: ProtectedColumn.subscriberID.context(claimID, String(number)))
+            return ClaimLine(
+                lineNumber: number, serviceDate: try date(line, "service_date"),
                 submittedProcedure: try line.decode("submitted_procedure"), quadrant: try line.decodeIfPresent("quadrant"),
-                groupID: try line.decode("group_id"), subscriberID: try line.decode("subscriber_id"), providerNPI: try line.decode("provider_npi"),
+                groupID: try line.decode("group_id"), subscriberID: subscriberID, providerNPI: try line.decode("provider_npi"),
                 providerFees: try money(line, "provider_fees"), allowedFees: try money(line, "allowed_fees"),
                 memberCoinsurance: try money(line, "member_coinsurance"), memberCopay: try money(line, "member_copay"))
         }
@@ -543,14 +568,21 @@ public struct PostgresClaimRepository: ClaimRepository {
     func idempotencyRecord(scope: String, key: String, on connection: PostgresConnection) async throws -> IdempotencyRecord? {
         guard let row = try await connection.query(
             """
-            SELECT scope, key, request_hash, response_status, response_body, \(Self.rfc3339("created_at")) AS created_at
+            SELECT scope, key, request_hash, response_status, response_body_sealed, \(Self.rfc3339("created_at")) AS created_at
             FROM idempotency_keys
             WHERE scope = \(scope) AND key = \(key) AND created_at > now() - make_interval(secs => \(idempotencyRetentionSeconds)::float8)
             """
         ).rows.first else { return nil }
+        let body = try cipher.openString(
+            try row.decode("response_body_sealed", as: PostgresBytes.self).bytes, context: ProtectedColumn.idempotencyResponse.context(scope, key))
         return IdempotencyRecord(
             scope: try row.decode("scope"), key: try row.decode("key"), requestHash: try row.decode("request_hash"),
-            status: try row.decode("response_status"), body: try row.decode("response_body"), createdAt: try row.decode("created_at"))
+            status: try row.decode("response_status"), body: body, createdAt: try row.decode("created_at"))
+    }
+
+    /// The record's response, encrypted for its row.
+    func sealedBody(_ record: IdempotencyRecord) -> PostgresBytes {
+        PostgresBytes(cipher.seal(record.body, context: ProtectedColumn.idempotencyResponse.context(record.scope, record.key)))
     }
 
     static let summaryColumns = """

@@ -1,5 +1,6 @@
 public import AuditTrail
 public import Claims
+public import DataProtection
 public import Foundation
 import JSONText
 import Postgres
@@ -213,6 +214,9 @@ public protocol ClaimRepository: Sendable {
     /// Stores one batch of a bulk import in one transaction: accepted claims with their lines and
     /// outbox events, and the rejected input for review.
     func store(_ batch: ImportBatch) async throws
+    /// `batch` with its rows encoded for ``store(_:)`` already (see ``ImportBatch/prepareRows(cipher:)``),
+    /// so storing it later only streams them.
+    func prepared(_ batch: ImportBatch) -> ImportBatch
     /// Records the payments service's result for a submitted claim and writes its outbox event; a
     /// repeat of the same result returns the first record and changes nothing.
     func recordPayment(id: UUID, report: PaymentReport, at timestamp: String, audit: AuditEvent?) async throws -> PaymentRecord
@@ -282,7 +286,7 @@ public struct ImportAudit: Sendable, Equatable {
 public struct ImportBatch: Sendable {
     public private(set) var accepted: [StoredClaim]
     public private(set) var rejected: [RejectedClaim]
-    /// The rows to store in COPY text, from ``prepareRows()``; every change to the claims drops them.
+    /// The rows to store in COPY text, from ``prepareRows(cipher:)``; every change to the claims drops them.
     private(set) var rows: PostgresClaimRepository.ImportRows?
     /// Who imports and which import this is: the batch is then audited as `claim.import` in its
     /// own transaction, naming every claim it stores.
@@ -327,7 +331,7 @@ public struct ImportBatch: Sendable {
     /// importer calls this on a complete batch while the previous one is being stored. Storing
     /// an unprepared batch encodes it then. (Encoding in the parallel validation workers instead
     /// measured 7–10 % slower: it lengthens validation, which the next store waits for.)
-    public mutating func prepareRows() {
-        rows = PostgresClaimRepository.ImportRows(self)
+    public mutating func prepareRows(cipher: FieldCipher) {
+        rows = PostgresClaimRepository.ImportRows(self, cipher: cipher)
     }
 }

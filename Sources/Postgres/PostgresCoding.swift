@@ -91,3 +91,47 @@ public func postgresArrayLiteral(_ elements: [String?]) -> String {
     text.append(UInt8(ascii: "}"))
     return String(decoding: text, as: UTF8.self)
 }
+
+/// A `bytea` value, sent and read in PostgreSQL's hex format (`\x0a1b…`).
+public struct PostgresBytes: PostgresEncodable, PostgresDecodable, Equatable {
+    public var bytes: [UInt8]
+
+    public init(_ bytes: [UInt8]) {
+        self.bytes = bytes
+    }
+
+    public var postgresText: String {
+        let hex = Array("0123456789abcdef".utf8)
+        var text = [UInt8]()
+        text.reserveCapacity(2 + 2 * bytes.count)
+        text.append(UInt8(ascii: "\\"))
+        text.append(UInt8(ascii: "x"))
+        for byte in bytes {
+            text.append(hex[Int(byte >> 4)])
+            text.append(hex[Int(byte & 0x0F)])
+        }
+        return String(decoding: text, as: UTF8.self)
+    }
+
+    public init?(postgresText: String) {
+        let text = Array(postgresText.utf8)
+        guard text.count >= 2, text.count % 2 == 0, text[0] == UInt8(ascii: "\\"), text[1] == UInt8(ascii: "x") else { return nil }
+        func nibble(_ byte: UInt8) -> UInt8? {
+            switch byte {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
+            default: nil
+            }
+        }
+        var bytes = [UInt8]()
+        bytes.reserveCapacity(text.count / 2 - 1)
+        var index = 2
+        while index < text.count {
+            guard let high = nibble(text[index]), let low = nibble(text[index + 1]) else { return nil }
+            bytes.append(high << 4 | low)
+            index += 2
+        }
+        self.bytes = bytes
+    }
+}

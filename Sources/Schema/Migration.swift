@@ -29,5 +29,7 @@ extension Migration {
         Migration(version: 4, name: "provider_shares", sql: String(decoding: PackageResources.V0004__provider_shares_sql, as: UTF8.self)),
         Migration(version: 5, name: "accounts", sql: String(decoding: PackageResources.V0005__accounts_sql, as: UTF8.self)),
         Migration(version: 6, name: "audit_trail", sql: String(decoding: PackageResources.V0006__audit_trail_sql, as: UTF8.self)),
+        Migration(version: 7, name: "encryption_at_rest", sql: String(decoding: PackageResources.V0007__encryption_at_rest_sql, as: UTF8.self)),
+        Migration(version: 8, name: "plaintext_dropped", sql: String(decoding: PackageResources.V0008__plaintext_dropped_sql, as: UTF8.self)),
     ]
 }

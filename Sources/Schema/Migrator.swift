@@ -7,16 +7,24 @@ public import Postgres
 /// Several instances may start at once: the migrator holds a PostgreSQL advisory lock for the
 /// whole run, so exactly one applies each migration and the others then find it recorded.
 public struct Migrator: Sendable {
+    /// Work done before a migration's SQL, outside its transaction, holding the migration lock:
+    /// a data change that needs claimsd (encrypting values with its keys, say), done in batches
+    /// that each commit, so an interrupted run resumes where it stopped.
+    public typealias Preparation = @Sendable (PostgresConnection) async throws -> Void
+
     public var migrations: [Migration]
     private let client: PostgresClient
     private let logger: Logger
+    private let preparations: [Int: Preparation]
 
     /// The advisory lock key all claimsd instances agree on for migrations.
     static let lockKey: Int64 = 0x636C_6169_6D73_6D67  // "claimsmg"
 
-    public init(client: PostgresClient, migrations: [Migration] = Migration.bundled, logger: Logger) {
+    /// `preparations` run before the migration of their version, each time it is pending.
+    public init(client: PostgresClient, migrations: [Migration] = Migration.bundled, preparations: [Int: Preparation] = [:], logger: Logger) {
         self.client = client
         self.migrations = migrations.sorted { $0.version < $1.version }
+        self.preparations = preparations
         self.logger = logger
     }
 
@@ -89,6 +97,13 @@ public struct Migrator: Sendable {
 
         var applied: [Migration] = []
         for migration in migrations where recorded[migration.version] == nil {
+            if let prepare = preparations[migration.version] {
+                do {
+                    try await prepare(connection)
+                } catch {
+                    throw MigrationError.failed(version: migration.version, name: migration.name, underlying: "\(error)")
+                }
+            }
             try await connection.execute(script: "BEGIN")
             do {
                 try await connection.execute(script: migration.sql)

@@ -1,6 +1,7 @@
 import Access
 import AccountStore
 import App
+import DataProtection
 import ArgumentParser
 import AuditTrail
 import Claims
@@ -41,7 +42,7 @@ struct UsersCreate: AsyncParsableCommand {
         let password = readLine(strippingNewline: true) ?? ""
         let problems = PasswordRules.problems(password)
         guard problems.isEmpty else { throw ValidationError(problems.joined(separator: "; ")) }
-        let configuration = try loadConfiguration()
+        let configuration = try loadConfiguration(requiringDataKeys: true)
         let hash = PasswordHasher(cost: configuration.passwordCost).hash(password)
         try await withAccountStore(configuration) { store, audit in
             do {
@@ -84,7 +85,7 @@ struct APIKeysCreate: AsyncParsableCommand {
     func run() async throws {
         let scope = try scopeFor(role: role, npis: npis, subscriberID: subscriberID)
         if let expiresIn, expiresIn <= 0 { throw ValidationError("--expires-in must be above 0") }
-        let configuration = try loadConfiguration()
+        let configuration = try loadConfiguration(requiringDataKeys: true)
         let (id, secret, key) = APIKey.generate()
         try await withAccountStore(configuration) { store, audit in
             _ = try await store.createAPIKey(
@@ -102,7 +103,7 @@ struct APIKeysRevoke: AsyncParsableCommand {
     var id: String
 
     func run() async throws {
-        let configuration = try loadConfiguration()
+        let configuration = try loadConfiguration(requiringDataKeys: true)
         let id = APIKey.parse(self.id)?.id ?? self.id
         try await withAccountStore(configuration) { store, audit in
             let event = AuditEvent(actor: .commandLine, action: .apiKeyRevoke, resourceType: "api_key", resourceID: id)
@@ -155,28 +156,14 @@ func scopeFor(role text: String, npis: [String], subscriberID: String?) throws -
     return (role, Scope(npis: npis, subscriberID: subscriberID))
 }
 
-/// Runs `body` with the account store of `configuration`'s database, applying pending
-/// migrations first when the configuration migrates on start.
 /// Runs `body` with the account store and the audit trail of `configuration`'s database,
 /// migrated first unless migrations are off; account changes made on the command line are
 /// audited as `cli`.
 func withAccountStore(_ configuration: ServiceConfiguration, _ body: (PostgresAccountStore, PostgresAuditStore) async throws -> Void) async throws {
-    var quiet = configuration
-    quiet.logLevel = .error
-    let logger = bootstrapLogging(quiet)
-    let dependencies = try AppDependencies(configuration: configuration, logger: logger)
-    var failure: (any Error)?
-    do {
-        if configuration.migrateOnStart {
-            try await Migrator(client: dependencies.postgres, logger: logger).migrateWhenReachable(timeout: .seconds(configuration.startupTimeoutSeconds))
-        }
-        try await body(PostgresAccountStore(client: dependencies.postgres), PostgresAuditStore(client: dependencies.postgres))
-    } catch {
-        failure = error
+    let cipher = FieldCipher(keyring: try configuration.requiredDataKeyring)
+    try await withDatabase(configuration) { client in
+        try await body(PostgresAccountStore(client: client, cipher: cipher), PostgresAuditStore(client: client))
     }
-    await dependencies.postgres.shutdown()
-    await dependencies.redis.shutdown()
-    if let failure { throw failure }
 }
 
 /// `claimsd audit …`: the audit trail.
@@ -190,7 +177,7 @@ struct AuditVerify: AsyncParsableCommand {
         discussion: "Exits 0 when the chain is intact, 1 when a row was changed or removed (each break is printed).")
 
     func run() async throws {
-        let configuration = try loadConfiguration()
+        let configuration = try loadConfiguration(requiringDataKeys: true)
         var intact = true
         try await withAccountStore(configuration) { _, audit in
             try await audit.seal()

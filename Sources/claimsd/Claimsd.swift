@@ -1,4 +1,5 @@
 import App
+import EncryptedColumns
 import ArgumentParser
 import Foundation
 import Hummingbird
@@ -17,7 +18,7 @@ struct Claimsd: AsyncParsableCommand {
             --database-url …). The settings:
 
             """ + ServiceConfiguration.Setting.helpText,
-        subcommands: [Serve.self, Migrate.self, Import.self, Users.self, APIKeys.self, JWTKeys.self, Audit.self, TSDB.self, Rules.self, Healthcheck.self],
+        subcommands: [Serve.self, Migrate.self, Import.self, Users.self, APIKeys.self, JWTKeys.self, DataKeys.self, Audit.self, TSDB.self, Rules.self, Healthcheck.self],
         defaultSubcommand: Serve.self
     )
 
@@ -39,10 +40,13 @@ struct Claimsd: AsyncParsableCommand {
 
 /// The validated configuration from the environment, with any setting options of the command
 /// line already laid over it (``Claimsd/main()``), or exit 78 (EX_CONFIG) with one line saying
-/// what is wrong.
-func loadConfiguration() throws -> ServiceConfiguration {
+/// what is wrong. `requiringDataKeys`: a command that reads or writes claim data also needs the
+/// data keyring.
+func loadConfiguration(requiringDataKeys: Bool = false) throws -> ServiceConfiguration {
     do {
-        return try ServiceConfiguration.load(environment: ProcessInfo.processInfo.environment)
+        let configuration = try ServiceConfiguration.load(environment: ProcessInfo.processInfo.environment)
+        if requiringDataKeys { _ = try configuration.requiredDataKeyring }
+        return configuration
     } catch {
         FileHandle.standardError.write(Data("claimsd: configuration error: \(error)\n".utf8))
         throw ExitCode(78)
@@ -66,7 +70,7 @@ struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Run the HTTP service (the default).")
 
     func run() async throws {
-        let configuration = try loadConfiguration()
+        let configuration = try loadConfiguration(requiringDataKeys: true)
         let telemetry = Telemetry(enabled: configuration.telemetryEnabled)
         let logger = bootstrapLogging(configuration, telemetry: telemetry)
         logger.info(
@@ -82,6 +86,8 @@ struct Serve: AsyncParsableCommand {
             logger.info("claimsd stopped", metadata: ["event": "shutdown_complete"])
         } catch {
             logger.critical("claimsd stopped", metadata: ["event": "startup_failed", "error": "\(error)"])
+            // Also where whoever started it looks, whatever the log target.
+            FileHandle.standardError.write(Data("claimsd: start-up failed: \(error)\n".utf8))
             throw ExitCode.failure
         }
     }
@@ -92,13 +98,14 @@ struct Migrate: AsyncParsableCommand {
 
 
     func run() async throws {
-        let configuration = try loadConfiguration()
+        let configuration = try loadConfiguration(requiringDataKeys: true)
         let logger = bootstrapLogging(configuration)
         let dependencies = try AppDependencies(configuration: configuration, logger: logger)
         var failure: (any Error)?
         do {
-            let migrator = Migrator(client: dependencies.postgres, logger: logger)
+            let migrator = dependencies.migrator(logger: logger)
             try await migrator.migrateWhenReachable(timeout: .seconds(configuration.startupTimeoutSeconds))
+            try await DataKeyRegistry(cipher: dependencies.cipher).verify(client: dependencies.postgres)
             let versions = try await migrator.appliedVersions().keys.sorted()
             print("claimsd: schema at version \(versions.last ?? 0) (\(versions.count) migrations applied)")
         } catch {

@@ -1,4 +1,5 @@
 import App
+import EncryptedColumns
 import ArgumentParser
 import AuditTrail
 import ClaimStore
@@ -39,7 +40,7 @@ struct Import: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let configuration = try loadConfiguration()
+        let configuration = try loadConfiguration(requiringDataKeys: true)
         let logger = bootstrapLogging(configuration)
         let format = try resolvedFormat()
         let started = ContinuousClock.now
@@ -61,11 +62,11 @@ struct Import: AsyncParsableCommand {
         let outcome: Result<ImportReport, any Error>
         do {
             if configuration.migrateOnStart {
-                try await Migrator(client: dependencies.postgres, logger: logger).migrateWhenReachable(
-                    timeout: .seconds(configuration.startupTimeoutSeconds))
+                try await dependencies.migrator(logger: logger).migrateWhenReachable(timeout: .seconds(configuration.startupTimeoutSeconds))
             }
+            try await DataKeyRegistry(cipher: dependencies.cipher).verify(client: dependencies.postgres)
             let importer = ClaimImporter(
-                repository: PostgresClaimRepository(client: dependencies.postgres), validator: ClaimValidator(rules: configuration.rules),
+                repository: PostgresClaimRepository(client: dependencies.postgres, cipher: dependencies.cipher), validator: ClaimValidator(rules: configuration.rules),
                 batchSize: batchSize, auditActor: .commandLine)
             let bar = ProgressBar(total: items.count, enabled: !quiet)
             outcome = .success(try await importer.run(items, importID: UUIDv7Generator().next(), today: utcToday()) { bar.show(done: $0) })
@@ -121,6 +122,9 @@ struct Import: AsyncParsableCommand {
 struct ProgressBar: Sendable {
     let total: Int
     let enabled: Bool
+    /// What is being done (`importing`) and to what (`claims`).
+    var verb = "importing"
+    var unit = "claims"
     let interactive = isatty(STDERR_FILENO) == 1
     let started = ContinuousClock.now
 
@@ -130,8 +134,8 @@ struct ProgressBar: Sendable {
         let filled = width * done / total
         let seconds = (ContinuousClock.now - started).seconds
         let rate = seconds > 0 ? Int(Double(done) / seconds) : 0
-        let text = "importing [\(String(repeating: "#", count: filled))\(String(repeating: "-", count: width - filled))] "
-            + "\(100 * done / total)% \(done)/\(total) claims, \(rate) claims/s"
+        let text = "\(verb) [\(String(repeating: "#", count: filled))\(String(repeating: "-", count: width - filled))] "
+            + "\(100 * done / total)% \(done)/\(total) \(unit), \(rate) \(unit)/s"
         FileHandle.standardError.write(Data((interactive ? "\r\(text)" : "\(text)\n").utf8))
     }
 

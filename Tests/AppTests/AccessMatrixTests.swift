@@ -45,7 +45,7 @@ import TimeSeries
             _ = try await Migrator(client: postgres, logger: TestEnvironment.quietLogger).migrate()
             let dependencies = try makeDependencies(databaseURL: database.url, redisURL: TestEnvironment.redisURL)
             let access = try await TestAccess.settings()
-            let store = PostgresAccountStore(client: postgres)
+            let store = PostgresAccountStore(client: postgres, cipher: TestEnvironment.cipher)
             let router = buildRouter(
                 dependencies: dependencies, access: access, traffic: TrafficSettings(rateLimits: []), timeSeries: TimeSeriesSettings(store: TimeSeriesStore()))
             try await Application(router: router, logger: TestEnvironment.quietLogger).test(.router) { client in
@@ -231,7 +231,7 @@ import TimeSeries
                     let scope: Scope = role == .provider ? Scope(npis: [Self.npiA]) : role == .member ? Scope(subscriberID: "S-A") : .none
                     keys[role] = try await TestAccess.apiKey(postgres, role: role, scope: scope)
                 }
-                let user = try await PostgresAccountStore(client: postgres).createUser(
+                let user = try await PostgresAccountStore(client: postgres, cipher: TestEnvironment.cipher).createUser(
                     NewUser(email: "someone@example.org", fullName: "", passwordHash: PasswordHasher(cost: 4).hash("a long password 1"), role: .member, scope: .none))
                 let missingClaim = "0190c3d2-7a4e-7b1c-9d2e-3f4a5b6c7d8e"
                 var checked = 0
@@ -351,7 +351,7 @@ import TimeSeries
                 #expect(afterLogout == .unauthorized)
 
                 // A role change makes earlier access tokens stale at once on this instance.
-                let users = try await PostgresAccountStore(client: postgres).users()
+                let users = try await PostgresAccountStore(client: postgres, cipher: TestEnvironment.cipher).users()
                 let pat = try #require(users.first { $0.email == "Pat@Example.org" })
                 let patch = try await client.execute(
                     uri: "/api/v1/users/\(pat.id.uuidString.lowercased())", method: .patch, headers: [.contentType: "application/json", .authorization: admin],
@@ -388,7 +388,7 @@ import TimeSeries
     @Test func expiredRefreshTokensArePurgedOneLifetimeAfterExpiry() async throws {
         try await ScratchDatabase.with { postgres, _ in
             _ = try await Migrator(client: postgres, logger: TestEnvironment.quietLogger).migrate()
-            let store = PostgresAccountStore(client: postgres)
+            let store = PostgresAccountStore(client: postgres, cipher: TestEnvironment.cipher)
             let user = try await store.createUser(NewUser(email: "sam@example.org", fullName: "Sam", passwordHash: "x", role: .member, scope: Scope()))
             let lifetime: Int64 = 14 * 86_400
             for name in ["current", "recent", "old", "older"] {

@@ -54,8 +54,8 @@ extension ClaimsAPITests {
             #expect(try await ImportTests.count("claims", database) == 1)
             // The rejected input is kept, NUL shown as U+FFFD.
             #expect(try await ImportTests.count("rejected_claims", database) == 3)
-            let kept = try await database.query("SELECT raw->'rows'->0->>3 AS g FROM rejected_claims WHERE external_claim_number = 'A-2'").rows.first
-            #expect(try kept?.decode("g", as: String.self) == "GRP\u{FFFD}2")
+            let kept = try await KeptRejection.all(in: database).first { $0.externalClaimNumber == "A-2" }
+            #expect(kept?.value(at: "rows", 0, 3) as? String == "GRP\u{FFFD}2")
 
             let ndjson = Self.claimJSON(group: #"GRP\u0000"#) + "\n" + Self.claimJSON() + "\n" + "{\"bad\u{0}\": 1}\n"
             let (lines, linesReport) = try await ImportTests().postImport(client, ndjson, type: "application/x-ndjson")
@@ -85,9 +85,9 @@ extension ClaimsAPITests {
             #expect(try await ImportTests.count("claims", database) == 39)
             #expect(try await ImportTests.count("outbox_events", database) == 39)
             // Kept for review with its input, like any rejection.
-            let kept = try await database.query("SELECT source, raw->'rows'->0->>0 AS number FROM rejected_claims").rows.first
-            #expect(try kept?.decode("number", as: String.self) == "C17")
-            #expect(try kept?.decode("source", as: String.self).hasPrefix("csv lines") == true)
+            let kept = try await KeptRejection.all(in: database).first
+            #expect(kept?.value(at: "rows", 0, 0) as? String == "C17")
+            #expect(kept?.source.hasPrefix("csv lines") == true)
         }
     }
 

@@ -138,7 +138,7 @@ import Postgres
     @Test func aRelayKilledMidBacklogDoubleCountsNothing() async throws {
         try await ScratchDatabase.with { client, database in
             try await Migrator(client: client, logger: TestEnvironment.quietLogger).migrate()
-            let repository = PostgresClaimRepository(client: client)
+            let repository = PostgresClaimRepository(client: client, cipher: TestEnvironment.cipher)
             let prefix = "kill-\(TestEnvironment.uniqueSuffix()):"
             let redis = RedisClient(configuration: try RedisConfiguration(url: TestEnvironment.redisURL), logger: TestEnvironment.quietLogger)
             let cache = RankingCache(redis: redis, keys: RankingKeys(prefix: prefix))

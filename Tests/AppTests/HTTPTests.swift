@@ -20,7 +20,7 @@ func makeDependencies(
         postgres: try PostgresClient(configuration: .init(conninfo: databaseURL, maxConnections: 2, connectTimeoutSeconds: 10), logger: TestEnvironment.quietLogger),
         redis: RedisClient(
             configuration: try RedisConfiguration(url: redisURL), logger: TestEnvironment.quietLogger, observer: RedisMetrics(factory: telemetry.factory)),
-        redisBudget: redisBudget, telemetry: telemetry, auditEnabled: auditEnabled
+        cipher: TestEnvironment.cipher, redisBudget: redisBudget, telemetry: telemetry, auditEnabled: auditEnabled
     )
 }
 

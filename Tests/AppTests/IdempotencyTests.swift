@@ -1,5 +1,6 @@
 @testable import App
 import ClaimStore
+import DataProtection
 import Digests
 import Foundation
 import Hummingbird
@@ -121,7 +122,7 @@ import TestSupport
 
             try await database.query("UPDATE idempotency_keys SET created_at = now() - interval '25 hours' WHERE key = 'old'")
             let telemetry = Telemetry()
-            let repository = PostgresClaimRepository(client: database, idempotencyRetention: .seconds(86_400))
+            let repository = PostgresClaimRepository(client: database, cipher: TestEnvironment.cipher, idempotencyRetention: .seconds(86_400))
             let purge = ExpiredRecordsPurgeService(
                 records: "idempotency keys", counter: "claimsd_idempotency_keys_purged_total", interval: .seconds(60), batchSize: 1,
                 logger: TestEnvironment.quietLogger, metrics: telemetry.factory
@@ -150,7 +151,10 @@ import TestSupport
             let hash = "sha256:" + SHA256.hex(Array("import-csv".utf8) + [0] + Array(file.utf8))
             let scope = try await Self.scope(of: "10.0.0.1", database)
             try await database.query(
-                "INSERT INTO idempotency_keys (scope, key, request_hash, response_status, response_body) VALUES (\(scope), 'running', \(hash), 0, '')")
+                """
+                INSERT INTO idempotency_keys (scope, key, request_hash, response_status, response_body_sealed)
+                VALUES (\(scope), 'running', \(hash), 0, \(PostgresBytes(TestEnvironment.cipher.seal("", context: ProtectedColumn.idempotencyResponse.context(scope, "running")))))
+                """)
             let (running, runningProblem) = try await post(client, to: "/api/v1/claims/import", file, key: "running", from: "10.0.0.1")
             #expect(running.status == .conflict && running.headers[.retryAfter] == "5")
             #expect(runningProblem["type"] as? String == "https://claimsd.dev/problems/idempotency-key-in-progress")

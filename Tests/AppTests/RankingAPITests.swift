@@ -30,10 +30,10 @@ struct RankingApp: Sendable {
             try await Migrator(client: postgres, logger: TestEnvironment.quietLogger).migrate()
             let base = try makeDependencies(databaseURL: database.url, redisURL: redisURL)
             let dependencies = AppDependencies(
-                postgres: base.postgres, redis: base.redis, redisKeyPrefix: "test-\(TestEnvironment.uniqueSuffix()):", redisBudget: testRedisBudget,
+                postgres: base.postgres, redis: base.redis, cipher: TestEnvironment.cipher, redisKeyPrefix: "test-\(TestEnvironment.uniqueSuffix()):", redisBudget: testRedisBudget,
                 telemetry: base.telemetry)
             let relay = OutboxRelay(
-                postgres: dependencies.postgres, repository: PostgresClaimRepository(client: dependencies.postgres), cache: dependencies.rankingCache(),
+                postgres: dependencies.postgres, repository: PostgresClaimRepository(client: dependencies.postgres, cipher: TestEnvironment.cipher), cache: dependencies.rankingCache(),
                 settings: RelaySettings(pollInterval: .milliseconds(20), takeoverInterval: .milliseconds(200), retryInterval: .milliseconds(200)),
                 logger: TestEnvironment.quietLogger, metrics: dependencies.telemetry.factory)
             let app = RankingApp(postgres: postgres, dependencies: dependencies, relay: relay)
@@ -177,7 +177,7 @@ func topProviders(_ client: any TestClientProtocol, _ query: String = "") async 
             // A second instance: its own clients and router, the same stores and key prefix.
             let other = try makeDependencies(databaseURL: TestEnvironment.databaseURL, redisURL: TestEnvironment.redisURL)
             let second = AppDependencies(
-                postgres: app.dependencies.postgres, redis: other.redis, redisKeyPrefix: app.dependencies.redisKeyPrefix, redisBudget: testRedisBudget)
+                postgres: app.dependencies.postgres, redis: other.redis, cipher: TestEnvironment.cipher, redisKeyPrefix: app.dependencies.redisKeyPrefix, redisBudget: testRedisBudget)
             try await Application(router: buildRouter(dependencies: second, access: try await TestAccess.settings(), traffic: traffic)).test(.router) { secondClient in
                 // The same principal as the first instance's client: one limit across instances.
                 let secondClient = AuthorizedClient(secondClient, key: try #require((first as? AuthorizedClient)?.key))
@@ -285,7 +285,7 @@ func topProviders(_ client: any TestClientProtocol, _ query: String = "") async 
         try await RankingApp.with { client, app in
             for index in 0..<4 { try await submit(client, npi: "100000000\(index)", fee: "1.00") }
             try await Task.sleep(for: .milliseconds(200))
-            let repository = PostgresClaimRepository(client: app.postgres)
+            let repository = PostgresClaimRepository(client: app.postgres, cipher: TestEnvironment.cipher)
             let behind = try await repository.outboxPosition(after: 1)
             #expect(behind.latestSequence == 4)
             #expect(behind.oldestPendingAgeSeconds >= 0.2 && behind.oldestPendingAgeSeconds < 30)

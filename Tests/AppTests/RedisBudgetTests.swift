@@ -17,7 +17,7 @@ import TestSupport
             let telemetry = Telemetry()
             let base = try makeDependencies(databaseURL: database.url, redisURL: TestEnvironment.pausedRedisURL, telemetry: telemetry)
             // A budget well above a busy machine's scheduling delays, far below the 5 s timeout.
-            let dependencies = AppDependencies(postgres: base.postgres, redis: base.redis, redisBudget: .milliseconds(250), telemetry: telemetry)
+            let dependencies = AppDependencies(postgres: base.postgres, redis: base.redis, cipher: TestEnvironment.cipher, redisBudget: .milliseconds(250), telemetry: telemetry)
             let limits = [RateLimitRule(method: "GET", route: "/api/v1/providers/top", policy: RateLimitPolicy(limit: 10_000, window: .seconds(60)))]
             let app = Application(router: buildRouter(dependencies: dependencies, access: try await TestAccess.settings(), traffic: TrafficSettings(rateLimits: limits)))
             @Sendable func count(_ series: String) -> Int {

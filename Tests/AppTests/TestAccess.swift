@@ -34,7 +34,7 @@ enum TestAccess {
     static func apiKey(_ postgres: PostgresClient, role: Role = .admin, scope: Scope = .none, name: String = "test") async throws -> String {
         _ = try await Migrator(client: postgres, logger: TestEnvironment.quietLogger).migrate()
         let (id, secret, key) = APIKey.generate()
-        _ = try await PostgresAccountStore(client: postgres).createAPIKey(
+        _ = try await PostgresAccountStore(client: postgres, cipher: TestEnvironment.cipher).createAPIKey(
             NewAPIKey(id: id, name: name, secretHash: APIKey.hash(secret: secret), role: role, scope: scope, createdBy: "test"))
         return key
     }

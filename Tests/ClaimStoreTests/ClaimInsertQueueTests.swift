@@ -31,7 +31,7 @@ import Schema
     @Test func claimsArrivingWhileOneIsWrittenShareACommitWithinTheLimits() async throws {
         try await ScratchDatabase.with(maxConnections: 4) { client, _ in
             try await Migrator(client: client, logger: TestEnvironment.quietLogger).migrate()
-            let repository = PostgresClaimRepository(client: client, insertLimits: .init(maxClaims: 20, maxWriters: 1))
+            let repository = PostgresClaimRepository(client: client, cipher: TestEnvironment.cipher, insertLimits: .init(maxClaims: 20, maxWriters: 1))
             let claims = (0..<51).map { index in
                 var claim = factory.stored(factory.claim(npi: "1000000\(String(format: "%03d", index % 7))", dollars: Int64(index)))
                 claim.lines.append(factory.line(npi: claim.providerNPI, netFee: Money(cents: 1)))
@@ -71,7 +71,7 @@ import Schema
     @Test func aClaimTheServerRefusesFailsAloneAndTheRestOfItsBatchIsStored() async throws {
         try await ScratchDatabase.with(maxConnections: 4) { client, _ in
             try await Migrator(client: client, logger: TestEnvironment.quietLogger).migrate()
-            let repository = PostgresClaimRepository(client: client, insertLimits: .init(maxWriters: 1))
+            let repository = PostgresClaimRepository(client: client, cipher: TestEnvironment.cipher, insertLimits: .init(maxWriters: 1))
             var claims = (0..<10).map { factory.stored(factory.claim(npi: "1000000001", dollars: Int64($0 + 1))) }
             // NUMERIC(14, 2) holds less than 10^12 dollars: the server refuses this one.
             claims[6] = factory.stored(factory.claim(npi: "1000000002", dollars: 2_000_000_000_000))

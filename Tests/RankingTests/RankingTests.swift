@@ -20,7 +20,7 @@ struct RankingFixture {
         try await ScratchDatabase.with { postgres, _ in
             try await Migrator(client: postgres, logger: TestEnvironment.quietLogger).migrate()
             let redis = RedisClient(configuration: try RedisConfiguration(url: redisURL), logger: TestEnvironment.quietLogger)
-            let repository = PostgresClaimRepository(client: postgres)
+            let repository = PostgresClaimRepository(client: postgres, cipher: TestEnvironment.cipher)
             let cache = RankingCache(redis: redis, keys: RankingKeys(prefix: "test-\(TestEnvironment.uniqueSuffix()):"))
             let relay = OutboxRelay(
                 postgres: postgres, repository: repository, cache: cache,

@@ -1,3 +1,4 @@
+public import DataProtection
 import Foundation
 public import Logging
 public import Postgres
@@ -40,6 +41,19 @@ public enum TestEnvironment {
 
     /// A logger that discards everything, for clients under test.
     public static let quietLogger = Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }
+
+    /// The data keys of the test run: the keyring file `CLAIMS_DATA_KEYS` names, made by
+    /// scripts/test.sh and inherited by every claimsd a test starts.
+    public static let dataKeyring: DataKeyring = {
+        let path = required("CLAIMS_DATA_KEYS")
+        do {
+            return try DataKeyring(text: try String(contentsOfFile: path, encoding: .utf8))
+        } catch {
+            fatalError("CLAIMS_DATA_KEYS (\(path)) is not a usable keyring: \(error); scripts/test.sh makes one")
+        }
+    }()
+    /// The cipher of ``dataKeyring``, for repositories and stores the tests build.
+    public static let cipher = FieldCipher(keyring: dataKeyring)
 
     /// Runs `scripts/services.sh` with `arguments`, e.g. `["stop", "postgres", "chaos"]`.
     public static func services(_ arguments: String...) async throws {
@@ -140,4 +154,41 @@ public func onOwnThread<T: Sendable>(_ work: @escaping @Sendable () throws -> T)
         Thread.detachNewThread { continuation.resume(returning: Result { try work() }) }
     }
     return try result.get()
+}
+
+/// A rejected claim as `rejected_claims` keeps it, its input decrypted with the test keyring.
+public struct KeptRejection: Sendable {
+    public let source: String
+    public let externalClaimNumber: String?
+    /// The input as stored: JSON text.
+    public let raw: String
+    public let violationCount: Int
+
+    /// ``raw`` parsed.
+    public var json: Any? { try? JSONSerialization.jsonObject(with: Data(raw.utf8), options: [.fragmentsAllowed]) }
+
+    /// The value at `path` in ``json`` (object keys and array indexes).
+    public func value(at path: Any...) -> Any? {
+        var current = json
+        for step in path {
+            if let key = step as? String { current = (current as? [String: Any])?[key] }
+            else if let index = step as? Int, let array = current as? [Any], array.indices.contains(index) { current = array[index] }
+            else { return nil }
+        }
+        return current
+    }
+
+    /// The rejected claims kept in `client`'s database, in the order they were stored.
+    public static func all(in client: PostgresClient) async throws -> [KeptRejection] {
+        try await client.query(
+            "SELECT id::text AS id, source, external_claim_number, raw_sealed, jsonb_array_length(violations) AS v FROM rejected_claims ORDER BY created_at, id"
+        ).rows.map { row in
+            let id: String = try row.decode("id")
+            let sealed: PostgresBytes = try row.decode("raw_sealed")
+            return KeptRejection(
+                source: try row.decode("source"), externalClaimNumber: try row.decodeIfPresent("external_claim_number"),
+                raw: try TestEnvironment.cipher.openString(sealed.bytes, context: ProtectedColumn.rejectedClaimRaw.context(id)),
+                violationCount: try row.decode("v"))
+        }
+    }
 }

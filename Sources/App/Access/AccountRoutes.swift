@@ -1,5 +1,6 @@
 public import Access
 public import AuditTrail
+import DataProtection
 public import CoreMetrics
 public import AccountStore
 import Claims
@@ -53,19 +54,21 @@ public struct AccountRoutes: Sendable {
         router.post("api/v1/users", requires: settings.openRegistration ? .open : .permission(.manageAccounts)) { request, context in
             try await createUser(request, context: context)
         }
-        router.get("api/v1/users", requires: .permission(.readAccounts)) { _, _ in
-            RouteSupport.json(bytes: Self.array(try await store.users(), Self.write), headers: Self.private)
+        router.get("api/v1/users", requires: .permission(.readAccounts)) { _, context in
+            let masked = Self.masks(context)
+            return RouteSupport.json(bytes: Self.array(try await store.users()) { Self.write($0, to: &$1, masked: masked) }, headers: Self.private)
         }
         router.get("api/v1/users/:id", requires: .permission(.readAccounts)) { _, context in
             guard let user = try await store.user(id: try Self.userID(context)) else { throw Self.noSuchUser }
-            return RouteSupport.json(bytes: Self.object { Self.write(user, to: &$0) }, headers: Self.private)
+            return RouteSupport.json(bytes: Self.object { Self.write(user, to: &$0, masked: Self.masks(context)) }, headers: Self.private)
         }
         router.patch("api/v1/users/:id", requires: .permission(.manageAccounts)) { request, context in
             try await changeUser(id: try Self.userID(context), request: request, context: context)
         }
         router.post("api/v1/api-keys", requires: .permission(.manageAccounts)) { request, context in try await createAPIKey(request, context: context) }
-        router.get("api/v1/api-keys", requires: .permission(.readAccounts)) { _, _ in
-            RouteSupport.json(bytes: Self.array(try await store.apiKeys()) { Self.write($0, to: &$1) }, headers: Self.private)
+        router.get("api/v1/api-keys", requires: .permission(.readAccounts)) { _, context in
+            let masked = Self.masks(context)
+            return RouteSupport.json(bytes: Self.array(try await store.apiKeys()) { Self.write($0, to: &$1, masked: masked) }, headers: Self.private)
         }
         router.delete("api/v1/api-keys/:id", requires: .permission(.manageAccounts)) { request, context in
             let id = context.parameters.get("id") ?? ""
@@ -492,23 +495,30 @@ public struct AccountRoutes: Sendable {
         return writer.bytes
     }
 
-    /// A user's members (never its password hash).
-    static func write(_ user: UserAccount, to writer: inout JSONWriter) {
+    /// Whether the request's principal sees names and member identifiers masked.
+    static func masks(_ context: ClaimsRequestContext) -> Bool {
+        context.principal?.role.seesIdentifiersMasked ?? false
+    }
+
+    /// A user's members (never its password hash); `masked`: its name and member identifier
+    /// masked to their last four characters.
+    static func write(_ user: UserAccount, to writer: inout JSONWriter, masked: Bool = false) {
         writer.member("id", user.id.postgresText)
         writer.member("email", user.email)
-        writer.member("full_name", user.fullName)
+        writer.member("full_name", masked ? IdentifierMask.lastFour(user.fullName) : user.fullName)
         writer.member("role", user.role.rawValue)
-        write(user.scope, to: &writer)
+        write(user.scope, to: &writer, masked: masked)
         writer.member("created_at", user.createdAt)
         writer.member("disabled_at", orNull: user.disabledAt)
     }
 
-    /// An API key's members (never its secret or the secret's hash).
-    static func write(_ key: APIKeyRecord, to writer: inout JSONWriter) {
+    /// An API key's members (never its secret or the secret's hash); `masked`: its member
+    /// identifier masked to the last four characters.
+    static func write(_ key: APIKeyRecord, to writer: inout JSONWriter, masked: Bool = false) {
         writer.member("id", key.id)
         writer.member("name", key.name)
         writer.member("role", key.role.rawValue)
-        write(key.scope, to: &writer)
+        write(key.scope, to: &writer, masked: masked)
         writer.member("created_by", key.createdBy)
         writer.member("created_at", key.createdAt)
         writer.member("expires_at", orNull: key.expiresAt)
@@ -517,12 +527,12 @@ public struct AccountRoutes: Sendable {
     }
 
     /// The `scope` member: `{"npis":[…],"subscriber_id":…}`.
-    static func write(_ scope: Scope, to writer: inout JSONWriter) {
+    static func write(_ scope: Scope, to writer: inout JSONWriter, masked: Bool = false) {
         writer.key("scope")
         writer.open("{")
         writer.key("npis")
         writer.strings(scope.npis)
-        writer.member("subscriber_id", orNull: scope.subscriberID)
+        writer.member("subscriber_id", orNull: masked ? scope.subscriberID.map(IdentifierMask.lastFour) : scope.subscriberID)
         writer.close("}")
     }
 }

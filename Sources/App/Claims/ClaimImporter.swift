@@ -45,8 +45,8 @@ public struct ClaimImporter<Repository: ClaimRepository>: Sendable {
         for start in stride(from: 0, to: items.count, by: batchSize) {
             let slice = items[start..<min(start + batchSize, items.count)]
             let acceptedBefore = report.accepted.count
-            var batch = await self.batch(slice, importID: importID, today: today, report: &report)
-            batch.prepareRows()  // while the previous batch is being stored
+            // Encoded (and encrypted) while the previous batch is being stored.
+            let batch = repository.prepared(await self.batch(slice, importID: importID, today: today, report: &report))
             if let previous = storing {
                 committed = try await finish(previous, committed: committed, importID: importID, report: &report, progress: progress)
             }

@@ -1,4 +1,5 @@
 import ClaimStore
+import DataProtection
 import JSONText
 import Postgres
 public import Claims
@@ -10,7 +11,9 @@ import Journal
 /// in every other body; a value that is absent (`claim_number`, `quadrant`, `next_cursor`) is
 /// `null`, never left out.
 /// Written directly (every POST and GET of a claim returns one), not through `JSONEncoder`.
-func claimJSON(_ claim: StoredClaim) -> [UInt8] {
+/// `maskedIdentifiers`: subscriber ids masked to their last four characters (for roles that
+/// see them so, see ``Role/seesIdentifiersMasked``).
+func claimJSON(_ claim: StoredClaim, maskedIdentifiers: Bool = false) -> [UInt8] {
     var writer = JSONWriter(capacity: 512 + 400 * claim.lines.count)
     writer.open("{")
     writer.member("claim_number", orNull: claim.externalClaimNumber)
@@ -34,7 +37,7 @@ func claimJSON(_ claim: StoredClaim) -> [UInt8] {
         writer.member("quadrant", orNull: line.quadrant)
         writer.member("service_date", line.serviceDate.description)
         writer.member("submitted_procedure", line.submittedProcedure)
-        writer.member("subscriber_id", line.subscriberID)
+        writer.member("subscriber_id", maskedIdentifiers ? IdentifierMask.lastFour(line.subscriberID) : line.subscriberID)
         writer.close("}")
     }
     writer.close("]")

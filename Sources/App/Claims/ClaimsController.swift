@@ -248,7 +248,7 @@ public struct ClaimsController<Repository: ClaimRepository>: Sendable {
     func show(id: UUID, request: Request, context: ClaimsRequestContext) async throws -> Response {
         let claim = try await visibleClaim(id, request: request, context: context, action: .claimRead)
         audit.record(Self.auditEvent(.claimRead, id: id, request: request, context: context))
-        return RouteSupport.json(bytes: claimJSON(claim))
+        return RouteSupport.json(bytes: claimJSON(claim, maskedIdentifiers: context.principal?.role.seesIdentifiersMasked ?? false))
     }
 
     func status(id: UUID, request: Request, context: ClaimsRequestContext) async throws -> Response {

@@ -95,6 +95,10 @@ public struct InstrumentedClaimRepository<Base: ClaimRepository>: ClaimRepositor
         try await measure("import_batch") { try await base.store(batch) }
     }
 
+    public func prepared(_ batch: ImportBatch) -> ImportBatch {
+        base.prepared(batch)
+    }
+
     public func recordPayment(id: UUID, report: PaymentReport, at timestamp: String, audit: AuditEvent?) async throws -> PaymentRecord {
         try await measure("record_payment") { try await base.recordPayment(id: id, report: report, at: timestamp, audit: audit) }
     }
