@@ -40,8 +40,10 @@ public struct DataKeyRotation: Sendable {
     public func run(client: PostgresClient, progress: Progress = { _, _ in }) async throws -> Report {
         try await DataKeyRegistry(cipher: cipher).verify(client: client)
         return try await client.withConnection { connection in
-            // Rotation reads every table: no request's timeout applies.
+            // Rotation reads every table: no request's timeouts apply (the connection is closed
+            // with the client at the end of the command).
             try await connection.query("SELECT set_config('statement_timeout', '0', false)")
+            try await connection.query("SELECT set_config('idle_in_transaction_session_timeout', '0', false)")
             var totals: [ProtectedColumn: Int] = [:]
             for column in ProtectedColumn.all { totals[column] = try await batches(column).count(on: connection) }
             let total = totals.values.reduce(0, +)

@@ -33,20 +33,30 @@ public struct Migrator: Sendable {
     public func migrate() async throws -> [Migration] {
         try await client.withConnection { connection in
             // Waiting for another instance's migrations, and a migration itself, may take longer
-            // than the statement timeout the session has for requests; it is put back after.
-            let timeout = try await connection.query("SELECT current_setting('statement_timeout') AS value").rows.first?.decode("value", as: String.self) ?? "0"
-            try await connection.query("SELECT set_config('statement_timeout', '0', false)")
+            // than the statement timeout the session has for requests, and a busy machine may
+            // pause between a migration's statements longer than its idle-in-transaction
+            // timeout; both are lifted for the run and put back after.
+            let timeouts = ["statement_timeout", "idle_in_transaction_session_timeout"]
+            var saved: [(name: String, value: String)] = []
+            for name in timeouts {
+                let value = try await connection.query("SELECT current_setting(\(name)) AS value").rows.first?.decode("value", as: String.self) ?? "0"
+                saved.append((name, value))
+                try await connection.query("SELECT set_config(\(name), '0', false)")
+            }
+            func restore() async throws {
+                for (name, value) in saved { try await connection.query("SELECT set_config(\(name), \(value), false)") }
+            }
             try await connection.query("SELECT pg_advisory_lock(\(Self.lockKey))")
             do {
                 let applied = try await applyPending(on: connection)
                 try await connection.query("SELECT pg_advisory_unlock(\(Self.lockKey))")
-                try await connection.query("SELECT set_config('statement_timeout', \(timeout), false)")
+                try await restore()
                 return applied
             } catch {
                 // The lock is per session: if unlocking fails the connection is broken and the
                 // server drops the lock with it.
                 _ = try? await connection.query("SELECT pg_advisory_unlock(\(Self.lockKey))")
-                _ = try? await connection.query("SELECT set_config('statement_timeout', \(timeout), false)")
+                _ = try? await restore()
                 throw error
             }
         }
