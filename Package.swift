@@ -37,6 +37,11 @@ let package = Package(
         // AES-256-GCM and HMAC-SHA256 for values encrypted at rest (BoringSSL on Linux). jwt-kit
         // builds it already, so naming it adds no build time.
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
+        // Native TLS on claimsd's port (Hummingbird's HummingbirdTLS) and reading its certificate.
+        // Both are in the build already: Hummingbird's testing library uses swift-nio-ssl, jwt-kit
+        // uses swift-certificates.
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
     ],
     targets: [
         // C system libraries: module maps only, no code.
@@ -172,12 +177,12 @@ let package = Package(
         // PromQL: lexer, parser, type checks and an evaluator over the store's query interface.
         .target(name: "PromQL", dependencies: ["TimeSeries"], swiftSettings: strict),
 
-        // One outbound HTTP/1.1 exchange over NIO (scrapes, notifications).
+        // One outbound HTTP/1.1 exchange over NIO (scrapes, notifications, health checks).
         .target(
             name: "OutboundHTTP",
             dependencies: [
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ],
             swiftSettings: strict
         ),
@@ -218,13 +223,21 @@ let package = Package(
             swiftSettings: strict
         ),
 
+        // The certificate claimsd serves TLS with: read, checked against its key, reloaded.
+        .target(
+            name: "ServerTLS",
+            dependencies: [.product(name: "NIOSSL", package: "swift-nio-ssl"), .product(name: "X509", package: "swift-certificates")],
+            swiftSettings: strict
+        ),
+
         // The service: configuration, HTTP wiring, lifecycle.
         .target(
             name: "App",
             dependencies: [
-                "Pooling", "Postgres", "Redis", "Journal", "Access", "AccountStore", "AuditTrail", "Claims", "ClaimStore", "DataProtection", "EncryptedColumns", "Schema", "Digests", "CircuitBreaking", "JSONText", "Ranking", "RateLimiting", "TimeSeries", "Scraping", "PromQL", "Alerting", "AlertDelivery", "OutboundHTTP", "ServiceManager",
+                "Pooling", "Postgres", "Redis", "Journal", "Access", "AccountStore", "AuditTrail", "Claims", "ClaimStore", "DataProtection", "EncryptedColumns", "ServerTLS", "Schema", "Digests", "CircuitBreaking", "JSONText", "Ranking", "RateLimiting", "TimeSeries", "Scraping", "PromQL", "Alerting", "AlertDelivery", "OutboundHTTP", "ServiceManager",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -239,7 +252,7 @@ let package = Package(
             name: "claimsd",
             dependencies: [
                 "App", "Access", "AccountStore", "AuditTrail", "Claims", "ClaimStore", "DataProtection", "EncryptedColumns", "Schema", "TimeSeries", "PromQL",
-                "Alerting", "OutboundHTTP", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "Alerting", "OutboundHTTP", .product(name: "NIOSSL", package: "swift-nio-ssl"), .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
         ),

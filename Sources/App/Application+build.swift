@@ -5,6 +5,8 @@ import ClaimStore
 import AccountStore
 public import DataProtection
 import EncryptedColumns
+import HummingbirdTLS
+import ServerTLS
 import CoreMetrics
 public import Claims
 public import RateLimiting
@@ -104,16 +106,19 @@ public struct TrafficSettings: Sendable {
     public var faultInjection: Bool
     /// Browser origins allowed to call the API (``CORSMiddleware``).
     public var corsOrigins: [String]
+    /// Whether claimsd serves TLS itself, so answers carry `Strict-Transport-Security`.
+    public var servesTLS: Bool
 
     public init(
         rateLimits: [RateLimitRule] = ServiceConfiguration.defaultRateLimits, failClosed: Bool = false, trustedProxies: [String] = [],
-        faultInjection: Bool = false, corsOrigins: [String] = []
+        faultInjection: Bool = false, corsOrigins: [String] = [], servesTLS: Bool = false
     ) {
         self.rateLimits = rateLimits
         self.failClosed = failClosed
         self.trustedProxies = trustedProxies
         self.faultInjection = faultInjection
         self.corsOrigins = corsOrigins
+        self.servesTLS = servesTLS
     }
 }
 
@@ -133,7 +138,7 @@ public func buildRouter(
         router.add(middleware: ObservabilityMiddleware(factory: dependencies.telemetry.factory))
     }
     // Outside the problem middleware, so errors carry these headers too.
-    router.add(middleware: SecurityHeadersMiddleware())
+    router.add(middleware: SecurityHeadersMiddleware(strictTransportSecurity: traffic.servesTLS))
     if !traffic.corsOrigins.isEmpty { router.add(middleware: CORSMiddleware(origins: traffic.corsOrigins)) }
     router.add(middleware: ProblemMiddleware())
     if traffic.faultInjection { router.add(middleware: FaultInjectionMiddleware()) }
@@ -187,7 +192,7 @@ public func buildApplication(configuration: ServiceConfiguration, logger: Logger
         idempotencyRetention: .milliseconds(configuration.idempotencyRetention))
     let traffic = TrafficSettings(
         rateLimits: configuration.rateLimits, failClosed: configuration.rateLimitFailClosed, trustedProxies: configuration.trustedProxies,
-        faultInjection: configuration.faultInjection, corsOrigins: configuration.corsOrigins)
+        faultInjection: configuration.faultInjection, corsOrigins: configuration.corsOrigins, servesTLS: configuration.tlsFiles != nil)
     if configuration.faultInjection {
         logger.warning(
             "fault injection is on: a request with X-Claimsd-Fault gets the 5xx it asks for",
@@ -268,11 +273,24 @@ public func buildApplication(configuration: ServiceConfiguration, logger: Logger
     services.append(SystemdNotifyService(notifier: notifier))
     let host = configuration.host
     let timeouts = HTTPTimeouts(idle: .milliseconds(configuration.httpIdleTimeout), body: .milliseconds(configuration.httpBodyTimeout))
+    var server = claimsdHTTPServer(timeouts: timeouts, logger: logger)
+    if let files = configuration.tlsFiles {
+        let certificate: ServedCertificate
+        do {
+            certificate = try ServedCertificate(certificatePath: files.certificate, keyPath: files.key)
+        } catch {
+            throw ConfigurationError(setting: .tlsCert, value: files.certificate, problem: error.description)
+        }
+        server = try .tls(server, tlsConfiguration: certificate.serverConfiguration)
+        let reloads = CertificateReloadService(certificate: certificate, logger: Logger(label: "claimsd.tls"), metrics: telemetry.factory)
+        reloads.loaded(certificate.summary)
+        services.append(reloads)
+    }
     let ruleGroups = alerting.manager.groups.count
     return Application(
         router: buildRouter(
             dependencies: dependencies, access: access, validator: validator, limits: limits, traffic: traffic, timeSeries: timeSeries, alerting: alerting),
-        server: claimsdHTTPServer(timeouts: timeouts, logger: logger),
+        server: server,
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "claimsd"),
         services: services,
         onServerRunning: { channel in

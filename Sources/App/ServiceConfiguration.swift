@@ -99,6 +99,9 @@ public struct ServiceConfiguration: Sendable {
     public var auditEnabled = true
     /// Seconds audit events are kept (`CLAIMS_AUDIT_RETENTION`).
     public var auditRetention: Int64 = 6 * 365 * 86_400
+    /// The certificate chain and key files of native TLS (`CLAIMS_TLS_CERT`, `CLAIMS_TLS_KEY`);
+    /// `nil`: plain HTTP.
+    public var tlsFiles: TLSFiles?
     /// The keys of values encrypted at rest (`CLAIMS_DATA_KEYS`); `nil` when unset, and then
     /// nothing that reads or writes claim data starts.
     public var dataKeyring: DataKeyring?
@@ -166,6 +169,19 @@ public struct ServiceConfiguration: Sendable {
             return try RuleSet.standard(overriddenBy: data)
         } catch {
             throw ConfigurationError(setting: .rulesFile, value: path, problem: error.description)
+        }
+    }
+
+    /// The files of native TLS.
+    public struct TLSFiles: Sendable, Equatable {
+        /// The PEM certificate chain, leaf first.
+        public var certificate: String
+        /// The PEM private key.
+        public var key: String
+
+        public init(certificate: String, key: String) {
+            self.certificate = certificate
+            self.key = key
         }
     }
 
@@ -404,6 +420,12 @@ public struct ServiceConfiguration: Sendable {
                 throw ConfigurationError(setting: .auditRetention, value: value(.auditRetention) ?? "", problem: "must be at least 31d (events are dropped a month at a time)")
             }
             configuration.auditRetention = retention / 1000
+        }
+        switch (value(.tlsCert), value(.tlsKey)) {
+        case (let certificate?, let key?): configuration.tlsFiles = TLSFiles(certificate: certificate, key: key)
+        case (let certificate?, nil): throw ConfigurationError(setting: .tlsKey, value: "", problem: "must be set with CLAIMS_TLS_CERT (\(certificate))")
+        case (nil, let key?): throw ConfigurationError(setting: .tlsCert, value: "", problem: "must be set with CLAIMS_TLS_KEY (\(key))")
+        case (nil, nil): break
         }
         if let setting = value(.dataKeys) {
             configuration.dataKeyring = try loadDataKeyring(setting)

@@ -8,6 +8,8 @@ extension ServiceConfiguration {
     public enum Setting: String, Sendable, CaseIterable {
         case host = "CLAIMS_HOST"
         case port = "CLAIMS_PORT"
+        case tlsCert = "CLAIMS_TLS_CERT"
+        case tlsKey = "CLAIMS_TLS_KEY"
         case databaseURL = "CLAIMS_DATABASE_URL"
         case redisURL = "CLAIMS_REDIS_URL"
         case logLevel = "CLAIMS_LOG_LEVEL"
@@ -86,6 +88,8 @@ extension ServiceConfiguration {
             switch self {
         case .host: return ("`127.0.0.1`", "address to listen on")
         case .port: return ("`8000`", "port to listen on (`0`: any free port)")
+        case .tlsCert: return ("none", "PEM certificate chain (leaf first) to serve HTTPS with, TLS 1.2 and later, with `Strict-Transport-Security`; read again on SIGHUP (a bad file keeps the one in use); set with `CLAIMS_TLS_KEY`. Unset: plain HTTP, for a TLS-terminating proxy (`docs/security.md`)")
+        case .tlsKey: return ("none", "the certificate's unencrypted PEM private key (readable by claimsd only)")
         case .databaseURL: return ("`postgresql://claimsd@127.0.0.1:5432/claimsd`", "libpq URI or `key=value` string")
         case .redisURL: return ("`redis://127.0.0.1:6379/0`", "`redis://[[user]:password@]host[:port][/db]`")
         case .logLevel: return ("`info`", "trace, debug, info, notice, warning, error, critical")
@@ -130,7 +134,7 @@ extension ServiceConfiguration {
         case .alertWebhooks: return ("—", "URLs that get Alertmanager-style webhook notifications")
         case .alertWebhookSecret: return ("—", "signs webhook bodies: `X-Claimsd-Signature: sha256=<HMAC>`")
         case .externalLabels: return ("—", "labels added to every alert sent, e.g. `cluster=eu1,env=prod`")
-        case .externalURL: return ("`http://<host>:<port>`", "where claimsd is reached: alerts' `generatorURL`, `$externalURL`")
+        case .externalURL: return ("`http(s)://<host>:<port>`", "where claimsd is reached: alerts' `generatorURL`, `$externalURL`")
         case .auth: return ("`required`", "`required`: every route but `/health`, `/ready`, login, refresh and the JWKS needs an API key or access token (`docs/security.md`); `off`: every request acts as admin, for local experiments only (warned at every start, reported by `/ready`)")
         case .jwtKeys: return ("none", "keyring file of access-token signing keys, one `<kid> <Ed25519 seed, base64url>` per line, the first signing (`claimsd jwt-keys generate`); unset: a key made at start, so tokens die with the process")
         case .accessTokenLifetime: return ("`15m`", "lifetime of access tokens (1m to 24h)")

@@ -1,30 +1,37 @@
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+public import NIOSSL
 
-/// An `http://host:port/path?query` address (no TLS: claimsd talks plain HTTP to its scrape
-/// targets and notification receivers; put a proxy in front for https).
+/// An `http://host:port/path?query` address. claimsd talks plain HTTP to its scrape targets and
+/// notification receivers (put a proxy in front for https); only callers that ask for it, such as
+/// `claimsd healthcheck` of a claimsd serving TLS, accept `https://`.
 public struct OutboundURL: Sendable, Equatable, CustomStringConvertible {
     public var host: String
     public var port: Int
     /// Path and query, starting with `/`.
     public var target: String
+    /// Whether the exchange is wrapped in TLS (`https://`).
+    public var secure: Bool
 
-    public init(host: String, port: Int, target: String) {
+    public init(host: String, port: Int, target: String, secure: Bool = false) {
         self.host = host
         self.port = port
         self.target = target.hasPrefix("/") ? target : "/" + target
+        self.secure = secure
     }
 
-    /// Parses `http://host[:port][/path]`; nil for anything else (https included).
-    public init?(_ text: String) {
-        guard text.hasPrefix("http://") else { return nil }
-        let rest = text.dropFirst("http://".count)
+    /// Parses `http://host[:port][/path]`, and `https://…` when `allowingHTTPS`; nil for
+    /// anything else.
+    public init?(_ text: String, allowingHTTPS: Bool = false) {
+        let secure = allowingHTTPS && text.hasPrefix("https://")
+        guard secure || text.hasPrefix("http://") else { return nil }
+        let rest = text.dropFirst(secure ? "https://".count : "http://".count)
         let slash = rest.firstIndex(of: "/") ?? rest.endIndex
         let authority = rest[..<slash]
         guard !authority.isEmpty, !authority.contains("@") else { return nil }
         var host = String(authority)
-        var port = 80
+        var port = secure ? 443 : 80
         if let colon = authority.lastIndex(of: ":"), !authority.hasSuffix("]") {
             guard let number = Int(authority[authority.index(after: colon)...]), (1...65535).contains(number) else { return nil }
             port = number
@@ -32,13 +39,13 @@ public struct OutboundURL: Sendable, Equatable, CustomStringConvertible {
         }
         if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
         guard !host.isEmpty else { return nil }
-        self.init(host: host, port: port, target: slash == rest.endIndex ? "/" : String(rest[slash...]))
+        self.init(host: host, port: port, target: slash == rest.endIndex ? "/" : String(rest[slash...]), secure: secure)
     }
 
     /// `host:port` as a `Host` header writes it.
     public var authority: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
 
-    public var description: String { "http://\(authority)\(target)" }
+    public var description: String { (secure ? "https://" : "http://") + authority + target }
 }
 
 /// A response: status, headers and the whole body.
@@ -70,17 +77,25 @@ public struct OutboundHTTPError: Error, Sendable, CustomStringConvertible {
 /// One HTTP/1.1 request on a connection of its own (`Connection: close`), with a deadline for
 /// the whole exchange and a cap on the response body.
 public enum HTTPExchange {
+    /// `tls` configures an `https://` exchange (by default: the system's trusted authorities and
+    /// the host's name checked).
     public static func send(
-        _ method: String, to url: OutboundURL, headers: [(String, String)] = [], body: [UInt8] = [], timeout: Duration, maxBodyBytes: Int = 1 << 20
+        _ method: String, to url: OutboundURL, headers: [(String, String)] = [], body: [UInt8] = [], timeout: Duration, maxBodyBytes: Int = 1 << 20,
+        tls: TLSConfiguration = .makeClientConfiguration()
     ) async throws(OutboundHTTPError) -> OutboundResponse {
         let deadline = TimeAmount.nanoseconds(max(1, timeout.components.seconds * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000))
         let started = ContinuousClock.now
         let channel: NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>
         do {
+            let context = url.secure ? try NIOSSLContext(configuration: tls) : nil
+            let serverName = url.host.contains(":") || url.host.allSatisfy({ $0.isNumber || $0 == "." }) ? nil : url.host
             channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
                 .connectTimeout(deadline)
                 .connect(host: url.host, port: url.port) { channel in
                     channel.eventLoop.makeCompletedFuture {
+                        if let context {
+                            try channel.pipeline.syncOperations.addHandler(try NIOSSLClientHandler(context: context, serverHostname: serverName))
+                        }
                         try channel.pipeline.syncOperations.addHTTPClientHandlers()
                         return try NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>(wrappingChannelSynchronously: channel)
                     }

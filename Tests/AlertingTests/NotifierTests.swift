@@ -21,7 +21,7 @@ import Digests
         -> AlertNotifier
     {
         AlertNotifier(
-            alertmanagers: alertmanagers.compactMap(OutboundURL.init), webhooks: webhooks.compactMap(OutboundURL.init), webhookSecret: secret,
+            alertmanagers: alertmanagers.compactMap { OutboundURL($0) }, webhooks: webhooks.compactMap { OutboundURL($0) }, webhookSecret: secret,
             externalLabels: Labels(["cluster": "eu1"]), externalURL: "http://claimsd:8080", options: options, logger: TestEnvironment.quietLogger,
             metrics: NOOPMetricsHandler.instance)
     }

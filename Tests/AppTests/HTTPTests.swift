@@ -14,10 +14,12 @@ import TestSupport
 /// into `telemetry` as in production. The Redis budget is generous: tests that are not about it
 /// must not fall back because the machine is busy running the other suites.
 func makeDependencies(
-    databaseURL: String, redisURL: String, telemetry: Telemetry = Telemetry(), redisBudget: Duration = testRedisBudget, auditEnabled: Bool = true
+    databaseURL: String, redisURL: String, telemetry: Telemetry = Telemetry(), redisBudget: Duration = testRedisBudget, auditEnabled: Bool = true,
+    maxConnections: Int = 2
 ) throws -> AppDependencies {
     AppDependencies(
-        postgres: try PostgresClient(configuration: .init(conninfo: databaseURL, maxConnections: 2, connectTimeoutSeconds: 10), logger: TestEnvironment.quietLogger),
+        postgres: try PostgresClient(
+            configuration: .init(conninfo: databaseURL, maxConnections: maxConnections, connectTimeoutSeconds: 10), logger: TestEnvironment.quietLogger),
         redis: RedisClient(
             configuration: try RedisConfiguration(url: redisURL), logger: TestEnvironment.quietLogger, observer: RedisMetrics(factory: telemetry.factory)),
         cipher: TestEnvironment.cipher, redisBudget: redisBudget, telemetry: telemetry, auditEnabled: auditEnabled

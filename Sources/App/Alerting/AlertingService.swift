@@ -21,7 +21,7 @@ public final class AlertingRuntime: Sendable {
     private let logger: Logger
 
     init(configuration: ServiceConfiguration, timeSeries: TimeSeriesSettings, factory: any MetricsFactory, logger: Logger) {
-        let externalURL = configuration.externalURL ?? "http://\(configuration.host):\(configuration.port)"
+        let externalURL = configuration.externalURL ?? "\(configuration.tlsFiles == nil ? "http" : "https")://\(configuration.host):\(configuration.port)"
         let externalLabels = Labels(configuration.externalLabels)
         let metrics = AlertingMetrics(factory: factory)
         let notifier = AlertNotifier(
