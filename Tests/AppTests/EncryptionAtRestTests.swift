@@ -132,4 +132,45 @@ import TestSupport
             #expect(!claimsd.standardOutput.contains("listening on"))
         }
     }
+
+    /// The key commands as an operator runs them: a new keyring, a new first key, rotation with
+    /// its report, and the status afterwards.
+    @Test func keyCommandsRotateADatabase() async throws {
+        let generate = try ChildProcess(ExecutableTests.binary.path, ["keys", "generate", "--data-key-id", "first"])
+        #expect(try await generate.waitForExit() == 0)
+        let first = try DataKeyring(text: generate.standardOutput)
+        #expect(first.dataKeys.map(\.id) == ["first"])
+
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("claimsd-keys-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try generate.standardOutput.write(toFile: directory + "/keys", atomically: true, encoding: .utf8)
+        try await ScratchDatabase.with { client, database in
+            let environment = ["CLAIMS_DATABASE_URL": database.url, "CLAIMS_REDIS_URL": TestEnvironment.redisURL, "CLAIMS_DATA_KEYS": directory + "/keys"]
+            // A member user made under the first key.
+            let user = try ChildProcess(
+                "/bin/bash", ["-c", "echo 'a long enough password' | '\(ExecutableTests.binary.path)' users create --email m@example.org --role member --subscriber-id SUB-77 --password-stdin"],
+                environment: environment)
+            #expect(try await user.waitForExit() == 0, "\(user.standardError)")
+
+            let new = try ChildProcess(ExecutableTests.binary.path, ["keys", "new", "--id", "second"], environment: environment)
+            #expect(try await new.waitForExit() == 0, "\(new.standardError)")
+            #expect(try DataKeyring(text: new.standardOutput).dataKeys.map(\.id) == ["second", "first"])
+            try new.standardOutput.write(toFile: directory + "/keys", atomically: true, encoding: .utf8)
+
+            let rotate = try ChildProcess(ExecutableTests.binary.path, ["keys", "rotate"], environment: environment)
+            #expect(try await rotate.waitForExit() == 0, "\(rotate.standardError)")
+            // The user's name and member id were under the first key.
+            #expect(rotate.standardOutput.contains("2 values re-encrypted under data key 'second'"), "\(rotate.standardOutput)")
+            #expect(rotate.standardOutput.contains("retired 'first'"), "\(rotate.standardOutput)")
+            #expect(rotate.standardError.contains("re-encrypting ["), "\(rotate.standardError)")
+
+            let status = try ChildProcess(ExecutableTests.binary.path, ["keys", "status"], environment: environment)
+            #expect(try await status.waitForExit() == 0, "\(status.standardError)")
+            #expect(status.standardOutput.contains("values under older keys: 0"), "\(status.standardOutput)")
+            let keys = try await client.query("SELECT key_id, retired_at IS NOT NULL AS retired FROM data_keys ORDER BY key_id").rows
+                .map { "\(try $0.decode("key_id", as: String.self)):\(try $0.decode("retired", as: Bool.self))" }
+            #expect(keys == ["first:true", "second:false"])
+        }
+    }
 }
