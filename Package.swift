@@ -106,6 +106,7 @@ let package = Package(
                 .embedInCode("sql/V0006__audit_trail.sql"),
                 .embedInCode("sql/V0007__encryption_at_rest.sql"),
                 .embedInCode("sql/V0008__plaintext_dropped.sql"),
+                .embedInCode("sql/V0009__audit_queue_per_statement.sql"),
             ],
             swiftSettings: strict
         ),

@@ -11,6 +11,9 @@ public struct FieldCipher: Sendable {
     /// The keys.
     public let keyring: DataKeyring
     private let keysByID: [String: SymmetricKey]
+    /// The index key's HMAC with its key already absorbed: each index copies it instead of
+    /// hashing the key's pads again.
+    private let preparedIndex: HMAC<SHA256>
 
     /// The sealed format's first byte.
     static let formatVersion: UInt8 = 1
@@ -20,26 +23,29 @@ public struct FieldCipher: Sendable {
     public init(keyring: DataKeyring) {
         self.keyring = keyring
         self.keysByID = Dictionary(uniqueKeysWithValues: keyring.dataKeys.map { ($0.id, $0.key) })
+        self.preparedIndex = HMAC<SHA256>(key: keyring.indexKey.key)
     }
 
     /// The id of the key that encrypts new values.
     public var encryptingKeyID: String { keyring.encryptingKey.id }
 
     /// `plaintext` encrypted with the encrypting key and a fresh random nonce.
-    public func seal(_ plaintext: some Collection<UInt8>, context: String) -> [UInt8] {
+    public func seal(_ plaintext: [UInt8], context: String) -> [UInt8] {
         Self.seal(plaintext, context: context, key: keyring.encryptingKey)
     }
 
     /// `plaintext` encrypted with the data key `keyID` (a key's check value is sealed with it).
-    public func seal(_ plaintext: some Collection<UInt8>, context: String, keyID: String) throws(FieldCipherError) -> [UInt8] {
+    public func seal(_ plaintext: [UInt8], context: String, keyID: String) throws(FieldCipherError) -> [UInt8] {
         guard let key = keyring.dataKeys.first(where: { $0.id == keyID }) else { throw .unknownKey(id: keyID, context: context) }
         return Self.seal(plaintext, context: context, key: key)
     }
 
-    private static func seal(_ plaintext: some Collection<UInt8>, context: String, key: DataKeyring.Key) -> [UInt8] {
+    // Arrays, not generic collections: every claim line passes here, and a generic call into
+    // swift-crypto costs runtime metadata lookups.
+    private static func seal(_ plaintext: [UInt8], context: String, key: DataKeyring.Key) -> [UInt8] {
         let box: AES.GCM.SealedBox
         do {
-            box = try AES.GCM.seal(Array(plaintext), using: key.key, nonce: AES.GCM.Nonce(), authenticating: Array(context.utf8))
+            box = try AES.GCM.seal(plaintext, using: key.key, nonce: AES.GCM.Nonce(), authenticating: Array(context.utf8))
         } catch {
             // AES-GCM fails only for a key of the wrong size, which DataKeyring rules out.
             preconditionFailure("AES-GCM refused a 256-bit key: \(error)")
@@ -88,7 +94,9 @@ public struct FieldCipher: Sendable {
     /// indexes, so an equality lookup needs no plaintext, and without the key nobody can tell
     /// which value an index stands for.
     public func blindIndex(_ value: String) -> [UInt8] {
-        Array(HMAC<SHA256>.authenticationCode(for: Array(value.utf8), using: keyring.indexKey.key))
+        var mac = preparedIndex
+        mac.update(data: Array(value.utf8))
+        return Array(mac.finalize())
     }
 
     /// The id of the key that sealed `sealed`; `nil` when it is not a sealed value.

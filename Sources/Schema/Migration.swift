@@ -31,5 +31,6 @@ extension Migration {
         Migration(version: 6, name: "audit_trail", sql: String(decoding: PackageResources.V0006__audit_trail_sql, as: UTF8.self)),
         Migration(version: 7, name: "encryption_at_rest", sql: String(decoding: PackageResources.V0007__encryption_at_rest_sql, as: UTF8.self)),
         Migration(version: 8, name: "plaintext_dropped", sql: String(decoding: PackageResources.V0008__plaintext_dropped_sql, as: UTF8.self)),
+        Migration(version: 9, name: "audit_queue_per_statement", sql: String(decoding: PackageResources.V0009__audit_queue_per_statement_sql, as: UTF8.self)),
     ]
 }
