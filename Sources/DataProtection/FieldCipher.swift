@@ -73,10 +73,8 @@ public struct FieldCipher: Sendable {
         let start = 2 + id.utf8.count
         guard sealed.count >= start + Self.nonceBytes + Self.tagBytes else { throw .malformed(context: context) }
         do {
-            let nonce = try AES.GCM.Nonce(data: sealed[start..<start + Self.nonceBytes])
-            let box = try AES.GCM.SealedBox(
-                nonce: nonce, ciphertext: sealed[(start + Self.nonceBytes)..<(sealed.count - Self.tagBytes)],
-                tag: sealed[(sealed.count - Self.tagBytes)...])
+            // Nonce, ciphertext and tag are stored as swift-crypto's combined form: one parse.
+            let box = try AES.GCM.SealedBox(combined: Array(sealed[start...]))
             return Array(try AES.GCM.open(box, using: key, authenticating: Array(context.utf8)))
         } catch {
             throw .notAuthentic(id: id, context: context)
