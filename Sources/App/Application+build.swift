@@ -74,6 +74,14 @@ public struct AppDependencies: Sendable {
             logger: logger)
     }
 
+    /// Makes the database ready for this binary: applies pending migrations when `migrating`
+    /// (waiting up to `timeout` for an unreachable PostgreSQL), then checks the data keyring
+    /// against it, so nothing reads or writes claim data under a key that does not fit.
+    public func prepareDatabase(migrating: Bool, timeout: Duration, logger: Logger) async throws {
+        if migrating { try await migrator(logger: logger).migrateWhenReachable(timeout: timeout) }
+        try await DataKeyRegistry(cipher: cipher).verify(client: postgres)
+    }
+
     /// The readiness probes for these clients. Only PostgreSQL is required: without Redis,
     /// claims are still accepted and the ranking is answered from PostgreSQL.
     public var readiness: ReadinessChecker {
@@ -181,11 +189,8 @@ public func buildRouter(
 /// `telemetry` should be the one the logging handlers count into (see `claimsd serve`).
 public func buildApplication(configuration: ServiceConfiguration, logger: Logger, telemetry: Telemetry = Telemetry()) async throws -> some ApplicationProtocol {
     let dependencies = try AppDependencies(configuration: configuration, logger: logger, telemetry: telemetry)
-    if configuration.migrateOnStart {
-        try await dependencies.migrator(logger: logger).migrateWhenReachable(timeout: .seconds(configuration.startupTimeoutSeconds))
-    }
-    // A keyring that does not fit the database stops the start before any value is read or written.
-    try await DataKeyRegistry(cipher: dependencies.cipher).verify(client: dependencies.postgres)
+    try await dependencies.prepareDatabase(
+        migrating: configuration.migrateOnStart, timeout: .seconds(configuration.startupTimeoutSeconds), logger: logger)
     let validator = ClaimValidator(rules: configuration.rules)
     let limits = IntakeLimits(
         maxClaimBytes: configuration.maxClaimBytes, maxImportBytes: configuration.maxImportBytes, insert: configuration.insertLimits,

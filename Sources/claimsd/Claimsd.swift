@@ -1,5 +1,4 @@
 import App
-import EncryptedColumns
 import ArgumentParser
 import Foundation
 import Hummingbird
@@ -103,10 +102,8 @@ struct Migrate: AsyncParsableCommand {
         let dependencies = try AppDependencies(configuration: configuration, logger: logger)
         var failure: (any Error)?
         do {
-            let migrator = dependencies.migrator(logger: logger)
-            try await migrator.migrateWhenReachable(timeout: .seconds(configuration.startupTimeoutSeconds))
-            try await DataKeyRegistry(cipher: dependencies.cipher).verify(client: dependencies.postgres)
-            let versions = try await migrator.appliedVersions().keys.sorted()
+            try await dependencies.prepareDatabase(migrating: true, timeout: .seconds(configuration.startupTimeoutSeconds), logger: logger)
+            let versions = try await dependencies.migrator(logger: logger).appliedVersions().keys.sorted()
             print("claimsd: schema at version \(versions.last ?? 0) (\(versions.count) migrations applied)")
         } catch {
             failure = error

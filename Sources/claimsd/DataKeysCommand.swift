@@ -125,10 +125,8 @@ func withDatabase(_ configuration: ServiceConfiguration, _ body: (PostgresClient
     let dependencies = try AppDependencies(configuration: configuration, logger: logger)
     var failure: (any Error)?
     do {
-        if configuration.migrateOnStart {
-            try await dependencies.migrator(logger: logger).migrateWhenReachable(timeout: .seconds(configuration.startupTimeoutSeconds))
-        }
-        try await DataKeyRegistry(cipher: dependencies.cipher).verify(client: dependencies.postgres)
+        try await dependencies.prepareDatabase(
+            migrating: configuration.migrateOnStart, timeout: .seconds(configuration.startupTimeoutSeconds), logger: logger)
         try await body(dependencies.postgres)
     } catch {
         failure = error

@@ -1,5 +1,4 @@
 import App
-import EncryptedColumns
 import ArgumentParser
 import AuditTrail
 import ClaimStore
@@ -61,10 +60,8 @@ struct Import: AsyncParsableCommand {
         let dependencies = try AppDependencies(configuration: configuration, logger: logger)
         let outcome: Result<ImportReport, any Error>
         do {
-            if configuration.migrateOnStart {
-                try await dependencies.migrator(logger: logger).migrateWhenReachable(timeout: .seconds(configuration.startupTimeoutSeconds))
-            }
-            try await DataKeyRegistry(cipher: dependencies.cipher).verify(client: dependencies.postgres)
+            try await dependencies.prepareDatabase(
+                migrating: configuration.migrateOnStart, timeout: .seconds(configuration.startupTimeoutSeconds), logger: logger)
             let importer = ClaimImporter(
                 repository: PostgresClaimRepository(client: dependencies.postgres, cipher: dependencies.cipher), validator: ClaimValidator(rules: configuration.rules),
                 batchSize: batchSize, auditActor: .commandLine)
