@@ -107,6 +107,7 @@ let package = Package(
                 .embedInCode("sql/V0007__encryption_at_rest.sql"),
                 .embedInCode("sql/V0008__plaintext_dropped.sql"),
                 .embedInCode("sql/V0009__audit_queue_per_statement.sql"),
+                .embedInCode("sql/V0010__audit_hash_inlined.sql"),
             ],
             swiftSettings: strict
         ),

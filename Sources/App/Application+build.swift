@@ -219,7 +219,12 @@ public func buildApplication(configuration: ServiceConfiguration, logger: Logger
             metadata: ["event": "ephemeral_token_keys", "setting": "\(ServiceConfiguration.Setting.jwtKeys.rawValue)"])
     }
     let timeSeries = try openTimeSeries(configuration: configuration, telemetry: telemetry, logger: logger)
-    var services: [any Service] = [DependencyClientsService(postgres: dependencies.postgres, redis: dependencies.redis)]
+    // The audit writer has a connection of its own: its flushes and seals never hold one a
+    // request is waiting for, and a request never delays the trail.
+    let auditClient = dependencies.postgres.separateClient(maxConnections: 1)
+    var services: [any Service] = [
+        DependencyClientsService(postgres: dependencies.postgres, redis: dependencies.redis, backgroundClients: [auditClient])
+    ]
     if configuration.relayEnabled {
         services.append(
             OutboxRelay(
@@ -249,7 +254,7 @@ public func buildApplication(configuration: ServiceConfiguration, logger: Logger
     // After the PostgreSQL client in the list, so it stops first and writes out its queue.
     services.append(
         AuditService(
-            recorder: dependencies.audit, store: PostgresAuditStore(client: dependencies.postgres), retentionSeconds: configuration.auditRetention,
+            recorder: dependencies.audit, store: PostgresAuditStore(client: auditClient), retentionSeconds: configuration.auditRetention,
             logger: Logger(label: "claimsd.audit"), metrics: dependencies.telemetry.factory))
     // The store closes after the scraper stops appending: services shut down in reverse order.
     services.append(TimeSeriesService(store: timeSeries.store, logger: Logger(label: "claimsd.tsdb"), metrics: telemetry.factory))

@@ -7,10 +7,13 @@ public import ServiceLifecycle
 public struct DependencyClientsService: Service {
     let postgres: PostgresClient
     let redis: RedisClient
+    /// Clients of background services (such as the audit writer's), closed with the rest.
+    let backgroundClients: [PostgresClient]
 
-    public init(postgres: PostgresClient, redis: RedisClient) {
+    public init(postgres: PostgresClient, redis: RedisClient, backgroundClients: [PostgresClient] = []) {
         self.postgres = postgres
         self.redis = redis
+        self.backgroundClients = backgroundClients
     }
 
     public func run() async throws {
@@ -18,6 +21,7 @@ public struct DependencyClientsService: Service {
         // the pools either way.
         try? await gracefulShutdown()
         await postgres.shutdown()
+        for client in backgroundClients { await client.shutdown() }
         await redis.shutdown()
     }
 }

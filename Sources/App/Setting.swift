@@ -95,7 +95,7 @@ extension ServiceConfiguration {
         case .logLevel: return ("`info`", "trace, debug, info, notice, warning, error, critical")
         case .logTarget: return ("`auto`", "`journal`, `stdout` (JSON lines), or `auto`: journald when its socket exists")
         case .migrateOnStart: return ("`true`", "apply pending migrations before serving")
-        case .databasePoolSize: return ("`8`", "PostgreSQL connections (and their threads)")
+        case .databasePoolSize: return ("`8`", "PostgreSQL connections (and their threads) for requests; the audit writer has one more")
         case .redisPoolSize: return ("`8`", "Redis connections (and their threads)")
         case .databaseStatementTimeout: return ("`60s`", "PostgreSQL cancels any statement of claimsd's that runs longer (`statement_timeout`; migrations are exempt); `off`: no limit")
         case .databaseIdleInTransactionTimeout: return ("`60s`", "PostgreSQL ends a claimsd session left idle inside a transaction this long, releasing its locks (`idle_in_transaction_session_timeout`); `off`: no limit")

@@ -75,8 +75,12 @@ public final class PostgresClient: Sendable {
     private let logger: Logger
 
     /// Creates the client; connections are opened on first use, not here.
-    public init(configuration: Configuration, logger: Logger) throws(PostgresError) {
+    public convenience init(configuration: Configuration, logger: Logger) throws(PostgresError) {
         try Configuration.validate(conninfo: configuration.conninfo)
+        self.init(validated: configuration, logger: logger)
+    }
+
+    private init(validated configuration: Configuration, logger: Logger) {
         self.configuration = configuration
         self.logger = logger
         let threadPool = NIOThreadPool(numberOfThreads: configuration.maxConnections)
@@ -96,6 +100,15 @@ public final class PostgresClient: Sendable {
             }
             return connection
         }
+    }
+
+    /// A client of its own to the same database, with at most `maxConnections` connections, for
+    /// background work that must neither wait behind requests for a connection nor make them
+    /// wait. Nothing is opened until it is used; shut it down like any client.
+    public func separateClient(maxConnections: Int) -> PostgresClient {
+        var configuration = configuration
+        configuration.maxConnections = max(1, maxConnections)
+        return PostgresClient(validated: configuration, logger: logger)
     }
 
     /// Runs one statement on a pooled connection.

@@ -46,6 +46,25 @@ import Testing
         }
     }
 
+    /// Migration 10 lets PostgreSQL inline the row hash (declared STABLE instead of IMMUTABLE);
+    /// a chain sealed before it must verify after it, and sealing must go on from it.
+    @Test func aChainSealedBeforeMigration10VerifiesAfterIt() async throws {
+        try await ScratchDatabase.with { postgres, _ in
+            _ = try await Migrator(client: postgres, migrations: Migration.bundled.filter { $0.version <= 9 }, logger: TestEnvironment.quietLogger).migrate()
+            let store = PostgresAuditStore(client: postgres)
+            try await store.append((1...5).map { Self.event($0) })
+            #expect(try await store.seal() == 5)
+            let volatility = "SELECT provolatile::text AS v FROM pg_proc WHERE proname = 'audit_row_hash'"
+            #expect(try await postgres.query(PostgresQuery(sql: volatility)).rows.first?.decode("v", as: String.self) == "i")
+            _ = try await Migrator(client: postgres, logger: TestEnvironment.quietLogger).migrate()
+            #expect(try await postgres.query(PostgresQuery(sql: volatility)).rows.first?.decode("v", as: String.self) == "s")
+            try await store.append((6...8).map { Self.event($0) })
+            #expect(try await store.seal() == 3)
+            let report = try await store.verify()
+            #expect(report == AuditChainReport(sealedRows: 8, firstSequence: 1, lastSequence: 8, unsealedRows: 0, oldestUnsealedSeconds: nil, problems: []))
+        }
+    }
+
     @Test func theDatabaseRefusesUpdateDeleteAndTruncate() async throws {
         try await Self.migrated { postgres, store in
             try await store.append([Self.event(1), Self.event(2)])
