@@ -3,27 +3,38 @@
 # transaction) and GET /api/v1/claims/{id} throughput (each read queued and written in batches),
 # with CLAIMS_AUDIT=on beside CLAIMS_AUDIT=off, in one run. Six POST phases and six GET phases,
 # on and off alternating (on off off on on off), so checkpoints and the VM's drift weigh on both
-# alike. Prints a Markdown table for docs/performance.md.
+# alike. Beside throughput, each phase reports the machine's busy CPU time per request, which the
+# VM's drift disturbs less. Prints a Markdown table for docs/performance.md.
 #
 #   benchmarks/audit.sh                 20 s per phase
 #   BENCH_SECONDS=30 benchmarks/audit.sh
+#   BENCH_REQUESTS=get BENCH_ORDER="on off off on on off off on" benchmarks/audit.sh
+#                                       only the GET phases (claims to read are stored first)
 #
 # Set-up (own PostgreSQL/Redis, release build, wrk, an admin API key) is in benchmarks/lib.sh.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 SECONDS_PER_PHASE="${BENCH_SECONDS:-20}"
 ORDER="${BENCH_ORDER:-on off off on on off}"
+REQUESTS="${BENCH_REQUESTS:-post get}"
 export CLAIMS_RATE_LIMITS=off CLAIMS_AUTH=required
 
-# Runs one phase: $1 on/off, $2 the wrk script; prints "requests/s p50 p99".
+# Runs one phase: $1 on/off, $2 the wrk script; prints "requests/s p50 p99 cpu-µs-per-request".
 phase() {
   CLAIMS_AUDIT="$1" start_claimsd
   wrk -t2 -c"$CONNECTIONS" -d"${WARMUP_SECONDS}s" -s "$2" "http://127.0.0.1:$HTTP_PORT" >/dev/null
   echo "bench: $(basename "$2" .lua), audit $1, $CONNECTIONS connections, ${SECONDS_PER_PHASE}s" >&2
+  local busy_before busy_after
+  busy_before=$(busy_ticks)
   wrk -t2 -c"$CONNECTIONS" -d"${SECONDS_PER_PHASE}s" --latency -s "$2" "http://127.0.0.1:$HTTP_PORT" >"$WORK/wrk-audit.txt"
+  # The audit writer's last flush and seal of the phase's events count too.
+  sleep 1.5
+  busy_after=$(busy_ticks)
   stop_claimsd
   if grep -q "Non-2xx" "$WORK/wrk-audit.txt"; then cat "$WORK/wrk-audit.txt" >&2; echo "bench: some requests failed" >&2; exit 1; fi
-  awk '/^Requests\/sec/ { r = $2 } $1 == "50%" { p50 = $2 } $1 == "99%" { p99 = $2 } END { printf "%.0f %s %s\n", r, p50, p99 }' "$WORK/wrk-audit.txt"
+  awk -v busy=$((busy_after - busy_before)) -v hz="$TICKS_PER_SECOND" \
+    '/requests in/ { n = $1 } /^Requests\/sec/ { r = $2 } $1 == "50%" { p50 = $2 } $1 == "99%" { p99 = $2 }
+     END { printf "%.0f %s %s %.0f\n", r, p50, p99, busy / hz * 1e6 / n }' "$WORK/wrk-audit.txt"
 }
 
 reset_tables
@@ -32,33 +43,58 @@ psql -c "ALTER TABLE audit_events DISABLE TRIGGER audit_events_no_truncate" -c "
   -c "TRUNCATE audit_events, audit_chain, audit_pending" -c "UPDATE audit_chain_head SET last_seq = 0, last_hash = ''" \
   -c "ALTER TABLE audit_events ENABLE TRIGGER audit_events_no_truncate" -c "ALTER TABLE audit_chain ENABLE TRIGGER audit_chain_no_truncate" >/dev/null
 declare -A total=([post-on]=0 [post-off]=0 [get-on]=0 [get-off]=0) phases=([post-on]=0 [post-off]=0 [get-on]=0 [get-off]=0)
+declare -A cpu=([post-on]=0 [post-off]=0 [get-on]=0 [get-off]=0)
 rows=""
-for mode in $ORDER; do
-  read -r rate p50 p99 < <(phase "$mode" benchmarks/post-claim.lua)
-  rows+="| POST /api/v1/claims | $mode | $rate | $p50 | $p99 |"$'\n'
+post_order="$ORDER"
+if [[ " $REQUESTS " != *" post "* ]]; then
+  # Only GET: one POST phase stores the claims to read, and is not reported.
+  post_order=""
+  CLAIMS_AUDIT=on start_claimsd
+  wrk -t2 -c"$CONNECTIONS" -d"${SECONDS_PER_PHASE}s" -s benchmarks/post-claim.lua "http://127.0.0.1:$HTTP_PORT" >/dev/null
+  stop_claimsd
+  psql -c "VACUUM ANALYZE claims, claim_lines, claim_provider_shares" >/dev/null
+fi
+for mode in $post_order; do
+  read -r rate p50 p99 us < <(phase "$mode" benchmarks/post-claim.lua)
+  rows+="| POST /api/v1/claims | $mode | $rate | $p50 | $p99 | $us |"$'\n'
   total[post-$mode]=$((total[post-$mode] + rate)); phases[post-$mode]=$((phases[post-$mode] + 1))
+  cpu[post-$mode]=$((cpu[post-$mode] + us))
 done
 # The POST phases leave events waiting for the sealer; seal them now, so the GET phases with
 # auditing on do not pay for the POSTs' backlog (the off phases seal nothing).
 psql -c "SELECT audit_seal(10000000)" >/dev/null
+# That seal leaves as many dead queue rows and new links as the POSTs wrote; vacuum them now, or
+# autovacuum does it during the first GET phase and charges it to whichever mode that is.
+psql -c "VACUUM ANALYZE audit_pending, audit_events, audit_chain" >/dev/null
 # Reads of the claims the POST phases stored, 10,000 of them spread over the table.
 psql -c "SELECT id FROM claims TABLESAMPLE SYSTEM (5) LIMIT 10000" >"$WORK/claim-ids.txt"
 export BENCH_IDS_FILE="$WORK/claim-ids.txt"
-for mode in $ORDER; do
-  read -r rate p50 p99 < <(phase "$mode" benchmarks/get-claim.lua)
-  rows+="| GET /api/v1/claims/{id} | $mode | $rate | $p50 | $p99 |"$'\n'
+get_order="$ORDER"
+[[ " $REQUESTS " == *" get "* ]] || get_order=""
+for mode in $get_order; do
+  read -r rate p50 p99 us < <(phase "$mode" benchmarks/get-claim.lua)
+  rows+="| GET /api/v1/claims/{id} | $mode | $rate | $p50 | $p99 | $us |"$'\n'
   total[get-$mode]=$((total[get-$mode] + rate)); phases[get-$mode]=$((phases[get-$mode] + 1))
+  cpu[get-$mode]=$((cpu[get-$mode] + us))
 done
 audited=$(psql -c "SELECT count(*) FROM audit_events")
 mean() { echo $((total[$1] / (phases[$1] > 0 ? phases[$1] : 1))); }
 cost() { awk -v on="$(mean "$1-on")" -v off="$(mean "$1-off")" 'BEGIN { printf "%.1f %%", 100 * (1 - on / off) }'; }
+cpu_mean() { echo $((cpu[$1] / (phases[$1] > 0 ? phases[$1] : 1))); }
+# At saturation throughput is the machine's CPU divided by the CPU per request.
+cpu_cost() { awk -v on="$(cpu_mean "$1-on")" -v off="$(cpu_mean "$1-off")" 'BEGIN { printf "%.1f %%", (on > 0 ? 100 * (1 - off / on) : 0) }'; }
+summary() {
+  echo "$2 on $(mean "$1-on"), off $(mean "$1-off") $3 (cost $(cost "$1")); CPU per request on $(cpu_mean "$1-on") µs, off $(cpu_mean "$1-off") µs (cost $(cpu_cost "$1"))."
+}
 
 cat <<TABLE
 
 Audit cost, $(date -u +%Y-%m-%d), $(nproc) cores, PostgreSQL $("$PG_BIN/postgres" --version | awk '{ print $3 }'), release build, ${SECONDS_PER_PHASE} s phases, $CONNECTIONS connections
 
-| request | audit | requests/s | p50 | p99 |
-| --- | --- | --- | --- | --- |
+| request | audit | requests/s | p50 | p99 | CPU µs per request |
+| --- | --- | --- | --- | --- | --- |
 ${rows}
-Means: POST on $(mean post-on), off $(mean post-off) claims/s (cost $(cost post)); GET on $(mean get-on), off $(mean get-off) reads/s (cost $(cost get)). Audit rows written: ${audited}.
+$([[ -n "$post_order" ]] && summary post POST claims/s)
+$([[ -n "$get_order" ]] && summary get GET reads/s)
+Audit rows written: ${audited}.
 TABLE

@@ -48,6 +48,12 @@ reset_tables() {
   sleep 2
 }
 now_ns() { date +%s%N; }
+# CPU time the whole machine spent busy (user, nice, system, irq, softirq, steal) so far, in
+# clock ticks of /proc/stat. The difference over a phase divided by its requests is the CPU cost
+# of one request (claimsd, PostgreSQL, Redis and wrk together), which a shared VM's drift
+# disturbs far less than throughput.
+busy_ticks() { awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 + $9; exit }' /proc/stat; }
+TICKS_PER_SECOND="$(getconf CLK_TCK)"
 rate() { awk -v n="$1" -v ns="$2" 'BEGIN { printf "%.0f", n / (ns / 1e9) }'; }
 pct() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.0f %%", 100 * a / b }'; }
 
