@@ -47,6 +47,25 @@ func json(_ buffer: ByteBuffer) throws -> [String: Any] {
         }
     }
 
+    /// Generated request ids are lowercase version-4 UUIDs (RFC 4122 variant), all different.
+    @Test func generatedRequestIDsAreRandomVersion4UUIDs() throws {
+        var seen = Set<String>()
+        for _ in 0..<10_000 {
+            let id = RequestIDMiddleware.generate()
+            let uuid = try #require(UUID(uuidString: id), "\(id) is not a UUID")
+            #expect(id == uuid.uuidString.lowercased())
+            #expect(uuid.uuid.6 >> 4 == 4 && uuid.uuid.8 >> 6 == 0b10)
+            seen.insert(id)
+        }
+        #expect(seen.count == 10_000)
+        // Every hex digit outside the fixed version and variant bits varies across the ids.
+        let sample = Array(seen.prefix(2_000))
+        for position in 0..<36 where ![8, 13, 18, 23, 14].contains(position) {
+            let digits = Set(sample.map { $0.utf8[$0.utf8.index($0.utf8.startIndex, offsetBy: position)] })
+            #expect(digits.count >= (position == 19 ? 4 : 16), "position \(position) takes \(digits.count) values")
+        }
+    }
+
     @Test func everyResponseCarriesARequestID() async throws {
         let dependencies = try makeDependencies(databaseURL: TestEnvironment.databaseURL, redisURL: TestEnvironment.redisURL)
         let app = Application(router: buildRouter(dependencies: dependencies, access: try await TestAccess.settings()))

@@ -113,7 +113,7 @@ final class HTTPConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
         }
         cancelDeadlines()
         let status: HTTPResponseStatus = parserError == .headerOverflow ? .requestHeaderFieldsTooLarge : .badRequest
-        let requestID = UUID().uuidString.lowercased()
+        let requestID = RequestIDMiddleware.generate()
         let detail = parserError == .headerOverflow
             ? "the request line or headers are larger than the server reads (80 KiB)"
             : "the request is not valid HTTP/1.1: \(parserError)"

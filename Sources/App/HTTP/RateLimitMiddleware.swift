@@ -33,7 +33,7 @@ public struct RateLimitMiddleware: RouterMiddleware {
         let route = "\(request.method.rawValue) \(template)"
         let scope = aliases[route] ?? route
         guard let policy = policies[scope] else { return try await next(request, context) }
-        switch await limiter.check(scope: scope, client: context.caller, policy: policy, requestID: UUID().uuidString) {
+        switch await limiter.check(scope: scope, client: context.caller, policy: policy, requestID: RequestIDMiddleware.generate()) {
         case .unavailable:
             var problem = Problem(
                 status: .serviceUnavailable, detail: "the rate limiter cannot reach Redis and is configured to refuse requests until it can",

@@ -35,9 +35,30 @@ public struct RequestIDMiddleware: RouterMiddleware {
         }
     }
 
-    /// A new random id (UUID, lowercase).
+    /// A new random id: a version-4 UUID in lowercase. Built from the system generator
+    /// (`getrandom`), because Foundation's `UUID()` opens `/dev/urandom` on every call here,
+    /// which showed in the profile of every request.
     static func generate() -> String {
-        UUID().uuidString.lowercased()
+        var generator = SystemRandomNumberGenerator()
+        var high = generator.next() as UInt64
+        var low = generator.next() as UInt64
+        high = (high & 0xFFFF_FFFF_FFFF_0FFF) | 0x0000_0000_0000_4000  // version 4
+        low = (low & 0x3FFF_FFFF_FFFF_FFFF) | 0x8000_0000_0000_0000  // RFC 4122 variant
+        let digits: [UInt8] = Array("0123456789abcdef".utf8)
+        return String(unsafeUninitializedCapacity: 36) { buffer in
+            var index = 0
+            for (word, shifts) in [(high, 0..<16), (low, 0..<16)] {
+                for nibble in shifts {
+                    if index == 8 || index == 13 || index == 18 || index == 23 {
+                        buffer[index] = UInt8(ascii: "-")
+                        index += 1
+                    }
+                    buffer[index] = digits[Int((word >> UInt64(60 - 4 * nibble)) & 0xF)]
+                    index += 1
+                }
+            }
+            return index
+        }
     }
 }
 
