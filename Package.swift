@@ -247,6 +247,10 @@ let package = Package(
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Yams", package: "Yams"),
+            ],
+            resources: [
+                .embedInCode("OpenAPI/openapi.yaml"), .embedInCode("OpenAPI/docs.html"), .embedInCode("OpenAPI/docs.js"), .embedInCode("OpenAPI/docs.css"),
             ],
             swiftSettings: strict
         ),

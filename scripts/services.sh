@@ -4,7 +4,8 @@
 #
 #   scripts/services.sh install                      install missing Debian packages
 #   scripts/services.sh install-test                 the same, plus what only the tests need (promtool, Alertmanager,
-#                                                    exporters, docker-compose; kubernetes-validate from PyPI)
+#                                                    exporters, docker-compose, chromium; kubernetes-validate,
+#                                                    openapi-spec-validator and PyYAML from PyPI)
 #   scripts/services.sh start  postgres INSTANCE [PORT]   (PORT defaults to the last one used)
 #   scripts/services.sh start  redis    INSTANCE [PORT]
 #   scripts/services.sh start  journald INSTANCE     (only when no journal socket exists)
@@ -25,11 +26,13 @@ STATE="${CLAIMS_STATE_DIR:-$REPO/.local}"
 PACKAGES=(postgresql redis-server redis-tools libpq-dev libhiredis-dev libsystemd-dev systemd pkg-config curl)
 # Only the test suite and benchmarks need these: promtool (in Debian's prometheus package)
 # checks /metrics; the exporters are real scrape targets for the built-in scraper.
+# Headless chromium lays out the /docs page in a real browser.
 TEST_PACKAGES=(prometheus prometheus-alertmanager prometheus-node-exporter prometheus-redis-exporter prometheus-postgres-exporter
-  docker-compose python3-venv openssl)
+  docker-compose python3-venv openssl chromium)
 # Validators from PyPI (none is packaged by Debian), pinned, in a virtual environment of the
-# repository's own (.local/tools/venv): kubernetes-validate checks deploy/k8s offline.
-PYPI_TEST_TOOLS=(kubernetes-validate==1.37.0)
+# repository's own (.local/tools/venv): kubernetes-validate checks deploy/k8s offline,
+# openapi-spec-validator the OpenAPI document, and PyYAML reads it beside claimsd's own reading.
+PYPI_TEST_TOOLS=(kubernetes-validate==1.37.0 openapi-spec-validator==0.9.0 PyYAML==6.0.3)
 
 log() { printf 'services: %s\n' "$*" >&2; }
 die() { printf 'services: error: %s\n' "$*" >&2; exit 1; }

@@ -165,6 +165,7 @@ public func buildRouter(
             client: dependencies.postgres, cipher: dependencies.cipher, insertLimits: limits.insert, idempotencyRetention: limits.idempotencyRetention),
         factory: dependencies.telemetry.factory)
     OperationalRoutes(readiness: dependencies.readiness, authMode: access.mode).register(on: routes)
+    APIDocumentRoutes().register(on: routes)
     AccountRoutes(store: accounts, authenticator: authenticator, settings: access, limiter: limiter, clients: clients, audit: dependencies.audit)
         .register(on: routes)
     AuditRoutes(store: PostgresAuditStore(client: dependencies.postgres), recorder: dependencies.audit).register(on: routes)

@@ -135,7 +135,7 @@ extension ServiceConfiguration {
         case .alertWebhookSecret: return ("—", "signs webhook bodies: `X-Claimsd-Signature: sha256=<HMAC>`")
         case .externalLabels: return ("—", "labels added to every alert sent, e.g. `cluster=eu1,env=prod`")
         case .externalURL: return ("`http(s)://<host>:<port>`", "where claimsd is reached: alerts' `generatorURL`, `$externalURL`")
-        case .auth: return ("`required`", "`required`: every route but `/health`, `/ready`, login, refresh and the JWKS needs an API key or access token (`docs/security.md`); `off`: every request acts as admin, for local experiments only (warned at every start, reported by `/ready`)")
+        case .auth: return ("`required`", "`required`: every route but `/health`, `/ready`, login, refresh, the JWKS and the API document (`/openapi.*`, `/docs`) needs an API key or access token (`docs/security.md`); `off`: every request acts as admin, for local experiments only (warned at every start, reported by `/ready`)")
         case .jwtKeys: return ("none", "keyring file of access-token signing keys, one `<kid> <Ed25519 seed, base64url>` per line, the first signing (`claimsd jwt-keys generate`); unset: a key made at start, so tokens die with the process")
         case .accessTokenLifetime: return ("`15m`", "lifetime of access tokens (1m to 24h)")
         case .refreshTokenLifetime: return ("`14d`", "lifetime of each refresh token; every refresh issues a new one")

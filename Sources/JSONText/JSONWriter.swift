@@ -77,6 +77,14 @@ public struct JSONWriter: Sendable {
         bytes.append(contentsOf: [UInt8(ascii: "\""), UInt8(ascii: ":")])
     }
 
+    /// Writes `"name":` like ``key(_:)``, escaping `name` where JSON needs it (names that come
+    /// from data rather than from the caller's constants).
+    public mutating func key(escaping name: String) {
+        separate()
+        string(name)
+        bytes.append(UInt8(ascii: ":"))
+    }
+
     /// A member whose value is a string.
     public mutating func member(_ name: String, _ value: String) {
         key(name)
@@ -103,7 +111,8 @@ public struct JSONWriter: Sendable {
 
     /// A comma, unless the last byte opened an object or array or was a key's colon: the
     /// separator is derived from what was written, so callers never track "first element".
-    mutating func separate() {
+    /// ``open(_:)`` and ``key(_:)`` call it; call it before a scalar element of an array.
+    public mutating func separate() {
         guard let last = bytes.last, last != UInt8(ascii: "{"), last != UInt8(ascii: "["), last != UInt8(ascii: ":") else { return }
         bytes.append(UInt8(ascii: ","))
     }

@@ -165,6 +165,7 @@ import TimeSeries
     /// added without a row here fails the test, and so does a route whose behaviour differs.
     static let specification: [String: Requirement] = [
         "GET /health": .open, "GET /ready": .open, "GET /.well-known/jwks.json": .open,
+        "GET /openapi.yaml": .open, "GET /openapi.json": .open, "GET /docs": .open, "GET /docs/docs.js": .open, "GET /docs/docs.css": .open,
         "POST /api/v1/login": .open, "POST /api/v1/refresh": .open,
         "POST /api/v1/logout": .authenticated, "GET /api/v1/me": .authenticated,
         "POST /api/v1/users": .permission(.manageAccounts), "GET /api/v1/users": .permission(.readAccounts),
@@ -202,16 +203,8 @@ import TimeSeries
             let access = try await TestAccess.settings()
             let directory = NSTemporaryDirectory() + "claimsd-matrix-\(TestEnvironment.uniqueSuffix())"
             defer { try? FileManager.default.removeItem(atPath: directory) }
-            let (store, _) = try TimeSeriesStore.open(path: directory)
-            let timeSeries = TimeSeriesSettings(store: store, adminAPI: true)
-            var configuration = ServiceConfiguration()
-            configuration.ruleFiles = []
-            let alerting = AlertingRuntime(configuration: configuration, timeSeries: timeSeries, factory: dependencies.telemetry.factory, logger: TestEnvironment.quietLogger)
-            try await alerting.reload()
-            let declarations = RouteDeclarations()
-            let router = buildRouter(
-                dependencies: dependencies, access: access, traffic: TrafficSettings(rateLimits: []), timeSeries: timeSeries, alerting: alerting,
-                declarations: declarations)
+            let everyRoute = try await EveryRoute(dependencies: dependencies, access: access, directory: directory)
+            let (router, declarations) = (everyRoute.router, everyRoute.declarations)
             var specification = Self.specification
             for route in Self.queryRoutes { specification[route] = .permission(.readMonitoring) }
             // Query routes beyond the list (status endpoints and the like) read monitoring data too.
@@ -267,7 +260,7 @@ import TimeSeries
                 }
                 print("route matrix: \(routes.count) routes × 7 callers, \(checked) requests")
             }
-            try store.close()
+            try everyRoute.store.close()
         }
     }
 
