@@ -198,6 +198,12 @@ import Digests
                 let groups = (json["data"] as? [String: Any])?["groups"] as? [[String: Any]] ?? []
                 return groups.first.flatMap { ($0["rules"] as? [[String: Any]])?.first?["name"] as? String } == "drill:doubled"
             }
+            // An unknown type is refused as Prometheus 2.42 refuses it: 400, its envelope, its words.
+            let (refusedStatus, refused) = try await claimsd.get("/api/v1/rules?type=AAA")
+            #expect(refusedStatus == 400 && refused["status"] as? String == "error" && refused["errorType"] as? String == "bad_data")
+            #expect(refused["error"] as? String == "invalid parameter \"type\": not supported value \"aaa\"")
+            let (upperStatus, _) = try await claimsd.get("/api/v1/rules?type=ALERT")
+            #expect(upperStatus == 200)
             try await claimsd.stop()
             try await TestEnvironment.services("stop", "alertmanager", "alerting")
         }

@@ -19,7 +19,12 @@ struct RuleRoutes: Sendable {
     func register(on router: SecuredRoutes) {
         router.get("api/v1/rules", requires: .permission(.readMonitoring)) { request, _ in
             let parameters = try await APIParameters.read(request)
-            return RouteSupport.json(bytes: try rules(parameters))
+            do throws(InvalidParameter) {
+                return RouteSupport.json(bytes: try rules(parameters))
+            } catch {
+                // Prometheus's envelope, as for every other error of its API.
+                return RouteSupport.json(bytes: APIJSON.error(type: "bad_data", message: error.message), status: .badRequest)
+            }
         }
         router.get("api/v1/alerts", requires: .permission(.readMonitoring)) { _, _ in RouteSupport.json(bytes: alerts()) }
         router.get("api/v1/alertmanagers", requires: .permission(.readMonitoring)) { _, _ in RouteSupport.json(bytes: alertmanagers()) }
@@ -36,10 +41,15 @@ struct RuleRoutes: Sendable {
         return Response(status: .ok)
     }
 
-    func rules(_ parameters: APIParameters) throws -> [UInt8] {
-        let type = parameters["type"]
+    /// A parameter of `/api/v1/rules` Prometheus would refuse, in its words.
+    struct InvalidParameter: Error {
+        let message: String
+    }
+
+    func rules(_ parameters: APIParameters) throws(InvalidParameter) -> [UInt8] {
+        let type = parameters["type"].map { $0.lowercased() }.flatMap { $0.isEmpty ? nil : $0 }
         guard type == nil || type == "alert" || type == "record" else {
-            throw Problem(status: .badRequest, detail: "type must be alert or record, not \"\(type ?? "")\"")
+            throw InvalidParameter(message: "invalid parameter \"type\": not supported value \"\(type ?? "")\"")
         }
         let names = Set(parameters.all("rule_name[]"))
         let groupNames = Set(parameters.all("rule_group[]"))
