@@ -5,7 +5,7 @@
 #   scripts/services.sh install                      install missing Debian packages
 #   scripts/services.sh install-test                 the same, plus what only the tests need (promtool, Alertmanager,
 #                                                    exporters, docker-compose, chromium; kubernetes-validate,
-#                                                    openapi-spec-validator and PyYAML from PyPI)
+#                                                    openapi-spec-validator, PyYAML and schemathesis from PyPI)
 #   scripts/services.sh start  postgres INSTANCE [PORT]   (PORT defaults to the last one used)
 #   scripts/services.sh start  redis    INSTANCE [PORT]
 #   scripts/services.sh start  journald INSTANCE     (only when no journal socket exists)
@@ -31,8 +31,9 @@ TEST_PACKAGES=(prometheus prometheus-alertmanager prometheus-node-exporter prome
   docker-compose python3-venv openssl chromium)
 # Validators from PyPI (none is packaged by Debian), pinned, in a virtual environment of the
 # repository's own (.local/tools/venv): kubernetes-validate checks deploy/k8s offline,
-# openapi-spec-validator the OpenAPI document, and PyYAML reads it beside claimsd's own reading.
-PYPI_TEST_TOOLS=(kubernetes-validate==1.37.0 openapi-spec-validator==0.9.0 PyYAML==6.0.3)
+# openapi-spec-validator the OpenAPI document, PyYAML reads it beside claimsd's own reading, and
+# schemathesis tests a live claimsd against it.
+PYPI_TEST_TOOLS=(kubernetes-validate==1.37.0 openapi-spec-validator==0.9.0 PyYAML==6.0.3 schemathesis==4.32.5)
 
 log() { printf 'services: %s\n' "$*" >&2; }
 die() { printf 'services: error: %s\n' "$*" >&2; exit 1; }
