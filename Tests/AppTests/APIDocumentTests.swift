@@ -14,6 +14,17 @@ import Testing
     static let repository = DeployConfigTests.repository
     static let venv = repository + "/.local/tools/venv/bin/"
 
+    /// The shipped document, and a new directory (the caller removes it) holding it as
+    /// `openapi.yaml` and `openapi.json`.
+    static func documentFiles() throws -> (APIDocument, String) {
+        let document = try APIDocument.bundled()
+        let directory = NSTemporaryDirectory() + "claimsd-openapi-\(TestEnvironment.uniqueSuffix())"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        try Data(document.yaml.utf8).write(to: URL(fileURLWithPath: directory + "/openapi.yaml"))
+        try Data(document.json).write(to: URL(fileURLWithPath: directory + "/openapi.json"))
+        return (document, directory)
+    }
+
     @Test func theShippedDocumentIsOpenAPI31() throws {
         let document = try APIDocument.bundled()
         let root = try #require(try JSONSerialization.jsonObject(with: Data(document.json)) as? [String: Any])
@@ -27,12 +38,8 @@ import Testing
 
     /// The document as served, in both forms, passes openapi-spec-validator (from PyPI).
     @Test func theServedDocumentPassesOpenAPISpecValidator() async throws {
-        let document = try APIDocument.bundled()
-        let directory = NSTemporaryDirectory() + "claimsd-openapi-\(TestEnvironment.uniqueSuffix())"
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let (_, directory) = try Self.documentFiles()
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        try Data(document.yaml.utf8).write(to: URL(fileURLWithPath: directory + "/openapi.yaml"))
-        try Data(document.json).write(to: URL(fileURLWithPath: directory + "/openapi.json"))
         for file in ["openapi.yaml", "openapi.json"] {
             let (status, output) = try await DeployConfigTests.validate(Self.venv + "openapi-spec-validator", [directory + "/" + file])
             #expect(status == 0 && output.contains("OK"), "\(file): \(output)")
@@ -41,11 +48,8 @@ import Testing
 
     /// claimsd's YAML-to-JSON conversion against PyYAML's reading of the same text.
     @Test func theJSONFormIsWhatPyYAMLReads() async throws {
-        let document = try APIDocument.bundled()
-        let directory = NSTemporaryDirectory() + "claimsd-openapi-\(TestEnvironment.uniqueSuffix())"
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let (document, directory) = try Self.documentFiles()
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        try Data(document.yaml.utf8).write(to: URL(fileURLWithPath: directory + "/openapi.yaml"))
         let script = "import json, sys, yaml; print(json.dumps(yaml.safe_load(open(sys.argv[1], encoding='utf-8'))))"
         let python = try await TestEnvironment.run(Self.venv + "python", ["-c", script, directory + "/openapi.yaml"])
         let theirs = try JSONSerialization.jsonObject(with: Data(python.utf8)) as? NSDictionary

@@ -86,7 +86,7 @@ public struct APIDocument: Sendable {
                 writer.integer(value)
             case .float:
                 guard let value = node.float, value.isFinite else { throw Problem(description: "\"\(scalar.string)\" is not a finite number") }
-                writer.raw(value == value.rounded() && abs(value) < 1e15 ? String(Int64(value)) : "\(value)")
+                writer.raw("\(value)")
             default: writer.string(scalar.string)
             }
         case .alias:
