@@ -1,3 +1,4 @@
+public import FoundationEssentials
 public import Postgres
 
 /// A break in the hash chain, found by ``PostgresAuditStore/verify()``.
@@ -186,9 +187,9 @@ public struct AuditQuery: Sendable, Equatable {
     public var action: String?
     public var resourceID: String?
     public var outcome: AuditOutcome?
-    /// RFC 3339 bounds on the event time: `since` inclusive, `until` exclusive.
-    public var since: String?
-    public var until: String?
+    /// Bounds on the event time: `since` inclusive, `until` exclusive.
+    public var since: Date?
+    public var until: Date?
     /// Only events with an id below this one (the cursor of the previous page).
     public var beforeID: Int64?
     public var limit: Int = 100
@@ -217,8 +218,10 @@ extension PostgresAuditStore {
         if let action = query.action { conditions.append("action = " + binds.value(action, type: "text")) }
         if let resource = query.resourceID { conditions.append("resource_id = " + binds.value(resource, type: "text")) }
         if let outcome = query.outcome { conditions.append("outcome = " + binds.value(outcome.rawValue, type: "text")) }
-        if let since = query.since { conditions.append("at >= " + binds.value(since, type: "timestamptz")) }
-        if let until = query.until { conditions.append("at < " + binds.value(until, type: "timestamptz")) }
+        // Sent as seconds since the epoch: any time the caller could write (a year 1 or an offset
+        // of −23:59) is one PostgreSQL reads, where its own text input would refuse some.
+        if let since = query.since { conditions.append("at >= to_timestamp(" + binds.value(String(since.timeIntervalSince1970), type: "float8") + ")") }
+        if let until = query.until { conditions.append("at < to_timestamp(" + binds.value(String(until.timeIntervalSince1970), type: "float8") + ")") }
         if let before = query.beforeID { conditions.append("id < " + binds.value(String(before), type: "bigint")) }
         let limit = binds.value(String(query.limit + 1), type: "int")
         let sql = """

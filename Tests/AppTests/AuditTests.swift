@@ -193,6 +193,10 @@ import Testing
                 #expect(resources(try await get("?resource_id=c3").1) == ["c3"])
                 // Days 21, 22 and 23 hold numbers 3 and 6; 1, 4 and 7; 2 and 5.
                 #expect(resources(try await get("?since=2026-11-22T00:00:00Z&until=2026-11-23T00:00:00Z").1) == ["c7", "c4", "c1"])
+                // The same day written with offsets PostgreSQL's own time input refuses (beyond ±15:59),
+                // and a bound in year 1: any RFC 3339 time is a bound, never a 500.
+                #expect(resources(try await get("?since=2026-11-21T01:50:00-22:10&until=2026-11-23T23:59:00.000%2B23:59").1) == ["c7", "c4", "c1"])
+                #expect(resources(try await get("?since=0001-01-01T00:00:00Z&principal=user:even").1) == ["c6", "c4", "c2"])
                 let (_, first, _) = try await get("?resource_id=c2")
                 let item = try #require((first["items"] as? [[String: Any]])?.first)
                 #expect(item["principal"] as? String == "user:even" && item["action"] as? String == "claim.read" && (item["detail"] as? [String: Any])?["n"] as? Int == 2)

@@ -115,6 +115,12 @@ import TimeSeries
             #expect(executionStatus == .unprocessableContent && execution["errorType"] as? String == "execution")
             let (stepStatus, _) = try await form(client, "/api/v1/query_range", "query=up&start=10&end=100&step=0")
             #expect(stepStatus == .badRequest)
+            // An empty bound is a missing one, and the widest span any two times make is refused,
+            // not an arithmetic overflow (which once stopped the process: found by schemathesis).
+            let (emptyStatus, empty) = try await form(client, "/api/v1/query_range", "query=up&start=&end=100&step=238")
+            #expect(emptyStatus == .badRequest && (empty["error"] as? String)?.contains("\"start\"") == true, "\(empty)")
+            let (wideStatus, wide) = try await form(client, "/api/v1/query_range", "query=up&start=-9.1e15&end=9.1e15&step=1")
+            #expect(wideStatus == .badRequest && (wide["error"] as? String)?.contains("11,000 points") == true, "\(wide)")
         }
     }
 

@@ -24,6 +24,12 @@ extension ClaimsAPITests {
                 #expect(allow.contains("GET") && allow.contains("PUT"), "\(allow)")
                 #expect(!allow.contains("POST"))
             }
+            // A fixed path beside a parameter one: the router takes `claims/import` (POST only)
+            // and never `claims/{id}`, so PUT there is refused with import's methods, not a 404.
+            try await client.execute(uri: "/api/v1/claims/import", method: .put) { response in
+                #expect(response.status == .methodNotAllowed)
+                #expect(response.headers[.allow] == "POST")
+            }
             try await client.execute(uri: "/api/v1/no-such-thing", method: .delete) { response in
                 #expect(response.status == .notFound)
                 #expect(response.headers[.allow] == nil)

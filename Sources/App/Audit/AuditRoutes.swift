@@ -65,13 +65,13 @@ public struct AuditRoutes: Sendable {
         return query
     }
 
-    /// `text` when it is an RFC 3339 time with a zone (fractions allowed), else `nil`.
-    static func timestamp(_ text: String) -> String? {
+    /// The time `text` names when it is an RFC 3339 time with a zone (fractions allowed), else `nil`.
+    static func timestamp(_ text: String) -> Date? {
         let formatter = ISO8601DateFormatter()
         formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        if formatter.date(from: text) != nil { return text }
+        if let date = formatter.date(from: text) { return date }
         formatter.formatOptions = [.withInternetDateTime]
-        return formatter.date(from: text) != nil ? text : nil
+        return formatter.date(from: text)
     }
 
     /// `{"items":[…],"next_cursor":…}`; each item's `detail` is the stored JSON object.

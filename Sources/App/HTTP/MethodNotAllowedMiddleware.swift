@@ -25,8 +25,16 @@ struct MethodNotAllowedMiddleware<Context: RequestContext>: RouterMiddleware {
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let components = request.uri.path.split(separator: "/", omittingEmptySubsequences: true)
+        // The router walks its tree preferring a fixed component to a parameter to a wildcard
+        // and never steps back, so only the paths it would walk to count:
+        // `PUT /api/v1/claims/import` reaches `claims/import` (POST), not `claims/:id` (PUT).
         var allowed: [String] = []
+        var walked: [Int]?
         for route in routes where Self.matches(route.path, components) {
+            let preference = route.path.components.map(Self.preference)
+            if let best = walked, best.lexicographicallyPrecedes(preference) { continue }
+            if let best = walked, preference.lexicographicallyPrecedes(best) { allowed = [] }
+            walked = preference
             for method in route.methods where !allowed.contains(method.rawValue) { allowed.append(method.rawValue) }
         }
         guard !allowed.isEmpty, !allowed.contains(request.method.rawValue) else { return try await next(request, context) }
@@ -35,6 +43,15 @@ struct MethodNotAllowedMiddleware<Context: RequestContext>: RouterMiddleware {
             status: .methodNotAllowed, detail: "\(request.method.rawValue) is not served on \(request.uri.path); use \(allowed.joined(separator: " or "))")
         problem.headers[.allow] = allowed.joined(separator: ", ")
         throw problem
+    }
+
+    /// How strongly the router prefers a path element: fixed text first, wildcards last.
+    static func preference(_ element: RouterPath.Element) -> Int {
+        let text = element.description
+        if text == "**" { return 4 }
+        if text == "*" { return 3 }
+        if text.hasPrefix("{") && text.hasSuffix("}") { return 1 }  // a whole-component parameter
+        return text.contains("*") || text.contains("{") ? 2 : 0
     }
 
     /// Whether `path` matches the request's path components, parameters and wildcards included.

@@ -162,10 +162,15 @@ struct QueryRoutes: Sendable {
 
     func queryRange(_ parameters: APIParameters) throws(APIFailure) -> [UInt8] {
         guard let query = parameters["query"] else { throw APIFailure(type: "bad_data", message: "invalid parameter \"query\": unknown position: parse error: no expression found in input") }
-        let start = try time(parameters, "start", default: .min)
-        let end = try time(parameters, "end", default: .min)
-        guard parameters["start"] != nil else { throw APIFailure(type: "bad_data", message: "invalid parameter \"start\": cannot parse \"\" to a valid timestamp") }
-        guard parameters["end"] != nil else { throw APIFailure(type: "bad_data", message: "invalid parameter \"end\": cannot parse \"\" to a valid timestamp") }
+        // Both bounds are required: empty is as missing, as in Prometheus.
+        guard parameters["start"].map({ !$0.isEmpty }) == true else {
+            throw APIFailure(type: "bad_data", message: "invalid parameter \"start\": cannot parse \"\" to a valid timestamp")
+        }
+        guard parameters["end"].map({ !$0.isEmpty }) == true else {
+            throw APIFailure(type: "bad_data", message: "invalid parameter \"end\": cannot parse \"\" to a valid timestamp")
+        }
+        let start = try time(parameters, "start", default: 0)
+        let end = try time(parameters, "end", default: 0)
         guard end >= start else { throw APIFailure(type: "bad_data", message: "invalid parameter \"end\": end timestamp must not be before start time") }
         guard let stepText = parameters["step"], let step = Self.duration(stepText) else {
             throw APIFailure(type: "bad_data", message: "invalid parameter \"step\": cannot parse \"\(parameters["step"] ?? "")\" to a valid duration")
@@ -173,7 +178,9 @@ struct QueryRoutes: Sendable {
         guard step > 0 else {
             throw APIFailure(type: "bad_data", message: "invalid parameter \"step\": zero or negative query resolution step widths are not accepted. Try a positive integer")
         }
-        guard (end - start) / step <= Int64(QueryEngine.maxPointsPerSeries) else {
+        // Times reach ±292 million years, so the span is taken without overflowing.
+        let (span, overflow) = end.subtractingReportingOverflow(start)
+        guard !overflow, span / step <= Int64(QueryEngine.maxPointsPerSeries) else {
             throw APIFailure(type: "bad_data", message: "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)")
         }
         let engine = try engine(for: parameters)
