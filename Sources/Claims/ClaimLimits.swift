@@ -26,9 +26,11 @@ extension String {
     /// Whether the text holds a NUL character, which PostgreSQL text cannot store.
     public var containsNUL: Bool { utf8.contains(0) }
 
-    /// Whether the text has more than `limit` characters (counted only when its bytes could be).
+    /// Whether the text has more than `limit` characters, counted as Unicode code points the way
+    /// PostgreSQL and JSON Schema's `maxLength` count them (an accented letter written with a
+    /// combining mark is two). Counted only when its bytes could be more.
     public func isLonger(thanCharacters limit: Int) -> Bool {
-        utf8.count > limit && count > limit
+        utf8.count > limit && unicodeScalars.count > limit
     }
 
     /// The text with each NUL replaced by U+FFFD, for keeping rejected input as it arrived in

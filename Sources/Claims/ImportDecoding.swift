@@ -84,7 +84,8 @@ extension ClaimDecoding {
             var line = bytes[start..<end]
             if line.last == UInt8(ascii: "\r") { line = line.dropLast() }
             start = end + 1
-            guard line.contains(where: { $0 != UInt8(ascii: " ") && $0 != UInt8(ascii: "\t") }) else { continue }
+            // Blank: only spaces, tabs and carriage returns.
+            guard line.contains(where: { $0 != UInt8(ascii: " ") && $0 != UInt8(ascii: "\t") && $0 != UInt8(ascii: "\r") }) else { continue }
             let text = String(decoding: line, as: UTF8.self)
             let source = "ndjson line \(lineNumber)"
             do {

@@ -246,6 +246,10 @@ import TimeSeries
                             #expect(status != 401 && status != 403 && status < 500, "\(context)")
                         case (_, nil):
                             #expect(status == 401, "\(context)")
+                        case (.authenticated, _) where route == "POST /api/v1/logout":
+                            // Every caller here holds an API key, which has no session to end:
+                            // refused for the kind of credential, whatever its role.
+                            #expect(status == 403 && String(buffer: response.body).contains("only users log out"), "\(context)")
                         case (.authenticated, _):
                             #expect(status != 401 && status != 403 && status < 500, "\(context)")
                         case (.permission(let permission), let role?):
@@ -292,6 +296,25 @@ import TimeSeries
                 for word in ["email", "password", "role", "colour"] { #expect(badText.contains(word), "\(word): \(badText)") }
                 let errors = (try JSONSerialization.jsonObject(with: Data(badText.utf8)) as? [String: Any])?["errors"] as? [[String: Any]] ?? []
                 #expect(Set(errors.compactMap { $0["field"] as? String }) == ["email", "password", "role", "colour"], "\(badText)")
+                // Types are JSON's own: 0 is not false, {} is not a name, true is not a number of
+                // seconds; and account bodies are JSON only (a form has no lists or numbers).
+                let createdID = try #require(created["id"] as? String)
+                for (method, uri, body, word) in [
+                    (HTTPRequest.Method.patch, "/api/v1/users/\(createdID)", #"{"disabled":0}"#, "disabled"),
+                    (.post, "/api/v1/api-keys", #"{"role":"metrics","name":{}}"#, "name must be a string"),
+                    (.post, "/api/v1/api-keys", #"{"role":"metrics","expires_in":true}"#, "expires_in"),
+                    (.post, "/api/v1/api-keys", #"{"role":"metrics","expires_in":3155760001}"#, "100 years"),
+                    // A scope comes with the role it binds, whatever role the user has now.
+                    (.patch, "/api/v1/users/\(createdID)", #"{"subscriber_id":"S-1"}"#, "role is required with npis or subscriber_id"),
+                ] {
+                    let response = try await client.execute(uri: uri, method: method, headers: [.contentType: "application/json", .authorization: admin], body: ByteBuffer(string: body))
+                    #expect(response.status == .unprocessableContent && String(buffer: response.body).contains(word), "\(body): \(String(buffer: response.body))")
+                }
+                let formUser = try await client.execute(
+                    uri: "/api/v1/users", method: .post, headers: [.contentType: "application/x-www-form-urlencoded", .authorization: admin],
+                    body: ByteBuffer(string: "email=form%40example.org&password=correct+horse+battery"))
+                #expect(
+                    formUser.status == .unsupportedMediaType && String(buffer: formUser.body).contains("send application/json"), "\(String(buffer: formUser.body))")
 
                 // Login with the OAuth2 password form, then JSON; a wrong password is 401.
                 let form = try await client.execute(

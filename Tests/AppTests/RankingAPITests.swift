@@ -475,6 +475,10 @@ func topProviders(_ client: any TestClientProtocol, _ query: String = "") async 
             let rules = (problem["errors"] as? [[String: Any]])?.map { "\($0["field"] as? String ?? ""):\($0["rule"] as? String ?? "")" }
             #expect(Set(rules ?? []) == ["reason:required", "payment_id:text"])
             #expect(try await report(client, id, #"{"outcome":"refunded"}"#).0.status == .unprocessableContent)
+            // The length limit is on the text as sent, in code points: spaces around it count.
+            let padded = String(repeating: " ", count: 10) + String(repeating: "r", count: 495)
+            let (long, longProblem) = try await report(client, id, #"{"outcome":"failed","reason":"\#(padded)"}"#)
+            #expect(long.status == .unprocessableContent && "\(longProblem)".contains("at most 500"), "\(longProblem)")
             #expect(try await report(client, id, "not json").0.status == .badRequest)
             #expect(try await report(client, "\(UUID())", #"{"outcome":"paid"}"#).0.status == .notFound)
             let wrongType = try await client.execute(

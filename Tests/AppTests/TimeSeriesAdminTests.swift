@@ -45,6 +45,11 @@ import TimeSeries
             let detail = try #require((try JSONSerialization.jsonObject(with: Data(buffer: response.body)) as? [String: Any])?["detail"] as? String)
             #expect(detail.contains("line 3") && detail.contains("nothing of this request was stored"))
             #expect(store.statistics().series == 0)
+            // A body with no sample (empty, or comments only) imports nothing: a 400, not a 200.
+            for empty in ["", "# HELP m nothing\n# TYPE m gauge\n\n"] {
+                let response = try await client.execute(uri: "/api/v1/import/prometheus", method: .post, body: ByteBuffer(string: empty))
+                #expect(response.status == .badRequest && String(buffer: response.body).contains("no samples"), "\(String(buffer: response.body))")
+            }
         }
     }
 
@@ -60,6 +65,10 @@ import TimeSeries
             let a = store.select([.equal("k", "a")])[0].sampleArray().map(\.timestamp)
             #expect(a == [1000, 2000, 6000, 7000, 8000, 9000, 10000])
             #expect(store.select([.equal("k", "b")])[0].sampleArray().count == 10)
+            // An empty bound is no bound, as in Prometheus: from the beginning through 2 s.
+            let open = try await client.execute(uri: "/api/v1/admin/tsdb/delete_series?match%5B%5D=m%7Bk%3D%22b%22%7D&start=&end=2", method: .post)
+            #expect(open.status == .noContent)
+            #expect(store.select([.equal("k", "b")])[0].sampleArray().map(\.timestamp) == (3...10).map { Int64($0) * 1000 })
 
             // Every problem at once, as a 400.
             let bad = try await client.execute(uri: "/api/v1/admin/tsdb/delete_series?match%5B%5D=%7B%7D&start=yesterday", method: .post)

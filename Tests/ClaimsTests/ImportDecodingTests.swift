@@ -31,7 +31,8 @@ import Testing
     }
 
     @Test func ndjsonReadsEachLineOnItsOwnAndKeepsBadOnes() throws {
-        let text = "\u{FEFF}{\"claim_number\":\"1\",\"lines\":[{\"npi\":\"1\"}]}\r\n\n  \n[{\"npi\":\"2\"},{\"npi\":\"3\"}]\nnot json\n{\"lines\":5}"
+        // Line 3 is blank: spaces, a tab and carriage returns only.
+        let text = "\u{FEFF}{\"claim_number\":\"1\",\"lines\":[{\"npi\":\"1\"}]}\r\n\n \t\r\r\n[{\"npi\":\"2\"},{\"npi\":\"3\"}]\nnot json\n{\"lines\":5}"
         let items = ClaimDecoding.ndjsonItems(from: Array(text.utf8))
         #expect(items.map(\.source) == ["ndjson line 1", "ndjson line 4", "ndjson line 5", "ndjson line 6"])
         #expect(try items[0].claim.get().externalClaimNumber == "1")

@@ -93,6 +93,11 @@ import Testing
         #expect(violations(outcome).contains { $0.rule == "text_length" && $0.field == "group_id" && $0.message.contains("\(ClaimLimits.standard.maxTextLength)") })
         let fits = String(repeating: "G", count: ClaimLimits.standard.maxTextLength)
         #expect(!isRejected(ClaimValidator().validate(RawClaim(lines: [sampleLine(["Plan/Group #": fits])]), today: today)))
+        // Counted in code points, as PostgreSQL and the OpenAPI document's maxLength count: "é"
+        // written as e + a combining accent is two, though it shows as one letter.
+        let combining = String(repeating: "e\u{301}", count: ClaimLimits.standard.maxTextLength / 2) + "G"
+        #expect(combining.count <= ClaimLimits.standard.maxTextLength && combining.unicodeScalars.count > ClaimLimits.standard.maxTextLength)
+        #expect(isRejected(ClaimValidator().validate(RawClaim(lines: [sampleLine(["Plan/Group #": combining])]), today: today)))
     }
 
     @Test func twoClaimNumberColumnsInAnImportAreADuplicateField() throws {

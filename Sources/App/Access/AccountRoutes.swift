@@ -85,7 +85,7 @@ public struct AccountRoutes: Sendable {
     // MARK: - Sessions
 
     func login(_ request: Request, context: ClaimsRequestContext) async throws -> Response {
-        let fields = try await Self.fields(request, allowed: ["username", "email", "password", "grant_type", "scope", "client_id", "client_secret"])
+        let fields = try await Self.fields(request, allowed: ["username", "email", "password", "grant_type", "scope", "client_id", "client_secret"], acceptsForm: true)
         var problems: [String] = []
         let username = fields.string("username") ?? fields.string("email")
         if username == nil { problems.append("username (the user's email) is required") }
@@ -119,7 +119,7 @@ public struct AccountRoutes: Sendable {
     }
 
     func refresh(_ request: Request, context: ClaimsRequestContext) async throws -> Response {
-        let fields = try await Self.fields(request, allowed: ["refresh_token", "grant_type", "client_id", "client_secret", "scope"])
+        let fields = try await Self.fields(request, allowed: ["refresh_token", "grant_type", "client_id", "client_secret", "scope"], acceptsForm: true)
         var problems = fields.problems
         let token = fields.string("refresh_token")
         if token == nil { problems.append("refresh_token is required") }
@@ -151,9 +151,9 @@ public struct AccountRoutes: Sendable {
 
     func logout(_ request: Request, context: ClaimsRequestContext) async throws -> Response {
         guard let principal = context.principal, let userID = principal.userID.flatMap(UUID.init(uuidString:)) else {
-            throw Problem(status: .badRequest, detail: "only users log out; an API key is revoked with DELETE /api/v1/api-keys/{id}")
+            throw Problem(status: .forbidden, detail: "only users log out; an API key is revoked with DELETE /api/v1/api-keys/{id}", title: "Forbidden")
         }
-        let fields = try await Self.fields(request, allowed: ["refresh_token"], optionalBody: true)
+        let fields = try await Self.fields(request, allowed: ["refresh_token"], acceptsForm: true, optionalBody: true)
         guard fields.problems.isEmpty else { throw Self.invalid(fields.problems) }
         let revoked: Int
         if let token = fields.string("refresh_token") {
@@ -286,7 +286,11 @@ public struct AccountRoutes: Sendable {
         let fields = try await Self.fields(request, allowed: ["role", "npis", "subscriber_id", "full_name", "password", "disabled"])
         var problems = fields.problems
         var change = UserChange()
-        if fields.has("role") || fields.has("npis") || fields.has("subscriber_id") {
+        if !fields.has("role") && (fields.has("npis") || fields.has("subscriber_id")) {
+            // The scope is checked against the role it goes with, which the request states: what
+            // a change means never depends on a role stored earlier.
+            problems.append("role is required with npis or subscriber_id")
+        } else if fields.has("role") {
             guard let current = try await store.user(id: id) else { throw Self.noSuchUser }
             let (role, scope) = Self.roleAndScope(fields, problems: &problems, defaultRole: current.role, current: current.scope)
             change.role = role
@@ -304,7 +308,7 @@ public struct AccountRoutes: Sendable {
             }
         }
         if fields.has("disabled") {
-            if let disabled = fields.values["disabled"] as? Bool { change.disabled = disabled } else { problems.append("disabled must be true or false") }
+            if let disabled = fields.boolean("disabled") { change.disabled = disabled } else { problems.append("disabled must be true or false") }
         }
         guard problems.isEmpty else { throw Self.invalid(problems) }
         var detail = JSONWriter(capacity: 64)
@@ -332,8 +336,8 @@ public struct AccountRoutes: Sendable {
         let (role, scope) = Self.roleAndScope(fields, problems: &problems, defaultRole: .metrics)
         var expiresIn: Int64?
         if fields.has("expires_in") {
-            if let seconds = fields.values["expires_in"] as? Int, seconds > 0 { expiresIn = Int64(seconds) } else {
-                problems.append("expires_in is a whole number of seconds above 0")
+            if let seconds = fields.integer("expires_in"), (1...Self.maxKeyLifetimeSeconds).contains(seconds) { expiresIn = Int64(seconds) } else {
+                problems.append("expires_in is a whole number of seconds from 1 to \(Self.maxKeyLifetimeSeconds) (100 years)")
             }
         }
         guard problems.isEmpty else { throw Self.invalid(problems) }
@@ -403,8 +407,10 @@ public struct AccountRoutes: Sendable {
         return []
     }
 
-    /// A request body's fields: a JSON object, or `application/x-www-form-urlencoded` (the OAuth2
-    /// forms). Unknown fields and values of the wrong type are problems, all reported together.
+    /// A request body's fields: a JSON object, or `application/x-www-form-urlencoded` where
+    /// `acceptsForm` (the OAuth2 routes: a form's values are all text, so account bodies with
+    /// lists and numbers are JSON only). Unknown fields and values of the wrong type are
+    /// problems, all reported together.
     struct Fields {
         var values: [String: Any] = [:]
         var problems: [String] = []
@@ -412,9 +418,29 @@ public struct AccountRoutes: Sendable {
         func has(_ name: String) -> Bool { values[name] != nil }
 
         func string(_ name: String) -> String? { values[name] as? String }
+
+        /// `true` or `false`; nil for anything else, numbers included (JSONSerialization gives
+        /// both as NSNumber, and `0 as? Bool` succeeds).
+        func boolean(_ name: String) -> Bool? {
+            guard let number = values[name] as? NSNumber, Fields.isBoolean(number) else { return nil }
+            return number.boolValue
+        }
+
+        /// A whole number; nil for anything else, booleans included.
+        func integer(_ name: String) -> Int? {
+            guard let number = values[name] as? NSNumber, !Fields.isBoolean(number) else { return nil }
+            return values[name] as? Int
+        }
+
+        static func isBoolean(_ number: NSNumber) -> Bool { String(cString: number.objCType) == "c" }
+
+        /// The fields that must be text when given.
+        static let textFields: Set<String> = [
+            "username", "email", "password", "grant_type", "scope", "client_id", "client_secret", "refresh_token", "full_name", "name",
+        ]
     }
 
-    static func fields(_ request: Request, allowed: Set<String>, optionalBody: Bool = false) async throws -> Fields {
+    static func fields(_ request: Request, allowed: Set<String>, acceptsForm: Bool = false, optionalBody: Bool = false) async throws -> Fields {
         let mediaType = try RouteSupport.mediaType(of: request)
         let body = try await RouteSupport.collect(request, limit: 64 * 1024, tooLarge: "account requests are at most 64 KiB")
         var fields = Fields()
@@ -425,23 +451,30 @@ public struct AccountRoutes: Sendable {
                 throw Problem(status: .badRequest, detail: "the body is not a JSON object", type: ProblemType.unreadableBody, title: "Unreadable body")
             }
             fields.values = object
-        case "application/x-www-form-urlencoded":
+        case "application/x-www-form-urlencoded" where acceptsForm:
             var components = URLComponents()
             components.percentEncodedQuery = String(decoding: body, as: UTF8.self).replacingOccurrences(of: "+", with: "%20")
             for item in components.queryItems ?? [] { fields.values[item.name] = item.value ?? "" }
         default:
             throw Problem(
                 status: .unsupportedMediaType,
-                detail: "send application/json or application/x-www-form-urlencoded (got \(mediaType.map { "\"\($0)\"" } ?? "no Content-Type"))")
+                detail: "send \(acceptsForm ? "application/json or application/x-www-form-urlencoded" : "application/json") (got \(mediaType.map { "\"\($0)\"" } ?? "no Content-Type"))")
         }
         for name in fields.values.keys.sorted() where !allowed.contains(name) {
             fields.problems.append("unknown field '\(name.prefix(64))'; allowed: \(allowed.sorted().joined(separator: ", "))")
         }
-        for (name, value) in fields.values where allowed.contains(name) {
-            if let text = value as? String, text.utf8.contains(0) { fields.problems.append("\(name) must not contain NUL") }
+        for (name, value) in fields.values.sorted(by: { $0.key < $1.key }) where allowed.contains(name) {
+            if let text = value as? String {
+                if text.utf8.contains(0) { fields.problems.append("\(name) must not contain NUL") }
+            } else if Fields.textFields.contains(name) {
+                fields.problems.append("\(name) must be a string")
+            }
         }
         return fields
     }
+
+    /// The longest lifetime an API key can be given.
+    static let maxKeyLifetimeSeconds = 100 * 365 * 86_400 + 25 * 86_400
 
     static func invalid(_ problems: [String]) -> Problem {
         var problem = Problem(status: .unprocessableContent, detail: problems.joined(separator: "; "), type: ProblemType.invalidAccount, title: "Invalid request")

@@ -167,8 +167,9 @@ public struct PaymentsController<Repository: ClaimRepository>: Sendable {
                 violations.append(ClaimValidator.nulViolation(line: nil, field: key))
                 return nil
             }
+            // The limit is on the text as sent, in code points, as the OpenAPI document states it.
+            if string.unicodeScalars.count > max { violation(key, "max_length", "\(key) must be at most \(max) characters") }
             let trimmed = string.trimmingCharacters(in: .whitespacesAndNewlines)
-            if trimmed.count > max { violation(key, "max_length", "\(key) must be at most \(max) characters") }
             return trimmed.isEmpty ? nil : trimmed
         }
         let reason = text("reason", max: 500)

@@ -7,7 +7,7 @@ import TimeSeries
 /// Writing to the built-in store from outside, when `CLAIMS_TSDB_ADMIN_API=on` (off by
 /// default, like Prometheus's `--web.enable-admin-api`):
 /// - `POST /api/v1/import/prometheus`: Prometheus text or OpenMetrics with any timestamps,
-///   merged in time order; all or nothing, a bad line is a 400 naming it.
+///   merged in time order; all or nothing, a bad line (or no sample at all) is a 400 naming it.
 /// - `POST /api/v1/admin/tsdb/delete_series?match[]=…&start=…&end=…`: 204.
 /// - `POST /api/v1/admin/tsdb/snapshot`: a checkpoint copy under `<store>/snapshots/<name>`.
 /// While the admin API is off, each answers 403 saying how to turn it on.
@@ -48,6 +48,11 @@ struct AdminRoutes: Sendable {
         } catch {
             throw Problem(status: .badRequest, detail: "\(error); nothing of this request was stored")
         }
+        guard summary.samplesRead > 0 else {
+            throw Problem(
+                status: .badRequest,
+                detail: "the body holds no samples (only blank lines or comments); send lines like drill_requests_total{job=\"drill\"} 5 1764576000000")
+        }
         let answer = APIJSON.success { writer in
             writer.open("{")
             writer.member("samplesRead", summary.samplesRead)
@@ -83,7 +88,7 @@ struct AdminRoutes: Sendable {
     }
 
     private func time(_ text: String?, name: String, default fallback: Int64, problems: inout [String]) throws -> Int64 {
-        guard let text else { return fallback }
+        guard let text, !text.isEmpty else { return fallback }  // empty is absent, as in Prometheus
         guard let value = APITime.milliseconds(text) else {
             problems.append("\(name) \"\(text)\" is neither Unix seconds nor an RFC 3339 time")
             return fallback
