@@ -229,6 +229,9 @@ func json(_ buffer: ByteBuffer) throws -> [String: Any] {
             #expect(during.status == .ok)
             try await submit(client, npi: "1000000009", fee: "1000.00")
             try await waitUntil { try await app.cache.appliedSequence() == 31 }
+            // The rebuild writes Redis's marker before it counts itself: wait for the count too,
+            // then check it rebuilt exactly once.
+            try await waitUntil { app.relay.state.rebuilds > rebuilds }
             #expect(app.relay.state.rebuilds == rebuilds + 1)
             let expected = Array(try await RankingTruth.providerTotals(app.postgres).prefix(100))
             let rebuilt = try await app.cache.top(100)
