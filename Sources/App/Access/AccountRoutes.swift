@@ -151,7 +151,7 @@ public struct AccountRoutes: Sendable {
 
     func logout(_ request: Request, context: ClaimsRequestContext) async throws -> Response {
         guard let principal = context.principal, let userID = principal.userID.flatMap(UUID.init(uuidString:)) else {
-            throw Problem(status: .forbidden, detail: "only users log out; an API key is revoked with DELETE /api/v1/api-keys/{id}", title: "Forbidden")
+            throw Problem(status: .forbidden, detail: "only users log out; an API key is revoked with DELETE /api/v1/api-keys/{id}")
         }
         let fields = try await Self.fields(request, allowed: ["refresh_token"], acceptsForm: true, optionalBody: true)
         guard fields.problems.isEmpty else { throw Self.invalid(fields.problems) }

@@ -51,7 +51,7 @@ public struct AuditRoutes: Sendable {
         }
         for (name, keyPath) in [("since", \AuditQuery.since), ("until", \AuditQuery.until)] {
             guard let text = parameters.get(name) else { continue }
-            if let time = Self.timestamp(text) { query[keyPath: keyPath] = time } else { problems.append("\(name) must be an RFC 3339 time like 2026-12-01T08:00:00Z") }
+            if let time = APITime.date(rfc3339: text) { query[keyPath: keyPath] = time } else { problems.append("\(name) must be an RFC 3339 time like 2026-12-01T08:00:00Z") }
         }
         if let limit = parameters.get("limit") {
             if let number = Int(limit), (1...maxLimit).contains(number) { query.limit = number } else { problems.append("limit must be 1–\(maxLimit)") }
@@ -63,15 +63,6 @@ public struct AuditRoutes: Sendable {
             throw Problem(status: .badRequest, detail: problems.joined(separator: "; "), type: ProblemType.invalidQuery, title: "Invalid query")
         }
         return query
-    }
-
-    /// The time `text` names when it is an RFC 3339 time with a zone (fractions allowed), else `nil`.
-    static func timestamp(_ text: String) -> Date? {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        if let date = formatter.date(from: text) { return date }
-        formatter.formatOptions = [.withInternetDateTime]
-        return formatter.date(from: text)
     }
 
     /// `{"items":[…],"next_cursor":…}`; each item's `detail` is the stored JSON object.

@@ -52,11 +52,15 @@ enum APITime {
             guard milliseconds > -9.2e18, milliseconds < 9.2e18 else { return nil }
             return Int64(milliseconds)
         }
+        return date(rfc3339: text).map { Int64(($0.timeIntervalSince1970 * 1000).rounded()) }
+    }
+
+    /// The time `text` names when it is an RFC 3339 time with a zone (fractions allowed), else `nil`.
+    static func date(rfc3339 text: String) -> Date? {
         let formatter = ISO8601DateFormatter()
         formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        if let date = formatter.date(from: text) { return Int64((date.timeIntervalSince1970 * 1000).rounded()) }
+        if let date = formatter.date(from: text) { return date }
         formatter.formatOptions = [.withInternetDateTime]
-        if let date = formatter.date(from: text) { return Int64((date.timeIntervalSince1970 * 1000).rounded()) }
-        return nil
+        return formatter.date(from: text)
     }
 }
