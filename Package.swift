@@ -305,7 +305,10 @@ let package = Package(
         .testTarget(name: "ScrapingTests", dependencies: ["Scraping", "TimeSeries", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "RateLimitingTests", dependencies: ["RateLimiting", "Redis", "CircuitBreaking", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "ClaimStoreTests", dependencies: ["ClaimStore", "Schema", "Claims", "Postgres", "TestSupport"], swiftSettings: strict),
-        .testTarget(name: "RankingTests", dependencies: ["Ranking", "Schema", "ClaimStore", "Claims", "Postgres", "Redis", "TestSupport"], swiftSettings: strict),
+        .testTarget(
+            name: "RankingTests",
+            dependencies: ["Ranking", "Schema", "ClaimStore", "Claims", "Postgres", "Redis", "TestSupport", .product(name: "CoreMetrics", package: "swift-metrics")],
+            swiftSettings: strict),
         .testTarget(name: "CircuitBreakingTests", dependencies: ["CircuitBreaking"], swiftSettings: strict),
         .testTarget(name: "DigestsTests", dependencies: ["Digests"], swiftSettings: strict),
         .testTarget(name: "AccessTests", dependencies: ["Access", "TestSupport"], swiftSettings: strict),

@@ -21,8 +21,13 @@ command -v wrk >/dev/null || { echo "bench: installing wrk" >&2; if [ "$(id -u)"
 bash "$SERVICES" start postgres bench "$PG_PORT"
 bash "$SERVICES" start redis bench "$REDIS_PORT"
 
-swift build -c release --product claimsd >&2
-BINARY="$(swift build -c release --show-bin-path)/claimsd"
+# BENCH_BINARY runs a claimsd built before (say, a copy of the last commit's) instead of building.
+if [ -n "${BENCH_BINARY:-}" ]; then
+  BINARY="$BENCH_BINARY"
+else
+  swift build -c release --product claimsd >&2
+  BINARY="$(swift build -c release --show-bin-path)/claimsd"
+fi
 PG_BIN="$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)"
 export CLAIMS_DATABASE_URL="postgresql://claimsd@127.0.0.1:$PG_PORT/claimsd"
 export CLAIMS_REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0"

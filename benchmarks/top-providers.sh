@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Top-providers benchmark: GET /api/v1/providers/top (rate limit off) at several claim-line
-# counts, the PostgreSQL GROUP BY the sorted set replaces, the relay's rebuild time, and the
-# relay's steady throughput in events/s. Prints a Markdown table for docs/performance.md.
+# Top-providers benchmark: GET /api/v1/providers/top at several claim-line counts — with the
+# rate limit off, with a limit (one Redis script call per request, as every user's request
+# makes), beside GET /health (a static answer: the same server, no ranking) in the same run —,
+# the PostgreSQL GROUP BY the sorted set replaces, the relay's rebuild time, and the relay's
+# steady throughput in events/s. Prints a Markdown table for docs/performance.md.
 #
 #   benchmarks/top-providers.sh                        10,000 and 1,000,000 lines, 30 s of load each
 #   BENCH_TOP_LINES="10000 1000000 10000000" benchmarks/top-providers.sh
@@ -15,18 +17,30 @@ LINE_COUNTS="${BENCH_TOP_LINES:-10000 1000000}"
 PROVIDERS="${BENCH_PROVIDERS:-5000}"
 RELAY_EVENTS="${BENCH_RELAY_EVENTS:-100000}"
 export CLAIMS_RATE_LIMITS=off
+# The limit of the "limiter on" phase: the default rule's route with a limit no run reaches, so
+# every request pays for the decision and none is refused.
+LIMITED="GET /api/v1/providers/top=1000000000/60s"
+# One phase of wrk against $1 (extra wrk arguments after it); sets rate, p50 and p99.
+load_phase() {
+  local path="$1"; shift
+  wrk -t2 -c"$CONNECTIONS" -d"${WARMUP_SECONDS}s" "$@" "http://127.0.0.1:$HTTP_PORT$path" >/dev/null
+  wrk -t2 -c"$CONNECTIONS" -d"${SECONDS_PER_PHASE}s" --latency "$@" "http://127.0.0.1:$HTTP_PORT$path" >"$WORK/wrk-top.txt"
+  if grep -q "Non-2xx" "$WORK/wrk-top.txt"; then cat "$WORK/wrk-top.txt" >&2; echo "bench: some requests to $path failed" >&2; exit 1; fi
+  phase="$(awk '/^Requests\/sec/ { printf "%.0f", $2 }' "$WORK/wrk-top.txt") req/s (p50 $(awk '$1 == "50%" { print $2 }' "$WORK/wrk-top.txt"), p99 $(awk '$1 == "99%" { print $2 }' "$WORK/wrk-top.txt"))"
+}
 
 # Claims with 4 lines each over $PROVIDERS providers, and their creation events, written
-# straight into PostgreSQL (the intake benchmark measures how fast claimsd stores them).
+# straight into PostgreSQL (the intake benchmark measures how fast claimsd stores them). The
+# ranking never reads subscriber ids: their sealed form and index are bytes of the right sizes.
 load_claims() {
   local claims=$(( $1 / 4 ))
   psql <<SQL >/dev/null
 INSERT INTO claims (id, status, provider_npi, net_fee, line_count, service_date_from, service_date_to)
 SELECT md5(n::text)::uuid, 'submitted', lpad((1000000000 + n % $PROVIDERS)::text, 10, '0'), (n % 997) * 1.25, 4, '2018-03-28', '2018-03-28'
 FROM generate_series(1, $claims) AS n;
-INSERT INTO claim_lines (claim_id, line_number, service_date, submitted_procedure, group_id, subscriber_id, provider_npi,
+INSERT INTO claim_lines (claim_id, line_number, service_date, submitted_procedure, group_id, subscriber_id_sealed, subscriber_id_index, provider_npi,
                          provider_fees, allowed_fees, member_coinsurance, member_copay, net_fee)
-SELECT c.id, l, '2018-03-28', 'D0180', 'GRP-1000', '3730189502', c.provider_npi, c.net_fee / 4 + 10, 10, 0, 0, c.net_fee / 4
+SELECT c.id, l, '2018-03-28', 'D0180', 'GRP-1000', decode(repeat('5a', 47), 'hex'), sha256('3730189502'), c.provider_npi, c.net_fee / 4 + 10, 10, 0, 0, c.net_fee / 4
 FROM claims c, generate_series(1, 4) AS l;
 INSERT INTO claim_provider_shares (claim_id, provider_npi, net_fee, counts)
 SELECT claim_id, provider_npi, sum(net_fee), true FROM claim_lines GROUP BY claim_id, provider_npi;
@@ -60,14 +74,13 @@ for lines in $LINE_COUNTS; do
   wait_for_marker "$max" >/dev/null
   [ "$(curl -fsS -H "$AUTH" -o /dev/null -D - "http://127.0.0.1:$HTTP_PORT/api/v1/providers/top" | tr -d '\r' | awk -F': ' 'tolower($1) == "x-ranking-source" { print $2 }')" = redis ] \
     || { echo "bench: the ranking is not served from Redis" >&2; exit 1; }
-  echo "bench: GET /api/v1/providers/top, $lines lines, $CONNECTIONS connections, ${SECONDS_PER_PHASE}s" >&2
-  wrk -t2 -c"$CONNECTIONS" -d"${WARMUP_SECONDS}s" -H "$AUTH" "http://127.0.0.1:$HTTP_PORT/api/v1/providers/top" >/dev/null
-  wrk -t2 -c"$CONNECTIONS" -d"${SECONDS_PER_PHASE}s" --latency -H "$AUTH" "http://127.0.0.1:$HTTP_PORT/api/v1/providers/top" >"$WORK/wrk-top.txt"
+  echo "bench: GET /api/v1/providers/top and /health, $lines lines, $CONNECTIONS connections, ${SECONDS_PER_PHASE}s each" >&2
+  load_phase /api/v1/providers/top -H "$AUTH"; top_off="$phase"
+  load_phase /health; static="$phase"
   stop_claimsd
-  if grep -q "Non-2xx" "$WORK/wrk-top.txt"; then cat "$WORK/wrk-top.txt" >&2; echo "bench: some requests failed" >&2; exit 1; fi
-  top_rate=$(awk '/^Requests\/sec/ { printf "%.0f", $2 }' "$WORK/wrk-top.txt")
-  top_p50=$(awk '$1 == "50%" { print $2 }' "$WORK/wrk-top.txt")
-  top_p99=$(awk '$1 == "99%" { print $2 }' "$WORK/wrk-top.txt")
+  CLAIMS_RATE_LIMITS="$LIMITED" start_claimsd
+  load_phase /api/v1/providers/top -H "$AUTH"; top_on="$phase"
+  stop_claimsd
   # The query the sorted set replaces, as the PostgreSQL fallback runs it: best of three.
   sql_ms=$(for _ in 1 2 3; do
     psql -c "EXPLAIN (ANALYZE, FORMAT JSON) SELECT provider_npi, sum(net_fee), count(*) FROM claim_provider_shares WHERE counts
@@ -75,8 +88,8 @@ for lines in $LINE_COUNTS; do
   done | sort -n | head -n 1)
   providers=$(redis ZCARD claimsd:ranking:net_fee)
   # The relay logs how long the rebuild took (snapshot in PostgreSQL, staging and swap in Redis).
-  rebuild_ms=$(grep '"event":"relay_rebuilt"' "$WORK/claimsd.out" | tail -n 1 | sed -E 's/.*"duration_ms":"([0-9]+)".*/\1/')
-  rows+=("| $lines lines, $((lines / 4)) claims, $providers providers | $top_rate req/s (p50 $top_p50, p99 $top_p99) | $sql_ms ms per query | $rebuild_ms ms |")
+  rebuild_ms=$(grep '"event":"relay_rebuilt"' "$WORK/claimsd.out" | tail -n 1 | sed -E 's/.*"duration_ms":"?([0-9]+)"?[,}].*/\1/')
+  rows+=("| $lines lines, $((lines / 4)) claims, $providers providers | $top_off | $top_on | $static | $sql_ms ms per query | $rebuild_ms ms |")
 done
 
 # --- relay throughput: a backlog of events applied to a caught-up ranking -----------------------
@@ -103,8 +116,8 @@ cat <<TABLE
 
 Top-providers benchmark, $(date -u +%Y-%m-%d), $(nproc) cores, $(free -g | awk '/^Mem/ { print $2 }') GiB, PostgreSQL $("$PG_BIN/postgres" --version | awk '{ print $3 }'), Redis $(redis-server --version | awk '{ print $3 }' | cut -d= -f2), release build
 
-| data | GET /api/v1/providers/top (Redis), $CONNECTIONS connections, ${SECONDS_PER_PHASE} s | same answer by GROUP BY in PostgreSQL | relay rebuild from PostgreSQL |
-| --- | --- | --- | --- |
+| data | GET /api/v1/providers/top, limiter off, $CONNECTIONS connections, ${SECONDS_PER_PHASE} s | the same, limiter on | GET /health (static answer), the same | same answer by GROUP BY in PostgreSQL | relay rebuild from PostgreSQL |
+| --- | --- | --- | --- | --- | --- |
 $(printf '%s\n' "${rows[@]}")
 
 Relay: $RELAY_EVENTS events applied to Redis (ranking + payments stream) in $(awk -v ns="$relay_ns" 'BEGIN { printf "%.2f s", ns / 1e9 }'): $relay_rate events/s, batches of ${CLAIMS_RELAY_BATCH_SIZE:-500}.

@@ -10,7 +10,7 @@ import ServerTLS
 import CoreMetrics
 public import Claims
 public import RateLimiting
-import Ranking
+public import Ranking
 public import Hummingbird
 public import HummingbirdCore
 public import Logging
@@ -40,6 +40,9 @@ public struct AppDependencies: Sendable {
     public let audit: AuditRecorder
     /// Encrypts and decrypts the values kept encrypted at rest (see ``ProtectedColumn``).
     public let cipher: FieldCipher
+    /// This instance's ranking answers, kept while current; kept only while a
+    /// ``RankingChangeListener`` (``rankingChangeListener(logger:)``) runs.
+    public let rankingMemo = TopProvidersMemo()
 
     public init(
         postgres: PostgresClient, redis: RedisClient, cipher: FieldCipher, redisKeyPrefix: String = "claimsd:", redisBudget: Duration = .milliseconds(50),
@@ -99,7 +102,12 @@ public struct AppDependencies: Sendable {
 
     /// The provider ranking in Redis, as the HTTP routes read it.
     func rankingCache(streamLengthCap: Int = 1_000_000) -> RankingCache {
-        RankingCache(redis: redis, keys: RankingKeys(prefix: redisKeyPrefix), streamLengthCap: streamLengthCap)
+        RankingCache(redis: redis, keys: RankingKeys(prefix: redisKeyPrefix), streamLengthCap: streamLengthCap, memo: rankingMemo)
+    }
+
+    /// The service that keeps ``rankingMemo`` current; until it runs, nothing is kept.
+    func rankingChangeListener(checkInterval: Duration = .seconds(1), logger: Logger = Logger(label: "claimsd.ranking")) -> RankingChangeListener {
+        RankingChangeListener(cache: rankingCache(), memo: rankingMemo, checkInterval: checkInterval, logger: logger, metrics: telemetry.factory)
     }
 }
 
@@ -236,6 +244,7 @@ public func buildApplication(configuration: ServiceConfiguration, logger: Logger
                 settings: RelaySettings(batchSize: configuration.relayBatchSize), logger: Logger(label: "claimsd.relay"),
                 metrics: dependencies.telemetry.factory))
     }
+    services.append(dependencies.rankingChangeListener())
     let idempotencyKeys = InstrumentedClaimRepository(
         PostgresClaimRepository(client: dependencies.postgres, cipher: dependencies.cipher, idempotencyRetention: limits.idempotencyRetention),
         factory: dependencies.telemetry.factory)

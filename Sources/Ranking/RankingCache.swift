@@ -9,11 +9,15 @@ public struct RankingCache: Sendable {
     public let keys: RankingKeys
     /// Longest the payments stream may grow (approximately); 0 keeps every entry.
     public let streamLengthCap: Int
+    /// This process's kept answers, told at once of every change made here; other instances
+    /// hear of it on the change channel.
+    public let memo: TopProvidersMemo?
 
-    public init(redis: RedisClient, keys: RankingKeys = RankingKeys(), streamLengthCap: Int = 1_000_000) {
+    public init(redis: RedisClient, keys: RankingKeys = RankingKeys(), streamLengthCap: Int = 1_000_000, memo: TopProvidersMemo? = nil) {
         self.redis = redis
         self.keys = keys
         self.streamLengthCap = streamLengthCap
+        self.memo = memo
     }
 
     /// What applying a batch did.
@@ -26,8 +30,8 @@ public struct RankingCache: Sendable {
 
     /// Applies `events` (in sequence order) atomically; events already applied are skipped.
     public func apply(_ events: [OutboxEvent]) async throws -> ApplyResult {
-        var arguments: [RedisArgument] = [RedisArgument(streamLengthCap)]
-        arguments.reserveCapacity(1 + 10 * events.count)
+        var arguments: [RedisArgument] = [RedisArgument(streamLengthCap), RedisArgument(keys.changes)]
+        arguments.reserveCapacity(2 + 10 * events.count)
         for event in events {
             arguments += [
                 RedisArgument(event.sequence), RedisArgument(event.providerNPI), RedisArgument(event.netFeeDelta.cents),
@@ -41,6 +45,7 @@ public struct RankingCache: Sendable {
         guard let pair = reply.array, pair.count == 2, let count = pair[0].integer, let marker = pair[1].integer else {
             throw RedisError(code: .unexpectedReply, message: "ranking apply script returned \(reply)")
         }
+        if count > 0 { memo?.rankingChanged() }
         return count < 0 ? .needsRebuild : .applied(count: Int(count), appliedSequence: marker)
     }
 
@@ -108,7 +113,8 @@ public struct RankingCache: Sendable {
         let swapped = try await redis.evaluate(
             RankingScripts.install,
             keys: [keys.appliedSequence, keys.ranking, keys.claimCounts, stagedRanking, stagedCounts, keys.totals, stagedTotals],
-            arguments: [RedisArgument(snapshot.sequence)])
+            arguments: [RedisArgument(snapshot.sequence), RedisArgument(keys.changes)])
+        if swapped.integer == 1 { memo?.rankingChanged() }
         return swapped.integer == 1
     }
 }

@@ -23,6 +23,11 @@ public struct RankingKeys: Sendable, Equatable {
     /// Stream: one entry per outbox event, with id `<sequence>-0`, for the payments service.
     public var paymentsStream: RedisArgument { RedisArgument(prefix + "payments:events") }
 
+    /// Pub/sub channel: the relay publishes the new applied sequence on it whenever the ranking
+    /// changes (a batch applied, a rebuild installed), so every instance can forget answers it
+    /// kept (``TopProvidersMemo``).
+    public var changes: String { prefix + "ranking:changes" }
+
     /// A fresh key for building a replacement of `key` during a rebuild.
     func staging(_ name: String, id: String) -> RedisArgument { RedisArgument(prefix + "rebuild:\(id):\(name)") }
 

@@ -5,16 +5,17 @@ enum RankingScripts {
     /// Applies a batch of outbox events exactly once.
     ///
     /// KEYS: applied-sequence marker, ranking, claim counts, payments stream, exact totals.
-    /// ARGV: stream length cap (0 = none), then per event: sequence, NPI, net-fee delta in cents,
-    /// claim-count delta, claim id, event type, net fee, net-fee delta, status, the provider's net
-    /// fee (decimal strings).
+    /// ARGV: stream length cap (0 = none), the change channel, then per event: sequence, NPI,
+    /// net-fee delta in cents, claim-count delta, claim id, event type, net fee, net-fee delta,
+    /// status, the provider's net fee (decimal strings).
     ///
     /// Events at or below the marker were applied before (a retry, or a second relay that has
     /// not noticed it lost the lock) and are skipped; the marker moves in the same atomic step
     /// as the changes. Sequences may have holes — a transaction that rolled back after drawing
     /// its number leaves one for good — so the next event is any sequence above the marker.
     /// Returns {applied count, marker}, or {-1, 0} when the marker is missing, meaning Redis
-    /// lost its data and the ranking must be rebuilt.
+    /// lost its data and the ranking must be rebuilt. When anything was applied, the new marker
+    /// is published on the change channel in the same atomic step.
     ///
     /// A provider's total is kept exactly, in cents, by HINCRBY on a hash (64-bit integers,
     /// never passing through a Lua number); the sorted set's score is that total as a double,
@@ -28,7 +29,7 @@ enum RankingScripts {
         applied = tonumber(applied)
         local cap = tonumber(ARGV[1])
         local count = 0
-        for i = 2, #ARGV, 10 do
+        for i = 3, #ARGV, 10 do
           local sequence = tonumber(ARGV[i])
           if sequence > applied then
             local npi = ARGV[i + 1]
@@ -60,6 +61,7 @@ enum RankingScripts {
           end
         end
         redis.call('SET', KEYS[1], applied)
+        if count > 0 then redis.call('PUBLISH', ARGV[2], applied) end
         return {count, applied}
         """, name: "ranking_apply")
 
@@ -105,8 +107,9 @@ enum RankingScripts {
     /// Swaps rebuilt keys in, unless the ranking has already moved past the snapshot.
     ///
     /// KEYS: marker, ranking, claim counts, staged ranking, staged counts, exact totals, staged
-    /// totals. ARGV: snapshot sequence.
-    /// Returns 1 when swapped, 0 when the staged keys were discarded.
+    /// totals. ARGV: snapshot sequence, the change channel.
+    /// Returns 1 when swapped (and publishes the snapshot's sequence on the change channel), 0
+    /// when the staged keys were discarded.
     static let install = RedisScript(
         """
         local applied = redis.call('GET', KEYS[1])
@@ -119,6 +122,7 @@ enum RankingScripts {
         if redis.call('EXISTS', KEYS[5]) == 1 then redis.call('RENAME', KEYS[5], KEYS[3]) end
         if redis.call('EXISTS', KEYS[7]) == 1 then redis.call('RENAME', KEYS[7], KEYS[6]) end
         redis.call('SET', KEYS[1], ARGV[1])
+        redis.call('PUBLISH', ARGV[2], ARGV[1])
         return 1
         """, name: "ranking_install")
 }

@@ -9,7 +9,7 @@ public import Pooling
 /// hiredis call on it runs on the client's dedicated thread pool. Obtain connections from
 /// ``RedisClient``; the closure that receives one must not keep it.
 public final class RedisConnection: PooledConnection, @unchecked Sendable {
-    private let context: UnsafeMutablePointer<redisContext>
+    let context: UnsafeMutablePointer<redisContext>
     private let threadPool: NIOThreadPool
 
     private init(context: UnsafeMutablePointer<redisContext>, threadPool: NIOThreadPool) {
@@ -101,7 +101,7 @@ public final class RedisConnection: PooledConnection, @unchecked Sendable {
     }
 
     /// Queues one command in hiredis's output buffer; all arguments are copied by hiredis.
-    private func append(_ arguments: [RedisArgument]) throws {
+    func append(_ arguments: [RedisArgument]) throws {
         var lengths = arguments.map { $0.bytes.count }
         var storage: [CChar] = []
         storage.reserveCapacity(lengths.reduce(0, +) + 1)
@@ -129,13 +129,13 @@ public final class RedisConnection: PooledConnection, @unchecked Sendable {
         }
     }
 
-    private var contextError: String {
+    var contextError: String {
         withUnsafePointer(to: context.pointee.errstr) { tuple in
             tuple.withMemoryRebound(to: CChar.self, capacity: 128) { String(cString: $0) }
         }
     }
 
-    private static func value(of reply: UnsafeMutablePointer<redisReply>) -> RedisValue {
+    static func value(of reply: UnsafeMutablePointer<redisReply>) -> RedisValue {
         let node = reply.pointee
         switch node.type {
         case REDIS_REPLY_STRING:

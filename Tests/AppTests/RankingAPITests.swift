@@ -22,9 +22,13 @@ struct RankingApp: Sendable {
 
     var cache: RankingCache { dependencies.rankingCache() }
 
+    /// Runs `body` against the app; unless `listening` is false the app's ranking change
+    /// listener runs (checking the marker every `checkInterval`) and is subscribed first, as in
+    /// production, so answers are kept in memory while current.
     static func with(
         redisURL: String = TestEnvironment.redisURL, traffic: TrafficSettings = TrafficSettings(rateLimits: []), logs: RecordingSink? = nil,
-        validator: ClaimValidator = ClaimValidator(), _ body: @escaping @Sendable (any TestClientProtocol, RankingApp) async throws -> Void
+        validator: ClaimValidator = ClaimValidator(), listening: Bool = true, checkInterval: Duration = .seconds(1),
+        _ body: @escaping @Sendable (any TestClientProtocol, RankingApp) async throws -> Void
     ) async throws {
         try await ScratchDatabase.with { postgres, database in
             try await Migrator(client: postgres, logger: TestEnvironment.quietLogger).migrate()
@@ -37,7 +41,13 @@ struct RankingApp: Sendable {
                 settings: RelaySettings(pollInterval: .milliseconds(20), takeoverInterval: .milliseconds(200), retryInterval: .milliseconds(200)),
                 logger: TestEnvironment.quietLogger, metrics: dependencies.telemetry.factory)
             let app = RankingApp(postgres: postgres, dependencies: dependencies, relay: relay)
+            let listener = Task {
+                guard listening else { return }
+                try await dependencies.rankingChangeListener(checkInterval: checkInterval, logger: TestEnvironment.quietLogger).run()
+            }
+            defer { listener.cancel() }
             do {
+                if listening { try await waitUntil(timeout: .seconds(10)) { dependencies.rankingMemo.isListening } }
                 var logger = Logger(label: "claimsd") { label in SwiftLogNoOpLogHandler(label) }
                 if let logs { logger = Logger(label: "claimsd") { label in JournalLogHandler(label: label, sink: logs, level: .info) } }
                 let key = try await TestAccess.apiKey(postgres)
@@ -45,10 +55,14 @@ struct RankingApp: Sendable {
                     try await body(AuthorizedClient($0, key: key), app)
                 }
             } catch {
+                listener.cancel()
+                _ = await listener.result
                 await dependencies.postgres.shutdown()
                 await dependencies.redis.shutdown()
                 throw error
             }
+            listener.cancel()
+            _ = await listener.result
             await dependencies.postgres.shutdown()
             await dependencies.redis.shutdown()
         }
@@ -211,13 +225,16 @@ func topProviders(_ client: any TestClientProtocol, _ query: String = "") async 
             #expect(sample(text, "claimsd_relay_rebuilds_total") == 1)
             #expect(sample(text, "claimsd_outbox_lag_events") == 0)
             #expect(sample(text, "claimsd_outbox_lag_seconds") == 0)
-            #expect(sample(text, #"claimsd_ranking_reads_total{source="redis"}"#) == 2)
+            // The first allowed read asks Redis and keeps the answer; the second is served from it.
+            #expect(sample(text, #"claimsd_ranking_reads_total{source="redis"}"#) == 1)
+            #expect(sample(text, #"claimsd_ranking_reads_total{source="memory"}"#) == 1)
+            #expect(sample(text, "claimsd_ranking_memo_subscribed") == 1)
             let route = "GET /api/v1/providers/top"
             #expect(sample(text, #"claimsd_rate_limit_decisions_total{route="\#(route)",decision="allowed",decided_by="redis"}"#) == 2)
             #expect(sample(text, #"claimsd_rate_limit_decisions_total{route="\#(route)",decision="refused",decided_by="redis"}"#) == 1)
-            // Every Redis call is timed by what it ran: three limiter decisions, two ranking reads.
+            // Every Redis call is timed by what it ran: three limiter decisions, one ranking read.
             #expect(sample(text, #"claimsd_redis_command_duration_seconds_count{command="script:rate_limit"}"#) == 3)
-            #expect(sample(text, #"claimsd_redis_command_duration_seconds_count{command="script:ranking_top"}"#) == 2)
+            #expect(sample(text, #"claimsd_redis_command_duration_seconds_count{command="script:ranking_top"}"#) == 1)
             #expect(!text.contains("claimsd_redis_errors_total{"))
         }
     }
@@ -520,6 +537,105 @@ func topProviders(_ client: any TestClientProtocol, _ query: String = "") async 
                 let detail = try json(response.body)["detail"] as? String ?? ""
                 #expect(detail.contains("after") && detail.contains("limit") && detail.contains("wait"))
             }
+        }
+    }
+}
+
+/// Answers kept in memory while the ranking is unchanged (issue 20): never stale once the relay
+/// has applied a change, whichever instance's relay applied it.
+@Suite struct RankingMemoAPITests {
+    func reads(_ client: any TestClientProtocol, _ source: String) async throws -> Double {
+        let text = String(buffer: try await client.execute(uri: "/metrics", method: .get).body)
+        return sample(text, #"claimsd_ranking_reads_total{source="\#(source)"}"#) ?? 0
+    }
+
+    @Test func anUnchangedRankingIsServedFromMemoryAndAnAppliedChangeAtOnce() async throws {
+        try await RankingApp.with { client, app in
+            try await app.relay.catchUp()
+            try await submit(client, npi: "1000000001", fee: "10.00")
+            try await app.relay.catchUp()
+            let (first, _) = try await topProviders(client)
+            #expect(first.headers[.rankingSequence] == "1")
+            for _ in 0..<5 {
+                let (again, _) = try await topProviders(client)
+                #expect(again.headers[.rankingSource] == "redis")
+                #expect(again.headers[.rankingSequence] == "1")
+                #expect(again.body == first.body)
+            }
+            #expect(try await reads(client, "redis") == 1)
+            #expect(try await reads(client, "memory") == 5)
+
+            for (npi, fee) in [("1000000002", "20.00"), ("1000000001", "15.00")] { try await submit(client, npi: npi, fee: fee) }
+            try await app.relay.catchUp()
+            // No wait: the relay in this process forgets the kept answers as it applies.
+            let (after, providers) = try await topProviders(client)
+            #expect(after.headers[.rankingSequence] == "3")
+            let truth = try await RankingTruth.providerTotals(app.postgres)
+            #expect(providers.map { $0["provider_npi"] as? String } == truth.map(\.providerNPI))
+            #expect(providers.map { $0["net_fee"] as? String } == truth.map(\.netFee.description))
+            #expect(try await reads(client, "redis") == 2)
+        }
+    }
+
+    @Test func aChangeAppliedByAnotherInstancesRelayIsHeardOnTheChannel() async throws {
+        try await RankingApp.with { first, app in
+            try await app.relay.catchUp()
+            try await submit(first, npi: "1000000001", fee: "10.00")
+            try await app.relay.catchUp()
+            // A second instance without a relay: its own clients, memo and listener, whose check
+            // runs hourly — so only a message on the channel can tell it of the change.
+            let other = try makeDependencies(databaseURL: TestEnvironment.databaseURL, redisURL: TestEnvironment.redisURL)
+            let second = AppDependencies(
+                postgres: app.dependencies.postgres, redis: other.redis, cipher: TestEnvironment.cipher, redisKeyPrefix: app.dependencies.redisKeyPrefix,
+                redisBudget: testRedisBudget)
+            let listener = Task { try await second.rankingChangeListener(checkInterval: .seconds(3600), logger: TestEnvironment.quietLogger).run() }
+            try await waitUntil(timeout: .seconds(10)) { second.rankingMemo.isListening }
+            let key = try #require((first as? AuthorizedClient)?.key)
+            try await Application(router: buildRouter(dependencies: second, access: try await TestAccess.settings())).test(.router) { client in
+                let secondClient = AuthorizedClient(client, key: key)
+                #expect(try await topProviders(secondClient).0.headers[.rankingSequence] == "1")
+                #expect(try await topProviders(secondClient).0.headers[.rankingSequence] == "1")
+                #expect(try await reads(secondClient, "memory") == 1)
+
+                try await submit(first, npi: "1000000002", fee: "20.00")
+                try await app.relay.catchUp()
+                try await waitUntil(timeout: .seconds(5)) { try await topProviders(secondClient).0.headers[.rankingSequence] == "2" }
+                let (answer, providers) = try await topProviders(secondClient)
+                #expect(answer.headers[.rankingSequence] == "2")
+                #expect(providers.first?["provider_npi"] as? String == "1000000002")
+                let text = String(buffer: try await secondClient.execute(uri: "/metrics", method: .get).body)
+                #expect((sample(text, #"claimsd_ranking_memo_invalidations_total{reason="message"}"#) ?? 0) >= 1)
+                #expect(sample(text, #"claimsd_ranking_memo_invalidations_total{reason="check"}"#) ?? 0 == 0)
+            }
+            listener.cancel()
+            _ = await listener.result
+            await other.redis.shutdown()
+            await other.postgres.shutdown()
+        }
+    }
+
+    @Test func aChangeWithoutAMessageIsCaughtByTheCheckAndWithoutTheSubscriptionNothingIsKept() async throws {
+        try await RankingApp.with(checkInterval: .milliseconds(100)) { client, app in
+            try await app.relay.catchUp()
+            try await submit(client, npi: "1000000001", fee: "10.00")
+            try await app.relay.catchUp()
+            _ = try await topProviders(client)
+            #expect(try await topProviders(client).0.headers[.rankingSource] == "redis")
+            #expect(try await reads(client, "memory") == 1)
+            // The marker vanishes with no message (as after FLUSHALL): Redis's answer cannot be
+            // trusted, and the check soon forgets the kept one.
+            _ = try await app.dependencies.redis.send("DEL", app.cache.keys.appliedSequence)
+            try await waitUntil(timeout: .seconds(5)) { try await topProviders(client).0.headers[.rankingSource] == "postgresql" }
+            let text = String(buffer: try await client.execute(uri: "/metrics", method: .get).body)
+            #expect((sample(text, #"claimsd_ranking_memo_invalidations_total{reason="check"}"#) ?? 0) >= 1)
+        }
+        try await RankingApp.with(listening: false) { client, app in
+            try await app.relay.catchUp()
+            try await submit(client, npi: "1000000001", fee: "10.00")
+            try await app.relay.catchUp()
+            for _ in 0..<3 { #expect(try await topProviders(client).0.headers[.rankingSequence] == "1") }
+            #expect(try await reads(client, "redis") == 3)
+            #expect(try await reads(client, "memory") == 0)
         }
     }
 }

@@ -1,4 +1,5 @@
 import Redis
+import Synchronization
 import Testing
 import TestSupport
 
@@ -107,6 +108,59 @@ import TestSupport
         try await TestEnvironment.services("start", "redis", "chaos")
         #expect(try await redis.send("SET", "recovered", "yes") == .simpleString("OK"))
         #expect(try await redis.send("GET", "recovered").string == "yes")
+        await redis.shutdown()
+    }
+}
+
+/// A subscription on a connection of its own, against the real redis-server.
+@Suite struct RedisSubscriptionTests {
+    /// What a listener heard, in order.
+    final class Heard: Sendable {
+        let state = Mutex<(subscribed: Int, messages: [String])>((0, []))
+        var subscribed: Int { state.withLock { $0.subscribed } }
+        var messages: [String] { state.withLock { $0.messages } }
+    }
+
+    @Test func messagesPublishedAfterTheConfirmationArriveInOrderAndCancellingEndsTheListener() async throws {
+        let redis = RedisClient(configuration: try RedisConfiguration(url: TestEnvironment.redisURL), logger: TestEnvironment.quietLogger)
+        let channel = "test:channel:\(TestEnvironment.uniqueSuffix())"
+        let heard = Heard()
+        let listener = Task {
+            try await redis.listen(
+                channel: channel, subscribed: { heard.state.withLock { $0.subscribed += 1 } },
+                received: { payload in heard.state.withLock { $0.messages.append(String(decoding: payload, as: UTF8.self)) } })
+        }
+        try await waitUntil(timeout: .seconds(5)) { heard.subscribed == 1 }
+        // The pooled connections are not the subscription's: commands still work meanwhile.
+        for index in 1...50 { #expect(try await redis.send("PUBLISH", RedisArgument(channel), RedisArgument("m\(index)")).integer == 1) }
+        try await waitUntil(timeout: .seconds(5)) { heard.messages.count == 50 }
+        #expect(heard.messages == (1...50).map { "m\($0)" })
+        #expect(try await redis.send("PUBSUB", "NUMSUB", RedisArgument(channel)).array?.last?.integer == 1)
+
+        listener.cancel()
+        try await listener.value
+        try await waitUntil(timeout: .seconds(5)) { try await redis.send("PUBSUB", "NUMSUB", RedisArgument(channel)).array?.last?.integer == 0 }
+        await redis.shutdown()
+    }
+
+    @Test func aKilledSubscriptionThrowsConnectionLost() async throws {
+        // A database no other test selects, so this listener's connection is told apart by it.
+        var configuration = try RedisConfiguration(url: TestEnvironment.redisURL)
+        configuration.database = 13
+        let redis = RedisClient(configuration: configuration, logger: TestEnvironment.quietLogger)
+        let channel = "test:channel:\(TestEnvironment.uniqueSuffix())"
+        let heard = Heard()
+        let listener = Task {
+            try await redis.listen(channel: channel, subscribed: { heard.state.withLock { $0.subscribed += 1 } }, received: { _ in })
+        }
+        try await waitUntil(timeout: .seconds(5)) { heard.subscribed == 1 }
+        let clients = try #require(try await redis.send("CLIENT", "LIST", "TYPE", "pubsub").string)
+        let line = try #require(clients.split(separator: "\n").first { $0.split(separator: " ").contains("db=13") })
+        #expect(line.split(separator: " ").contains("sub=1"))
+        let id = try #require(line.split(separator: " ").first { $0.hasPrefix("id=") }?.dropFirst(3))
+        _ = try await redis.send("CLIENT", "KILL", "ID", RedisArgument(String(id)))
+        let failure = await #expect(throws: RedisError.self) { try await listener.value }
+        #expect(failure?.code == .connectionLost)
         await redis.shutdown()
     }
 }

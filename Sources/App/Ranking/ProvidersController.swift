@@ -12,11 +12,16 @@ public import CircuitBreaking
 /// `GET /api/v1/providers/top` (and `/top-providers` for clients of the original service): the
 /// providers with the largest total net fee, from the Redis sorted set the relay maintains, or
 /// from PostgreSQL when Redis cannot answer within the guard's budget (or its breaker is open).
+///
+/// An answer read from Redis is kept, encoded, in the ranking cache's ``TopProvidersMemo`` and
+/// served from memory until the ranking changes, so a read of an unchanged ranking costs no
+/// Redis round trip.
 public struct ProvidersController<Repository: ClaimRepository>: Sendable {
     let repository: Repository
     let cache: RankingCache
     let redisGuard: CallGuard
-    /// `claimsd_ranking_reads_total{source}`: answers served from Redis and from PostgreSQL.
+    /// `claimsd_ranking_reads_total{source}`: answers served from memory, Redis and PostgreSQL.
+    let readsFromMemory: Counter
     let readsFromRedis: Counter
     let readsFromPostgres: Counter
 
@@ -30,6 +35,7 @@ public struct ProvidersController<Repository: ClaimRepository>: Sendable {
         self.repository = repository
         self.cache = cache
         self.redisGuard = redisGuard
+        self.readsFromMemory = Counter(label: "claimsd_ranking_reads_total", dimensions: [("source", "memory")], factory: metrics)
         self.readsFromRedis = Counter(label: "claimsd_ranking_reads_total", dimensions: [("source", "redis")], factory: metrics)
         self.readsFromPostgres = Counter(label: "claimsd_ranking_reads_total", dimensions: [("source", "postgresql")], factory: metrics)
     }
@@ -43,20 +49,29 @@ public struct ProvidersController<Repository: ClaimRepository>: Sendable {
 
     func top(_ request: Request, context: ClaimsRequestContext) async throws -> Response {
         let count = try Self.count(request.uri.queryParameters.get("n"))
-        let answer: RankedProviders
-        let source: String
-        if let fromRedis = await rankingFromRedis(count, context: context) {
-            (answer, source) = (fromRedis, "redis")
-            readsFromRedis.increment()
-        } else {
-            (answer, source) = (RankedProviders(sequence: -1, totals: try await repository.topProviders(limit: count)), "postgresql")
-            readsFromPostgres.increment()
+        if let kept = cache.memo?.answer(top: count) {
+            readsFromMemory.increment()
+            return Self.response(body: kept.body, source: "redis", sequence: kept.sequence)
         }
+        // Taken before Redis is read: an answer read across a change is not kept.
+        let ticket = cache.memo?.ticket()
+        if let fromRedis = await rankingFromRedis(count, context: context) {
+            readsFromRedis.increment()
+            let body = Self.body(fromRedis, source: "redis")
+            if let ticket { cache.memo?.keep(.init(sequence: fromRedis.sequence, body: body), top: count, ticket: ticket) }
+            return Self.response(body: body, source: "redis", sequence: fromRedis.sequence)
+        }
+        readsFromPostgres.increment()
+        let answer = RankedProviders(sequence: -1, totals: try await repository.topProviders(limit: count))
+        return Self.response(body: Self.body(answer, source: "postgresql"), source: "postgresql", sequence: nil)
+    }
+
+    static func response(body: [UInt8], source: String, sequence: Int64?) -> Response {
         var headers = HTTPFields()
         headers[.contentType] = "application/json"
         headers[.rankingSource] = source
-        if answer.sequence >= 0 { headers[.rankingSequence] = String(answer.sequence) }
-        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: Self.body(answer, source: source))))
+        if let sequence { headers[.rankingSequence] = String(sequence) }
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
     }
 
     /// The top of the Redis ranking, or nil (logged) when Redis cannot answer or is rebuilding.
