@@ -7,6 +7,7 @@
 #
 #   benchmarks/profile.sh                 POST, authenticated with the admin API key
 #   PROFILE_REQUEST=get benchmarks/profile.sh       GET of stored claims instead
+#   PROFILE_REQUEST=top benchmarks/profile.sh       GET /api/v1/providers/top (claims a POST run stored)
 #   PROFILE_AUTH=off benchmarks/profile.sh
 #   PROFILE_MATCH='Authenticat|Credential' benchmarks/profile.sh   only matching symbols
 #   PROFILE_AUDIT=off benchmarks/profile.sh         without the audit trail
@@ -23,13 +24,22 @@ REQUEST="${PROFILE_REQUEST:-post}"
 case "$REQUEST" in
   post) SCRIPT=benchmarks/post-claim.lua LABEL="POST /api/v1/claims" UNIT="claims/s" ;;
   get) SCRIPT=benchmarks/get-claim.lua LABEL="GET /api/v1/claims/{id}" UNIT="reads/s" ;;
-  *) echo "bench: PROFILE_REQUEST must be post or get, not '$REQUEST'" >&2; exit 64 ;;
+  top) SCRIPT="" LABEL="GET /api/v1/providers/top" UNIT="req/s" ;;
+  *) echo "bench: PROFILE_REQUEST must be post, get or top, not '$REQUEST'" >&2; exit 64 ;;
 esac
 export CLAIMS_RATE_LIMITS=off CLAIMS_AUTH="$AUTH_MODE" CLAIMS_AUDIT="${PROFILE_AUDIT:-on}"
 bearer="$BENCH_BEARER"
 [ "$AUTH_MODE" = off ] && bearer=""
 reset_tables
 start_claimsd
+# wrk's arguments for the profiled load.
+LOAD=(-s "$SCRIPT" "http://127.0.0.1:$HTTP_PORT")
+if [ "$REQUEST" = top ]; then
+  # A ranking to read: the claims of a short POST run, applied by the relay.
+  BENCH_BEARER="$bearer" wrk -t2 -c"$CONNECTIONS" -d5s -s benchmarks/post-claim.lua "http://127.0.0.1:$HTTP_PORT" >/dev/null
+  sleep 2
+  LOAD=(-H "Authorization: Bearer $bearer" "http://127.0.0.1:$HTTP_PORT/api/v1/providers/top")
+fi
 if [ "$REQUEST" = get ]; then
   # Claims to read, stored by a POST run; their audit rows sealed, so the reads do not pay for them.
   BENCH_BEARER="$bearer" wrk -t2 -c"$CONNECTIONS" -d20s -s benchmarks/post-claim.lua "http://127.0.0.1:$HTTP_PORT" >/dev/null
@@ -37,8 +47,9 @@ if [ "$REQUEST" = get ]; then
   psql -c "SELECT id FROM claims TABLESAMPLE SYSTEM (5) LIMIT 10000" >"$WORK/claim-ids.txt"
   export BENCH_IDS_FILE="$WORK/claim-ids.txt"
 fi
-BENCH_BEARER="$bearer" wrk -t2 -c"$CONNECTIONS" -d"${WARMUP_SECONDS}s" -s "$SCRIPT" "http://127.0.0.1:$HTTP_PORT" >/dev/null
-BENCH_BEARER="$bearer" wrk -t2 -c"$CONNECTIONS" -d25s --latency -s "$SCRIPT" "http://127.0.0.1:$HTTP_PORT" >"$WORK/wrk-profile.txt" &
+[ "$REQUEST" = get ] && LOAD=(-s "$SCRIPT" "http://127.0.0.1:$HTTP_PORT")
+BENCH_BEARER="$bearer" wrk -t2 -c"$CONNECTIONS" -d"${WARMUP_SECONDS}s" "${LOAD[@]}" >/dev/null
+BENCH_BEARER="$bearer" wrk -t2 -c"$CONNECTIONS" -d25s --latency "${LOAD[@]}" >"$WORK/wrk-profile.txt" &
 WRK=$!
 sleep 2
 if [ "$SCOPE" = system ]; then

@@ -88,7 +88,7 @@ for lines in $LINE_COUNTS; do
   done | sort -n | head -n 1)
   providers=$(redis ZCARD claimsd:ranking:net_fee)
   # The relay logs how long the rebuild took (snapshot in PostgreSQL, staging and swap in Redis).
-  rebuild_ms=$(grep '"event":"relay_rebuilt"' "$WORK/claimsd.out" | tail -n 1 | sed -E 's/.*"duration_ms":"?([0-9]+)"?[,}].*/\1/')
+  rebuild_ms=$({ grep '"event":"relay_rebuilt"' "$WORK/claimsd.out" || echo '"duration_ms":"?",'; } | tail -n 1 | sed -E 's/.*"duration_ms":"?([0-9?]+)"?[,}].*/\1/')
   rows+=("| $lines lines, $((lines / 4)) claims, $providers providers | $top_off | $top_on | $static | $sql_ms ms per query | $rebuild_ms ms |")
 done
 

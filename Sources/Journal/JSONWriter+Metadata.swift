@@ -9,7 +9,11 @@ extension JSONWriter {
         case .string(let text):
             string(text)
         case .stringConvertible(let convertible):
+            // The concrete types the service logs first: a cast to them is cheaper than one to
+            // an existential.
             switch convertible {
+            case let number as Int: raw(String(number))
+            case let number as Double where number.isFinite: raw(number.description)
             case let number as any BinaryInteger: raw("\(number)")
             case let number as Double where number.isFinite: raw("\(number)")
             case let flag as Bool: raw(flag ? "true" : "false")

@@ -31,17 +31,22 @@ public struct JournalLogHandler: LogHandler {
     }
 
     public func log(event: LogEvent) {
+        // Every request logs through here: merge into the smaller dictionary's copy, and write
+        // a masked value back only where masking changed it.
         var merged = metadata
         if let provided = metadataProvider?.get() { merged.merge(provided) { _, new in new } }
-        if let explicit = event.metadata { merged.merge(explicit) { _, new in new } }
+        if let explicit = event.metadata {
+            if merged.isEmpty { merged = explicit } else { merged.merge(explicit) { _, new in new } }
+        }
         if let error = event.error, merged["error"] == nil { merged["error"] = "\(error)" }
-        var masked = Logger.Metadata()
-        for (key, value) in merged { masked[key] = masker.mask(key: key, value: value) }
+        for (key, value) in merged {
+            if let masked = masker.masked(key: key, value: value) { merged[key] = masked }
+        }
         counters?.count(event.level)
         sink.write(
             LogRecord(
                 timestamp: .now(), level: event.level, logger: label, message: event.message.description,
-                metadata: masked, source: event.source, file: event.file, function: event.function, line: event.line
+                metadata: merged, source: event.source, file: event.file, function: event.function, line: event.line
             ))
     }
 }

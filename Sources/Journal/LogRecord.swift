@@ -32,9 +32,11 @@ public struct LogRecord: Sendable {
     /// The record as one JSON object: `timestamp`, `level`, `logger`, `message`, then the
     /// metadata keys in sorted order.
     public var json: [UInt8] {
-        var writer = JSONWriter(capacity: 192 + message.utf8.count)
-        writer.raw("{\"timestamp\":")
-        writer.string(Self.rfc3339(timestamp))
+        // Room for the metadata and the newline a sink appends, so neither reallocates.
+        var writer = JSONWriter(capacity: 320 + message.utf8.count + 40 * metadata.count)
+        writer.raw("{\"timestamp\":\"")
+        writer.appendRaw { Self.appendRFC3339(timestamp, to: &$0) }
+        writer.raw("\"")
         writer.raw(",\"level\":")
         writer.string(level.rawValue)
         writer.raw(",\"logger\":")
@@ -56,16 +58,41 @@ public struct LogRecord: Sendable {
 
     /// `2026-11-22T07:52:00.123Z`: RFC 3339, UTC, millisecond precision.
     public static func rfc3339(_ time: WallClockTime) -> String {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(24)
+        appendRFC3339(time, to: &bytes)
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// Appends ``rfc3339(_:)``'s text to `bytes`, digit by digit.
+    static func appendRFC3339(_ time: WallClockTime, to bytes: inout [UInt8]) {
         var seconds = time.seconds
         var parts = tm()
         gmtime_r(&seconds, &parts)
-        func pad(_ value: Int32, _ width: Int) -> String {
-            let digits = String(value)
-            return String(repeating: "0", count: max(0, width - digits.count)) + digits
+        func digits(_ value: Int32, _ width: Int) {
+            var divisor: Int32 = 1
+            for _ in 1..<width { divisor *= 10 }
+            var rest = max(0, value)
+            while divisor > 0 {
+                bytes.append(UInt8(ascii: "0") + UInt8(truncatingIfNeeded: (rest / divisor) % 10))
+                rest %= divisor
+                divisor /= 10
+            }
         }
-        let millis = Int32(time.nanoseconds / 1_000_000)
-        return "\(pad(parts.tm_year + 1900, 4))-\(pad(parts.tm_mon + 1, 2))-\(pad(parts.tm_mday, 2))"
-            + "T\(pad(parts.tm_hour, 2)):\(pad(parts.tm_min, 2)):\(pad(parts.tm_sec, 2)).\(pad(millis, 3))Z"
+        digits(parts.tm_year + 1900, 4)
+        bytes.append(UInt8(ascii: "-"))
+        digits(parts.tm_mon + 1, 2)
+        bytes.append(UInt8(ascii: "-"))
+        digits(parts.tm_mday, 2)
+        bytes.append(UInt8(ascii: "T"))
+        digits(parts.tm_hour, 2)
+        bytes.append(UInt8(ascii: ":"))
+        digits(parts.tm_min, 2)
+        bytes.append(UInt8(ascii: ":"))
+        digits(parts.tm_sec, 2)
+        bytes.append(UInt8(ascii: "."))
+        digits(Int32(time.nanoseconds / 1_000_000), 3)
+        bytes.append(UInt8(ascii: "Z"))
     }
 
 }

@@ -30,6 +30,10 @@ public struct PIIMasker: Sendable {
 
     /// The normalized form of a metadata key used for matching.
     public static func normalize(_ key: String) -> String {
+        // Most keys are already lower-case letters and digits: no copy.
+        if key.utf8.allSatisfy({ (UInt8(ascii: "a")...UInt8(ascii: "z")).contains($0) || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }) {
+            return key
+        }
         var bytes = [UInt8]()
         bytes.reserveCapacity(key.utf8.count)
         for byte in key.utf8 {
@@ -47,18 +51,38 @@ public struct PIIMasker: Sendable {
 
     /// `value` masked when `key` names personal data or a secret, nested values included.
     public func mask(key: String, value: Logger.MetadataValue) -> Logger.MetadataValue {
+        masked(key: key, value: value) ?? value
+    }
+
+    /// What ``mask(key:value:)`` returns when it differs from `value`; nil when nothing in it
+    /// needs masking, so the caller keeps what it has.
+    public func masked(key: String, value: Logger.MetadataValue) -> Logger.MetadataValue? {
         let normalized = Self.normalize(key)
         if secretKeys.contains(normalized) { return .string("[REDACTED]") }
         if identifierKeys.contains(normalized) { return .string(Self.maskIdentifier(value)) }
         switch value {
         case .dictionary(let dictionary):
-            var masked = Logger.Metadata()
-            for (nestedKey, nestedValue) in dictionary { masked[nestedKey] = mask(key: nestedKey, value: nestedValue) }
-            return .dictionary(masked)
+            var changed = dictionary
+            var anyMasked = false
+            for (nestedKey, nestedValue) in dictionary {
+                if let masked = masked(key: nestedKey, value: nestedValue) {
+                    changed[nestedKey] = masked
+                    anyMasked = true
+                }
+            }
+            return anyMasked ? .dictionary(changed) : nil
         case .array(let elements):
-            return .array(elements.map { mask(key: key, value: $0) })
+            var changed = elements
+            var anyMasked = false
+            for (index, element) in elements.enumerated() {
+                if let masked = masked(key: key, value: element) {
+                    changed[index] = masked
+                    anyMasked = true
+                }
+            }
+            return anyMasked ? .array(changed) : nil
         default:
-            return value
+            return nil
         }
     }
 

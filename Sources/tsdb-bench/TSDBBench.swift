@@ -127,6 +127,10 @@ struct Day: ParsableCommand {
     @Option(help: "Scrape interval in seconds.") var interval = 15
     @Option(help: "Hours of data.") var hours = 24
     @Option(help: "Store directory (emptied first).") var directory = "/tmp/tsdb-bench-day"
+    @Option(help: "Unix seconds of the last scrape.") var end = 1_700_000_000 + 86_400
+    @Option(help: "The job label of every series (default: job0, job1, … by template).") var job: String?
+    @Option(help: "The instance label of every series (default: 127.0.0.1:9100, :9101, … by template).") var instance: String?
+    @Flag(help: "Leave the store, checkpointed, in the directory (for a claimsd to open) instead of removing it.") var keep = false
 
     func run() throws {
         var random = SplitMix64(state: 7)
@@ -135,7 +139,7 @@ struct Day: ParsableCommand {
             let text = try [UInt8](Data(contentsOf: URL(fileURLWithPath: path)))
             let format: ExpositionFormat = String(decoding: text.suffix(8), as: UTF8.self).contains("# EOF") ? .openMetrics : .prometheusText
             for sample in try ExpositionParser.parse(text, format: format) {
-                let labels = sample.labels.setting("job", to: "job\(number)").setting("instance", to: "127.0.0.1:\(9100 + number)")
+                let labels = sample.labels.setting("job", to: job ?? "job\(number)").setting("instance", to: instance ?? "127.0.0.1:\(9100 + number)")
                 let value = sample.value.isFinite ? sample.value : 0
                 series.append((labels, value, Motion.forSeries(named: labels.name, value: value, random: &random)))
             }
@@ -148,7 +152,7 @@ struct Day: ParsableCommand {
         var refs: [SeriesRef?] = Array(repeating: nil, count: series.count)
         let start = ContinuousClock.now
         for scrape in 0..<scrapes {
-            let timestamp = 1_700_000_000_000 + Int64(scrape * interval) * 1000
+            let timestamp = (Int64(end) - Int64((scrapes - 1 - scrape) * interval)) * 1000
             var batch: [PendingSample] = []
             batch.reserveCapacity(series.count)
             for index in series.indices {
@@ -179,7 +183,7 @@ struct Day: ParsableCommand {
         let load = seconds(ContinuousClock.now - loadStart)
         precondition(loadReport.samples == walReport.samples && walReport.samples == statistics.samples, "replay lost samples")
         try fromCheckpoint.close()
-        try? FileManager.default.removeItem(atPath: directory)
+        if !keep { try? FileManager.default.removeItem(atPath: directory) }
 
         let perSample = Double(statistics.sealedChunkBytes) / Double(max(1, statistics.sealedSamples))
         print("| series | \(statistics.series) |")

@@ -95,6 +95,10 @@ import Testing
         let masked = masker.mask(key: "claim", value: ["subscriber_id": "3730189502", "provider_npi": "1497775530"])
         #expect(masked == .dictionary(["subscriber_id": "******9502", "provider_npi": "1497775530"]))
         #expect(masker.mask(key: "provider_npi", value: "1497775530") == .string("1497775530"))
+        // Inside arrays too; and `masked` says "nothing to mask" with nil, so callers copy nothing.
+        #expect(masker.masked(key: "lines", value: [["member_name": "Jane Public"], ["npi": "1497775530"]]) == .array([["member_name": "*******blic"], ["npi": "1497775530"]]))
+        #expect(masker.masked(key: "lines", value: [["npi": "1497775530"]]) == nil)
+        #expect(masker.masked(key: "route", value: "/api/v1/claims") == nil)
     }
 
     @Test func theHandlerMasksBeforeAnySinkSeesTheRecord() {
