@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Observability overhead: POST /api/v1/claims throughput with logging and metrics on (the
-# access log and domain events in journald, every metric recorded, the self-scrape into the
-# built-in store every 15 s) against all of it off
-# (CLAIMS_TELEMETRY=off), in one run. Phases alternate on, off, off, on so that the table
+# Observability overhead: POST /api/v1/claims throughput with everything on (the access log
+# and domain events in journald, every metric recorded, the self-scrape into the built-in store
+# every 15 s, the shipped rules in alerts/*.yml evaluated, the notifier idle with nowhere to
+# send) against all of it off (CLAIMS_TELEMETRY=off, no self-scrape, no rule files), in one run. Phases alternate on, off, off, on so that the table
 # growing and the VM's drift weigh on both sides alike. Prints a Markdown table for
 # docs/performance.md.
 #
@@ -17,11 +17,12 @@ bash "$SERVICES" start journald bench
 export CLAIMS_LOG_TARGET=journal CLAIMS_RATE_LIMITS=off
 
 # Runs one phase with CLAIMS_TELEMETRY=$1 and prints "claims/s p50 p99". With telemetry on,
-# claimsd also scrapes itself into its built-in store every 15 s; off, it does not.
+# claimsd also scrapes itself into its built-in store every 15 s and evaluates the shipped
+# rules; off, it does neither.
 phase() {
-  local scrape=off
-  [ "$1" = on ] && scrape=15s
-  CLAIMS_TELEMETRY="$1" CLAIMS_SCRAPE_INTERVAL="$scrape" start_claimsd
+  local scrape=off rules=""
+  [ "$1" = on ] && scrape=15s rules="alerts/*.yml"
+  CLAIMS_TELEMETRY="$1" CLAIMS_SCRAPE_INTERVAL="$scrape" CLAIMS_RULE_FILES="$rules" start_claimsd
   wrk -t2 -c"$CONNECTIONS" -d"${WARMUP_SECONDS}s" -s benchmarks/post-claim.lua "http://127.0.0.1:$HTTP_PORT" >/dev/null
   echo "bench: POST /api/v1/claims, telemetry $1, $CONNECTIONS connections, ${SECONDS_PER_PHASE}s" >&2
   wrk -t2 -c"$CONNECTIONS" -d"${SECONDS_PER_PHASE}s" --latency -s benchmarks/post-claim.lua "http://127.0.0.1:$HTTP_PORT" >"$WORK/wrk-$1.txt"

@@ -52,10 +52,13 @@ public final class StdoutJSONSink: LogSink {
 public struct JournaldSink: LogSink {
     public let identifier: String
     public let fallback: any LogSink
+    /// `SYSLOG_IDENTIFIER=<identifier>`, made once.
+    private let identifierField: [UInt8]
 
     public init(identifier: String, fallback: any LogSink = StdoutJSONSink()) {
         self.identifier = identifier
         self.fallback = fallback
+        self.identifierField = Array("SYSLOG_IDENTIFIER=\(identifier)".utf8)
     }
 
     /// The path of journald's native socket; present when journald runs.
@@ -65,48 +68,73 @@ public struct JournaldSink: LogSink {
     public static var isAvailable: Bool { access(socketPath, F_OK) == 0 }
 
     public func write(_ record: LogRecord) {
-        var fields: [[UInt8]] = []
-        fields.reserveCapacity(6 + record.metadata.count)
-        fields.append(Array("MESSAGE=".utf8) + record.json)
-        fields.append(Array("PRIORITY=\(record.level.syslogPriority)".utf8))
-        fields.append(Array("SYSLOG_IDENTIFIER=\(identifier)".utf8))
-        fields.append(Array("CODE_FILE=\(record.file)".utf8))
-        fields.append(Array("CODE_LINE=\(record.line)".utf8))
-        fields.append(Array("CODE_FUNC=\(record.function)".utf8))
-        fields.append(Array("LOGGER=\(record.logger)".utf8))
+        // Every field goes into one buffer, each ending where `ends` says: one allocation for
+        // the entry instead of one per field and a copy to join them.
+        let json = record.json
+        var storage: [UInt8] = []
+        storage.reserveCapacity(json.count * 2 + 256)
+        var ends: [Int] = []
+        ends.reserveCapacity(7 + record.metadata.count)
+        func field(_ name: String, _ value: some Sequence<UInt8>) {
+            storage.append(contentsOf: name.utf8)
+            storage.append(UInt8(ascii: "="))
+            storage.append(contentsOf: value)
+            ends.append(storage.count)
+        }
+        field("MESSAGE", json)
+        storage.append(contentsOf: Self.priorityFields[record.level.syslogPriority])
+        ends.append(storage.count)
+        storage.append(contentsOf: identifierField)
+        ends.append(storage.count)
+        field("CODE_FILE", record.file.utf8)
+        field("CODE_LINE", String(record.line).utf8)
+        field("CODE_FUNC", record.function.utf8)
+        field("LOGGER", record.logger.utf8)
         for (key, value) in record.metadata {
-            guard let name = Self.journalFieldName(key) else { continue }
-            let text: [UInt8]
+            guard let name = Self.commonFieldNames[key] ?? Self.journalFieldName(key) else { continue }
             switch value {
-            case .string(let string): text = Array(string.utf8)
-            case .stringConvertible(let convertible): text = Array(convertible.description.utf8)
+            case .string(let string): field(name, string.utf8)
+            case .stringConvertible(let convertible): field(name, convertible.description.utf8)
             case .array, .dictionary:
                 var writer = JSONWriter()
                 writer.value(value)
-                text = writer.bytes
+                field(name, writer.bytes)
             }
-            fields.append(Array(name.utf8) + [UInt8(ascii: "=")] + text)
         }
-        if Self.send(fields) < 0 {
+        if Self.send(storage, ends: ends) < 0 {
             fallback.write(record)
         }
     }
 
-    /// Sends the fields as one journal entry; returns `sd_journal_sendv`'s result.
-    private static func send(_ fields: [[UInt8]]) -> Int32 {
-        let storage = fields.flatMap { $0 }
-        return storage.withUnsafeBytes { buffer in
+    /// Sends the fields in `storage`, the n-th ending at `ends[n]`, as one journal entry;
+    /// returns `sd_journal_sendv`'s result.
+    private static func send(_ storage: [UInt8], ends: [Int]) -> Int32 {
+        storage.withUnsafeBytes { buffer in
             var vectors: [iovec] = []
-            vectors.reserveCapacity(fields.count)
-            var offset = 0
-            for field in fields {
-                let base = buffer.baseAddress.map { UnsafeMutableRawPointer(mutating: $0 + offset) }
-                vectors.append(iovec(iov_base: base, iov_len: field.count))
-                offset += field.count
+            vectors.reserveCapacity(ends.count)
+            var start = 0
+            for end in ends {
+                let base = buffer.baseAddress.map { UnsafeMutableRawPointer(mutating: $0 + start) }
+                vectors.append(iovec(iov_base: base, iov_len: end - start))
+                start = end
             }
             return sd_journal_sendv(vectors, Int32(vectors.count))
         }
     }
+
+    /// `PRIORITY=0` … `PRIORITY=7`.
+    private static let priorityFields: [[UInt8]] = (0...7).map { Array("PRIORITY=\($0)".utf8) }
+
+    /// The field names of the keys claimsd logs on every request, worked out once.
+    private static let commonFieldNames: [String: String] = {
+        let keys = [
+            "event", "method", "route", "status", "duration_ms", "response_bytes", "principal", "request_id", "hb.request.id", "hb.request.method",
+            "hb.request.path", "claim_id", "line_count", "net_fee", "provider_npi", "warnings", "error", "dependency", "outcome",
+        ]
+        var names: [String: String] = [:]
+        for key in keys { names[key] = journalFieldName(key) }
+        return names
+    }()
 
     /// The journal field name for a metadata key: uppercase letters, digits and underscores,
     /// not starting with an underscore (reserved for trusted fields) or a digit, at most 64
