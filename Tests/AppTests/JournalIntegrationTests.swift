@@ -129,12 +129,15 @@ import FoundationNetworking
                 #expect(object["response_bytes"] as? Int == request.body.count)
             }
 
-            // Domain events carry the request id and the indexed CLAIM_ID; a rejection names rules.
+            // Domain events ride in their request's access record (one journal entry per request)
+            // with the request id and the indexed CLAIM_ID; a rejection names rules.
             let created = try #require(try JSONSerialization.jsonObject(with: answered[1].body) as? [String: Any])
-            let accepted = try #require(entries.first { $0["EVENT"] as? String == "claim_accepted" })
+            let accepted = try #require(entries.first { $0["DOMAIN_EVENT"] as? String == "claim_accepted" })
+            #expect(accepted["EVENT"] as? String == "request_completed")
+            #expect(entries.filter { $0["REQUEST_ID"] as? String == answered[1].requestID }.count == 1)
             #expect(accepted["CLAIM_ID"] as? String == created["id"] as? String)
             #expect(accepted["REQUEST_ID"] as? String == answered[1].requestID)
-            let rejected = try #require(entries.first { $0["EVENT"] as? String == "claim_rejected" })
+            let rejected = try #require(entries.first { $0["DOMAIN_EVENT"] as? String == "claim_rejected" })
             #expect(rejected["REQUEST_ID"] as? String == answered[2].requestID)
             #expect((rejected["MESSAGE"] as? String)?.contains("npi_format") == true)
             #expect(entries.contains { $0["EVENT"] as? String == "configuration_loaded" && $0["PRIORITY"] as? String == "6" })

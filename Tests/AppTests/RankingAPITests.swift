@@ -353,8 +353,9 @@ func topProviders(_ client: any TestClientProtocol, _ query: String = "") async 
             #expect(Self.only("claim_voided", in: logs)?.metadata["claim_id"]?.description == voided)
         }
         func only(_ event: String) -> LogRecord? { Self.only(event, in: logs) }
-        let accepted = logs.all.filter { $0.metadata["event"]?.description == "claim_accepted" }
-        #expect(accepted.count == 2 && accepted.allSatisfy { $0.level == .info })
+        let accepted = logs.all.filter { $0.metadata["domain_event"]?.description == "claim_accepted" }
+        #expect(accepted.count == 2 && accepted.allSatisfy { $0.level == .info && $0.metadata["event"] == "request_completed" })
+        #expect(only("claim_rejected")?.metadata["status"]?.description == "422")
         #expect(only("claim_updated")?.level == .info)
         #expect(only("claim_voided")?.level == .info)
         #expect(only("payment_recorded")?.level == .info)
@@ -368,7 +369,8 @@ func topProviders(_ client: any TestClientProtocol, _ query: String = "") async 
 
     /// The one record of `event`, if there is exactly one.
     static func only(_ event: String, in logs: RecordingSink) -> LogRecord? {
-        let found = logs.all.filter { $0.metadata["event"]?.description == event }
+        // Domain events ride in their request's access record (one record per request).
+        let found = logs.all.filter { $0.metadata["domain_event"]?.description == event || $0.metadata["event"]?.description == event }
         return found.count == 1 ? found[0] : nil
     }
 }

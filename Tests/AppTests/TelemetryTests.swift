@@ -92,6 +92,26 @@ func sample(_ exposition: String, _ series: String) -> Double? {
         #expect(!sink.all.contains { $0.metadata["event"] == "request_completed" })
     }
 
+    /// A domain event goes into the access record when there will be one, and is its own record
+    /// otherwise (telemetry off), so switching the access log off never loses it.
+    @Test func aDomainEventJoinsTheAccessRecordOrIsLoggedAlone() {
+        let sink = RecordingSink()
+        let logger = Logger(label: "claimsd") { label in JournalLogHandler(label: label, sink: sink, level: .info) }
+        let alone = RequestFacts()
+        alone.domainEvent("claim_voided", "claim voided", metadata: ["claim_id": "c1"], logger: logger)
+        #expect(alone.domainEventFields == nil)
+        #expect(sink.all.count == 1)
+        #expect(sink.all.first?.metadata["event"] == "claim_voided")
+        #expect(sink.all.first?.metadata["claim_id"] == "c1")
+        #expect(sink.all.first?.message == "claim voided")
+
+        let joined = RequestFacts()
+        joined.willRecordAccess()
+        joined.domainEvent("claim_rejected", "claim rejected", level: .warning, metadata: ["rules": ["npi_format"]], logger: logger)
+        #expect(sink.all.count == 1)
+        #expect(joined.domainEventFields == ["domain_event": "claim_rejected", "rules": ["npi_format"]])
+    }
+
     @Test func processAndBuildMetricsAreReadFromProc() async throws {
         try await withApp { client, _ in
             let text = try await metrics(client)

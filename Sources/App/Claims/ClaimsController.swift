@@ -139,12 +139,12 @@ public struct ClaimsController<Repository: ClaimRepository>: Sendable {
         }
         metrics.accepted(channel: "api", claims: 1, lines: stored.lines.count, netFees: [stored.netFee])
         metrics.violations(stored.warnings)
-        context.logger.info(
-            "claim accepted",
+        context.facts.domainEvent(
+            "claim_accepted", "claim accepted",
             metadata: [
-                "event": "claim_accepted", "claim_id": "\(stored.id.uuidString.lowercased())", "lines": .stringConvertible(stored.lines.count),
+                "claim_id": "\(stored.id.uuidString.lowercased())", "lines": .stringConvertible(stored.lines.count),
                 "warnings": .array(stored.warnings.map { .string($0.rule) }),
-            ])
+            ], logger: context.logger)
         var headers = HTTPFields()
         headers[.contentType] = "application/json"
         headers[.location] = "/api/v1/claims/\(stored.id.uuidString.lowercased())"
@@ -293,7 +293,7 @@ public struct ClaimsController<Repository: ClaimRepository>: Sendable {
         do {
             let updated = try await repository.replace(
                 id: id, with: claim, at: rfc3339Now(), audit: audit.inTransaction(Self.auditEvent(.claimUpdate, id: id, request: request, context: context)))
-            context.logger.info("claim updated", metadata: ["event": "claim_updated", "claim_id": "\(id.uuidString.lowercased())"])
+            context.facts.domainEvent("claim_updated", "claim updated", metadata: ["claim_id": "\(id.uuidString.lowercased())"], logger: context.logger)
             return RouteSupport.json(bytes: claimJSON(updated))
         } catch let error as ClaimStoreError {
             throw RouteSupport.problem(error)
@@ -305,7 +305,7 @@ public struct ClaimsController<Repository: ClaimRepository>: Sendable {
         do {
             let voided = try await repository.void(
                 id: id, at: rfc3339Now(), audit: audit.inTransaction(Self.auditEvent(.claimVoid, id: id, request: request, context: context)))
-            context.logger.info("claim voided", metadata: ["event": "claim_voided", "claim_id": "\(id.uuidString.lowercased())"])
+            context.facts.domainEvent("claim_voided", "claim voided", metadata: ["claim_id": "\(id.uuidString.lowercased())"], logger: context.logger)
             return RouteSupport.json(bytes: claimJSON(voided))
         } catch let error as ClaimStoreError {
             throw RouteSupport.problem(error)
@@ -354,9 +354,9 @@ public struct ClaimsController<Repository: ClaimRepository>: Sendable {
         case .rejected(let violations, let ignored):
             metrics.rejected(channel: "api", claims: 1)
             metrics.violations(violations)
-            context.logger.warning(
-                "claim rejected",
-                metadata: ["event": "claim_rejected", "rules": .array(Array(Set(violations.map(\.rule))).sorted().map { .string($0) })])
+            context.facts.domainEvent(
+                "claim_rejected", "claim rejected", level: .warning,
+                metadata: ["rules": .array(Array(Set(violations.map(\.rule))).sorted().map { .string($0) })], logger: context.logger)
             var problem = Problem(
                 status: .unprocessableContent,
                 detail: "the claim breaks \(violations.filter { $0.severity == .reject }.count) rule(s); see errors",

@@ -1,5 +1,6 @@
 public import Access
 public import Hummingbird
+import Logging
 import Synchronization
 
 /// Per-request state shared by claimsd's middleware and handlers.
@@ -32,13 +33,51 @@ public struct ClaimsRequestContext: RequestContext {
 /// What inner middleware learns about a request that outer middleware reports: contexts are
 /// values, so the access log (outermost) cannot see what authentication (inner) set otherwise.
 public final class RequestFacts: Sendable {
-    private let principal = Mutex<String?>(nil)
+    private struct State {
+        var principal: String?
+        /// Whether an access record will be written for the request (``ObservabilityMiddleware``).
+        var accessRecorded = false
+        /// The domain event the access record carries, and its fields.
+        var domainEvent: Logger.Metadata?
+    }
+
+    private let state = Mutex(State())
 
     public init() {}
 
     /// The authenticated principal's id, once known.
     public var principalID: String? {
-        get { principal.withLock { $0 } }
-        set { principal.withLock { $0 = newValue } }
+        get { state.withLock { $0.principal } }
+        set { state.withLock { $0.principal = newValue } }
+    }
+
+    /// Says the request's access record will be written, so domain events go into it.
+    func willRecordAccess() {
+        state.withLock { $0.accessRecorded = true }
+    }
+
+    /// Reports what the request did (`claim_accepted` and its claim id, …): one line per request.
+    /// When the request gets an access record, the event's name goes into it as `domain_event`
+    /// with its fields, so the journal holds one record where it would hold two. Without an
+    /// access record (`CLAIMS_TELEMETRY=off`) it is logged on its own as `event`, with `message`
+    /// at `level`.
+    func domainEvent(_ name: String, _ message: @autoclosure () -> Logger.Message, level: Logger.Level = .info, metadata: Logger.Metadata, logger: Logger) {
+        let folded = state.withLock { state -> Bool in
+            guard state.accessRecorded else { return false }
+            var fields = metadata
+            fields["domain_event"] = .string(name)
+            state.domainEvent = fields
+            return true
+        }
+        if !folded {
+            var fields = metadata
+            fields["event"] = .string(name)
+            logger.log(level: level, message(), metadata: fields)
+        }
+    }
+
+    /// The fields of the domain event reported for the access record, if any.
+    var domainEventFields: Logger.Metadata? {
+        state.withLock { $0.domainEvent }
     }
 }

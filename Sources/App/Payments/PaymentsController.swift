@@ -129,12 +129,11 @@ public struct PaymentsController<Repository: ClaimRepository>: Sendable {
             throw RouteSupport.problem(error)
         }
         if !record.isReplay {
-            context.logger.info(
-                "payment result recorded",
+            context.facts.domainEvent(
+                "payment_recorded", "payment result recorded",
                 metadata: [
-                    "event": "payment_recorded", "claim_id": "\(id.uuidString.lowercased())", "outcome": "\(report.outcome.rawValue)",
-                    "sequence": .stringConvertible(record.sequence),
-                ])
+                    "claim_id": "\(id.uuidString.lowercased())", "outcome": "\(report.outcome.rawValue)", "sequence": .stringConvertible(record.sequence),
+                ], logger: context.logger)
         }
         var headers = HTTPFields()
         if record.isReplay { headers[.idempotentReplayed] = "true" }

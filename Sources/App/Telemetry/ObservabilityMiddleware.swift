@@ -12,7 +12,8 @@ import Synchronization
 ///
 /// The access record's level follows the status: info for 2xx/3xx, warning for 4xx, error for
 /// 5xx. It carries method, route, status, duration, response bytes, the request id (from the
-/// logger) and the principal when there is one.
+/// logger), the principal when there is one, and the domain event a handler reported
+/// (``RequestFacts/domainEvent(_:_:level:metadata:logger:)``) as `domain_event` with its fields.
 public struct ObservabilityMiddleware: RouterMiddleware {
     public typealias Context = ClaimsRequestContext
 
@@ -40,6 +41,7 @@ public struct ObservabilityMiddleware: RouterMiddleware {
         let start = clock.now
         inFlight.increment()
         defer { inFlight.decrement() }
+        context.facts.willRecordAccess()
         do {
             let response = try await next(request, context)
             record(request, context: context, status: response.status.code, bytes: response.body.contentLength, elapsed: start.duration(to: clock.now))
@@ -65,6 +67,8 @@ public struct ObservabilityMiddleware: RouterMiddleware {
             "duration_ms": .stringConvertible(Double(elapsed.nanoseconds) / 1_000_000), "response_bytes": .stringConvertible(bytes ?? 0),
         ]
         if let principal = context.facts.principalID { metadata["principal"] = .string(principal) }
+        // What the request did, in the same record (the access fields win a name clash).
+        if let domain = context.facts.domainEventFields { metadata.merge(domain) { access, _ in access } }
         context.logger.log(level: Self.level(status: status), "request completed", metadata: metadata)
     }
 
