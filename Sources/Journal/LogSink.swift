@@ -47,8 +47,11 @@ public final class StdoutJSONSink: LogSink {
 /// Fields: `MESSAGE` holds the record as one JSON object; `PRIORITY` is the syslog priority of
 /// the level; `SYSLOG_IDENTIFIER` names the service; `CODE_FILE`, `CODE_LINE`, `CODE_FUNC` say
 /// where the call was; every metadata key becomes an uppercase field (see ``journalFieldName(_:)``)
-/// so `journalctl -t claimsd HTTP_STATUS=503` works. When journald refuses a record (socket
-/// gone), it is written to `fallback` instead, so nothing is lost.
+/// so `journalctl -t claimsd HTTP_STATUS=503` works — except the per-request measurements in
+/// ``unindexedKeys``, which stay in `MESSAGE` only: every distinct value of an indexed field is an
+/// object journald hashes and stores, and a duration or a byte count differs on every request.
+/// When journald refuses a record (socket gone), it is written to `fallback` instead, so nothing
+/// is lost.
 public struct JournaldSink: LogSink {
     public let identifier: String
     public let fallback: any LogSink
@@ -90,7 +93,7 @@ public struct JournaldSink: LogSink {
         field("CODE_LINE", String(record.line).utf8)
         field("CODE_FUNC", record.function.utf8)
         field("LOGGER", record.logger.utf8)
-        for (key, value) in record.metadata {
+        for (key, value) in record.metadata where !Self.unindexedKeys.contains(key) {
             guard let name = Self.commonFieldNames[key] ?? Self.journalFieldName(key) else { continue }
             switch value {
             case .string(let string): field(name, string.utf8)
@@ -122,13 +125,17 @@ public struct JournaldSink: LogSink {
         }
     }
 
+    /// Metadata keys kept out of the indexed fields: a new value on every request, and nothing
+    /// anyone selects entries by (`hb.request.id` is Hummingbird's own id beside `request_id`).
+    public static let unindexedKeys: Set<String> = ["duration_ms", "response_bytes", "hb.request.id"]
+
     /// `PRIORITY=0` … `PRIORITY=7`.
     private static let priorityFields: [[UInt8]] = (0...7).map { Array("PRIORITY=\($0)".utf8) }
 
     /// The field names of the keys claimsd logs on every request, worked out once.
     private static let commonFieldNames: [String: String] = {
         let keys = [
-            "event", "method", "route", "status", "duration_ms", "response_bytes", "principal", "request_id", "hb.request.id", "hb.request.method",
+            "event", "domain_event", "method", "route", "status", "principal", "request_id", "hb.request.method",
             "hb.request.path", "claim_id", "line_count", "net_fee", "provider_npi", "warnings", "error", "dependency", "outcome",
         ]
         var names: [String: String] = [:]

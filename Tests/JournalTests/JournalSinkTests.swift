@@ -13,7 +13,10 @@ import TestSupport
         let logger = Logger(label: "claimsd.test") { JournalLogHandler(label: $0, sink: JournaldSink(identifier: "claimsd-test"), level: .debug) }
         logger.warning(
             "claim rejected",
-            metadata: ["test_run": "\(run)", "request_id": "req-1", "http_status": .stringConvertible(422), "subscriber_id": "3730189502", "event": "claim_rejected"])
+            metadata: [
+                "test_run": "\(run)", "request_id": "req-1", "http_status": .stringConvertible(422), "subscriber_id": "3730189502", "event": "claim_rejected",
+                "duration_ms": .stringConvertible(0.5), "response_bytes": .stringConvertible(170),
+            ])
 
         let entry = try await Self.readJournal(field: "TEST_RUN", value: run)
         #expect(entry["SYSLOG_IDENTIFIER"] as? String == "claimsd-test")
@@ -24,12 +27,17 @@ import TestSupport
         #expect(entry["SUBSCRIBER_ID"] as? String == "******9502")
         #expect(entry["LOGGER"] as? String == "claimsd.test")
         #expect((entry["CODE_FILE"] as? String)?.hasSuffix("JournalSinkTests.swift") == true)
+        // Per-request measurements are in the message only, not indexed fields.
+        #expect(entry["DURATION_MS"] == nil)
+        #expect(entry["RESPONSE_BYTES"] == nil)
 
         let message = try #require(entry["MESSAGE"] as? String)
         let object = try #require(try JSONSerialization.jsonObject(with: Data(message.utf8)) as? [String: Any])
         #expect(object["message"] as? String == "claim rejected")
         #expect(object["level"] as? String == "warning")
         #expect(object["http_status"] as? Int == 422)
+        #expect(object["duration_ms"] as? Double == 0.5)
+        #expect(object["response_bytes"] as? Int == 170)
         #expect(object["subscriber_id"] as? String == "******9502")
         #expect(!message.contains("3730189502"))
     }
