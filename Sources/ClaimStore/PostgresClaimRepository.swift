@@ -556,12 +556,11 @@ public struct PostgresClaimRepository: ClaimRepository {
                 providerFees: try money(line, "provider_fees"), allowedFees: try money(line, "allowed_fees"),
                 memberCoinsurance: try money(line, "member_coinsurance"), memberCopay: try money(line, "member_copay"))
         }
-        let decoder = JSONDecoder()
         return StoredClaim(
             id: summary.id, externalClaimNumber: summary.externalClaimNumber, status: summary.status, providerNPI: summary.providerNPI,
             netFee: summary.netFee, lines: lines,
-            warnings: try decoder.decode([Violation].self, from: Data(try row.decode("warnings", as: String.self).utf8)),
-            ignoredFields: try decoder.decode([String].self, from: Data(try row.decode("ignored_fields", as: String.self).utf8)),
+            warnings: try StoredJSON.violations(try row.decode("warnings", as: String.self)),
+            ignoredFields: try StoredJSON.strings(try row.decode("ignored_fields", as: String.self)),
             createdAt: summary.createdAt, updatedAt: summary.updatedAt)
     }
 

@@ -47,7 +47,7 @@ struct RankingApp: Sendable {
             }
             defer { listener.cancel() }
             do {
-                if listening { try await waitUntil(timeout: .seconds(10)) { dependencies.rankingMemo.isListening } }
+                if listening { try await waitUntil { dependencies.rankingMemo.isListening } }
                 var logger = Logger(label: "claimsd") { label in SwiftLogNoOpLogHandler(label) }
                 if let logs { logger = Logger(label: "claimsd") { label in JournalLogHandler(label: label, sink: logs, level: .info) } }
                 let key = try await TestAccess.apiKey(postgres)
@@ -173,13 +173,13 @@ func topProviders(_ client: any TestClientProtocol, _ query: String = "") async 
         // A window long enough that four requests fit in it even when the whole suite loads the
         // machine (each request now also authenticates, which a cold key cache does against
         // PostgreSQL); the wait afterwards is what the refusal itself says.
-        let traffic = TrafficSettings(rateLimits: try RateLimitRule.parse("GET /api/v1/providers/top=3/12s"))
+        let traffic = TrafficSettings(rateLimits: try RateLimitRule.parse("GET /api/v1/providers/top=3/30s"))
         try await RankingApp.with(traffic: traffic) { client, _ in
             for _ in 0..<3 { #expect(try await topProviders(client).0.status == .ok) }
             let refused = try await topProviders(client).0
             #expect(refused.status == .tooManyRequests)
             let wait = try #require(refused.headers[.retryAfter].flatMap(Int.init))
-            #expect((1...12).contains(wait))
+            #expect((1...30).contains(wait))
             try await Task.sleep(for: .seconds(wait) + .milliseconds(100))
             #expect(try await topProviders(client).0.status == .ok)
         }
@@ -591,7 +591,7 @@ func topProviders(_ client: any TestClientProtocol, _ query: String = "") async 
                 postgres: app.dependencies.postgres, redis: other.redis, cipher: TestEnvironment.cipher, redisKeyPrefix: app.dependencies.redisKeyPrefix,
                 redisBudget: testRedisBudget)
             let listener = Task { try await second.rankingChangeListener(checkInterval: .seconds(3600), logger: TestEnvironment.quietLogger).run() }
-            try await waitUntil(timeout: .seconds(10)) { second.rankingMemo.isListening }
+            try await waitUntil { second.rankingMemo.isListening }
             let key = try #require((first as? AuthorizedClient)?.key)
             try await Application(router: buildRouter(dependencies: second, access: try await TestAccess.settings())).test(.router) { client in
                 let secondClient = AuthorizedClient(client, key: key)
@@ -601,7 +601,7 @@ func topProviders(_ client: any TestClientProtocol, _ query: String = "") async 
 
                 try await submit(first, npi: "1000000002", fee: "20.00")
                 try await app.relay.catchUp()
-                try await waitUntil(timeout: .seconds(5)) { try await topProviders(secondClient).0.headers[.rankingSequence] == "2" }
+                try await waitUntil { try await topProviders(secondClient).0.headers[.rankingSequence] == "2" }
                 let (answer, providers) = try await topProviders(secondClient)
                 #expect(answer.headers[.rankingSequence] == "2")
                 #expect(providers.first?["provider_npi"] as? String == "1000000002")
@@ -627,7 +627,7 @@ func topProviders(_ client: any TestClientProtocol, _ query: String = "") async 
             // The marker vanishes with no message (as after FLUSHALL): Redis's answer cannot be
             // trusted, and the check soon forgets the kept one.
             _ = try await app.dependencies.redis.send("DEL", app.cache.keys.appliedSequence)
-            try await waitUntil(timeout: .seconds(5)) { try await topProviders(client).0.headers[.rankingSource] == "postgresql" }
+            try await waitUntil { try await topProviders(client).0.headers[.rankingSource] == "postgresql" }
             let text = String(buffer: try await client.execute(uri: "/metrics", method: .get).body)
             #expect((sample(text, #"claimsd_ranking_memo_invalidations_total{reason="check"}"#) ?? 0) >= 1)
         }

@@ -63,14 +63,14 @@ import TestSupport
             cache: cache, memo: memo, checkInterval: .seconds(3600), retryInterval: .milliseconds(100), logger: TestEnvironment.quietLogger,
             metrics: NOOPMetricsHandler.instance)
         let running = Task { try await listener.run() }
-        try await waitUntil(timeout: .seconds(5)) { memo.isListening }
+        try await waitUntil { memo.isListening }
         let answer = TopProvidersMemo.Answer(sequence: 1, body: [1])
         memo.keep(answer, top: 10, ticket: try #require(memo.ticket()))
         #expect(memo.answer(top: 10) == answer)
 
         // Any instance's relay publishes on the channel; this one hears it.
         _ = try await redis.send("PUBLISH", RedisArgument(cache.keys.changes), "2")
-        try await waitUntil(timeout: .seconds(5)) { memo.answer(top: 10) == nil }
+        try await waitUntil { memo.answer(top: 10) == nil }
 
         // The subscription is closed under it: nothing is kept until it has subscribed again.
         memo.keep(answer, top: 10, ticket: try #require(memo.ticket()))
@@ -78,8 +78,8 @@ import TestSupport
         let line = try #require(clients.split(separator: "\n").first { $0.split(separator: " ").contains("db=12") })
         let id = try #require(line.split(separator: " ").first { $0.hasPrefix("id=") }?.dropFirst(3))
         _ = try await redis.send("CLIENT", "KILL", "ID", RedisArgument(String(id)))
-        try await waitUntil(timeout: .seconds(5)) { memo.answer(top: 10) == nil }
-        try await waitUntil(timeout: .seconds(5)) { memo.isListening }
+        try await waitUntil { memo.answer(top: 10) == nil }
+        try await waitUntil { memo.isListening }
         memo.keep(answer, top: 10, ticket: try #require(memo.ticket()))
         #expect(memo.answer(top: 10) == answer)
 

@@ -130,16 +130,16 @@ import TestSupport
                 channel: channel, subscribed: { heard.state.withLock { $0.subscribed += 1 } },
                 received: { payload in heard.state.withLock { $0.messages.append(String(decoding: payload, as: UTF8.self)) } })
         }
-        try await waitUntil(timeout: .seconds(5)) { heard.subscribed == 1 }
+        try await waitUntil { heard.subscribed == 1 }
         // The pooled connections are not the subscription's: commands still work meanwhile.
         for index in 1...50 { #expect(try await redis.send("PUBLISH", RedisArgument(channel), RedisArgument("m\(index)")).integer == 1) }
-        try await waitUntil(timeout: .seconds(5)) { heard.messages.count == 50 }
+        try await waitUntil { heard.messages.count == 50 }
         #expect(heard.messages == (1...50).map { "m\($0)" })
         #expect(try await redis.send("PUBSUB", "NUMSUB", RedisArgument(channel)).array?.last?.integer == 1)
 
         listener.cancel()
         try await listener.value
-        try await waitUntil(timeout: .seconds(5)) { try await redis.send("PUBSUB", "NUMSUB", RedisArgument(channel)).array?.last?.integer == 0 }
+        try await waitUntil { try await redis.send("PUBSUB", "NUMSUB", RedisArgument(channel)).array?.last?.integer == 0 }
         await redis.shutdown()
     }
 
@@ -153,7 +153,7 @@ import TestSupport
         let listener = Task {
             try await redis.listen(channel: channel, subscribed: { heard.state.withLock { $0.subscribed += 1 } }, received: { _ in })
         }
-        try await waitUntil(timeout: .seconds(5)) { heard.subscribed == 1 }
+        try await waitUntil { heard.subscribed == 1 }
         let clients = try #require(try await redis.send("CLIENT", "LIST", "TYPE", "pubsub").string)
         let line = try #require(clients.split(separator: "\n").first { $0.split(separator: " ").contains("db=13") })
         #expect(line.split(separator: " ").contains("sub=1"))

@@ -1,0 +1,67 @@
+/// Why JSON a claim was stored with could not be read back: the column was changed by hand or
+/// by something other than claimsd.
+public struct StoredJSONError: Error, Sendable, Equatable, CustomStringConvertible {
+    public let description: String
+}
+
+/// Reads back the JSON kept beside a stored claim — its warnings and ignored field names — with
+/// the intake's own reader instead of Foundation's decoder: every read of a claim does this, and
+/// `JSONDecoder` was a visible share of a GET's CPU.
+public enum StoredJSON {
+    /// The violations in `text`: a JSON array of objects with `field`, `rule`, `severity`,
+    /// `message` and an optional `line`, as ``Violation``'s `Codable` form and PostgreSQL's
+    /// `jsonb` text write them (keys in any order, any white space).
+    public static func violations(_ text: String) throws(StoredJSONError) -> [Violation] {
+        if text == "[]" { return [] }
+        guard case .array(let elements) = try parse(text) else { throw StoredJSONError(description: "stored violations are not a JSON array: \(text.prefix(80))") }
+        var violations: [Violation] = []
+        violations.reserveCapacity(elements.count)
+        for element in elements {
+            guard case .object(let members) = element else { throw StoredJSONError(description: "a stored violation is not a JSON object") }
+            var line: Int?
+            var field: String?
+            var rule: String?
+            var severity: Severity?
+            var message: String?
+            for member in members {
+                switch (member.key, member.value) {
+                case ("line", .number(let number)):
+                    guard let value = Int(number) else { throw StoredJSONError(description: "a stored violation's line \(number) is not a whole number") }
+                    line = value
+                case ("line", .null): line = nil
+                case ("field", .string(let text)): field = text
+                case ("rule", .string(let text)): rule = text
+                case ("severity", .string(let text)): severity = Severity(rawValue: text)
+                case ("message", .string(let text)): message = text
+                default: throw StoredJSONError(description: "a stored violation has an unexpected member \"\(member.key)\"")
+                }
+            }
+            guard let field, let rule, let severity, let message else {
+                throw StoredJSONError(description: "a stored violation lacks field, rule, a known severity or message")
+            }
+            violations.append(Violation(line: line, field: field, rule: rule, severity: severity, message: message))
+        }
+        return violations
+    }
+
+    /// The strings in `text`, a JSON array of strings.
+    public static func strings(_ text: String) throws(StoredJSONError) -> [String] {
+        if text == "[]" { return [] }
+        guard case .array(let elements) = try parse(text) else { throw StoredJSONError(description: "stored names are not a JSON array: \(text.prefix(80))") }
+        var strings: [String] = []
+        strings.reserveCapacity(elements.count)
+        for element in elements {
+            guard case .string(let text) = element else { throw StoredJSONError(description: "a stored name is not a JSON string") }
+            strings.append(text)
+        }
+        return strings
+    }
+
+    private static func parse(_ text: String) throws(StoredJSONError) -> JSONValue {
+        do {
+            return try JSONReader.parse(Array(text.utf8))
+        } catch {
+            throw StoredJSONError(description: "stored JSON cannot be read: \(error)")
+        }
+    }
+}
