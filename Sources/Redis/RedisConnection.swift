@@ -31,6 +31,10 @@ public final class RedisConnection: PooledConnection, @unchecked Sendable {
                 throw RedisError(code: .connectionFailed, message: "\(configuration.host):\(configuration.port): \(reason)")
             }
             redisSetTimeout(context, timeout)
+            // hiredis opens its socket without close-on-exec: a child process would inherit it
+            // and hold the connection (and a subscription) open after it is closed here.
+            let flags = fcntl(context.pointee.fd, F_GETFD)
+            if flags >= 0 { _ = fcntl(context.pointee.fd, F_SETFD, flags | FD_CLOEXEC) }
             do {
                 if let password = configuration.password {
                     var auth: [RedisArgument] = ["AUTH"]

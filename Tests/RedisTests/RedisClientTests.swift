@@ -121,6 +121,17 @@ import TestSupport
         var messages: [String] { state.withLock { $0.messages } }
     }
 
+    /// Waits for `condition`, failing with `what` (and the elapsed time) when it does not come.
+    func step(_ what: String, _ condition: @escaping @Sendable () async throws -> Bool) async throws {
+        let start = ContinuousClock.now
+        do {
+            try await waitUntil(condition)
+        } catch {
+            Issue.record("\(what): not within \(ContinuousClock.now - start)")
+            throw error
+        }
+    }
+
     @Test func messagesPublishedAfterTheConfirmationArriveInOrderAndCancellingEndsTheListener() async throws {
         let redis = RedisClient(configuration: try RedisConfiguration(url: TestEnvironment.redisURL), logger: TestEnvironment.quietLogger)
         let channel = "test:channel:\(TestEnvironment.uniqueSuffix())"
@@ -130,16 +141,18 @@ import TestSupport
                 channel: channel, subscribed: { heard.state.withLock { $0.subscribed += 1 } },
                 received: { payload in heard.state.withLock { $0.messages.append(String(decoding: payload, as: UTF8.self)) } })
         }
-        try await waitUntil { heard.subscribed == 1 }
+        try await step("the subscription is confirmed") { heard.subscribed == 1 }
         // The pooled connections are not the subscription's: commands still work meanwhile.
         for index in 1...50 { #expect(try await redis.send("PUBLISH", RedisArgument(channel), RedisArgument("m\(index)")).integer == 1) }
-        try await waitUntil { heard.messages.count == 50 }
+        try await step("50 messages arrive") { heard.messages.count == 50 }
         #expect(heard.messages == (1...50).map { "m\($0)" })
         #expect(try await redis.send("PUBSUB", "NUMSUB", RedisArgument(channel)).array?.last?.integer == 1)
 
         listener.cancel()
         try await listener.value
-        try await waitUntil { try await redis.send("PUBSUB", "NUMSUB", RedisArgument(channel)).array?.last?.integer == 0 }
+        try await step("the channel has no subscriber left") {
+            try await redis.send("PUBSUB", "NUMSUB", RedisArgument(channel)).array?.last?.integer == 0
+        }
         await redis.shutdown()
     }
 
