@@ -12,8 +12,7 @@ public enum StoredJSON {
     /// `message` and an optional `line`, as ``Violation``'s `Codable` form and PostgreSQL's
     /// `jsonb` text write them (keys in any order, any white space).
     public static func violations(_ text: String) throws(StoredJSONError) -> [Violation] {
-        if text == "[]" { return [] }
-        guard case .array(let elements) = try parse(text) else { throw StoredJSONError(description: "stored violations are not a JSON array: \(text.prefix(80))") }
+        let elements = try array(text, of: "violations")
         var violations: [Violation] = []
         violations.reserveCapacity(elements.count)
         for element in elements {
@@ -46,8 +45,7 @@ public enum StoredJSON {
 
     /// The strings in `text`, a JSON array of strings.
     public static func strings(_ text: String) throws(StoredJSONError) -> [String] {
-        if text == "[]" { return [] }
-        guard case .array(let elements) = try parse(text) else { throw StoredJSONError(description: "stored names are not a JSON array: \(text.prefix(80))") }
+        let elements = try array(text, of: "names")
         var strings: [String] = []
         strings.reserveCapacity(elements.count)
         for element in elements {
@@ -57,11 +55,17 @@ public enum StoredJSON {
         return strings
     }
 
-    private static func parse(_ text: String) throws(StoredJSONError) -> JSONValue {
+    /// The elements of the JSON array in `text` (stored `what`); `[]`, what most claims hold,
+    /// without parsing.
+    private static func array(_ text: String, of what: String) throws(StoredJSONError) -> [JSONValue] {
+        if text == "[]" { return [] }
+        let value: JSONValue
         do {
-            return try JSONReader.parse(Array(text.utf8))
+            value = try JSONReader.parse(Array(text.utf8))
         } catch {
-            throw StoredJSONError(description: "stored JSON cannot be read: \(error)")
+            throw StoredJSONError(description: "stored \(what) cannot be read: \(error)")
         }
+        guard case .array(let elements) = value else { throw StoredJSONError(description: "stored \(what) are not a JSON array: \(text.prefix(80))") }
+        return elements
     }
 }

@@ -15,7 +15,6 @@ extension JSONWriter {
             case let number as Int: raw(String(number))
             case let number as Double where number.isFinite: raw(number.description)
             case let number as any BinaryInteger: raw("\(number)")
-            case let number as Double where number.isFinite: raw("\(number)")
             case let flag as Bool: raw(flag ? "true" : "false")
             default: string(convertible.description)
             }

@@ -31,8 +31,8 @@ public struct JournalLogHandler: LogHandler {
     }
 
     public func log(event: LogEvent) {
-        // Every request logs through here: merge into the smaller dictionary's copy, and write
-        // a masked value back only where masking changed it.
+        // Every request logs through here: the call's metadata is taken as it is when the
+        // handler has none, and a masked value is written back only where masking changed it.
         var merged = metadata
         if let provided = metadataProvider?.get() { merged.merge(provided) { _, new in new } }
         if let explicit = event.metadata {

@@ -94,7 +94,7 @@ public struct JournaldSink: LogSink {
         field("CODE_FUNC", record.function.utf8)
         field("LOGGER", record.logger.utf8)
         for (key, value) in record.metadata where !Self.unindexedKeys.contains(key) {
-            guard let name = Self.commonFieldNames[key] ?? Self.journalFieldName(key) else { continue }
+            guard let name = Self.journalFieldName(key) else { continue }
             switch value {
             case .string(let string): field(name, string.utf8)
             case .stringConvertible(let convertible): field(name, convertible.description.utf8)
@@ -132,22 +132,16 @@ public struct JournaldSink: LogSink {
     /// `PRIORITY=0` … `PRIORITY=7`.
     private static let priorityFields: [[UInt8]] = (0...7).map { Array("PRIORITY=\($0)".utf8) }
 
-    /// The field names of the keys claimsd logs on every request, worked out once.
-    private static let commonFieldNames: [String: String] = {
-        let keys = [
-            "event", "domain_event", "method", "route", "status", "principal", "request_id", "hb.request.method",
-            "hb.request.path", "claim_id", "line_count", "net_fee", "provider_npi", "warnings", "error", "dependency", "outcome",
-        ]
-        var names: [String: String] = [:]
-        for key in keys { names[key] = journalFieldName(key) }
-        return names
-    }()
-
     /// The journal field name for a metadata key: uppercase letters, digits and underscores,
     /// not starting with an underscore (reserved for trusted fields) or a digit, at most 64
     /// characters; `nil` when nothing usable is left.
     public static func journalFieldName(_ key: String) -> String? {
-        if let renamed = fieldNames[key] { return renamed }
+        if let known = knownFieldNames[key] { return known }
+        return derivedFieldName(key)
+    }
+
+    /// The field name worked out from the key's characters.
+    private static func derivedFieldName(_ key: String) -> String? {
         var name = ""
         for scalar in key.unicodeScalars {
             switch scalar {
@@ -167,6 +161,18 @@ public struct JournaldSink: LogSink {
     /// `journalctl -t claimsd HTTP_STATUS=503` while the JSON keeps the short names LogQL uses
     /// (`| json | status >= 500`).
     static let fieldNames = ["method": "HTTP_METHOD", "route": "HTTP_ROUTE", "status": "HTTP_STATUS"]
+
+    /// ``fieldNames``, and the names of the other keys claimsd logs on every request, worked out
+    /// once rather than for every record.
+    private static let knownFieldNames: [String: String] = {
+        let keys = [
+            "event", "domain_event", "principal", "request_id", "hb.request.method", "hb.request.path", "claim_id", "line_count", "net_fee",
+            "provider_npi", "warnings", "error", "dependency", "outcome",
+        ]
+        var names = fieldNames
+        for key in keys { names[key] = derivedFieldName(key) }
+        return names
+    }()
 
     /// Fields this sink sets itself; metadata keys with these names are renamed, not dropped.
     private static let ownFields: Set<String> = ["MESSAGE", "PRIORITY", "SYSLOG_IDENTIFIER", "CODE_FILE", "CODE_LINE", "CODE_FUNC", "LOGGER"]

@@ -49,10 +49,6 @@ public struct RankingChangeListener: Service {
 
     /// Subscribes, and subscribes again whenever the connection fails, until cancelled.
     func listen() async {
-        let memo = memo
-        let subscribed = subscribed
-        let heardChanges = heardChanges
-        let logger = logger
         let outage = OutageFlag()
         while !Task.isCancelled {
             do {
