@@ -90,18 +90,27 @@ public enum TestEnvironmentError: Error, CustomStringConvertible {
 /// A database created for one test and dropped afterwards, so tests never see each other's rows.
 public struct ScratchDatabase: Sendable {
     public let name: String
+    /// The database's URL; it carries a connect timeout of ``connectTimeoutSeconds``, which every
+    /// claimsd a test starts on it inherits.
     public let url: String
+
+    /// How long a connection to a scratch database may take to open. claimsd's default of 5 s is
+    /// too short on a two-core CI machine while dozens of tests start at once: a fresh-clone run
+    /// once failed with "timeout expired" while the server was only busy.
+    public static let connectTimeoutSeconds = 30
 
     /// Creates an empty database on the test PostgreSQL, runs `body` with a client for it, then
     /// drops it.
     public static func with<Result: Sendable>(
         maxConnections: Int = 4, _ body: (PostgresClient, ScratchDatabase) async throws -> Result
     ) async throws -> Result {
-        let admin = try PostgresClient(configuration: .init(conninfo: TestEnvironment.databaseURL, maxConnections: 1), logger: TestEnvironment.quietLogger)
+        let admin = try PostgresClient(
+            configuration: .init(conninfo: TestEnvironment.databaseURL, maxConnections: 1, connectTimeoutSeconds: connectTimeoutSeconds),
+            logger: TestEnvironment.quietLogger)
         let name = "scratch_" + TestEnvironment.uniqueSuffix()
         try await admin.query(PostgresQuery(sql: "CREATE DATABASE \(name)"))
         let base = TestEnvironment.databaseURL
-        let url = String(base[..<(base.lastIndex(of: "/") ?? base.endIndex)]) + "/" + name
+        let url = String(base[..<(base.lastIndex(of: "/") ?? base.endIndex)]) + "/" + name + "?connect_timeout=\(connectTimeoutSeconds)"
         let database = ScratchDatabase(name: name, url: url)
         let client = try PostgresClient(configuration: .init(conninfo: url, maxConnections: maxConnections), logger: TestEnvironment.quietLogger)
         do {
