@@ -40,7 +40,7 @@ phase() {
 reset_tables
 # The trail is append-only even for its owner: the benchmark database lifts the guard to empty it.
 psql -c "ALTER TABLE audit_events DISABLE TRIGGER audit_events_no_truncate" -c "ALTER TABLE audit_chain DISABLE TRIGGER audit_chain_no_truncate" \
-  -c "TRUNCATE audit_events, audit_chain, audit_pending" -c "UPDATE audit_chain_head SET last_seq = 0, last_hash = ''" \
+  -c "TRUNCATE audit_events, audit_chain, audit_seal_marks" -c "UPDATE audit_chain_head SET last_seq = 0, last_hash = ''" \
   -c "ALTER TABLE audit_events ENABLE TRIGGER audit_events_no_truncate" -c "ALTER TABLE audit_chain ENABLE TRIGGER audit_chain_no_truncate" >/dev/null
 declare -A total=([post-on]=0 [post-off]=0 [get-on]=0 [get-off]=0) phases=([post-on]=0 [post-off]=0 [get-on]=0 [get-off]=0)
 declare -A cpu=([post-on]=0 [post-off]=0 [get-on]=0 [get-off]=0)
@@ -62,10 +62,10 @@ for mode in $post_order; do
 done
 # The POST phases leave events waiting for the sealer; seal them now, so the GET phases with
 # auditing on do not pay for the POSTs' backlog (the off phases seal nothing).
-psql -c "SELECT audit_seal(10000000)" >/dev/null
-# That seal leaves as many dead queue rows and new links as the POSTs wrote; vacuum them now, or
-# autovacuum does it during the first GET phase and charges it to whichever mode that is.
-psql -c "VACUUM ANALYZE audit_pending, audit_events, audit_chain" >/dev/null
+seal_audit_trail
+# Vacuum and analyze what the POSTs wrote now, or autovacuum does it during the first GET phase
+# and charges it to whichever mode that is.
+psql -c "VACUUM ANALYZE audit_events, audit_chain" >/dev/null
 # Reads of the claims the POST phases stored, 10,000 of them spread over the table.
 psql -c "SELECT id FROM claims TABLESAMPLE SYSTEM (5) LIMIT 10000" >"$WORK/claim-ids.txt"
 export BENCH_IDS_FILE="$WORK/claim-ids.txt"

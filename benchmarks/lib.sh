@@ -52,6 +52,15 @@ reset_tables() {
   sync
   sleep 2
 }
+# Seals every audit event written so far (no load is running): a mark, then rounds until the
+# sealer has passed it.
+seal_audit_trail() {
+  local drawn
+  drawn=$(psql -c "SELECT audit_mark()")
+  until [ "$(psql -c "SELECT audit_seal(100000)" -c "SELECT sealed_through >= $drawn FROM audit_chain_head" | tail -1)" = t ]; do
+    sleep 0.1
+  done
+}
 now_ns() { date +%s%N; }
 # CPU time the whole machine spent busy (user, nice, system, irq, softirq, steal) so far, in
 # clock ticks of /proc/stat. The difference over a phase divided by its requests is the CPU cost

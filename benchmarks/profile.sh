@@ -43,7 +43,7 @@ fi
 if [ "$REQUEST" = get ]; then
   # Claims to read, stored by a POST run; their audit rows sealed, so the reads do not pay for them.
   BENCH_BEARER="$bearer" wrk -t2 -c"$CONNECTIONS" -d20s -s benchmarks/post-claim.lua "http://127.0.0.1:$HTTP_PORT" >/dev/null
-  psql -c "SELECT audit_seal(10000000)" >/dev/null
+  seal_audit_trail
   psql -c "SELECT id FROM claims TABLESAMPLE SYSTEM (5) LIMIT 10000" >"$WORK/claim-ids.txt"
   export BENCH_IDS_FILE="$WORK/claim-ids.txt"
 fi

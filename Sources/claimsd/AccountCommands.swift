@@ -180,9 +180,9 @@ struct AuditVerify: AsyncParsableCommand {
         let configuration = try loadConfiguration(requiringDataKeys: true)
         var intact = true
         try await withAccountStore(configuration) { _, audit in
-            try await audit.seal()
+            try await audit.sealEverything(within: .seconds(10))
             let report = try await audit.verify()
-            let span = report.firstSequence.map { first in "positions \(first)–\(report.lastSequence ?? first)" } ?? "no rows"
+            let span = report.firstSequence.map { first in "\(report.links) links, positions \(first)–\(report.lastSequence ?? first)" } ?? "no links"
             print("audit trail: \(report.sealedRows) sealed rows (\(span)), \(report.unsealedRows) not sealed yet")
             for problem in report.problems { print("BROKEN: \(problem)") }
             intact = report.isIntact

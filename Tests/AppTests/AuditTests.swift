@@ -110,8 +110,15 @@ import Testing
                         detail: #"{"route": "/api/v1/claims", "method": "GET", "reason": "unknown_api_key", "status": 401}"#),
                 ]
                 #expect(rows == expected, "\(rows.map(\.description).joined(separator: "\n"))")
-                let report = try await PostgresAuditStore(client: postgres).verify()
-                #expect(report.isIntact && report.sealedRows == Int64(expected.count) && report.unsealedRows == 0)
+                // The service seals up to the newest usable mark: a transaction still open elsewhere on
+                // the test server may hold a round back, so it is given a few.
+                var report = try await PostgresAuditStore(client: postgres).verify()
+                for _ in 0..<100 where report.unsealedRows > 0 {
+                    try await Task.sleep(for: .milliseconds(50))
+                    await service.seal()
+                    report = try await PostgresAuditStore(client: postgres).verify()
+                }
+                #expect(report.isIntact && report.sealedRows == Int64(expected.count) && report.unsealedRows == 0, "\(report)")
             }
         }
     }

@@ -20,55 +20,107 @@ import Testing
         }
     }
 
-    @Test func appendedRowsAreSealedInOrderAndVerify() async throws {
+    /// The chain's links in position order: `seq after_id–through_id events linked` (a
+    /// single-event link shows as the range of its event), where `linked` says the link's
+    /// previous hash is the hash of the link before it.
+    static func links(_ postgres: PostgresClient) async throws -> [String] {
+        try await postgres.query(
+            """
+            SELECT seq, coalesce(after_id, event_id - 1) AS after_id, coalesce(through_id, event_id) AS through_id, coalesce(events, 1) AS events,
+                   coalesce(previous_hash = lag(hash) OVER (ORDER BY seq), true) AS linked
+            FROM audit_chain ORDER BY seq
+            """
+        ).rows.map {
+            "\(try $0.decode("seq", as: Int64.self)) \(try $0.decode("after_id", as: Int64.self))–\(try $0.decode("through_id", as: Int64.self)) "
+                + "\(try $0.decode("events", as: Int.self)) \(try $0.decode("linked", as: Bool.self))"
+        }
+    }
+
+    @Test func appendedRowsAreSealedInBatchesAndVerify() async throws {
         try await Self.migrated { postgres, store in
             try await store.append([Self.event(1), Self.event(2, outcome: .denied)])
             try await store.append([AuditEvent(actor: .commandLine, action: .userCreate, resourceType: "user", resourceID: nil)])
             var report = try await store.verify()
-            #expect(report.unsealedRows == 3 && report.sealedRows == 0 && report.isIntact)
-            #expect(try await store.seal(limit: 2) == 2)
-            #expect(try await store.seal() == 1)
+            #expect(report.unsealedRows == 3 && report.sealedRows == 0 && report.links == 0 && report.isIntact)
+            // At most two events per link: the first link covers ids 1–2, the next id 3.
+            #expect(try await store.sealEverything(limit: 2) == 3)
             #expect(try await store.seal() == 0)
             report = try await store.verify()
-            #expect(report == AuditChainReport(sealedRows: 3, firstSequence: 1, lastSequence: 3, unsealedRows: 0, oldestUnsealedSeconds: nil, problems: []))
-            // Chain positions follow the ids; each link follows the previous link's hash.
-            let rows = try await postgres.query(
-                """
-                SELECT e.id, c.seq, e.action, e.outcome, c.previous_hash = lag(c.hash) OVER (ORDER BY c.seq) AS linked
-                FROM audit_chain c JOIN audit_events e ON e.id = c.event_id ORDER BY c.seq
-                """
-            ).rows
-            #expect(try rows.map { try $0.decode("id", as: Int64.self) } == [1, 2, 3])
-            #expect(try rows.map { try $0.decode("seq", as: Int64.self) } == [1, 2, 3])
-            #expect(try rows.map { try $0.decode("action", as: String.self) } == ["claim.read", "claim.read", "user.create"])
-            #expect(try rows.map { try $0.decode("outcome", as: String.self) } == ["allowed", "denied", "allowed"])
-            #expect(try rows.dropFirst().allSatisfy { try $0.decode("linked", as: Bool.self) })
+            #expect(report == AuditChainReport(sealedRows: 3, links: 2, firstSequence: 1, lastSequence: 2, unsealedRows: 0, oldestUnsealedSeconds: nil, problems: []))
+            #expect(try await Self.links(postgres) == ["1 0–2 2 true", "2 2–3 1 true"])
+            // Later events go on from the head.
+            try await store.append((4...6).map { Self.event($0) })
+            #expect(try await store.verify().unsealedRows == 3)
+            #expect(try await store.sealEverything() == 3)
+            #expect(try await Self.links(postgres) == ["1 0–2 2 true", "2 2–3 1 true", "3 3–6 3 true"])
+            #expect(try await store.verify().isIntact)
+            // Rounds with nothing new leave no marks behind (once a round finds its mark usable).
+            let marks: PostgresQuery = "SELECT count(*) AS n FROM audit_seal_marks"
+            for _ in 0..<100 {
+                #expect(try await store.seal() == 0)
+                if try await postgres.query(marks).rows.first?.decode("n", as: Int.self) == 0 { break }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            #expect(try await postgres.query(marks).rows.first?.decode("n", as: Int.self) == 0)
         }
     }
 
-    /// Migration 10 lets PostgreSQL inline the row hash (declared STABLE instead of IMMUTABLE);
-    /// a chain sealed before it must verify after it, and sealing must go on from it.
-    @Test func aChainSealedBeforeMigration10VerifiesAfterIt() async throws {
+    /// A mark read after its transaction had already taken an id could be passed by a writer
+    /// whose id it counted; the database refuses it.
+    @Test func aMarkMustBeTheFirstThingOfItsTransaction() async throws {
+        try await Self.migrated { postgres, _ in
+            await #expect {
+                try await postgres.withTransaction { connection in
+                    try await connection.query("INSERT INTO audit_seal_marks (xid, bound) VALUES ('1', 0)")
+                    try await connection.query("SELECT audit_mark()")
+                }
+            } throws: { error in
+                "\(error)".contains("must run first in a transaction of its own")
+            }
+        }
+    }
+
+    /// A chain sealed one link per event (migrations 6–10) must verify after migration 11, with
+    /// the events still queued then sealed by it, and batch sealing must go on from its head.
+    @Test func aChainSealedBeforeMigration11VerifiesAfterIt() async throws {
         try await ScratchDatabase.with { postgres, _ in
-            _ = try await Migrator(client: postgres, migrations: Migration.bundled.filter { $0.version <= 9 }, logger: TestEnvironment.quietLogger).migrate()
+            let upTo = { (version: Int) in
+                Migrator(client: postgres, migrations: Migration.bundled.filter { $0.version <= version }, logger: TestEnvironment.quietLogger)
+            }
+            _ = try await upTo(9).migrate()
             let store = PostgresAuditStore(client: postgres)
+            let sealQueued = "SELECT audit_seal(10000) AS sealed"
             try await store.append((1...5).map { Self.event($0) })
-            #expect(try await store.seal() == 5)
+            #expect(try await postgres.query(PostgresQuery(sql: sealQueued)).rows.first?.decode("sealed", as: Int.self) == 5)
             let volatility = "SELECT provolatile::text AS v FROM pg_proc WHERE proname = 'audit_row_hash'"
             #expect(try await postgres.query(PostgresQuery(sql: volatility)).rows.first?.decode("v", as: String.self) == "i")
-            _ = try await Migrator(client: postgres, logger: TestEnvironment.quietLogger).migrate()
+            _ = try await upTo(10).migrate()
             #expect(try await postgres.query(PostgresQuery(sql: volatility)).rows.first?.decode("v", as: String.self) == "s")
-            try await store.append((6...8).map { Self.event($0) })
-            #expect(try await store.seal() == 3)
-            let report = try await store.verify()
-            #expect(report == AuditChainReport(sealedRows: 8, firstSequence: 1, lastSequence: 8, unsealedRows: 0, oldestUnsealedSeconds: nil, problems: []))
+            try await store.append((6...7).map { Self.event($0) })
+            #expect(try await postgres.query("SELECT audit_seal(1) AS sealed").rows.first?.decode("sealed", as: Int.self) == 1)
+            // Event 7 is still queued when migration 11 runs: it is sealed by it, one link of its own.
+            _ = try await upTo(11).migrate()
+            #expect(try await postgres.query("SELECT to_regclass('audit_pending') IS NULL AS gone").rows.first?.decode("gone", as: Bool.self) == true)
+            var report = try await store.verify()
+            #expect(report == AuditChainReport(sealedRows: 7, links: 7, firstSequence: 1, lastSequence: 7, unsealedRows: 0, oldestUnsealedSeconds: nil, problems: []))
+            try await store.append((8...10).map { Self.event($0) })
+            #expect(try await store.sealEverything() == 3)
+            report = try await store.verify()
+            #expect(report == AuditChainReport(sealedRows: 10, links: 8, firstSequence: 1, lastSequence: 8, unsealedRows: 0, oldestUnsealedSeconds: nil, problems: []))
+            #expect(try await Self.links(postgres).last == "8 7–10 3 true")
+            // A single-event link changed behind the guard is still found.
+            let partition = try #require(
+                try await postgres.query("SELECT tableoid::regclass::text AS name FROM audit_events LIMIT 1").rows.first?.decode("name", as: String.self))
+            try await postgres.query(PostgresQuery(sql: "ALTER TABLE \(partition) DISABLE TRIGGER USER"))
+            try await postgres.query("UPDATE audit_events SET outcome = 'denied' WHERE id = 3")
+            #expect(try await store.verify().problems == [AuditChainProblem(kind: .altered, sequence: 3, id: 3)])
         }
     }
 
     @Test func theDatabaseRefusesUpdateDeleteAndTruncate() async throws {
         try await Self.migrated { postgres, store in
             try await store.append([Self.event(1), Self.event(2)])
-            try await store.seal(limit: 1)
+            try await store.sealEverything(limit: 1)
             for statement in [
                 "UPDATE audit_events SET outcome = 'denied' WHERE id = 1",
                 "UPDATE audit_events SET outcome = 'denied' WHERE id = 2",
@@ -92,7 +144,8 @@ import Testing
     @Test func changesBehindTheTriggersBackBreakTheChain() async throws {
         try await Self.migrated { postgres, store in
             try await store.append((1...6).map { Self.event($0) })
-            try await store.seal()
+            // Three links: ids 1–2, 3–4 and 5–6.
+            try await store.sealEverything(limit: 2)
             // Someone who owns the tables switches the guards off on the partitions holding the rows.
             for table in ["audit_events", "audit_chain"] {
                 let partition = try #require(
@@ -101,32 +154,57 @@ import Testing
             }
 
             try await postgres.query("UPDATE audit_events SET outcome = 'denied' WHERE id = 2")
-            #expect(try await store.verify().problems == [AuditChainProblem(kind: .altered, sequence: 2, id: 2)])
-
-            try await postgres.query("DELETE FROM audit_events WHERE id = 4")
-            #expect(try await store.verify().problems == [AuditChainProblem(kind: .altered, sequence: 2, id: 2), AuditChainProblem(kind: .removed, sequence: 4, id: 4)])
-
-            // A link removed with its event leaves a gap; the newest links removed leave the head behind.
-            try await postgres.query("DELETE FROM audit_chain WHERE seq = 4")
-            try await postgres.query("DELETE FROM audit_events WHERE id = 6")
-            try await postgres.query("DELETE FROM audit_chain WHERE seq = 6")
-            let report = try await store.verify()
-            #expect(
-                report.problems == [
-                    AuditChainProblem(kind: .altered, sequence: 2, id: 2), AuditChainProblem(kind: .missing, sequence: 4, id: nil),
-                    AuditChainProblem(kind: .truncated, sequence: 6, id: nil),
-                ], "\(report.problems)")
-            #expect(report.problems.map(\.description).joined(separator: "\n").contains("was changed after it was sealed"))
+            var report = try await store.verify()
+            #expect(report.problems == [AuditChainProblem(kind: .batchAltered, sequence: 1, id: nil, ids: 1...2)])
+            #expect(report.problems.first?.description == "the events sealed at chain position 1 (ids 1–2 of one month) were changed, removed or added to after sealing")
 
             // A link whose hash is recomputed to match the changed event still breaks the link after it.
             try await postgres.query(
-                "UPDATE audit_chain c SET hash = audit_row_hash(c.previous_hash, c.seq, e) FROM audit_events e WHERE e.id = c.event_id AND c.seq = 2")
-            #expect(try await store.verify().problems.first == AuditChainProblem(kind: .relinked, sequence: 3, id: 3))
+                """
+                UPDATE audit_chain c SET hash = (SELECT b.hash FROM audit_batch_hash(c.previous_hash, c.seq, c.event_at, c.after_id, c.through_id) b)
+                WHERE c.seq = 1
+                """)
+            #expect(try await store.verify().problems == [AuditChainProblem(kind: .relinked, sequence: 2, id: nil, ids: 3...4)])
 
-            // An event taken off the sealing queue is found too.
-            try await store.append([Self.event(7)])
-            try await postgres.query("DELETE FROM audit_pending")
-            #expect(try await store.verify().problems.last == AuditChainProblem(kind: .unqueued, sequence: 0, id: 7))
+            // An event removed from a link's range breaks that link.
+            try await postgres.query("DELETE FROM audit_events WHERE id = 4")
+            #expect(try await store.verify().problems == [AuditChainProblem(kind: .batchAltered, sequence: 2, id: nil, ids: 3...4)])
+
+            // A link removed leaves a gap, and its remaining event in no link.
+            try await postgres.query("DELETE FROM audit_chain WHERE seq = 2")
+            #expect(
+                try await store.verify().problems == [AuditChainProblem(kind: .missing, sequence: 2, id: nil), AuditChainProblem(kind: .unlinked, sequence: 0, id: 3)])
+
+            // The newest link removed with its events leaves the head behind.
+            try await postgres.query("DELETE FROM audit_events WHERE id = 6")
+            try await postgres.query("DELETE FROM audit_chain WHERE seq = 3")
+            report = try await store.verify()
+            #expect(
+                report.problems == [
+                    AuditChainProblem(kind: .truncated, sequence: 3, id: nil), AuditChainProblem(kind: .unlinked, sequence: 0, id: 3),
+                    AuditChainProblem(kind: .unlinked, sequence: 0, id: 5),
+                ], "\(report.problems)")
+        }
+    }
+
+    /// Events inserted behind the sealer with ids it has passed — plain INSERTs, which the
+    /// guards allow — are found: in a sealed month's range they break its link, in a month
+    /// without a link there they are in no link.
+    @Test func eventsAddedBelowTheSealedPositionAreFound() async throws {
+        try await Self.migrated { postgres, store in
+            try await store.append([Self.event(1), Self.event(2)])
+            try await store.sealEverything()
+            #expect(try await store.verify().isIntact)
+            try await postgres.query(
+                """
+                INSERT INTO audit_events (id, at, principal, action, outcome)
+                VALUES (1, '2020-01-15T10:00:00Z', 'api_key:forger', 'claim.read', 'allowed'),
+                       (2, now() - interval '1 microsecond', 'api_key:forger', 'claim.read', 'allowed')
+                """)
+            let report = try await store.verify()
+            #expect(
+                report.problems == [AuditChainProblem(kind: .batchAltered, sequence: 1, id: nil, ids: 1...2), AuditChainProblem(kind: .unlinked, sequence: 0, id: 1)],
+                "\(report.problems)")
         }
     }
 
@@ -140,7 +218,8 @@ import Testing
                     PostgresQuery(sql: "CREATE TABLE \(table)_y2020m01 PARTITION OF \(table) FOR VALUES FROM ('2020-01-01T00:00:00Z') TO ('2020-02-01T00:00:00Z')"))
             }
             try await store.append([Self.event(1, at: "2020-01-15T10:00:00Z"), Self.event(2)])
-            try await store.seal()
+            // One link per month: January 2020 at position 1, this month at 2.
+            try await store.sealEverything()
             #expect(try await store.dropPartitions(olderThan: 100 * 365 * 86_400).isEmpty)
             #expect(try await store.dropPartitions(olderThan: 365 * 86_400) == ["audit_events_y2020m01"])
             let left = try await postgres.query("SELECT resource_id FROM audit_events").rows.map { try $0.decode("resource_id", as: String.self) }

@@ -142,7 +142,8 @@ public struct AuditService: Service {
         return total
     }
 
-    /// Seals every written row into the chain.
+    /// Seals what was written into the chain, in links of up to 10,000 events. An event
+    /// written during a round is sealed by a later one (see ``PostgresAuditStore/seal(limit:)``).
     public func seal() async {
         do {
             while true {
