@@ -233,11 +233,14 @@ let package = Package(
             swiftSettings: strict
         ),
 
+        // The operations console's page: layout and sparklines, no I/O.
+        .target(name: "OpsConsole", resources: [.embedInCode("ops.css")], swiftSettings: strict),
+
         // The service: configuration, HTTP wiring, lifecycle.
         .target(
             name: "App",
             dependencies: [
-                "Pooling", "Postgres", "Redis", "Journal", "Access", "AccountStore", "AuditTrail", "Claims", "ClaimStore", "DataProtection", "EncryptedColumns", "ServerTLS", "Schema", "Digests", "CircuitBreaking", "JSONText", "Ranking", "RateLimiting", "TimeSeries", "Scraping", "PromQL", "Alerting", "AlertDelivery", "OutboundHTTP", "ServiceManager",
+                "Pooling", "Postgres", "Redis", "Journal", "Access", "AccountStore", "AuditTrail", "Claims", "ClaimStore", "DataProtection", "EncryptedColumns", "ServerTLS", "Schema", "Digests", "CircuitBreaking", "JSONText", "Ranking", "RateLimiting", "TimeSeries", "Scraping", "PromQL", "Alerting", "AlertDelivery", "OutboundHTTP", "ServiceManager", "OpsConsole",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
@@ -300,6 +303,7 @@ let package = Package(
         .testTarget(name: "PoolingTests", dependencies: ["Pooling"], swiftSettings: strict),
         .testTarget(name: "ClaimsTests", dependencies: ["Claims", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "JSONTextTests", dependencies: ["JSONText"], swiftSettings: strict),
+        .testTarget(name: "OpsConsoleTests", dependencies: ["OpsConsole"], swiftSettings: strict),
         .testTarget(name: "TimeSeriesTests", dependencies: ["TimeSeries", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "PromQLTests", dependencies: ["PromQL", "TimeSeries", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "AlertingTests", dependencies: ["Alerting", "AlertDelivery", "Digests", "OutboundHTTP", "PromQL", "TimeSeries", "TestSupport", .product(name: "Metrics", package: "swift-metrics"), .product(name: "Logging", package: "swift-log")], swiftSettings: strict),

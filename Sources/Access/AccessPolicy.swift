@@ -22,6 +22,8 @@ public enum Permission: String, Sendable, CaseIterable, CustomStringConvertible 
     case manageAccounts = "accounts.manage"
     /// Read the audit trail.
     case readAudit = "audit.read"
+    /// Use the operations console (`/ops`).
+    case operateConsole = "operations.console"
 
     public var description: String { rawValue }
 }
@@ -99,6 +101,7 @@ public enum AccessPolicy {
         case .readAccounts: [.admin, .auditor]
         case .manageAccounts: [.admin]
         case .readAudit: [.admin, .auditor]
+        case .operateConsole: [.admin]
         }
     }
 

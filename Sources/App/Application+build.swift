@@ -189,6 +189,10 @@ public func buildRouter(
         QueryRoutes(store: timeSeries.store, engine: timeSeries.engine, targets: timeSeries.targets, executor: timeSeries.executor).register(on: routes)
     }
     if let alerting { RuleRoutes(runtime: alerting).register(on: routes) }
+    OpsRoutes(
+        readiness: dependencies.readiness, repository: repository, ranking: dependencies.rankingCache(), redisGuard: dependencies.redisGuard,
+        timeSeries: timeSeries, alerting: alerting, authentication: access.mode
+    ).register(on: routes)
     // Last: it sees only requests no route took (see the middleware).
     router.add(middleware: MethodNotAllowedMiddleware(routes: router.routes))
     return router

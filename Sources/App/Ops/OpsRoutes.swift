@@ -1,0 +1,201 @@
+import AlertDelivery
+import Alerting
+public import ClaimStore
+import CircuitBreaking
+import Foundation
+import HTTPTypes
+import Hummingbird
+import OpsConsole
+import PromQL
+import Ranking
+import TimeSeries
+
+/// `GET /ops`: the operations console, one server-rendered page (see ``OpsPage``), and its
+/// stylesheet. It needs the `operations.console` permission (admin).
+///
+/// Every section is read on its own: a dependency that cannot answer leaves its section with
+/// the reason and the rest of the page as it is, so the page is most useful exactly when
+/// something is down.
+struct OpsRoutes<Repository: ClaimRepository>: Sendable {
+    let readiness: ReadinessChecker
+    let repository: Repository
+    let ranking: RankingCache
+    let redisGuard: CallGuard
+    let timeSeries: TimeSeriesSettings?
+    let alerting: AlertingRuntime?
+    let authentication: AuthMode
+    let started = Date()
+
+    /// How far back the sparklines reach, and their step.
+    static var window: Int64 { 3_600_000 }
+    static var step: Int64 { 60_000 }
+
+    func register(on router: SecuredRoutes) {
+        router.get("ops", requires: .permission(.operateConsole)) { request, _ in
+            let refresh = request.uri.queryParameters.get("refresh") != "off"
+            let page = await page(now: Self.milliseconds(Date()), refreshSeconds: refresh ? 30 : 0)
+            var headers = HTTPFields()
+            headers[.contentType] = "text/html; charset=utf-8"
+            headers[.cacheControl] = "no-store"
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: page.html())))
+        }
+        router.get("ops/assets/ops.css", requires: .open) { _, _ in
+            var headers = HTTPFields()
+            headers[.contentType] = "text/css; charset=utf-8"
+            headers[.cacheControl] = "max-age=3600"
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: OpsAssets.stylesheet)))
+        }
+    }
+
+    /// Gathers the page's facts as of `now` (milliseconds since the epoch).
+    func page(now: Int64, refreshSeconds: Int = 30) async -> OpsPage {
+        var problems: [String] = []
+        async let checks = readiness.check()
+        async let providers = topProviders()
+        async let feed = feedHead()
+        let (indicators, relay) = await monitoring(now: now)
+        let (alerts, alertsNote) = alertRows()
+        let (rows, source) = await providers
+        let head: OpsPage.FeedHead?
+        switch await feed {
+        case .success(let value): head = value
+        case .failure(let error):
+            head = nil
+            problems.append("payments feed: \(error)")
+        }
+        if rows.isEmpty, source.hasPrefix("unavailable") { problems.append("top providers: \(source)") }
+        let dependencies = await checks.sorted { $0.key < $1.key }.map { name, status in
+            OpsPage.Dependency(name: name, isUp: status.isUp, isRequired: status.required, latencyMs: status.latencyMs, error: status.error)
+        }
+        return OpsPage(
+            build: .init(
+                version: ClaimsdBuild.version, revision: ClaimsdBuild.revision, instance: ProcessInfo.processInfo.hostName,
+                startedAt: Self.milliseconds(started), now: now, authentication: authentication.rawValue),
+            dependencies: dependencies, indicators: indicators, relay: relay, alerts: alerts, alertsNote: alertsNote, providers: rows,
+            providersSource: source, feedHead: head, problems: problems, refreshSeconds: refreshSeconds)
+    }
+
+    /// The indicators' last hour and the relay's state, from the built-in store.
+    func monitoring(now: Int64) async -> ([OpsPage.Indicator], OpsPage.Relay) {
+        let start = now - Self.window
+        guard let timeSeries else {
+            let off = OpsIndicator.all.map { indicator in
+                OpsPage.Indicator(
+                    id: indicator.id, title: indicator.title, current: nil, history: Sparkline(points: [], start: start, end: now, step: Self.step),
+                    query: indicator.query, error: "the built-in time-series store is off (CLAIMS_TSDB=off)")
+            }
+            return (off, OpsPage.Relay(isLeader: nil, lagEvents: nil, lagSeconds: nil))
+        }
+        let (store, engine) = (timeSeries.store, timeSeries.engine)
+        // Evaluation runs off the cooperative threads, like the query API's.
+        return await timeSeries.executor.run {
+            let indicators = OpsIndicator.all.map { indicator -> OpsPage.Indicator in
+                var points: [Sparkline.Point] = []
+                var failure: String?
+                do {
+                    if case .matrix(let series) = try engine.rangeQuery(indicator.query, start: start, end: now, step: Self.step, storage: store),
+                        let first = series.first
+                    {
+                        points = first.samples.map { Sparkline.Point(time: $0.timestamp, value: $0.value) }
+                    }
+                } catch {
+                    failure = "\(error)"
+                }
+                let latest = points.last { $0.value.isFinite && now - $0.time <= 5 * 60_000 }
+                return OpsPage.Indicator(
+                    id: indicator.id, title: indicator.title, current: latest.map { indicator.format($0.value) },
+                    history: Sparkline(points: points, start: start, end: now, step: Self.step), query: indicator.query, error: failure)
+            }
+            func latest(_ query: String) -> Double? {
+                guard case .vector(let samples) = try? engine.instantQuery(query, at: now, storage: store) else { return nil }
+                return samples.first?.value
+            }
+            let relay = OpsPage.Relay(
+                isLeader: latest("max(claimsd_relay_leader)").map { $0 >= 1 }, lagEvents: latest("max(claimsd_outbox_lag_events)"),
+                lagSeconds: latest("max(claimsd_outbox_lag_seconds)"))
+            return (indicators, relay)
+        }
+    }
+
+    /// Pending and firing alerts with their last notification, or why there are none to show.
+    func alertRows() -> ([OpsPage.Alert], String?) {
+        guard let alerting else { return ([], "alerting is off: no rule files are loaded (CLAIMS_RULE_FILES)") }
+        let deliveries = alerting.notifier.deliveries
+        var rows: [OpsPage.Alert] = []
+        for group in alerting.manager.groups {
+            for rule in group.alertingRules {
+                for alert in rule.alerts where alert.state != .inactive {
+                    let delivery = deliveries.last(for: alert.labels).map { delivery in
+                        "\(OpsPage.utc(delivery.time)) to \(delivery.receiver): " + (delivery.error.map { "failed (\($0))" } ?? "delivered")
+                    }
+                    rows.append(
+                        OpsPage.Alert(
+                            state: alert.state.rawValue, name: alert.labels["alertname"] ?? rule.definition.name,
+                            labels: alert.labels.filter { $0.name != "alertname" }.map { (name: $0.name, value: $0.value) },
+                            summary: alert.annotations["summary"], description: alert.annotations["description"], runbook: alert.annotations["runbook_url"],
+                            activeSince: alert.activeAt, value: alert.valueText, lastDelivery: delivery))
+                }
+            }
+        }
+        return (rows, alerting.manager.groups.isEmpty ? "no rule groups are loaded" : nil)
+    }
+
+    /// The top ten from Redis (or memory), else from PostgreSQL, and where they came from.
+    func topProviders() async -> ([OpsPage.Provider], String) {
+        func rows(_ totals: [ProviderTotal]) -> [OpsPage.Provider] {
+            totals.enumerated().map { OpsPage.Provider(rank: $0.offset + 1, npi: $0.element.providerNPI, netFee: "\($0.element.netFee)", claims: $0.element.claims) }
+        }
+        let cache = ranking
+        let fallback: String
+        do {
+            if let ranked = try await redisGuard.run({ try await cache.top(10) }) { return (rows(ranked.totals), "redis") }
+            fallback = "postgresql (the Redis ranking is being rebuilt)"
+        } catch {
+            fallback = "postgresql (Redis did not answer: \(error))"
+        }
+        do {
+            return (rows(try await repository.topProviders(limit: 10)), fallback)
+        } catch {
+            return ([], "unavailable: \(error)")
+        }
+    }
+
+    /// The payments feed's newest event.
+    func feedHead() async -> Result<OpsPage.FeedHead?, any Error> {
+        do {
+            let latest = try await repository.outboxPosition(after: .max).latestSequence
+            guard latest > 0, let event = try await repository.events(after: latest - 1, limit: 1).first else { return .success(nil) }
+            return .success(OpsPage.FeedHead(sequence: event.sequence, writtenAt: event.createdAt))
+        } catch {
+            return .failure(error)
+        }
+    }
+
+    static func milliseconds(_ date: Date) -> Int64 { Int64((date.timeIntervalSince1970 * 1000).rounded()) }
+}
+
+/// A figure the console draws with an hour of history: its id, title, PromQL, and how a value
+/// reads.
+struct OpsIndicator: Sendable {
+    let id: String
+    let title: String
+    let query: String
+    let format: @Sendable (Double) -> String
+
+    static let all: [OpsIndicator] = [
+        OpsIndicator(id: "request_rate", title: "Requests", query: "sum(rate(claimsd_http_requests_total[5m]))") { OpsPage.decimal($0, digits: 1) + "/s" },
+        OpsIndicator(
+            id: "error_ratio", title: "Server errors",
+            query: #"sum(rate(claimsd_http_requests_total{status=~"5.."}[5m])) / sum(rate(claimsd_http_requests_total[5m]))"#
+        ) { OpsPage.decimal($0 * 100, digits: 2) + " %" },
+        OpsIndicator(
+            id: "latency_p99", title: "p99 latency", query: "histogram_quantile(0.99, sum by (le) (rate(claimsd_http_request_duration_seconds_bucket[5m])))"
+        ) { OpsPage.decimal($0 * 1000, digits: 1) + " ms" },
+        OpsIndicator(
+            id: "claims_accepted", title: "Claims accepted", query: #"sum(rate(claimsd_claims_received_total{outcome="accepted"}[5m])) * 60"#
+        ) { OpsPage.decimal($0, digits: 1) + "/min" },
+        OpsIndicator(
+            id: "claims_rejected", title: "Claims rejected", query: #"sum(rate(claimsd_claims_received_total{outcome="rejected"}[5m])) * 60"#
+        ) { OpsPage.decimal($0, digits: 1) + "/min" },
+    ]
+}

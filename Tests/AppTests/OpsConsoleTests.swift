@@ -1,0 +1,159 @@
+import Access
+import Alerting
+import ClaimStore
+@testable import App
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import Postgres
+import PromQL
+import Schema
+import TestSupport
+import Testing
+import TimeSeries
+
+/// The operations console against real PostgreSQL and Redis, an in-memory store holding an hour
+/// of claimsd's series with a known shape, and real rules.
+@Suite struct OpsConsoleTests {
+    /// Counters scraped every 15 s for 70 minutes up to `now`: requests at 1/s until 30 minutes
+    /// ago and 3/s since, server errors at 0.1/s, claims accepted at 0.5/s and rejected at
+    /// 0.05/s, every request faster than 100 ms; this instance leads the relay, 2 events behind.
+    static func hourOfSeries(until now: Int64) -> [(labels: Labels, samples: [Sample])] {
+        let change = now - 30 * 60_000
+        let times = stride(from: now - 70 * 60_000, through: now, by: 15_000).map { $0 }
+        func counter(_ slope: (Int64) -> Double) -> [Sample] {
+            var total = 0.0
+            var previous = times[0]
+            return times.map { time in
+                total += slope(time) * Double(time - previous) / 1000
+                previous = time
+                return Sample(time, total)
+            }
+        }
+        let requests = counter { $0 <= change ? 1 : 3 }
+        let errors = counter { _ in 0.1 }
+        let all = zip(requests, errors).map { Sample($0.timestamp, $0.value + $1.value) }
+        func series(_ name: String, _ labels: [String: String], _ samples: [Sample]) -> (labels: Labels, samples: [Sample]) {
+            (Labels(labels.merging(["__name__": name, "job": "claimsd", "instance": "127.0.0.1:8000"]) { a, _ in a }), samples)
+        }
+        let gauge = { (value: Double) in times.map { Sample($0, value) } }
+        return [
+            series("claimsd_http_requests_total", ["route": "/api/v1/claims", "method": "POST", "status": "201"], requests),
+            series("claimsd_http_requests_total", ["route": "/api/v1/claims", "method": "POST", "status": "500"], errors),
+            series("claimsd_http_request_duration_seconds_bucket", ["route": "/api/v1/claims", "method": "POST", "le": "0.1"], all),
+            series("claimsd_http_request_duration_seconds_bucket", ["route": "/api/v1/claims", "method": "POST", "le": "+Inf"], all),
+            series("claimsd_claims_received_total", ["channel": "api", "outcome": "accepted"], counter { _ in 0.5 }),
+            series("claimsd_claims_received_total", ["channel": "api", "outcome": "rejected"], counter { _ in 0.05 }),
+            series("claimsd_relay_leader", [:], gauge(1)),
+            series("claimsd_outbox_lag_events", [:], gauge(2)),
+            series("claimsd_outbox_lag_seconds", [:], gauge(1.5)),
+        ]
+    }
+
+    static let rules = """
+        groups:
+          - name: ops-console
+            rules:
+              - alert: ClaimsRejected
+                expr: sum(rate(claimsd_claims_received_total{outcome="rejected"}[5m])) > 0
+                labels: { severity: ticket }
+                annotations:
+                  summary: Claims are being rejected
+                  runbook_url: https://runbooks.example/claims-rejected
+              - alert: ClaimsRejectedForLong
+                expr: sum(rate(claimsd_claims_received_total{outcome="rejected"}[5m])) > 0
+                for: 10m
+                annotations:
+                  summary: Claims have been rejected for ten minutes
+                  runbook_url: "javascript:alert(1)"
+        """
+
+    @Test func thePageShowsTheStoreTheAlertsTheRankingAndTheFeed() async throws {
+        try await ScratchDatabase.with { postgres, database in
+            _ = try await Migrator(client: postgres, logger: TestEnvironment.quietLogger).migrate()
+            let dependencies = try makeDependencies(databaseURL: database.url, redisURL: TestEnvironment.redisURL)
+            let now = Int64((Date().timeIntervalSince1970 * 1000).rounded())
+            let store = TimeSeriesStore()
+            #expect(store.importSamples(Self.hourOfSeries(until: now)).refused.isEmpty)
+            let timeSeries = TimeSeriesSettings(store: store)
+            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("ops-console-\(TestEnvironment.uniqueSuffix())").path
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            try Self.rules.write(toFile: directory + "/rules.yml", atomically: true, encoding: .utf8)
+            var configuration = ServiceConfiguration()
+            configuration.ruleFiles = [directory + "/rules.yml"]
+            let alerting = AlertingRuntime(configuration: configuration, timeSeries: timeSeries, factory: dependencies.telemetry.factory, logger: TestEnvironment.quietLogger)
+            try await alerting.reload()
+            let context = RuleContext(engine: timeSeries.engine, storage: store)
+            for group in alerting.manager.groups { _ = group.evaluate(at: now, context: context, options: RuleEvaluationOptions(), append: { _ in }) }
+
+            let admin = try await TestAccess.apiKey(postgres, role: .admin)
+            let provider = try await TestAccess.apiKey(postgres, role: .provider, scope: Scope(npis: [AuditTests.npiA]))
+            let router = buildRouter(
+                dependencies: dependencies, access: try await TestAccess.settings(), traffic: TrafficSettings(rateLimits: []), timeSeries: timeSeries,
+                alerting: alerting)
+            try await Application(router: router).test(.router) { client in
+                func send(_ method: HTTPRequest.Method, _ uri: String, key: String?, body: String? = nil) async throws -> TestResponse {
+                    var headers: HTTPFields = [.contentType: "application/json"]
+                    if let key { headers[.authorization] = "Bearer " + key }
+                    return try await client.execute(uri: uri, method: method, headers: headers, body: body.map { ByteBuffer(string: $0) })
+                }
+                // Two claims for provider A, one for B: A ranks first.
+                for (npi, subscriber) in [(AuditTests.npiA, "S-1"), (AuditTests.npiA, "S-2"), (AuditTests.npiB, "S-3")] {
+                    #expect(try await send(.post, "/api/v1/claims", key: admin, body: AccessMatrixTests.claimJSON(npi: npi, subscriber: subscriber)).status == .created)
+                }
+                #expect(try await send(.get, "/ops", key: nil).status == .unauthorized)
+                #expect(try await send(.get, "/ops", key: provider).status == .forbidden)
+                let stylesheet = try await send(.get, "/ops/assets/ops.css", key: nil)
+                #expect(stylesheet.status == .ok && stylesheet.headers[.contentType] == "text/css; charset=utf-8" && String(buffer: stylesheet.body).contains("svg.sparkline"))
+
+                let response = try await send(.get, "/ops", key: admin)
+                #expect(response.status == .ok && response.headers[.contentType] == "text/html; charset=utf-8")
+                #expect(response.headers[.cacheControl] == "no-store" && response.headers[.contentSecurityPolicy]?.contains("default-src 'none'") == true)
+                let html = String(buffer: response.body)
+                // Dependencies and the relay.
+                #expect(html.contains("data-status=\"ok\"") && html.contains("data-dependency=\"postgresql\"") && html.contains("data-dependency=\"redis\""))
+                #expect(html.contains("this instance") && html.contains("2 events, oldest 1.5 s"))
+                // The feed's newest event is the third claim's.
+                let newest = try #require(try await postgres.query("SELECT max(sequence) AS s FROM outbox_events").rows.first?.decode("s", as: Int64.self))
+                #expect(html.contains("newest event \(newest),"))
+                // The indicators' current values.
+                for (indicator, value) in [
+                    ("request_rate", "3.1/s"), ("error_ratio", "3.23 %"), ("latency_p99", "99.0 ms"), ("claims_accepted", "30.0/min"), ("claims_rejected", "3.0/min"),
+                ] {
+                    #expect(Self.figure(indicator, in: html)?.contains("<span class=\"current\">\(value)</span>") == true, "\(indicator) shows \(value)")
+                }
+                // Alerts: one firing with its runbook linked, one pending whose runbook is not a web link.
+                #expect(html.contains("1 firing, 1 pending"))
+                #expect(html.contains("data-alert=\"ClaimsRejected\" data-alert-state=\"firing\"") && html.contains("href=\"https://runbooks.example/claims-rejected\""))
+                #expect(html.contains("data-alert=\"ClaimsRejectedForLong\" data-alert-state=\"pending\"") && !html.contains("javascript:"))
+                #expect(html.contains("severity=ticket") && html.contains("Claims are being rejected"))
+                // The ranking, from PostgreSQL while no relay has built it in Redis.
+                let first = try #require(html.range(of: "data-provider=\"\(AuditTests.npiA)\""))
+                let second = try #require(html.range(of: "data-provider=\"\(AuditTests.npiB)\""))
+                #expect(first.lowerBound < second.lowerBound)
+                #expect(html.contains("from postgresql"))
+            }
+
+            // The request sparkline's shape at a fixed time: low (1.1/s) for the first half hour,
+            // high (3.1/s) from five minutes after the change on; x is 4 units a minute.
+            let routes = OpsRoutes(
+                readiness: dependencies.readiness, repository: PostgresClaimRepository(client: postgres, cipher: TestEnvironment.cipher),
+                ranking: dependencies.rankingCache(), redisGuard: dependencies.redisGuard, timeSeries: timeSeries, alerting: alerting, authentication: .required)
+            let page = await routes.page(now: now)
+            let requests = try #require(page.indicators.first { $0.id == "request_rate" })
+            let path = requests.history.pathData
+            #expect(path.hasPrefix("M0 39 L4 39"), "\(path)")
+            #expect(path.contains("L116 39 L120 39") && path.contains("L140 1 L144 1"), "\(path)")
+            #expect(path.hasSuffix("L236 1 L240 1"), "\(path)")
+            #expect(requests.history.points.count == 61)
+        }
+    }
+
+    /// The `<figure>` of one indicator.
+    static func figure(_ id: String, in html: String) -> Substring? {
+        guard let start = html.range(of: "data-indicator=\"\(id)\""), let end = html[start.upperBound...].range(of: "</figure>") else { return nil }
+        return html[start.lowerBound..<end.upperBound]
+    }
+}
