@@ -1,7 +1,8 @@
 /// A small line chart of one series over a time window, drawn as inline SVG on the server.
 ///
-/// Points are placed by time between `start` and `end`, and by value between the lowest and the
-/// highest value shown (a flat series is drawn across the middle). Where the series has no
+/// Points are placed by time between `start` and `end`, and by value on a scale from zero to the
+/// highest value shown (or from the lowest, for a series that goes below zero), so a steady rate
+/// reads as steady rather than as its rounding noise blown up to full height. Where the series has no
 /// point for more than one step — a scrape missed, claimsd was down — the line breaks instead of
 /// bridging the gap. Non-finite values (NaN from a ratio of zero rates) are gaps too.
 public struct Sparkline: Sendable, Equatable {
@@ -34,7 +35,8 @@ public struct Sparkline: Sendable, Equatable {
         self.height = height
     }
 
-    /// The finite values' range, or nil when there is none.
+    /// The scale: from the lowest finite value or zero, whichever is lower, to the highest or
+    /// zero, whichever is higher; nil when no value is finite.
     public var valueRange: ClosedRange<Double>? {
         var lowest = Double.infinity
         var highest = -Double.infinity
@@ -42,7 +44,7 @@ public struct Sparkline: Sendable, Equatable {
             lowest = min(lowest, point.value)
             highest = max(highest, point.value)
         }
-        return lowest <= highest ? lowest...highest : nil
+        return lowest <= highest ? min(lowest, 0)...max(highest, 0) : nil
     }
 
     /// The path's `d` attribute: `M` starts each unbroken run of points, `L` continues it.
@@ -61,12 +63,8 @@ public struct Sparkline: Sendable, Equatable {
                 continue
             }
             let x = Double(point.time - start) / span * width
-            let y: Double
-            if range.upperBound > range.lowerBound {
-                y = inset + (range.upperBound - point.value) / (range.upperBound - range.lowerBound) * drawable
-            } else {
-                y = height / 2
-            }
+            // Everything zero lies on the bottom line.
+            let y = range.upperBound > range.lowerBound ? inset + (range.upperBound - point.value) / (range.upperBound - range.lowerBound) * drawable : height - inset
             let continues = previous.map { point.time - $0 <= step } ?? false
             if !d.isEmpty { d += " " }
             d += (continues ? "L" : "M") + Self.number(x) + " " + Self.number(y)

@@ -136,18 +136,60 @@ import TimeSeries
                 #expect(html.contains("from postgresql"))
             }
 
-            // The request sparkline's shape at a fixed time: low (1.1/s) for the first half hour,
-            // high (3.1/s) from five minutes after the change on; x is 4 units a minute.
+            // The request sparkline's shape at a fixed time: 1.1/s for the first half hour (at 25.5
+            // on a scale from 0 to 3.1), 3.1/s (the top) from five minutes after the change on; x
+            // is 4 units a minute.
             let routes = OpsRoutes(
                 readiness: dependencies.readiness, repository: PostgresClaimRepository(client: postgres, cipher: TestEnvironment.cipher),
                 ranking: dependencies.rankingCache(), redisGuard: dependencies.redisGuard, timeSeries: timeSeries, alerting: alerting, authentication: .required)
             let page = await routes.page(now: now)
             let requests = try #require(page.indicators.first { $0.id == "request_rate" })
             let path = requests.history.pathData
-            #expect(path.hasPrefix("M0 39 L4 39"), "\(path)")
-            #expect(path.contains("L116 39 L120 39") && path.contains("L140 1 L144 1"), "\(path)")
+            #expect(path.hasPrefix("M0 25.5 L4 25.5"), "\(path)")
+            #expect(path.contains("L116 25.5 L120 25.5") && path.contains("L140 1 L144 1"), "\(path)")
             #expect(path.hasSuffix("L236 1 L240 1"), "\(path)")
             #expect(requests.history.points.count == 61)
+        }
+    }
+
+    /// A real browser (Debian's headless Chromium) loads the page over a socket: the DOM it
+    /// builds holds every section and a drawn path in every sparkline, and it paints a
+    /// screenshot of it. Authentication is off here: Chromium cannot send a bearer token.
+    @Test func headlessChromiumRendersThePageAndItsSparklines() async throws {
+        try await ScratchDatabase.with { postgres, database in
+            _ = try await Migrator(client: postgres, logger: TestEnvironment.quietLogger).migrate()
+            let dependencies = try makeDependencies(databaseURL: database.url, redisURL: TestEnvironment.redisURL)
+            let store = TimeSeriesStore()
+            #expect(store.importSamples(Self.hourOfSeries(until: Int64((Date().timeIntervalSince1970 * 1000).rounded()))).refused.isEmpty)
+            let router = buildRouter(
+                dependencies: dependencies, access: try await TestAccess.withoutDatabase(), traffic: TrafficSettings(rateLimits: []),
+                timeSeries: TimeSeriesSettings(store: store))
+            let profile = NSTemporaryDirectory() + "claimsd-chromium-\(TestEnvironment.uniqueSuffix())"
+            let screenshot = profile + "-ops.png"
+            defer {
+                try? FileManager.default.removeItem(atPath: profile)
+                try? FileManager.default.removeItem(atPath: screenshot)
+            }
+            let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)), logger: TestEnvironment.quietLogger)
+            let dom = try await app.test(.live) { client in
+                let port = try #require(client.port)
+                let browser = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--user-data-dir=\(profile)", "--hide-scrollbars"]
+                _ = try await TestEnvironment.run(
+                    "/usr/bin/chromium", browser + ["--window-size=1200,1400", "--screenshot=\(screenshot)", "http://127.0.0.1:\(port)/ops?refresh=off"],
+                    timeout: .seconds(120))
+                return try await TestEnvironment.run("/usr/bin/chromium", browser + ["--dump-dom", "http://127.0.0.1:\(port)/ops?refresh=off"], timeout: .seconds(120))
+            }
+            for section in ["now", "alerts", "providers"] { #expect(dom.contains("data-section=\"\(section)\""), "\(section) is in the DOM") }
+            for indicator in OpsIndicator.all {
+                let figure = try #require(Self.figure(indicator.id, in: dom), "\(indicator.id) is in the DOM")
+                // A drawn line: a path whose data starts with a move and goes on with lines.
+                let path = try #require(figure.firstRange(of: "<path d=\"M").map { figure[$0.upperBound...].prefix { $0 != "\"" } })
+                #expect(path.contains("L"), "\(indicator.id) has a drawn sparkline: \(path)")
+            }
+            // The authentication-off warning is on the page, and a screenshot was painted.
+            #expect(dom.contains("Authentication is off"))
+            let png = try #require(FileManager.default.contents(atPath: screenshot), "Chromium wrote no screenshot")
+            #expect(png.starts(with: [0x89, 0x50, 0x4E, 0x47]) && png.count > 20_000, "a painted page, not a blank one: \(png.count) bytes")
         }
     }
 

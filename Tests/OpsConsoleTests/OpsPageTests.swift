@@ -14,15 +14,24 @@ import Testing
         let gap = Sparkline(
             points: [.init(time: 0, value: 1), .init(time: 60_000, value: 2), .init(time: 180_000, value: 3), .init(time: 240_000, value: 1)],
             start: 0, end: 240_000, step: 60_000)
-        #expect(gap.pathData == "M0 39 L60 20 M180 1 L240 39")
+        // The scale runs from 0 to 3: 1 is at 26.3, 2 at 13.7.
+        #expect(gap.pathData == "M0 26.3 L60 13.7 M180 1 L240 26.3")
         let nan = Sparkline(
             points: [.init(time: 0, value: 1), .init(time: 60_000, value: .nan), .init(time: 120_000, value: 3)], start: 0, end: 120_000, step: 60_000)
-        #expect(nan.pathData == "M0 39 M240 1")
+        #expect(nan.pathData == "M0 26.3 M240 1")
     }
 
-    @Test func aFlatSeriesRunsAcrossTheMiddleAndNoDataSaysSo() {
+    /// The scale starts at zero: a steady rate is a line along the top, not its rounding noise
+    /// spread over the whole height; zero lies on the bottom; a series below zero has zero on top.
+    @Test func theScaleStartsAtZeroAndNoDataSaysSo() {
         let flat = Sparkline(points: [.init(time: 0, value: 7), .init(time: 30_000, value: 7)], start: 0, end: 60_000, step: 30_000)
-        #expect(flat.pathData == "M0 20 L120 20")
+        #expect(flat.pathData == "M0 1 L120 1")
+        let noisy = Sparkline(points: [.init(time: 0, value: 0.099), .init(time: 30_000, value: 0.098_999_999_9)], start: 0, end: 60_000, step: 30_000)
+        #expect(noisy.pathData == "M0 1 L120 1")
+        let zero = Sparkline(points: [.init(time: 0, value: 0), .init(time: 30_000, value: 0)], start: 0, end: 60_000, step: 30_000)
+        #expect(zero.pathData == "M0 39 L120 39")
+        let negative = Sparkline(points: [.init(time: 0, value: -2), .init(time: 30_000, value: -1)], start: 0, end: 60_000, step: 30_000)
+        #expect(negative.pathData == "M0 39 L120 20" && negative.valueRange == -2...0)
         let empty = Sparkline(points: [.init(time: 0, value: .infinity)], start: 0, end: 60_000, step: 30_000)
         #expect(empty.pathData.isEmpty)
         #expect(empty.svg(label: "x").contains("no data") && !empty.svg(label: "x").contains("<path"))
@@ -90,7 +99,7 @@ import Testing
     @Test func everySectionIsThere() {
         let html = Self.page().html()
         for section in ["now", "alerts", "providers"] { #expect(html.contains("data-section=\"\(section)\"")) }
-        #expect(html.contains("data-indicator=\"request_rate\"") && html.contains("<path d=\"M0 39 L240 1\"/>"))
+        #expect(html.contains("data-indicator=\"request_rate\"") && html.contains("<path d=\"M0 20 L240 1\"/>"))
         #expect(html.contains("data-provider=\"1234567893\"") && html.contains("1250.00"))
         #expect(html.contains("newest event 42") && html.contains("this instance") && html.contains("3 events, oldest 0.3 s"))
         #expect(html.contains("0 firing, 0 pending"))
