@@ -174,8 +174,8 @@ public func buildRouter(
         factory: dependencies.telemetry.factory)
     OperationalRoutes(readiness: dependencies.readiness, authMode: access.mode).register(on: routes)
     APIDocumentRoutes().register(on: routes)
-    AccountRoutes(store: accounts, authenticator: authenticator, settings: access, limiter: limiter, clients: clients, audit: dependencies.audit)
-        .register(on: routes)
+    let accountRoutes = AccountRoutes(store: accounts, authenticator: authenticator, settings: access, limiter: limiter, clients: clients, audit: dependencies.audit)
+    accountRoutes.register(on: routes)
     AuditRoutes(store: PostgresAuditStore(client: dependencies.postgres), recorder: dependencies.audit).register(on: routes)
     MetricsRoute(telemetry: dependencies.telemetry, refresher: dependencies.metricsRefresher(store: timeSeries?.store)).register(on: routes)
     ClaimsController(
@@ -193,6 +193,7 @@ public func buildRouter(
         readiness: dependencies.readiness, repository: repository, ranking: dependencies.rankingCache(), redisGuard: dependencies.redisGuard,
         timeSeries: timeSeries, alerting: alerting, authentication: access.mode
     ).register(on: routes)
+    ConsoleSessionRoutes(accounts: accountRoutes, servesTLS: traffic.servesTLS).register(on: routes)
     // Last: it sees only requests no route took (see the middleware).
     router.add(middleware: MethodNotAllowedMiddleware(routes: router.routes))
     return router

@@ -161,10 +161,13 @@ public struct OpsPage: Sendable {
     public var problems: [String]
     /// Seconds between automatic reloads; 0 turns them off.
     public var refreshSeconds: Int
+    /// Who is signed in to the console by its session cookie; shown with a sign-out button.
+    /// nil for a request that carried its own credential.
+    public var viewer: String?
 
     public init(
         build: Build, dependencies: [Dependency], indicators: [Indicator], relay: Relay, alerts: [Alert], alertsNote: String? = nil,
-        providers: [Provider], providersSource: String, feedHead: FeedHead?, problems: [String] = [], refreshSeconds: Int = 30
+        providers: [Provider], providersSource: String, feedHead: FeedHead?, problems: [String] = [], refreshSeconds: Int = 30, viewer: String? = nil
     ) {
         self.build = build
         self.dependencies = dependencies
@@ -177,6 +180,7 @@ public struct OpsPage: Sendable {
         self.feedHead = feedHead
         self.problems = problems
         self.refreshSeconds = refreshSeconds
+        self.viewer = viewer
     }
 
     /// The whole document. Styles come from `stylesheet` (a separate resource, so the page's
@@ -220,6 +224,11 @@ public struct OpsPage: Sendable {
         }
         page.raw("<nav>")
         page.raw(refreshSeconds > 0 ? "<a href=\"/ops?refresh=off\">Stop refreshing</a>" : "<a href=\"/ops\">Refresh every 30 s</a>")
+        if let viewer {
+            page.raw(" · ")
+            page.text("Signed in as \(viewer)")
+            page.raw(" <form class=\"sign-out\" method=\"post\" action=\"/ops/logout\"><button type=\"submit\">Sign out</button></form>")
+        }
         page.raw("</nav></header>")
     }
 

@@ -187,7 +187,8 @@ import TimeSeries
         "POST /-/reload": .permission(.administerMonitoring), "PUT /-/reload": .permission(.administerMonitoring),
         "GET /api/v1/rules": .permission(.readMonitoring), "GET /api/v1/alerts": .permission(.readMonitoring),
         "GET /api/v1/alertmanagers": .permission(.readMonitoring),
-        "GET /ops": .permission(.operateConsole), "GET /ops/assets/ops.css": .open,
+        "GET /ops": .permission(.operateConsole), "GET /ops/assets/ops.css": .open, "GET /ops/login": .open, "POST /ops/login": .open,
+        "POST /ops/logout": .open,
     ]
 
     /// Query-API routes: every one reads monitoring data.

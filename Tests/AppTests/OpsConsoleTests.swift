@@ -1,5 +1,6 @@
 import Access
 import Alerting
+import AuditTrail
 import ClaimStore
 @testable import App
 import Foundation
@@ -190,6 +191,86 @@ import TimeSeries
             #expect(dom.contains("Authentication is off"))
             let png = try #require(FileManager.default.contents(atPath: screenshot), "Chromium wrote no screenshot")
             #expect(png.starts(with: [0x89, 0x50, 0x4E, 0x47]) && png.count > 20_000, "a painted page, not a blank one: \(png.count) bytes")
+        }
+    }
+
+    /// An operator signs in with the form and gets a session cookie for /ops only; a wrong
+    /// password, a role without the console, an ended session and signing out each do what a
+    /// browser needs; the sign-ins are audited.
+    @Test func aBrowserSignsInWithTheFormAndOutAgain() async throws {
+        try await ScratchDatabase.with { postgres, database in
+            _ = try await Migrator(client: postgres, logger: TestEnvironment.quietLogger).migrate()
+            let dependencies = try makeDependencies(databaseURL: database.url, redisURL: TestEnvironment.redisURL)
+            let key = try await TestAccess.apiKey(postgres, role: .admin)
+            let router = buildRouter(dependencies: dependencies, access: try await TestAccess.settings(), traffic: TrafficSettings(rateLimits: []))
+            try await Application(router: router).test(.router) { client in
+                func send(
+                    _ method: HTTPRequest.Method, _ uri: String, headers extra: HTTPFields = [:], form: String? = nil, json: String? = nil
+                ) async throws -> TestResponse {
+                    var headers = extra
+                    if form != nil { headers[.contentType] = "application/x-www-form-urlencoded" }
+                    if json != nil { headers[.contentType] = "application/json" }
+                    return try await client.execute(uri: uri, method: method, headers: headers, body: (form ?? json).map { ByteBuffer(string: $0) })
+                }
+                for (email, role) in [("ops@example.org", "admin"), ("member@example.org", "member")] {
+                    let created = try await send(
+                        .post, "/api/v1/users", headers: [.authorization: "Bearer \(key)"],
+                        json: #"{"email":"\#(email)","password":"a long enough password","role":"\#(role)"}"#)
+                    #expect(created.status == .created, "\(String(buffer: created.body))")
+                }
+                let browser: HTTPFields = [.accept: "text/html,application/xhtml+xml"]
+                func browserWith(cookie: String) -> HTTPFields { [.accept: "text/html,application/xhtml+xml", .cookie: cookie] }
+                // No session: a browser is sent to the form, an API client gets the 401.
+                let away = try await send(.get, "/ops", headers: browser)
+                #expect(away.status == .seeOther && away.headers[.location] == "/ops/login")
+                #expect(try await send(.get, "/ops").status == .unauthorized)
+                let form = try await send(.get, "/ops/login", headers: browser)
+                #expect(form.status == .ok && String(buffer: form.body).contains("<form method=\"post\" action=\"/ops/login\">"))
+
+                let wrong = try await send(.post, "/ops/login", form: "email=ops%40example.org&password=not+it")
+                #expect(wrong.status == .unauthorized && wrong.headers[.setCookie] == nil)
+                #expect(String(buffer: wrong.body).contains("The email or password is wrong") && String(buffer: wrong.body).contains("value=\"ops@example.org\""))
+                let member = try await send(.post, "/ops/login", form: "email=member%40example.org&password=a+long+enough+password")
+                #expect(member.status == .forbidden && member.headers[.setCookie] == nil)
+                #expect(String(buffer: member.body).contains("The role member may not use the operations console."))
+                let missing = try await send(.post, "/ops/login", form: "email=ops%40example.org")
+                #expect(missing.status == .badRequest && String(buffer: missing.body).contains("Enter your email and password."))
+
+                let signedIn = try await send(.post, "/ops/login", form: "email=ops%40example.org&password=a+long+enough+password")
+                #expect(signedIn.status == .seeOther && signedIn.headers[.location] == "/ops")
+                let cookie = try #require(signedIn.headers[.setCookie])
+                for attribute in ["Path=/ops", "HttpOnly", "SameSite=Strict", "Max-Age="] { #expect(cookie.contains(attribute), "\(cookie)") }
+                #expect(!cookie.contains("Secure"), "plain HTTP: \(cookie)")
+                let session = try #require(cookie.split(separator: ";").first.map(String.init))
+                #expect(session.hasPrefix("claimsd_console=") && session.count > 100)
+                let behindProxy = try await send(
+                    .post, "/ops/login", headers: [HTTPField.Name("X-Forwarded-Proto")!: "https"], form: "email=ops%40example.org&password=a+long+enough+password")
+                #expect(behindProxy.headers[.setCookie]?.hasSuffix("; Secure") == true)
+
+                // The session opens the console, and nothing outside /ops.
+                let page = try await send(.get, "/ops?refresh=off", headers: browserWith(cookie: "theme=dark; " + session))
+                #expect(page.status == .ok)
+                #expect(String(buffer: page.body).contains("Signed in as user:") && String(buffer: page.body).contains("action=\"/ops/logout\""))
+                #expect(try await send(.get, "/api/v1/claims", headers: [.cookie: session]).status == .unauthorized)
+                // A session that no longer verifies sends the browser back to the form, saying why.
+                let ended = try await send(.get, "/ops", headers: browserWith(cookie: "claimsd_console=eyJhbGciOiJFZERTQSJ9.e30.c2ln"))
+                #expect(ended.status == .seeOther && ended.headers[.location] == "/ops/login?reason=expired")
+                let expired = try await send(.get, "/ops/login?reason=expired", headers: browser)
+                #expect(String(buffer: expired.body).contains("Your session has ended; sign in again."))
+
+                let out = try await send(.post, "/ops/logout", headers: [.cookie: session])
+                #expect(out.status == .seeOther && out.headers[.location] == "/ops/login?reason=signed_out")
+                #expect(out.headers[.setCookie]?.hasPrefix("claimsd_console=; Path=/ops; Max-Age=0") == true)
+            }
+            // Sign-ins are in the audit trail, the refused one too.
+            let service = AuditService(
+                recorder: dependencies.audit, store: PostgresAuditStore(client: postgres), retentionSeconds: 0, logger: TestEnvironment.quietLogger,
+                metrics: dependencies.telemetry.factory)
+            await service.flush()
+            let logins = try await postgres.query(
+                "SELECT action, outcome, coalesce(detail->>'via', '-') AS via FROM audit_events WHERE action LIKE 'auth.%' ORDER BY id"
+            ).rows.map { "\(try $0.decode("action", as: String.self)) \(try $0.decode("outcome", as: String.self)) \(try $0.decode("via", as: String.self))" }
+            #expect(logins == ["auth.login_failed denied -", "auth.login denied console", "auth.login allowed console", "auth.login allowed console"], "\(logins)")
         }
     }
 

@@ -94,7 +94,19 @@ public struct AccountRoutes: Sendable {
         if let grant = fields.string("grant_type"), grant != "password" { problems.append("grant_type must be 'password' on this route") }
         problems += fields.problems
         guard problems.isEmpty, let username, let password else { throw Self.invalid(problems) }
+        let user = try await authenticate(username: username, password: password, request: request, context: context)
+        let refreshToken = RefreshToken.generate()
+        _ = try await store.startRefreshFamily(userID: user.id, tokenHash: RefreshToken.hash(refreshToken), lifetimeSeconds: settings.refreshTokenLifetime)
+        context.logger.info("login", metadata: ["event": "login", "user_id": "\(user.id.postgresText)", "role": "\(user.role)"])
+        record(.login, request: request, context: context, as: user.principal, resourceType: "user", resourceID: user.id.postgresText)
+        return try await tokenResponse(for: user, refreshToken: refreshToken)
+    }
 
+    /// The enabled account `username` names when `password` is its password. Attempts are
+    /// limited per account and per address (429), bcrypt runs off the request threads with the
+    /// same work for unknown accounts, and a failure is logged, audited and thrown as a 401
+    /// that does not say which part was wrong.
+    func authenticate(username: String, password: String, request: Request, context: ClaimsRequestContext) async throws -> UserAccount {
         try await limitLogin(account: username.lowercased(), request: request, context: context)
         let user = try await store.user(email: username)
         let hasher = settings.passwordHasher
@@ -111,11 +123,7 @@ public struct AccountRoutes: Sendable {
             record(.loginFailed, request: request, context: context, resourceType: "user", resourceID: user?.id.postgresText, outcome: .denied, detail: #"{"reason":"\#(reason)"}"#)
             throw Problem(status: .unauthorized, detail: "the email or password is wrong, or the account is disabled", type: ProblemType.loginFailed, title: "Login failed")
         }
-        let refreshToken = RefreshToken.generate()
-        _ = try await store.startRefreshFamily(userID: user.id, tokenHash: RefreshToken.hash(refreshToken), lifetimeSeconds: settings.refreshTokenLifetime)
-        context.logger.info("login", metadata: ["event": "login", "user_id": "\(user.id.postgresText)", "role": "\(user.role)"])
-        record(.login, request: request, context: context, as: user.principal, resourceType: "user", resourceID: user.id.postgresText)
-        return try await tokenResponse(for: user, refreshToken: refreshToken)
+        return user
     }
 
     func refresh(_ request: Request, context: ClaimsRequestContext) async throws -> Response {

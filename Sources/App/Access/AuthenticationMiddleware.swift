@@ -25,12 +25,17 @@ public struct AuthenticationMiddleware: RouterMiddleware {
             context.principal = .authenticationOff
             return try await next(request, context)
         }
-        let credential: Credential?
+        var credential: Credential?
         do {
             credential = try Credential.from(authorization: request.headers[.authorization], apiKeyHeader: request.headers[.xAPIKey])
         } catch {
             context.authenticationFailure = .malformed(error)
             return try await next(request, context)
+        }
+        // The operations console's session: an access token in a cookie the browser sends only
+        // to /ops (see ConsoleSessionRoutes); headers win when both are sent.
+        if credential == nil, request.uri.path.hasPrefix("/ops"), let token = ConsoleSession.token(in: request.headers) {
+            credential = .accessToken(token)
         }
         guard let credential else { return try await next(request, context) }
         switch try await authenticator.authenticate(credential, now: Int64(Date().timeIntervalSince1970)) {

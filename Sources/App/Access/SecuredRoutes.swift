@@ -36,29 +36,40 @@ public struct SecuredRoutes {
     }
 
     /// Registers `handler` for `method` on `path`, run only for requests that meet `requirement`.
+    ///
+    /// With `signIn`, a browser (a request that accepts `text/html`) without a valid credential
+    /// is sent there with a 303 instead of a 401 (`?reason=expired` when it sent one that no
+    /// longer works); other clients still get the 401.
     @discardableResult
     public func on(
-        _ path: String = "", method: HTTPRequest.Method, requires requirement: Requirement,
+        _ path: String = "", method: HTTPRequest.Method, requires requirement: Requirement, signIn: String? = nil,
         use handler: @escaping @Sendable (Request, ClaimsRequestContext) async throws -> some ResponseGenerator
     ) -> Self {
         let full = Self.join(prefix, path)
         declarations.add(RouteDeclaration(method: method, path: full, requirement: requirement))
         let audit = self.audit
-        router.on(RouterPath(full), method: method) { request, context in
+        router.on(RouterPath(full), method: method) { request, context -> Response in
             do throws(Problem) {
                 try Self.check(requirement, context: context)
             } catch {
                 audit?.record(Self.denial(error, route: full, request: request, context: context))
+                if let signIn, error.status == 401, request.headers[.accept]?.contains("text/html") == true {
+                    let location = signIn + (context.authenticationFailure == nil ? "" : "?reason=expired")
+                    return Response(status: .seeOther, headers: [.location: location, .cacheControl: "no-store"])
+                }
                 throw error
             }
-            return try await handler(request, context)
+            return try await handler(request, context).response(from: request, context: context)
         }
         return self
     }
 
     @discardableResult
-    public func get(_ path: String = "", requires: Requirement, use handler: @escaping @Sendable (Request, ClaimsRequestContext) async throws -> some ResponseGenerator) -> Self {
-        on(path, method: .get, requires: requires, use: handler)
+    public func get(
+        _ path: String = "", requires: Requirement, signIn: String? = nil,
+        use handler: @escaping @Sendable (Request, ClaimsRequestContext) async throws -> some ResponseGenerator
+    ) -> Self {
+        on(path, method: .get, requires: requires, signIn: signIn, use: handler)
     }
 
     @discardableResult

@@ -11,7 +11,8 @@ import Ranking
 import TimeSeries
 
 /// `GET /ops`: the operations console, one server-rendered page (see ``OpsPage``), and its
-/// stylesheet. It needs the `operations.console` permission (admin).
+/// stylesheet. It needs the `operations.console` permission (admin); a browser without a
+/// session is sent to the sign-in page (see ``ConsoleSessionRoutes``).
 ///
 /// Every section is read on its own: a dependency that cannot answer leaves its section with
 /// the reason and the rest of the page as it is, so the page is most useful exactly when
@@ -31,9 +32,15 @@ struct OpsRoutes<Repository: ClaimRepository>: Sendable {
     static var step: Int64 { 60_000 }
 
     func register(on router: SecuredRoutes) {
-        router.get("ops", requires: .permission(.operateConsole)) { request, _ in
+        router.get("ops", requires: .permission(.operateConsole), signIn: "/ops/login") { request, context in
             let refresh = request.uri.queryParameters.get("refresh") != "off"
-            let page = await page(now: Self.milliseconds(Date()), refreshSeconds: refresh ? 30 : 0)
+            var page = await page(now: Self.milliseconds(Date()), refreshSeconds: refresh ? 30 : 0)
+            // Signed in with the console's cookie rather than a header of its own: offer to sign out.
+            if request.headers[.authorization] == nil, request.headers[.xAPIKey] == nil, ConsoleSession.token(in: request.headers) != nil,
+                let principal = context.principal
+            {
+                page.viewer = "\(principal.id) (\(principal.role))"
+            }
             var headers = HTTPFields()
             headers[.contentType] = "text/html; charset=utf-8"
             headers[.cacheControl] = "no-store"
