@@ -109,6 +109,7 @@ let package = Package(
                 .embedInCode("sql/V0009__audit_queue_per_statement.sql"),
                 .embedInCode("sql/V0010__audit_hash_inlined.sql"),
                 .embedInCode("sql/V0011__audit_sealed_in_batches.sql"),
+                .embedInCode("sql/V0012__rejected_claims_review.sql"),
             ],
             swiftSettings: strict
         ),

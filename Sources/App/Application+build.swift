@@ -190,7 +190,8 @@ public func buildRouter(
     }
     if let alerting { RuleRoutes(runtime: alerting).register(on: routes) }
     OpsRoutes(
-        readiness: dependencies.readiness, repository: repository, ranking: dependencies.rankingCache(), redisGuard: dependencies.redisGuard,
+        readiness: dependencies.readiness, repository: repository, review: RejectedClaimReview(client: dependencies.postgres, cipher: dependencies.cipher),
+        audit: dependencies.audit, ranking: dependencies.rankingCache(), redisGuard: dependencies.redisGuard,
         timeSeries: timeSeries, alerting: alerting, authentication: access.mode
     ).register(on: routes)
     ConsoleSessionRoutes(accounts: accountRoutes, servesTLS: traffic.servesTLS).register(on: routes)

@@ -34,6 +34,10 @@ public struct AuditAction: RawRepresentable, Sendable, Hashable, ExpressibleBySt
     public static let refreshReuse: Self = "auth.refresh_reuse"
     public static let logout: Self = "auth.logout"
     public static let auditRead: Self = "audit.read"
+    /// The review queue of rejected claims was shown (their ids in the detail).
+    public static let rejectedClaimList: Self = "rejected_claim.list"
+    /// A rejected claim was dismissed from the review queue (the reason in the detail).
+    public static let rejectedClaimDismiss: Self = "rejected_claim.dismiss"
     /// A request refused before its handler ran (401 or 403): the route is in the detail.
     public static let accessDenied: Self = "access.denied"
 }

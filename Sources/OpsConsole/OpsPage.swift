@@ -145,6 +145,58 @@ public struct OpsPage: Sendable {
         }
     }
 
+    /// A claim an import rejected, waiting for review.
+    public struct RejectedClaim: Sendable {
+        public var id: String
+        /// When it was received (RFC 3339).
+        public var receivedAt: String
+        /// Where in its import it was (`csv line 17`), and the import.
+        public var source: String
+        public var importID: String
+        public var externalClaimNumber: String?
+        /// What was wrong with it: field, rule and message of each violation.
+        public var violations: [(field: String, rule: String, message: String)]
+        /// The input as received.
+        public var raw: String
+
+        public init(
+            id: String, receivedAt: String, source: String, importID: String, externalClaimNumber: String?,
+            violations: [(field: String, rule: String, message: String)], raw: String
+        ) {
+            self.id = id
+            self.receivedAt = receivedAt
+            self.source = source
+            self.importID = importID
+            self.externalClaimNumber = externalClaimNumber
+            self.violations = violations
+            self.raw = raw
+        }
+    }
+
+    /// One page of the review queue.
+    public struct ReviewQueue: Sendable {
+        public var claims: [RejectedClaim]
+        /// How many wait in the whole queue.
+        public var waiting: Int
+        /// The link to the next older page, and whether this is a later page (a link back to the
+        /// newest is shown).
+        public var olderPage: String?
+        public var isLaterPage: Bool
+        /// The token the console's forms carry (for a session cookie); nil when none is needed.
+        public var formToken: String?
+        /// What the last action did, said above the queue.
+        public var notice: String?
+
+        public init(claims: [RejectedClaim], waiting: Int, olderPage: String?, isLaterPage: Bool, formToken: String?, notice: String? = nil) {
+            self.claims = claims
+            self.waiting = waiting
+            self.olderPage = olderPage
+            self.isLaterPage = isLaterPage
+            self.formToken = formToken
+            self.notice = notice
+        }
+    }
+
     public var build: Build
     public var dependencies: [Dependency]
     public var indicators: [Indicator]
@@ -161,13 +213,18 @@ public struct OpsPage: Sendable {
     public var problems: [String]
     /// Seconds between automatic reloads; 0 turns them off.
     public var refreshSeconds: Int
+    /// How many rejected claims wait for review; nil when the queue could not be read (see
+    /// ``problems``). The queue itself is its own page (``OpsReviewPage``), which does not
+    /// reload itself under an operator typing a reason.
+    public var reviewWaiting: Int?
     /// Who is signed in to the console by its session cookie; shown with a sign-out button.
     /// nil for a request that carried its own credential.
     public var viewer: String?
 
     public init(
         build: Build, dependencies: [Dependency], indicators: [Indicator], relay: Relay, alerts: [Alert], alertsNote: String? = nil,
-        providers: [Provider], providersSource: String, feedHead: FeedHead?, problems: [String] = [], refreshSeconds: Int = 30, viewer: String? = nil
+        providers: [Provider], providersSource: String, feedHead: FeedHead?, problems: [String] = [], refreshSeconds: Int = 30,
+        reviewWaiting: Int? = nil, viewer: String? = nil
     ) {
         self.build = build
         self.dependencies = dependencies
@@ -180,6 +237,7 @@ public struct OpsPage: Sendable {
         self.feedHead = feedHead
         self.problems = problems
         self.refreshSeconds = refreshSeconds
+        self.reviewWaiting = reviewWaiting
         self.viewer = viewer
     }
 
@@ -203,6 +261,11 @@ public struct OpsPage: Sendable {
         }
         now(into: &page)
         alertsSection(into: &page)
+        if let waiting = reviewWaiting {
+            page.raw("<section data-section=\"review\"><h2>Review queue</h2><p>")
+            page.text(waiting == 1 ? "1 rejected claim waits for review. " : "\(waiting) rejected claims wait for review. ")
+            page.raw("<a href=\"/ops/review\">Review</a></p></section>")
+        }
         ranking(into: &page)
         page.raw("</body></html>\n")
         return page.html
@@ -310,6 +373,54 @@ public struct OpsPage: Sendable {
                 page.raw("</tr>")
             }
             page.raw("</tbody></table>")
+        }
+        page.raw("</section>")
+    }
+
+    static func reviewSection(_ review: ReviewQueue, into page: inout HTMLText) {
+        page.raw("<section data-section=\"review\"><h2>Review queue</h2><p class=\"summary\">")
+        page.text(review.waiting == 1 ? "1 rejected claim waits for review" : "\(review.waiting) rejected claims wait for review")
+        page.raw("</p>")
+        if let notice = review.notice { page.element("p", notice, class: "notice") }
+        for claim in review.claims {
+            page.raw("<article class=\"rejected\"")
+            page.attribute("data-rejected", claim.id)
+            page.raw("><h3>")
+            page.text(claim.source + (claim.externalClaimNumber.map { " · claim \($0)" } ?? ""))
+            page.raw("</h3><p class=\"summary\">")
+            page.text("received \(claim.receivedAt) · import \(claim.importID)")
+            page.raw("</p><ul class=\"violations\">")
+            for violation in claim.violations {
+                page.raw("<li><code>")
+                page.text(violation.field)
+                page.raw("</code> ")
+                page.text(violation.message)
+                page.raw(" <span class=\"rule\">")
+                page.text(violation.rule)
+                page.raw("</span></li>")
+            }
+            page.raw("</ul><details><summary>Input as received</summary><pre>")
+            page.text(claim.raw)
+            page.raw("</pre></details><form class=\"dismiss\" method=\"post\"")
+            page.attribute("action", "/ops/review/\(claim.id)/dismiss")
+            page.raw(">")
+            if let token = review.formToken {
+                page.raw("<input type=\"hidden\" name=\"csrf\"")
+                page.attribute("value", token)
+                page.raw(">")
+            }
+            page.raw("<input name=\"reason\" required maxlength=\"500\" placeholder=\"Why it needs no correction\" aria-label=\"Reason\">")
+            page.raw("<button type=\"submit\">Dismiss</button></form></article>")
+        }
+        if review.olderPage != nil || review.isLaterPage {
+            page.raw("<nav class=\"pages\">")
+            if review.isLaterPage { page.raw("<a href=\"/ops/review\">Newest</a> ") }
+            if let older = review.olderPage {
+                page.raw("<a")
+                page.attribute("href", older)
+                page.raw(">Older</a>")
+            }
+            page.raw("</nav>")
         }
         page.raw("</section>")
     }

@@ -15,14 +15,14 @@ import TestSupport
 /// must not fall back because the machine is busy running the other suites.
 func makeDependencies(
     databaseURL: String, redisURL: String, telemetry: Telemetry = Telemetry(), redisBudget: Duration = testRedisBudget, auditEnabled: Bool = true,
-    maxConnections: Int = 2
+    maxConnections: Int = 2, redisKeyPrefix: String = "claimsd:"
 ) throws -> AppDependencies {
     AppDependencies(
         postgres: try PostgresClient(
             configuration: .init(conninfo: databaseURL, maxConnections: maxConnections, connectTimeoutSeconds: 10), logger: TestEnvironment.quietLogger),
         redis: RedisClient(
             configuration: try RedisConfiguration(url: redisURL), logger: TestEnvironment.quietLogger, observer: RedisMetrics(factory: telemetry.factory)),
-        cipher: TestEnvironment.cipher, redisBudget: redisBudget, telemetry: telemetry, auditEnabled: auditEnabled
+        cipher: TestEnvironment.cipher, redisKeyPrefix: redisKeyPrefix, redisBudget: redisBudget, telemetry: telemetry, auditEnabled: auditEnabled
     )
 }
 

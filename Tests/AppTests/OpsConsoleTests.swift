@@ -17,12 +17,14 @@ import TimeSeries
 /// The operations console against real PostgreSQL and Redis, an in-memory store holding an hour
 /// of claimsd's series with a known shape, and real rules.
 @Suite struct OpsConsoleTests {
-    /// Counters scraped every 15 s for 70 minutes up to `now`: requests at 1/s until 30 minutes
-    /// ago and 3/s since, server errors at 0.1/s, claims accepted at 0.5/s and rejected at
-    /// 0.05/s, every request faster than 100 ms; this instance leads the relay, 2 events behind.
-    static func hourOfSeries(until now: Int64) -> [(labels: Labels, samples: [Sample])] {
+    /// Counters scraped every 15 s from 70 minutes before `now` to 10 minutes after it (so the
+    /// page, drawn a few seconds after `now` on a busy machine, still has samples at its own
+    /// time): requests at 1/s until 30 minutes before `now` and 3/s since, server errors at
+    /// 0.1/s, claims accepted at 0.5/s and rejected at 0.05/s, every request faster than 100 ms;
+    /// this instance leads the relay, 2 events behind.
+    static func hourOfSeries(around now: Int64) -> [(labels: Labels, samples: [Sample])] {
         let change = now - 30 * 60_000
-        let times = stride(from: now - 70 * 60_000, through: now, by: 15_000).map { $0 }
+        let times = stride(from: now - 70 * 60_000, through: now + 10 * 60_000, by: 15_000).map { $0 }
         func counter(_ slope: (Int64) -> Double) -> [Sample] {
             var total = 0.0
             var previous = times[0]
@@ -73,10 +75,12 @@ import TimeSeries
     @Test func thePageShowsTheStoreTheAlertsTheRankingAndTheFeed() async throws {
         try await ScratchDatabase.with { postgres, database in
             _ = try await Migrator(client: postgres, logger: TestEnvironment.quietLogger).migrate()
-            let dependencies = try makeDependencies(databaseURL: database.url, redisURL: TestEnvironment.redisURL)
+            // A Redis prefix of its own: no other test's relay has built a ranking under it.
+            let dependencies = try makeDependencies(
+                databaseURL: database.url, redisURL: TestEnvironment.redisURL, redisKeyPrefix: "ops-\(TestEnvironment.uniqueSuffix()):")
             let now = Int64((Date().timeIntervalSince1970 * 1000).rounded())
             let store = TimeSeriesStore()
-            #expect(store.importSamples(Self.hourOfSeries(until: now)).refused.isEmpty)
+            #expect(store.importSamples(Self.hourOfSeries(around: now)).refused.isEmpty)
             let timeSeries = TimeSeriesSettings(store: store)
             let directory = FileManager.default.temporaryDirectory.appendingPathComponent("ops-console-\(TestEnvironment.uniqueSuffix())").path
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -142,6 +146,7 @@ import TimeSeries
             // is 4 units a minute.
             let routes = OpsRoutes(
                 readiness: dependencies.readiness, repository: PostgresClaimRepository(client: postgres, cipher: TestEnvironment.cipher),
+                review: RejectedClaimReview(client: postgres, cipher: TestEnvironment.cipher), audit: dependencies.audit,
                 ranking: dependencies.rankingCache(), redisGuard: dependencies.redisGuard, timeSeries: timeSeries, alerting: alerting, authentication: .required)
             let page = await routes.page(now: now)
             let requests = try #require(page.indicators.first { $0.id == "request_rate" })
@@ -161,7 +166,7 @@ import TimeSeries
             _ = try await Migrator(client: postgres, logger: TestEnvironment.quietLogger).migrate()
             let dependencies = try makeDependencies(databaseURL: database.url, redisURL: TestEnvironment.redisURL)
             let store = TimeSeriesStore()
-            #expect(store.importSamples(Self.hourOfSeries(until: Int64((Date().timeIntervalSince1970 * 1000).rounded()))).refused.isEmpty)
+            #expect(store.importSamples(Self.hourOfSeries(around: Int64((Date().timeIntervalSince1970 * 1000).rounded()))).refused.isEmpty)
             let router = buildRouter(
                 dependencies: dependencies, access: try await TestAccess.withoutDatabase(), traffic: TrafficSettings(rateLimits: []),
                 timeSeries: TimeSeriesSettings(store: store))
@@ -271,6 +276,93 @@ import TimeSeries
                 "SELECT action, outcome, coalesce(detail->>'via', '-') AS via FROM audit_events WHERE action LIKE 'auth.%' ORDER BY id"
             ).rows.map { "\(try $0.decode("action", as: String.self)) \(try $0.decode("outcome", as: String.self)) \(try $0.decode("via", as: String.self))" }
             #expect(logins == ["auth.login_failed denied -", "auth.login denied console", "auth.login allowed console", "auth.login allowed console"], "\(logins)")
+        }
+    }
+
+    /// Claims an import rejected wait in the console's review queue, newest first, twenty a
+    /// page, with their violations and their input as received; dismissing one takes a reason,
+    /// takes it out of the queue, keeps who and why, and is audited; a form posted with the
+    /// session cookie must carry the console's token.
+    @Test func rejectedClaimsWaitForReviewAndAreDismissedWithAReason() async throws {
+        try await ScratchDatabase.with { postgres, database in
+            _ = try await Migrator(client: postgres, logger: TestEnvironment.quietLogger).migrate()
+            let dependencies = try makeDependencies(databaseURL: database.url, redisURL: TestEnvironment.redisURL)
+            let key = try await TestAccess.apiKey(postgres, role: .admin)
+            let bearer: HTTPFields = [.authorization: "Bearer \(key)"]
+            let router = buildRouter(dependencies: dependencies, access: try await TestAccess.settings(), traffic: TrafficSettings(rateLimits: []))
+            try await Application(router: router).test(.router) { client in
+                func send(_ method: HTTPRequest.Method, _ uri: String, headers extra: HTTPFields, form: String? = nil) async throws -> TestResponse {
+                    var headers = extra
+                    if form != nil { headers[.contentType] = "application/x-www-form-urlencoded" }
+                    return try await client.execute(uri: uri, method: method, headers: headers, body: form.map { ByteBuffer(string: $0) })
+                }
+                func rejectedIDs(_ html: String) -> [String] {
+                    html.split(separator: "data-rejected=\"").dropFirst().map { String($0.prefix { $0 != "\"" }) }
+                }
+                var csvHeaders = bearer
+                csvHeaders[.contentType] = "text/csv"
+                let imported = try await client.execute(
+                    uri: "/api/v1/claims/import", method: .post, headers: csvHeaders, body: ByteBuffer(string: ImportTests.export(count: 25, rejectEvery: 1).csv))
+                #expect(imported.status == .ok)
+                let stored = try await postgres.query("SELECT id FROM rejected_claims ORDER BY created_at DESC, id DESC").rows.map { try $0.decode("id", as: UUID.self).postgresText }
+                #expect(stored.count == 25)
+
+                // The newest twenty, then the older five.
+                let console = String(buffer: try await send(.get, "/ops?refresh=off", headers: bearer).body)
+                #expect(console.contains("25 rejected claims wait for review. <a href=\"/ops/review\">Review</a>"))
+                let first = String(buffer: try await send(.get, "/ops/review", headers: bearer).body)
+                #expect(first.contains("25 rejected claims wait for review") && !first.contains("http-equiv=\"refresh\""))
+                #expect(rejectedIDs(first) == Array(stored.prefix(20)))
+                #expect(first.contains("149777553") && first.contains("provider_npi"), "the violation and the input as received are shown")
+                let older = try #require(first.split(separator: "href=\"/ops/review?queue=").dropFirst().first.map { "/ops/review?queue=" + $0.prefix { $0 != "\"" } })
+                let second = String(buffer: try await send(.get, older, headers: bearer).body)
+                #expect(rejectedIDs(second) == Array(stored.suffix(5)) && second.contains("<a href=\"/ops/review\">Newest</a>"))
+                let forged = String(buffer: try await send(.get, "/ops/review?queue=12_nope", headers: bearer).body)
+                #expect(forged.contains("review queue: the cursor is not one this queue gave out") && rejectedIDs(forged).count == 20)
+
+                // Dismissed with a header credential: no form token needed.
+                let target = stored[3]
+                #expect(try await send(.post, "/ops/review/\(target)/dismiss", headers: bearer, form: "reason=").status == .badRequest)
+                let dismissed = try await send(.post, "/ops/review/\(target)/dismiss", headers: bearer, form: "reason=+duplicate+of+C7+")
+                #expect(dismissed.status == .seeOther && dismissed.headers[.location] == "/ops/review?notice=dismissed")
+                let after = String(buffer: try await send(.get, "/ops/review?notice=dismissed", headers: bearer).body)
+                #expect(after.contains("24 rejected claims wait for review") && after.contains("The claim was dismissed.") && !rejectedIDs(after).contains(target))
+                let row = try #require(try await postgres.query("SELECT reviewed_by, review_outcome, review_reason FROM rejected_claims WHERE id = \(UUID(uuidString: target)!)").rows.first)
+                #expect(try row.decode("reviewed_by", as: String.self) == "api_key:" + (APIKey.parse(key)?.id ?? "?"))
+                #expect(try row.decode("review_outcome", as: String.self) == "dismissed" && row.decode("review_reason", as: String.self) == "duplicate of C7")
+                let again = try await send(.post, "/ops/review/\(target)/dismiss", headers: bearer, form: "reason=again")
+                #expect(again.status == .conflict && String(buffer: again.body).contains("already reviewed (dismissed by api_key:"))
+                #expect(try await send(.post, "/ops/review/\(UUID().uuidString)/dismiss", headers: bearer, form: "reason=x").status == .notFound)
+                #expect(try await send(.post, "/ops/review/not-an-id/dismiss", headers: bearer, form: "reason=x").status == .notFound)
+
+                // With the session cookie, the form's token is required.
+                let created = try await client.execute(
+                    uri: "/api/v1/users", method: .post, headers: [.authorization: "Bearer \(key)", .contentType: "application/json"],
+                    body: ByteBuffer(string: #"{"email":"ops@example.org","password":"a long enough password","role":"admin"}"#))
+                #expect(created.status == .created)
+                let signIn = try await send(.post, "/ops/login", headers: [:], form: "email=ops%40example.org&password=a+long+enough+password")
+                let session = try #require(signIn.headers[.setCookie]?.split(separator: ";").first.map(String.init))
+                let page = String(buffer: try await send(.get, "/ops/review", headers: [.cookie: session]).body)
+                let token = try #require(page.split(separator: "name=\"csrf\" value=\"").dropFirst().first.map { String($0.prefix { $0 != "\"" }) })
+                let victim = stored[5]
+                let refused = try await send(.post, "/ops/review/\(victim)/dismiss", headers: [.cookie: session], form: "reason=from+elsewhere")
+                #expect(refused.status == .forbidden && String(buffer: refused.body).contains("The form did not come from this console"))
+                let wrongToken = try await send(.post, "/ops/review/\(victim)/dismiss", headers: [.cookie: session], form: "reason=x&csrf=\(String(token.reversed()))")
+                #expect(wrongToken.status == .forbidden)
+                let accepted = try await send(.post, "/ops/review/\(victim)/dismiss", headers: [.cookie: session], form: "reason=test+claim&csrf=\(token)")
+                #expect(accepted.status == .seeOther)
+            }
+            // Who saw the queue and who dismissed what is in the audit trail.
+            let service = AuditService(
+                recorder: dependencies.audit, store: PostgresAuditStore(client: postgres), retentionSeconds: 0, logger: TestEnvironment.quietLogger,
+                metrics: dependencies.telemetry.factory)
+            await service.flush()
+            let dismissals = try await postgres.query(
+                "SELECT detail->>'reason' AS reason FROM audit_events WHERE action = 'rejected_claim.dismiss' ORDER BY id"
+            ).rows.map { try $0.decode("reason", as: String.self) }
+            #expect(dismissals == ["duplicate of C7", "test claim"])
+            let shown = try await postgres.query("SELECT count(*)::int AS n FROM audit_events WHERE action = 'rejected_claim.list' AND detail->'ids' IS NOT NULL").rows
+            #expect(try shown.first?.decode("n", as: Int.self) ?? 0 >= 4)
         }
     }
 

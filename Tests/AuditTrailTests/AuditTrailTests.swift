@@ -65,6 +65,32 @@ import Testing
         }
     }
 
+    /// The sealer waits for an open transaction that wrote events (its ids may lie below ones
+    /// already committed), and only for such: one that writes elsewhere does not hold it back.
+    @Test func sealingWaitsForOpenEventWritersOnly() async throws {
+        try await Self.migrated { postgres, store in
+            try await postgres.query("CREATE TABLE unrelated (n int)")
+            try await store.append([Self.event(1)])
+            try await postgres.withTransaction { other in
+                // Open, with a transaction id, writing another table: sealing goes on.
+                try await other.query("INSERT INTO unrelated VALUES (1)")
+                #expect(try await store.sealEverything(within: .seconds(20)) == 1)
+            }
+            try await postgres.withTransaction { writer in
+                // Open, holding event 2; event 3 commits after it.
+                try await PostgresAuditStore.append([Self.event(2)], on: writer)
+                try await store.append([Self.event(3)])
+                #expect(try await store.sealEverything(within: .seconds(2)) == 0)
+                let report = try await store.verify()
+                #expect(report.unsealedRows == 1 && report.isIntact, "only event 3 is visible, and it waits: \(report)")
+            }
+            #expect(try await store.sealEverything(within: .seconds(20)) == 2)
+            let report = try await store.verify()
+            #expect(report.sealedRows == 3 && report.unsealedRows == 0 && report.isIntact, "\(report)")
+            #expect(try await Self.links(postgres) == ["1 0–1 1 true", "2 1–3 2 true"])
+        }
+    }
+
     /// A mark read after its transaction had already taken an id could be passed by a writer
     /// whose id it counted; the database refuses it.
     @Test func aMarkMustBeTheFirstThingOfItsTransaction() async throws {

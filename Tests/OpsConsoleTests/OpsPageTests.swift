@@ -108,6 +108,26 @@ import Testing
         #expect(!still.html().contains("http-equiv=\"refresh\"") && still.html().contains("Refresh every 30 s"))
     }
 
+    /// A rejected claim's input is whatever a submitter sent: it is shown as text, never as
+    /// markup; each dismiss form carries the form token when there is one.
+    @Test func theReviewPageEscapesInputAndCarriesTheFormToken() {
+        let claim = OpsPage.RejectedClaim(
+            id: "0193-a", receivedAt: "2026-12-01T22:00:00.000Z", source: "csv line 3", importID: "0193-i", externalClaimNumber: "<b>C1</b>",
+            violations: [(field: "provider_npi", rule: "npi_format", message: "must be 10 digits, got \"<img src=x>\"")],
+            raw: #"{"provider_npi":"<script>alert(1)</script>"}"#)
+        let page = OpsReviewPage(queue: .init(claims: [claim], waiting: 1, olderPage: "/ops/review?queue=1_x", isLaterPage: true, formToken: "t0k\"en")).html()
+        #expect(!page.contains("<script>") && !page.contains("<img") && !page.contains("<b>"))
+        #expect(page.contains("&lt;script&gt;alert(1)&lt;/script&gt;") && page.contains("claim &lt;b&gt;C1&lt;/b&gt;"))
+        #expect(page.contains("action=\"/ops/review/0193-a/dismiss\"") && page.contains("name=\"csrf\" value=\"t0k&quot;en\""))
+        #expect(page.contains("1 rejected claim waits for review") && page.contains("href=\"/ops/review?queue=1_x\"") && page.contains(">Newest</a>"))
+        #expect(!page.contains("http-equiv=\"refresh\""))
+        let withoutToken = OpsReviewPage(queue: .init(claims: [claim], waiting: 1, olderPage: nil, isLaterPage: false, formToken: nil)).html()
+        #expect(!withoutToken.contains("name=\"csrf\"") && !withoutToken.contains(">Newest</a>"))
+        var console = OpsPageTests.page()
+        console.reviewWaiting = 3
+        #expect(console.html().contains("3 rejected claims wait for review. <a href=\"/ops/review\">Review</a>"))
+    }
+
     @Test func timesDurationsAndDecimals() {
         #expect(OpsPage.utc(0) == "1970-01-01 00:00:00 UTC")
         #expect(OpsPage.utc(-1_000) == "1969-12-31 23:59:59 UTC")

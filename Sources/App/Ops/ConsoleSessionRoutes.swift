@@ -1,5 +1,6 @@
 import Access
 import AccountStore
+import Digests
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -28,6 +29,21 @@ enum ConsoleSession {
     /// claimsd over HTTPS (its own TLS, or a proxy that says so).
     static func cookie(_ token: String, maxAge: Int64, secure: Bool) -> String {
         "\(cookieName)=\(token); Path=/ops; Max-Age=\(maxAge); HttpOnly; SameSite=Strict" + (secure ? "; Secure" : "")
+    }
+
+    /// The token the console's forms carry for a session: derived from the session's own
+    /// token, which no other site can read (the cookie is `HttpOnly`, the page same-origin), so
+    /// a form another site makes cannot carry it.
+    static func formToken(forSession token: String) -> String {
+        SHA256.hex(Array("claimsd console form\u{0}".utf8) + Array(token.utf8))
+    }
+
+    /// Whether a form posted with `headers` needs the form token: it does when the request is
+    /// authenticated by the console's cookie, which a browser attaches by itself, and not when
+    /// it carries a credential header, which only the caller's own code can add.
+    static func formToken(requiredBy headers: HTTPFields) -> String? {
+        guard headers[.authorization] == nil, headers[.xAPIKey] == nil, let session = token(in: headers) else { return nil }
+        return formToken(forSession: session)
     }
 
     /// `Set-Cookie` that removes the session.

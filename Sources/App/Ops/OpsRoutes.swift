@@ -1,5 +1,7 @@
 import AlertDelivery
 import Alerting
+import AuditTrail
+import JSONText
 public import ClaimStore
 import CircuitBreaking
 import Foundation
@@ -20,6 +22,9 @@ import TimeSeries
 struct OpsRoutes<Repository: ClaimRepository>: Sendable {
     let readiness: ReadinessChecker
     let repository: Repository
+    /// The review queue of rejected claims, and where reading and acting on it is audited.
+    let review: RejectedClaimReview
+    let audit: AuditRecorder
     let ranking: RankingCache
     let redisGuard: CallGuard
     let timeSeries: TimeSeriesSettings?
@@ -33,7 +38,8 @@ struct OpsRoutes<Repository: ClaimRepository>: Sendable {
 
     func register(on router: SecuredRoutes) {
         router.get("ops", requires: .permission(.operateConsole), signIn: "/ops/login") { request, context in
-            let refresh = request.uri.queryParameters.get("refresh") != "off"
+            let parameters = request.uri.queryParameters
+            let refresh = parameters.get("refresh") != "off"
             var page = await page(now: Self.milliseconds(Date()), refreshSeconds: refresh ? 30 : 0)
             // Signed in with the console's cookie rather than a header of its own: offer to sign out.
             if request.headers[.authorization] == nil, request.headers[.xAPIKey] == nil, ConsoleSession.token(in: request.headers) != nil,
@@ -46,12 +52,106 @@ struct OpsRoutes<Repository: ClaimRepository>: Sendable {
             headers[.cacheControl] = "no-store"
             return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: page.html())))
         }
+        router.get("ops/review", requires: .permission(.operateConsole), signIn: "/ops/login") { request, context in
+            let parameters = request.uri.queryParameters
+            let page = await reviewPage(cursor: parameters.get("queue"), notice: parameters.get("notice"), request: request, context: context)
+            return Self.html(page.html(), status: .ok)
+        }
+        router.post("ops/review/:id/dismiss", requires: .permission(.operateConsole)) { request, context in
+            try await dismiss(request, context: context)
+        }
         router.get("ops/assets/ops.css", requires: .open) { _, _ in
             var headers = HTTPFields()
             headers[.contentType] = "text/css; charset=utf-8"
             headers[.cacheControl] = "max-age=3600"
             return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: OpsAssets.stylesheet)))
         }
+    }
+
+    /// A page of the review queue (older than `cursor`); audits which rejected claims, whose
+    /// input holds member data, were shown.
+    func reviewPage(cursor: String?, notice: String?, request: Request, context: ClaimsRequestContext) async -> OpsReviewPage {
+        do {
+            let queue = try await review.queue(after: cursor, limit: 20)
+            let page = OpsReviewPage(queue: OpsPage.ReviewQueue(
+                claims: queue.claims.map { claim in
+                    OpsPage.RejectedClaim(
+                        id: claim.id.postgresText, receivedAt: claim.receivedAt, source: claim.source, importID: claim.importID.postgresText,
+                        externalClaimNumber: claim.externalClaimNumber, violations: claim.violations.map { ($0.field, $0.rule, $0.message) }, raw: claim.raw)
+                },
+                waiting: queue.waiting, olderPage: queue.nextCursor.map { "/ops/review?queue=\($0)" }, isLaterPage: cursor != nil,
+                formToken: ConsoleSession.formToken(requiredBy: request.headers), notice: notice == "dismissed" ? "The claim was dismissed." : nil))
+            if !queue.claims.isEmpty {
+                var detail = JSONWriter(capacity: 64 + 40 * queue.claims.count)
+                detail.open("{")
+                detail.member("count", queue.claims.count)
+                detail.key("ids")
+                detail.strings(queue.claims.map { $0.id.postgresText })
+                detail.close("}")
+                audit.record(
+                    AuditEvent(
+                        actor: AuditActor(request: request, context: context), action: .rejectedClaimList, resourceType: "rejected_claim", resourceID: nil,
+                        detail: detail.text))
+            }
+            return page
+        } catch {
+            let empty = OpsPage.ReviewQueue(claims: [], waiting: 0, olderPage: nil, isLaterPage: false, formToken: nil)
+            guard cursor != nil, error is RejectedClaimReviewError else { return OpsReviewPage(queue: empty, problems: ["review queue: \(error)"]) }
+            // A cursor the queue did not give out: the newest page, saying so.
+            var newest = await reviewPage(cursor: nil, notice: nil, request: request, context: context)
+            newest.problems.append("review queue: \(error)")
+            return newest
+        }
+    }
+
+    /// `POST /ops/review/{id}/dismiss` (form: `reason`, and `csrf` with a session cookie): takes
+    /// the claim out of the queue, audited, and sends the browser back to the queue.
+    func dismiss(_ request: Request, context: ClaimsRequestContext) async throws -> Response {
+        let fields = try await AccountRoutes.fields(request, allowed: ["csrf", "reason"], acceptsForm: true)
+        if let expected = ConsoleSession.formToken(requiredBy: request.headers), fields.string("csrf") != expected {
+            return Self.message(
+                "Form refused", "The form did not come from this console, or the session changed since it was shown: reload the console and try again.",
+                status: .forbidden)
+        }
+        let given = fields.string("reason") ?? ""
+        let trimmed = given.trimmingCharacters(in: .whitespacesAndNewlines)
+        let reason = trimmed.isEmpty ? given : trimmed
+        var problems = fields.problems
+        if given.isEmpty { problems.append("say why the claim needs no correction (reason)") }
+        if given.unicodeScalars.count > 500 { problems.append("the reason is at most 500 characters") }
+        guard problems.isEmpty else { return Self.message("Not dismissed", problems.joined(separator: "; "), status: .badRequest) }
+        guard let id = context.parameters.get("id").flatMap(UUID.init(uuidString:)) else {
+            return Self.message("Not found", RejectedClaimReviewError.notFound.description, status: .notFound)
+        }
+        var detail = JSONWriter(capacity: 64 + reason.utf8.count)
+        detail.open("{")
+        detail.member("reason", reason)
+        detail.close("}")
+        let reviewer = context.principal?.id ?? "anonymous"
+        let event = audit.inTransaction(
+            AuditEvent(
+                actor: AuditActor(request: request, context: context), action: .rejectedClaimDismiss, resourceType: "rejected_claim", resourceID: id.postgresText,
+                detail: detail.text))
+        do {
+            try await review.dismiss(id: id, reason: reason, reviewer: reviewer, audit: event)
+        } catch let error as RejectedClaimReviewError {
+            let status: HTTPResponse.Status = error == .notFound ? .notFound : .conflict
+            return Self.message("Not dismissed", error.description, status: status)
+        }
+        context.logger.info("rejected claim dismissed", metadata: ["event": "rejected_claim_dismissed", "rejected_claim_id": "\(id.postgresText)"])
+        return Response(status: .seeOther, headers: [.location: "/ops/review?notice=dismissed", .cacheControl: "no-store"])
+    }
+
+    static func message(_ title: String, _ message: String, status: HTTPResponse.Status) -> Response {
+        html(OpsMessagePage(title: title, message: message).html(), status: status)
+    }
+
+    /// An HTML answer that no cache keeps.
+    static func html(_ document: String, status: HTTPResponse.Status) -> Response {
+        var headers = HTTPFields()
+        headers[.contentType] = "text/html; charset=utf-8"
+        headers[.cacheControl] = "no-store"
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: document)))
     }
 
     /// Gathers the page's facts as of `now` (milliseconds since the epoch).
@@ -71,6 +171,12 @@ struct OpsRoutes<Repository: ClaimRepository>: Sendable {
             problems.append("payments feed: \(error)")
         }
         if rows.isEmpty, source.hasPrefix("unavailable") { problems.append("top providers: \(source)") }
+        var reviewWaiting: Int?
+        do {
+            reviewWaiting = try await review.waiting()
+        } catch {
+            problems.append("review queue: \(error)")
+        }
         let dependencies = await checks.sorted { $0.key < $1.key }.map { name, status in
             OpsPage.Dependency(name: name, isUp: status.isUp, isRequired: status.required, latencyMs: status.latencyMs, error: status.error)
         }
@@ -79,7 +185,7 @@ struct OpsRoutes<Repository: ClaimRepository>: Sendable {
                 version: ClaimsdBuild.version, revision: ClaimsdBuild.revision, instance: ProcessInfo.processInfo.hostName,
                 startedAt: Self.milliseconds(started), now: now, authentication: authentication.rawValue),
             dependencies: dependencies, indicators: indicators, relay: relay, alerts: alerts, alertsNote: alertsNote, providers: rows,
-            providersSource: source, feedHead: head, problems: problems, refreshSeconds: refreshSeconds)
+            providersSource: source, feedHead: head, problems: problems, refreshSeconds: refreshSeconds, reviewWaiting: reviewWaiting)
     }
 
     /// The indicators' last hour and the relay's state, from the built-in store.

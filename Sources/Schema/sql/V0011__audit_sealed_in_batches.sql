@@ -16,12 +16,14 @@
 --     so a transaction that drew an event id already had its transaction id when it drew it;
 --   * audit_mark(), run in a transaction of its own, reads the highest id drawn so far and only
 --     then takes its own transaction id, and records both (audit_seal_marks);
---   * once every transaction older than a mark's has ended (the oldest running transaction id
---     is above the mark's), every event with an id up to the mark's bound is committed or
---     rolled back, and audit_seal links them.
+--   * once no transaction older than a mark's that writes events is still open (one holding
+--     RowExclusiveLock on audit_events, seen in pg_locks, whose transaction id is older than
+--     the mark's), every event with an id up to the mark's bound is committed or rolled back,
+--     and audit_seal links them.
 -- Events are then sealed a moment after they commit (claimsd marks and seals every second). A
--- transaction that stays open anywhere in the cluster holds sealing back while it lasts; the
--- unsealed count and age in `claimsd audit verify` show it.
+-- transaction that writes events and stays open (a long import) holds sealing back while it
+-- lasts; the unsealed count and age in `claimsd audit verify` show it. Transactions that write
+-- no events, here or in other databases, do not.
 
 -- Writers wait while the old queue is drained: every event written so far is then sealed.
 LOCK TABLE audit_events IN SHARE ROW EXCLUSIVE MODE;
@@ -128,8 +130,15 @@ BEGIN
         RAISE EXCEPTION 'audit_seal(%): max_rows must be at least 1', max_rows USING ERRCODE = 'invalid_parameter_value';
     END IF;
     SELECT * INTO head FROM audit_chain_head FOR UPDATE;
-    -- A mark is usable once every transaction older than it has ended.
-    SELECT max(m.bound) INTO usable FROM audit_seal_marks m WHERE m.xid < pg_snapshot_xmin(pg_current_snapshot());
+    -- A mark is usable once no event writer older than it is still open. Writers hold
+    -- RowExclusiveLock on audit_events until they end, and their transaction id (the lock on it
+    -- has the same virtual transaction); `age` compares 32-bit ids across wraparound.
+    SELECT max(m.bound) INTO usable FROM audit_seal_marks m
+    WHERE NOT EXISTS (
+        SELECT 1 FROM pg_locks r JOIN pg_locks t ON t.virtualtransaction = r.virtualtransaction AND t.locktype = 'transactionid'
+        WHERE r.locktype = 'relation' AND r.mode = 'RowExclusiveLock' AND r.relation = 'audit_events'::regclass
+          AND r.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+          AND age(t.transactionid) > age(((m.xid::text::numeric % 4294967296)::bigint)::text::xid));
     IF usable IS NULL OR usable <= head.sealed_through THEN
         -- Nothing new is final yet; marks the sealer has already passed are of no more use.
         DELETE FROM audit_seal_marks m WHERE m.bound <= head.sealed_through;

@@ -1,0 +1,124 @@
+public import AuditTrail
+public import Claims
+public import DataProtection
+public import Foundation
+public import Postgres
+
+/// A claim an import refused, kept verbatim (encrypted) for an operator to review.
+public struct StoredRejectedClaim: Sendable, Equatable {
+    public var id: UUID
+    public var importID: UUID
+    public var externalClaimNumber: String?
+    /// Where in the import it was, e.g. `csv line 17`.
+    public var source: String
+    /// The input as received (a JSON object; a CSV row as its fields), decrypted.
+    public var raw: String
+    public var violations: [Violation]
+    /// When it was received (RFC 3339, UTC).
+    public var receivedAt: String
+}
+
+/// One page of the review queue, newest first, and the cursor of the next older page.
+public struct RejectedClaimPage: Sendable, Equatable {
+    public var claims: [StoredRejectedClaim]
+    /// Claims waiting in the whole queue.
+    public var waiting: Int
+    public var nextCursor: String?
+}
+
+/// Why a review action did not happen.
+public enum RejectedClaimReviewError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// No rejected claim has that id.
+    case notFound
+    /// It was reviewed already (by whom, how).
+    case alreadyReviewed(by: String, outcome: String)
+    /// A list cursor that this queue did not make.
+    case invalidCursor
+
+    public var description: String {
+        switch self {
+        case .notFound: "no rejected claim has this id"
+        case .alreadyReviewed(let by, let outcome): "this claim was already reviewed (\(outcome) by \(by))"
+        case .invalidCursor: "the cursor is not one this queue gave out; start from the first page"
+        }
+    }
+}
+
+/// The review queue of rejected claims in PostgreSQL (`rejected_claims`, migration 12): the
+/// unreviewed ones newest first with keyset paging, and the review actions, each written with
+/// its audit event in one transaction.
+public struct RejectedClaimReview: Sendable {
+    let client: PostgresClient
+    let cipher: FieldCipher
+
+    public init(client: PostgresClient, cipher: FieldCipher) {
+        self.client = client
+        self.cipher = cipher
+    }
+
+    /// How many claims wait for review.
+    public func waiting() async throws -> Int {
+        try await client.query("SELECT count(*)::int AS n FROM rejected_claims WHERE reviewed_at IS NULL").rows.first?.decode("n") ?? 0
+    }
+
+    /// Up to `limit` unreviewed claims older than `cursor` (nil: the newest), newest first.
+    public func queue(after cursor: String? = nil, limit: Int = 20) async throws -> RejectedClaimPage {
+        var condition = ""
+        var binds: [String?] = []
+        if let cursor {
+            let parts = cursor.split(separator: "_", maxSplits: 1)
+            guard parts.count == 2, let micros = Int64(parts[0]), let id = UUID(uuidString: String(parts[1])) else {
+                throw RejectedClaimReviewError.invalidCursor
+            }
+            binds = [String(micros), id.postgresText]
+            condition = "AND (created_at, id) < ('epoch'::timestamptz + $1::bigint * interval '1 microsecond', $2::uuid)"
+        }
+        let rows = try await client.query(
+            PostgresQuery(
+                sql: """
+                    SELECT id, import_id, external_claim_number, source, raw_sealed, violations::text AS violations,
+                           to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS received_at,
+                           (extract(epoch FROM created_at) * 1000000)::bigint AS micros,
+                           (SELECT count(*) FROM rejected_claims WHERE reviewed_at IS NULL)::int AS waiting
+                    FROM rejected_claims WHERE reviewed_at IS NULL \(condition)
+                    ORDER BY created_at DESC, id DESC LIMIT \(max(1, limit) + 1)
+                    """, binds: binds)
+        ).rows
+        var claims: [StoredRejectedClaim] = []
+        var last: (micros: Int64, id: UUID)?
+        for row in rows.prefix(max(1, limit)) {
+            let id: UUID = try row.decode("id")
+            let sealed: PostgresBytes = try row.decode("raw_sealed")
+            claims.append(
+                StoredRejectedClaim(
+                    id: id, importID: try row.decode("import_id"), externalClaimNumber: try row.decodeIfPresent("external_claim_number"),
+                    source: try row.decode("source"), raw: try cipher.openString(sealed.bytes, context: ProtectedColumn.rejectedClaimRaw.context(id.postgresText)),
+                    violations: try StoredJSON.violations(try row.decode("violations")), receivedAt: try row.decode("received_at")))
+            last = (try row.decode("micros"), id)
+        }
+        let waiting: Int = try rows.first?.decode("waiting") ?? 0
+        let next = rows.count > max(1, limit) ? last.map { "\($0.micros)_\($0.id.postgresText)" } : nil
+        return RejectedClaimPage(claims: claims, waiting: waiting, nextCursor: next)
+    }
+
+    /// Takes claim `id` out of the queue as dismissed, with `reason`, by `reviewer` (a principal
+    /// id); `audit` is written in the same transaction.
+    public func dismiss(id: UUID, reason: String, reviewer: String, audit: AuditEvent?) async throws {
+        try await client.withTransaction { connection in
+            let updated = try await connection.query(
+                """
+                UPDATE rejected_claims SET reviewed_at = now(), reviewed_by = \(reviewer), review_outcome = 'dismissed', review_reason = \(reason)
+                WHERE id = \(id) AND reviewed_at IS NULL RETURNING id
+                """
+            ).rows
+            guard updated.isEmpty else {
+                if let audit { try await PostgresAuditStore.append([audit], on: connection) }
+                return
+            }
+            let existing = try await connection.query("SELECT reviewed_by, review_outcome FROM rejected_claims WHERE id = \(id)").rows
+            guard let row = existing.first else { throw RejectedClaimReviewError.notFound }
+            throw RejectedClaimReviewError.alreadyReviewed(
+                by: try row.decodeIfPresent("reviewed_by") ?? "?", outcome: try row.decodeIfPresent("review_outcome") ?? "?")
+        }
+    }
+}
