@@ -6,13 +6,16 @@ public import Postgres
 
 /// A claim an import refused, kept verbatim (encrypted) for an operator to review.
 public struct StoredRejectedClaim: Sendable, Equatable {
+    /// The rejected claim's own id, and the import it came in.
     public var id: UUID
     public var importID: UUID
+    /// The claim number the submitter gave it, if any.
     public var externalClaimNumber: String?
     /// Where in the import it was, e.g. `csv line 17`.
     public var source: String
     /// The input as received (a JSON object; a CSV row as its fields), decrypted.
     public var raw: String
+    /// Why it was rejected.
     public var violations: [Violation]
     /// When it was received (RFC 3339, UTC).
     public var receivedAt: String
@@ -20,9 +23,11 @@ public struct StoredRejectedClaim: Sendable, Equatable {
 
 /// One page of the review queue, newest first, and the cursor of the next older page.
 public struct RejectedClaimPage: Sendable, Equatable {
+    /// The claims on this page, newest first.
     public var claims: [StoredRejectedClaim]
     /// Claims waiting in the whole queue.
     public var waiting: Int
+    /// The cursor of the next older page; nil on the last page.
     public var nextCursor: String?
 }
 

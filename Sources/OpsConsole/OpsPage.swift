@@ -175,6 +175,7 @@ public struct OpsPage: Sendable {
 
     /// One page of the review queue.
     public struct ReviewQueue: Sendable {
+        /// The claims on this page, newest first.
         public var claims: [RejectedClaim]
         /// How many wait in the whole queue.
         public var waiting: Int
@@ -197,13 +198,19 @@ public struct OpsPage: Sendable {
         }
     }
 
+    /// Which claimsd, since when, and how it authenticates.
     public var build: Build
+    /// Each dependency's readiness, by name.
     public var dependencies: [Dependency]
+    /// The figures drawn with an hour of history.
     public var indicators: [Indicator]
+    /// The outbox relay as this instance sees it.
     public var relay: Relay
+    /// Pending and firing alerts.
     public var alerts: [Alert]
     /// Why there are no alerts to show (no rule files loaded), when that is the reason.
     public var alertsNote: String?
+    /// The top of the provider ranking.
     public var providers: [Provider]
     /// Where the ranking came from (`redis` or `postgresql`), or why it could not be read.
     public var providersSource: String

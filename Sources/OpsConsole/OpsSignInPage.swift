@@ -31,6 +31,7 @@ public struct OpsSignInPage: Sendable {
 /// A short page of the console that says what happened to a form and links back to the
 /// console: an action that could not be done, and why.
 public struct OpsMessagePage: Sendable {
+    /// What happened, in a few words, and why, in a sentence.
     public var title: String
     public var message: String
 
@@ -57,6 +58,7 @@ public struct OpsMessagePage: Sendable {
 /// The review queue's own page: the rejected claims waiting, a page at a time, each with its
 /// dismiss form. It does not reload itself, so a reason being typed is never lost.
 public struct OpsReviewPage: Sendable {
+    /// The page of the queue shown.
     public var queue: OpsPage.ReviewQueue
     /// Problems reading the queue.
     public var problems: [String]

@@ -8,7 +8,9 @@
 public struct Sparkline: Sendable, Equatable {
     /// One value of the series at a time (milliseconds since the epoch).
     public struct Point: Sendable, Equatable {
+        /// When, in milliseconds since the epoch.
         public var time: Int64
+        /// The value; a non-finite one is a gap.
         public var value: Double
 
         public init(time: Int64, value: Double) {
@@ -17,6 +19,7 @@ public struct Sparkline: Sendable, Equatable {
         }
     }
 
+    /// The series, in any order.
     public var points: [Point]
     /// The window shown, in milliseconds since the epoch, and the distance between points.
     public var start: Int64
