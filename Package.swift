@@ -235,7 +235,7 @@ let package = Package(
         ),
 
         // The operations console's page: layout and sparklines, no I/O.
-        .target(name: "OpsConsole", resources: [.embedInCode("ops.css")], swiftSettings: strict),
+        .target(name: "OpsConsole", dependencies: ["Claims"], resources: [.embedInCode("ops.css")], swiftSettings: strict),
 
         // The service: configuration, HTTP wiring, lifecycle.
         .target(

@@ -61,6 +61,17 @@ seal_audit_trail() {
     sleep 0.1
   done
 }
+# With claimsd running: a short POST load, then the series claimsd's self-scrape stores (its
+# exposition, in $WORK/template-self.txt) and the job and instance labels it gives them (JOB,
+# INSTANCE), for `tsdb-bench day` to make a day of history from. INTERVAL_SECONDS is the
+# self-scrape interval.
+capture_self_scrape() {
+  wrk -t2 -c"$CONNECTIONS" -d10s -s benchmarks/post-claim.lua "http://127.0.0.1:$HTTP_PORT" >/dev/null
+  curl -fsS -H "$AUTH" "http://127.0.0.1:$HTTP_PORT/metrics" >"$WORK/template-self.txt"
+  sleep "$INTERVAL_SECONDS"
+  read -r JOB INSTANCE < <(curl -fsS -H "$AUTH" "http://127.0.0.1:$HTTP_PORT/api/v1/query?query=up" \
+    | python3 -c 'import json, sys; m = json.load(sys.stdin)["data"]["result"][0]["metric"]; print(m["job"], m["instance"])')
+}
 now_ns() { date +%s%N; }
 # CPU time the whole machine spent busy (user, nice, system, irq, softirq, steal) so far, in
 # clock ticks of /proc/stat. The difference over a phase divided by its requests is the CPU cost

@@ -23,11 +23,7 @@ mib() { awk -v key="$1" '$1 == key":" { printf "%.1f", $2 / 1024 }' "/proc/$CLAI
 reset_tables
 rm -rf "$WORK/tsdb"
 start_claimsd
-wrk -t2 -c"$CONNECTIONS" -d10s -s benchmarks/post-claim.lua "http://127.0.0.1:$HTTP_PORT" >/dev/null
-curl -fsS -H "$AUTH" "http://127.0.0.1:$HTTP_PORT/metrics" >"$WORK/template-self.txt"
-sleep "$INTERVAL_SECONDS"
-read -r JOB INSTANCE < <(curl -fsS -H "$AUTH" "http://127.0.0.1:$HTTP_PORT/api/v1/query?query=up" \
-  | python3 -c 'import json, sys; m = json.load(sys.stdin)["data"]["result"][0]["metric"]; print(m["job"], m["instance"])')
+capture_self_scrape
 stop_claimsd
 
 rows=()

@@ -22,11 +22,7 @@ export CLAIMS_RATE_LIMITS=off CLAIMS_SCRAPE_INTERVAL="${INTERVAL_SECONDS}s"
 reset_tables
 rm -rf "$WORK/tsdb"
 start_claimsd
-wrk -t2 -c"$CONNECTIONS" -d10s -s benchmarks/post-claim.lua "http://127.0.0.1:$HTTP_PORT" >/dev/null
-curl -fsS -H "$AUTH" "http://127.0.0.1:$HTTP_PORT/metrics" >"$WORK/template-self.txt"
-sleep "$INTERVAL_SECONDS"
-read -r JOB INSTANCE < <(curl -fsS -H "$AUTH" "http://127.0.0.1:$HTTP_PORT/api/v1/query?query=up" \
-  | python3 -c 'import json, sys; m = json.load(sys.stdin)["data"]["result"][0]["metric"]; print(m["job"], m["instance"])')
+capture_self_scrape
 
 # The review queue: one import whose every claim is rejected (a 9-digit NPI).
 python3 - "$QUEUED" >"$WORK/rejected.csv" <<'PY'

@@ -31,6 +31,36 @@ public struct HTMLText: Sendable {
         html += ">" + Self.escape(value) + "</" + tag + ">"
     }
 
+    /// The start of a console page, up to and including `<body>`: the title, the stylesheet
+    /// (a separate resource, so the pages' Content-Security-Policy needs no inline styles), and
+    /// a reload every `refreshSeconds` when that is above 0. The pages carry no script.
+    public static func document(title: String, stylesheet: String, refreshSeconds: Int = 0) -> HTMLText {
+        var page = HTMLText()
+        page.raw("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">")
+        page.raw("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">")
+        if refreshSeconds > 0 { page.raw("<meta http-equiv=\"refresh\" content=\"\(refreshSeconds)\">") }
+        page.raw("<title>")
+        page.text(title)
+        page.raw("</title><link rel=\"stylesheet\"")
+        page.attribute("href", stylesheet)
+        page.raw("></head><body>")
+        return page
+    }
+
+    /// The end of a page begun with ``document(title:stylesheet:refreshSeconds:)``; the markup.
+    public mutating func finish() -> String {
+        html += "</body></html>\n"
+        return html
+    }
+
+    /// The parts of a page that could not be read, each with its reason; nothing when none.
+    public mutating func problems(_ problems: [String]) {
+        guard !problems.isEmpty else { return }
+        raw("<section class=\"problems\" data-section=\"problems\"><h2>Could not be read</h2><ul>")
+        for problem in problems { element("li", problem) }
+        raw("</ul></section>")
+    }
+
     /// `value` with `&`, `<`, `>`, `"` and `'` replaced by character references, safe in text
     /// and in a quoted attribute value.
     public static func escape(_ value: String) -> String {
@@ -54,10 +84,4 @@ public struct HTMLText: Sendable {
         }
         return result
     }
-}
-
-/// The console's static resources.
-public enum OpsAssets {
-    /// The page's stylesheet (`text/css`).
-    public static var stylesheet: [UInt8] { PackageResources.ops_css }
 }

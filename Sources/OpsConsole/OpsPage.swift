@@ -1,3 +1,5 @@
+import Claims
+
 /// The operations console's page: what an operator with only a browser needs to see — the
 /// dependencies, the key rates with an hour of history, the alerts, the ranking and the
 /// payments feed — as one server-rendered HTML document with no script.
@@ -251,21 +253,9 @@ public struct OpsPage: Sendable {
     /// The whole document. Styles come from `stylesheet` (a separate resource, so the page's
     /// Content-Security-Policy needs no inline styles); there is no script.
     public func html(stylesheet: String = "/ops/assets/ops.css") -> String {
-        var page = HTMLText()
-        page.raw("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">")
-        page.raw("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">")
-        if refreshSeconds > 0 { page.raw("<meta http-equiv=\"refresh\" content=\"\(refreshSeconds)\">") }
-        page.raw("<title>")
-        page.text("claimsd operations — \(build.instance)")
-        page.raw("</title><link rel=\"stylesheet\"")
-        page.attribute("href", stylesheet)
-        page.raw("></head><body>")
+        var page = HTMLText.document(title: "claimsd operations — \(build.instance)", stylesheet: stylesheet, refreshSeconds: refreshSeconds)
         header(into: &page)
-        if !problems.isEmpty {
-            page.raw("<section class=\"problems\" data-section=\"problems\"><h2>Could not be read</h2><ul>")
-            for problem in problems { page.element("li", problem) }
-            page.raw("</ul></section>")
-        }
+        page.problems(problems)
         now(into: &page)
         alertsSection(into: &page)
         if let waiting = reviewWaiting {
@@ -274,8 +264,7 @@ public struct OpsPage: Sendable {
             page.raw("<a href=\"/ops/review\">Review</a></p></section>")
         }
         ranking(into: &page)
-        page.raw("</body></html>\n")
-        return page.html
+        return page.finish()
     }
 
     private func header(into page: inout HTMLText) {
@@ -487,17 +476,7 @@ public struct OpsPage: Sendable {
         let seconds = milliseconds >= 0 ? milliseconds / 1000 : (milliseconds - 999) / 1000
         let days = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
         let secondOfDay = seconds - days * 86_400
-        // Civil date from days since 1970-01-01 (proleptic Gregorian calendar).
-        let z = days + 719_468
-        let era = (z >= 0 ? z : z - 146_096) / 146_097
-        let dayOfEra = z - era * 146_097
-        let yearOfEra = (dayOfEra - dayOfEra / 1_460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
-        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
-        let monthIndex = (5 * dayOfYear + 2) / 153
-        let day = dayOfYear - (153 * monthIndex + 2) / 5 + 1
-        let month = monthIndex < 10 ? monthIndex + 3 : monthIndex - 9
-        let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
         func two(_ n: Int64) -> String { n < 10 ? "0\(n)" : "\(n)" }
-        return "\(year)-\(two(month))-\(two(day)) \(two(secondOfDay / 3_600)):\(two(secondOfDay % 3_600 / 60)):\(two(secondOfDay % 60)) UTC"
+        return "\(CalendarDate(daysSinceEpoch: Int(days))) \(two(secondOfDay / 3_600)):\(two(secondOfDay % 3_600 / 60)):\(two(secondOfDay % 60)) UTC"
     }
 }

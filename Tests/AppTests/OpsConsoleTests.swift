@@ -268,10 +268,7 @@ import TimeSeries
                 #expect(out.headers[.setCookie]?.hasPrefix("claimsd_console=; Path=/ops; Max-Age=0") == true)
             }
             // Sign-ins are in the audit trail, the refused one too.
-            let service = AuditService(
-                recorder: dependencies.audit, store: PostgresAuditStore(client: postgres), retentionSeconds: 0, logger: TestEnvironment.quietLogger,
-                metrics: dependencies.telemetry.factory)
-            await service.flush()
+            await Self.writeQueuedAuditEvents(dependencies, postgres)
             let logins = try await postgres.query(
                 "SELECT action, outcome, coalesce(detail->>'via', '-') AS via FROM audit_events WHERE action LIKE 'auth.%' ORDER BY id"
             ).rows.map { "\(try $0.decode("action", as: String.self)) \(try $0.decode("outcome", as: String.self)) \(try $0.decode("via", as: String.self))" }
@@ -353,10 +350,7 @@ import TimeSeries
                 #expect(accepted.status == .seeOther)
             }
             // Who saw the queue and who dismissed what is in the audit trail.
-            let service = AuditService(
-                recorder: dependencies.audit, store: PostgresAuditStore(client: postgres), retentionSeconds: 0, logger: TestEnvironment.quietLogger,
-                metrics: dependencies.telemetry.factory)
-            await service.flush()
+            await Self.writeQueuedAuditEvents(dependencies, postgres)
             let dismissals = try await postgres.query(
                 "SELECT detail->>'reason' AS reason FROM audit_events WHERE action = 'rejected_claim.dismiss' ORDER BY id"
             ).rows.map { try $0.decode("reason", as: String.self) }
@@ -364,6 +358,14 @@ import TimeSeries
             let shown = try await postgres.query("SELECT count(*)::int AS n FROM audit_events WHERE action = 'rejected_claim.list' AND detail->'ids' IS NOT NULL").rows
             #expect(try shown.first?.decode("n", as: Int.self) ?? 0 >= 4)
         }
+    }
+
+    /// Writes the audit events the requests queued, as the audit service does every 200 ms.
+    static func writeQueuedAuditEvents(_ dependencies: AppDependencies, _ postgres: PostgresClient) async {
+        let service = AuditService(
+            recorder: dependencies.audit, store: PostgresAuditStore(client: postgres), retentionSeconds: 0, logger: TestEnvironment.quietLogger,
+            metrics: dependencies.telemetry.factory)
+        await service.flush()
     }
 
     /// The `<figure>` of one indicator.
