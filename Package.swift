@@ -131,7 +131,7 @@ let package = Package(
         .target(name: "AuditTrail", dependencies: ["Postgres"], swiftSettings: strict),
 
         // The claims domain: normalization, parsing, validation rules, pricing. Pure Swift, no I/O.
-        .target(name: "Claims", swiftSettings: strict),
+        .target(name: "Claims", dependencies: ["JSONText"], swiftSettings: strict),
 
         // Values encrypted at rest: the data keyring, AES-256-GCM sealing with the key id beside
         // the value, the blind index, and the catalog of protected columns. No I/O.

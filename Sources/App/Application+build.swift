@@ -178,8 +178,8 @@ public func buildRouter(
     accountRoutes.register(on: routes)
     AuditRoutes(store: PostgresAuditStore(client: dependencies.postgres), recorder: dependencies.audit).register(on: routes)
     MetricsRoute(telemetry: dependencies.telemetry, refresher: dependencies.metricsRefresher(store: timeSeries?.store)).register(on: routes)
-    ClaimsController(
-        repository: repository, validator: validator, limits: limits, metrics: ClaimMetrics(factory: dependencies.telemetry.factory), audit: dependencies.audit)
+    let claimMetrics = ClaimMetrics(factory: dependencies.telemetry.factory)
+    ClaimsController(repository: repository, validator: validator, limits: limits, metrics: claimMetrics, audit: dependencies.audit)
         .register(on: routes)
     ProvidersController(repository: repository, cache: dependencies.rankingCache(), redisGuard: dependencies.redisGuard, metrics: dependencies.telemetry.factory)
         .register(on: routes)
@@ -191,7 +191,7 @@ public func buildRouter(
     if let alerting { RuleRoutes(runtime: alerting).register(on: routes) }
     OpsRoutes(
         readiness: dependencies.readiness, repository: repository, review: RejectedClaimReview(client: dependencies.postgres, cipher: dependencies.cipher),
-        audit: dependencies.audit, ranking: dependencies.rankingCache(), redisGuard: dependencies.redisGuard,
+        audit: dependencies.audit, validator: validator, metrics: claimMetrics, ranking: dependencies.rankingCache(), redisGuard: dependencies.redisGuard,
         timeSeries: timeSeries, alerting: alerting, authentication: access.mode
     ).register(on: routes)
     ConsoleSessionRoutes(accounts: accountRoutes, servesTLS: traffic.servesTLS).register(on: routes)

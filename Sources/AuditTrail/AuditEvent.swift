@@ -38,6 +38,8 @@ public struct AuditAction: RawRepresentable, Sendable, Hashable, ExpressibleBySt
     public static let rejectedClaimList: Self = "rejected_claim.list"
     /// A rejected claim was dismissed from the review queue (the reason in the detail).
     public static let rejectedClaimDismiss: Self = "rejected_claim.dismiss"
+    /// A rejected claim was corrected and stored as a new claim (its id in the detail).
+    public static let rejectedClaimResubmit: Self = "rejected_claim.resubmit"
     /// A request refused before its handler ran (401 or 403): the route is in the detail.
     public static let accessDenied: Self = "access.denied"
 }

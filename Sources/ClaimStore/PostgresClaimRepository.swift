@@ -51,7 +51,12 @@ public struct PostgresClaimRepository: ClaimRepository {
     /// SQL text, and the session's prepared statement, is the same for one claim or a hundred.
     /// The events are inserted last, after taking the outbox ordering lock (see
     /// ``appendEvents(_:on:)``).
-    static func insertStatement(for claims: [StoredClaim], audit: [AuditEvent], cipher: FieldCipher) -> PostgresQuery {
+    ///
+    /// `alongside`, when given, adds one more data-modifying step to the statement (before the
+    /// ordering lock is taken); it receives the bind list and returns its SQL.
+    static func insertStatement(
+        for claims: [StoredClaim], audit: [AuditEvent], cipher: FieldCipher, alongside: ((inout PostgresBindList) -> String)? = nil
+    ) -> PostgresQuery {
         let claimRows = claims.map(claimRow)
         let lineRows = claims.flatMap { claim in claim.lines.map { lineRow(claim.id, $0, cipher: cipher) } }
         let shares = claims.map(\.providerShares)
@@ -64,9 +69,10 @@ public struct PostgresClaimRepository: ClaimRepository {
         let lock = binds.value(String(outboxLockKey), type: "bigint")
         let eventValues = binds.unnest(eventRows, types: EventDraft.types)
         let auditInsert = PostgresAuditStore.insert(audit, binds: &binds)
+        let extra = alongside.map { "alongside AS (\($0(&binds)))," } ?? ""
         let sql = """
             WITH new_claims AS (INSERT INTO claims (\(claimColumns)) SELECT * FROM \(claimValues)),
-            new_audit AS (\(auditInsert)),
+            new_audit AS (\(auditInsert)),\(extra)
             new_lines AS (INSERT INTO claim_lines (\(lineColumns)) SELECT * FROM \(lineValues)),
             new_shares AS (INSERT INTO claim_provider_shares (\(shareColumns)) SELECT * FROM \(shareValues)),
             ordering AS (SELECT pg_advisory_xact_lock(\(lock)))

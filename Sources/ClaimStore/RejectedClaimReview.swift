@@ -19,6 +19,24 @@ public struct StoredRejectedClaim: Sendable, Equatable {
     public var violations: [Violation]
     /// When it was received (RFC 3339, UTC).
     public var receivedAt: String
+    /// The format of the import it came in, from its source (`csv …` or `ndjson …`).
+    public var importFormat: ImportFormat { source.hasPrefix("csv") ? .csv : .ndjson }
+    /// How it was reviewed; nil while it waits in the queue.
+    public var review: Review?
+
+    /// A finished review: who, how (`dismissed` or `resubmitted`), and the claim a resubmission
+    /// became.
+    public struct Review: Sendable, Equatable {
+        public var reviewer: String
+        public var outcome: String
+        public var resubmittedClaimID: UUID?
+
+        public init(reviewer: String, outcome: String, resubmittedClaimID: UUID?) {
+            self.reviewer = reviewer
+            self.outcome = outcome
+            self.resubmittedClaimID = resubmittedClaimID
+        }
+    }
 }
 
 /// One page of the review queue, newest first, and the cursor of the next older page.
@@ -98,12 +116,61 @@ public struct RejectedClaimReview: Sendable {
                 StoredRejectedClaim(
                     id: id, importID: try row.decode("import_id"), externalClaimNumber: try row.decodeIfPresent("external_claim_number"),
                     source: try row.decode("source"), raw: try cipher.openString(sealed.bytes, context: ProtectedColumn.rejectedClaimRaw.context(id.postgresText)),
-                    violations: try StoredJSON.violations(try row.decode("violations")), receivedAt: try row.decode("received_at")))
+                    violations: try StoredJSON.violations(try row.decode("violations")), receivedAt: try row.decode("received_at"), review: nil))
             last = (try row.decode("micros"), id)
         }
         let waiting: Int = try rows.first?.decode("waiting") ?? 0
         let next = rows.count > max(1, limit) ? last.map { "\($0.micros)_\($0.id.postgresText)" } : nil
         return RejectedClaimPage(claims: claims, waiting: waiting, nextCursor: next)
+    }
+
+    /// Rejected claim `id`, reviewed or not; nil when there is none.
+    public func find(id: UUID) async throws -> StoredRejectedClaim? {
+        guard
+            let row = try await client.query(
+                """
+                SELECT id, import_id, external_claim_number, source, raw_sealed, violations::text AS violations,
+                       to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS received_at,
+                       reviewed_by, review_outcome, resubmitted_claim_id
+                FROM rejected_claims WHERE id = \(id)
+                """
+            ).rows.first
+        else { return nil }
+        let sealed: PostgresBytes = try row.decode("raw_sealed")
+        let outcome: String? = try row.decodeIfPresent("review_outcome")
+        return StoredRejectedClaim(
+            id: id, importID: try row.decode("import_id"), externalClaimNumber: try row.decodeIfPresent("external_claim_number"),
+            source: try row.decode("source"), raw: try cipher.openString(sealed.bytes, context: ProtectedColumn.rejectedClaimRaw.context(id.postgresText)),
+            violations: try StoredJSON.violations(try row.decode("violations")), receivedAt: try row.decode("received_at"),
+            review: try outcome.map {
+                StoredRejectedClaim.Review(
+                    reviewer: try row.decodeIfPresent("reviewed_by") ?? "?", outcome: $0, resubmittedClaimID: try row.decodeIfPresent("resubmitted_claim_id"))
+            })
+    }
+
+    /// Stores `claim`, the corrected form of rejected claim `id`, and takes `id` out of the
+    /// queue as resubmitted with a link to it, by `reviewer`: the claim, its outbox events, the
+    /// review and `audit` in one transaction. The rejected row is locked first, so of two
+    /// resubmissions at once one stores its claim and the other is told it was reviewed.
+    public func resubmit(id: UUID, as claim: StoredClaim, reviewer: String, audit: [AuditEvent]) async throws {
+        try await client.withTransaction { connection in
+            let current = try await connection.query("SELECT reviewed_by, review_outcome FROM rejected_claims WHERE id = \(id) FOR UPDATE").rows
+            guard let row = current.first else { throw RejectedClaimReviewError.notFound }
+            if let outcome: String = try row.decodeIfPresent("review_outcome") {
+                throw RejectedClaimReviewError.alreadyReviewed(by: try row.decodeIfPresent("reviewed_by") ?? "?", outcome: outcome)
+            }
+            // The review is one step of the claim's own statement: the link to the claim is
+            // checked at the statement's end, and the outbox ordering lock is taken only as that
+            // statement's last step, never held across another round trip.
+            try await connection.query(
+                PostgresClaimRepository.insertStatement(for: [claim], audit: audit, cipher: cipher) { binds in
+                    """
+                    UPDATE rejected_claims SET reviewed_at = now(), reviewed_by = \(binds.value(reviewer, type: "text")), review_outcome = 'resubmitted',
+                           resubmitted_claim_id = \(binds.value(claim.id.postgresText, type: "uuid"))
+                    WHERE id = \(binds.value(id.postgresText, type: "uuid"))
+                    """
+                })
+        }
     }
 
     /// Takes claim `id` out of the queue as dismissed, with `reason`, by `reviewer` (a principal

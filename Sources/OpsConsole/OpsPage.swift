@@ -397,7 +397,9 @@ public struct OpsPage: Sendable {
             }
             page.raw("</ul><details><summary>Input as received</summary><pre>")
             page.text(claim.raw)
-            page.raw("</pre></details><form class=\"dismiss\" method=\"post\"")
+            page.raw("</pre></details><p><a")
+            page.attribute("href", "/ops/review/\(claim.id)")
+            page.raw(">Correct and resubmit</a></p><form class=\"dismiss\" method=\"post\"")
             page.attribute("action", "/ops/review/\(claim.id)/dismiss")
             page.raw(">")
             if let token = review.formToken {

@@ -2,6 +2,7 @@ import Access
 import Alerting
 import AuditTrail
 import ClaimStore
+import Claims
 @testable import App
 import Foundation
 import HTTPTypes
@@ -146,7 +147,7 @@ import TimeSeries
             // is 4 units a minute.
             let routes = OpsRoutes(
                 readiness: dependencies.readiness, repository: PostgresClaimRepository(client: postgres, cipher: TestEnvironment.cipher),
-                review: RejectedClaimReview(client: postgres, cipher: TestEnvironment.cipher), audit: dependencies.audit,
+                review: RejectedClaimReview(client: postgres, cipher: TestEnvironment.cipher), audit: dependencies.audit, validator: ClaimValidator(), metrics: ClaimMetrics(),
                 ranking: dependencies.rankingCache(), redisGuard: dependencies.redisGuard, timeSeries: timeSeries, alerting: alerting, authentication: .required)
             let page = await routes.page(now: now)
             let requests = try #require(page.indicators.first { $0.id == "request_rate" })
@@ -357,6 +358,168 @@ import TimeSeries
             #expect(dismissals == ["duplicate of C7", "test claim"])
             let shown = try await postgres.query("SELECT count(*)::int AS n FROM audit_events WHERE action = 'rejected_claim.list' AND detail->'ids' IS NOT NULL").rows
             #expect(try shown.first?.decode("n", as: Int.self) ?? 0 >= 4)
+        }
+    }
+
+    /// The net fee, in cents, of claim `claim` of ``ImportTests/export(count:rejectEvery:)``.
+    static func exportedNetFeeCents(claim: Int) -> Int {
+        (1...2).reduce(0) { total, line in
+            let fees = 10_000 + claim * 7 + line
+            return total + fees + claim % 13 * 100 + line + (line == 2 ? 2_500 : 0) - fees / 2
+        }
+    }
+
+    /// An operator corrects a rejected claim and resubmits it: the form holds its input in the
+    /// format it came in; a correction that still breaks a rule is shown again with its
+    /// violations and nothing stored; one that passes is priced and stored as a new claim, with
+    /// its outbox event, linked from the rejected claim, which leaves the queue; both are
+    /// audited; a second resubmission is refused.
+    @Test func aRejectedClaimIsCorrectedAndResubmitted() async throws {
+        try await ScratchDatabase.with { postgres, database in
+            _ = try await Migrator(client: postgres, logger: TestEnvironment.quietLogger).migrate()
+            let dependencies = try makeDependencies(databaseURL: database.url, redisURL: TestEnvironment.redisURL)
+            let key = try await TestAccess.apiKey(postgres, role: .admin)
+            let bearer: HTTPFields = [.authorization: "Bearer \(key)"]
+            let router = buildRouter(dependencies: dependencies, access: try await TestAccess.settings(), traffic: TrafficSettings(rateLimits: []))
+            try await Application(router: router).test(.router) { client in
+                func send(_ method: HTTPRequest.Method, _ uri: String, form: [(String, String)]? = nil, type: String? = nil, body: String? = nil) async throws -> TestResponse {
+                    var headers = bearer
+                    var content = body
+                    if let form {
+                        headers[.contentType] = "application/x-www-form-urlencoded"
+                        var allowed = CharacterSet.alphanumerics
+                        allowed.insert(charactersIn: "-._~")
+                        content = form.map { "\($0)=\($1.addingPercentEncoding(withAllowedCharacters: allowed) ?? "")" }.joined(separator: "&")
+                    }
+                    if let type { headers[.contentType] = type }
+                    return try await client.execute(uri: uri, method: method, headers: headers, body: content.map { ByteBuffer(string: $0) })
+                }
+                /// The text of the correction form's editor, as a browser reads it.
+                func editorText(_ html: String) throws -> String {
+                    let start = try #require(html.range(of: "name=\"claim\" rows=\"18\" spellcheck=\"false\" required>\n"))
+                    let end = try #require(html[start.upperBound...].range(of: "</textarea>"))
+                    return String(html[start.upperBound..<end.lowerBound]).replacingOccurrences(of: "&quot;", with: "\"")
+                        .replacingOccurrences(of: "&#39;", with: "'").replacingOccurrences(of: "&lt;", with: "<").replacingOccurrences(of: "&gt;", with: ">")
+                        .replacingOccurrences(of: "&amp;", with: "&")
+                }
+                #expect(try await send(.post, "/api/v1/claims/import", type: "text/csv", body: ImportTests.export(count: 3, rejectEvery: 1).csv).status == .ok)
+                let ndjson = #"{"claim_number":"N1","lines":[{"service date":"2018-03-01","submitted procedure":"D0180","Plan/Group #":"GRP-1","Subscriber#":"SUB-9","Provider NPI":"1000000002","provider fees":"100.00","Allowed fees":"40.00","member coinsurance":"0.00","member copay":"zero"}]}"#
+                #expect(try await send(.post, "/api/v1/claims/import", type: "application/x-ndjson", body: ndjson + "\n").status == .ok)
+                let rejected = try await postgres.query("SELECT id, external_claim_number FROM rejected_claims ORDER BY external_claim_number").rows.map {
+                    (try $0.decode("external_claim_number", as: String.self), try $0.decode("id", as: UUID.self))
+                }
+                let ids = Dictionary(uniqueKeysWithValues: rejected)
+                let c2 = try #require(ids["C2"])
+                let n1 = try #require(ids["N1"])
+
+                // The form holds the claim's CSV records under their header, and says why it was refused.
+                let form = try await send(.get, "/ops/review/\(c2.postgresText)")
+                #expect(form.status == .ok)
+                let csv = try editorText(String(buffer: form.body))
+                let records = csv.split(separator: "\n")
+                #expect(records.count == 3 && records[0].hasPrefix("claim number,service date,") && records.dropFirst().allSatisfy { $0.hasPrefix("C2,3/") })
+                #expect(records[1].contains(",149777553,") && records[1].contains(",$100.15 ,"), "\(records)")
+                #expect(String(buffer: form.body).contains("Rejected because:") && String(buffer: form.body).contains("action=\"/ops/review/\(c2.postgresText)/resubmit\""))
+
+                // Sent back unchanged: refused again, shown with its violations and the text kept; nothing stored.
+                let unchanged = try await send(.post, "/ops/review/\(c2.postgresText)/resubmit", form: [("format", "csv"), ("claim", csv)])
+                #expect(unchanged.status == .unprocessableContent)
+                let refusedPage = String(buffer: unchanged.body)
+                let echoed = try editorText(refusedPage)
+                #expect(refusedPage.contains("The correction was not accepted:") && refusedPage.contains("provider_npi") && echoed == csv)
+                #expect(try await send(.post, "/ops/review/\(c2.postgresText)/resubmit", form: [("format", "xml"), ("claim", csv)]).status == .badRequest)
+                #expect(try await send(.post, "/ops/review/\(c2.postgresText)/resubmit", form: [("format", "csv"), ("claim", "  ")]).status == .badRequest)
+                let broken = try await send(.post, "/ops/review/\(c2.postgresText)/resubmit", form: [("format", "json"), ("claim", "{")])
+                #expect(broken.status == .unprocessableContent && String(buffer: broken.body).contains("readable"))
+                #expect(try await postgres.query("SELECT count(*)::int AS n FROM claims").rows.first?.decode("n", as: Int.self) == 0)
+
+                // Corrected: stored as a new claim, priced as intake prices it, linked, out of the queue.
+                let corrected = csv.replacingOccurrences(of: ",149777553,", with: ",1000000002,")
+                let accepted = try await send(.post, "/ops/review/\(c2.postgresText)/resubmit", form: [("format", "csv"), ("claim", corrected)])
+                #expect(accepted.status == .seeOther)
+                let location = try #require(accepted.headers[.location])
+                let newID = try #require(location.split(separator: ":").last.flatMap { UUID(uuidString: String($0)) })
+                #expect(location == "/ops/review?notice=resubmitted:\(newID.postgresText)")
+                let claim = try #require(
+                    try JSONSerialization.jsonObject(with: Data(try await send(.get, "/api/v1/claims/\(newID.postgresText)").body.readableBytesView)) as? [String: Any])
+                let cents = Self.exportedNetFeeCents(claim: 2)
+                #expect(claim["net_fee"] as? String == String(format: "%d.%02d", cents / 100, cents % 100) && claim["provider_npi"] as? String == "1000000002", "\(claim)")
+                #expect(claim["claim_number"] as? String == "C2" && claim["status"] as? String == "submitted")
+                let link = try #require(try await postgres.query("SELECT review_outcome, resubmitted_claim_id FROM rejected_claims WHERE id = \(c2)").rows.first)
+                #expect(try link.decode("review_outcome", as: String.self) == "resubmitted" && link.decode("resubmitted_claim_id", as: UUID.self) == newID)
+                #expect(try await postgres.query("SELECT count(*)::int AS n FROM outbox_events WHERE claim_id = \(newID) AND event_type = 'claim.created'").rows.first?.decode("n", as: Int.self) == 1)
+                let queue = String(buffer: try await send(.get, "/ops/review?notice=resubmitted:\(newID.postgresText)").body)
+                #expect(queue.contains("The corrected claim was accepted as \(newID.postgresText).") && queue.contains("3 rejected claims wait for review"))
+                #expect(!queue.contains("data-rejected=\"\(c2.postgresText)\""))
+
+                // Once reviewed, the form and a second resubmission say so.
+                let again = try await send(.post, "/ops/review/\(c2.postgresText)/resubmit", form: [("format", "csv"), ("claim", corrected)])
+                #expect(again.status == .conflict && String(buffer: again.body).contains("It became claim \(newID.postgresText)."))
+                #expect(try await send(.get, "/ops/review/\(c2.postgresText)").status == .conflict)
+                #expect(try await send(.get, "/ops/review/\(UUID().uuidString)").status == .notFound)
+
+                // A claim from NDJSON is edited as indented JSON and read back as JSON.
+                let jsonForm = try editorText(String(buffer: try await send(.get, "/ops/review/\(n1.postgresText)").body))
+                #expect(jsonForm.hasPrefix("{\n  \"claim_number\": \"N1\",\n  \"lines\": [\n    {\n") && jsonForm.contains(#""member copay": "zero""#), "\(jsonForm)")
+                let jsonFixed = try await send(
+                    .post, "/ops/review/\(n1.postgresText)/resubmit", form: [("format", "json"), ("claim", jsonForm.replacingOccurrences(of: "\"zero\"", with: "\"5.00\""))])
+                #expect(jsonFixed.status == .seeOther, "\(String(buffer: jsonFixed.body))")
+            }
+            await Self.writeQueuedAuditEvents(dependencies, postgres)
+            let trail = try await postgres.query(
+                """
+                SELECT action, coalesce(detail->>'resubmitted_from', detail->>'claim_id', '-') AS link FROM audit_events
+                WHERE action IN ('claim.create', 'rejected_claim.resubmit') ORDER BY id
+                """
+            ).rows.map { "\(try $0.decode("action", as: String.self)) \(try $0.decode("link", as: String.self).count)" }
+            #expect(trail == ["claim.create 36", "rejected_claim.resubmit 36", "claim.create 36", "rejected_claim.resubmit 36"], "\(trail)")
+        }
+    }
+
+    /// A real browser corrects a rejected claim through the form: it opens the correction page,
+    /// edits the claim in the editor, presses Resubmit, and lands on the queue, which says the
+    /// claim was accepted; the claim is stored. Authentication is off, as in the other
+    /// browser test.
+    @Test func headlessChromiumResubmitsACorrectedClaimThroughTheForm() async throws {
+        try await ScratchDatabase.with { postgres, database in
+            _ = try await Migrator(client: postgres, logger: TestEnvironment.quietLogger).migrate()
+            let dependencies = try makeDependencies(databaseURL: database.url, redisURL: TestEnvironment.redisURL)
+            let router = buildRouter(dependencies: dependencies, access: try await TestAccess.withoutDatabase(), traffic: TrafficSettings(rateLimits: []))
+            let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)), logger: TestEnvironment.quietLogger)
+            let notice = try await app.test(.live) { client in
+                let port = try #require(client.port)
+                let imported = try await client.execute(
+                    uri: "/api/v1/claims/import", method: .post, headers: [.contentType: "text/csv"], body: ByteBuffer(string: ImportTests.export(count: 1, rejectEvery: 1).csv))
+                #expect(imported.status == .ok)
+                let id = try #require(try await postgres.query("SELECT id FROM rejected_claims").rows.first?.decode("id", as: UUID.self))
+                let browser = try HeadlessBrowser()
+                do {
+                    try await browser.open("http://127.0.0.1:\(port)/ops/review/\(id.postgresText)")
+                    try await browser.waitUntil("document.readyState === 'complete' && document.querySelector('form.correction textarea') !== null")
+                    let edited = try await browser.evaluate(
+                        """
+                        (() => {
+                          const editor = document.querySelector('form.correction textarea');
+                          editor.value = editor.value.replaceAll(',149777553,', ',1000000001,');
+                          document.querySelector('form.correction button[type=submit]').click();
+                          return editor.value.includes(',1000000001,');
+                        })()
+                        """)
+                    #expect(edited == "true")
+                    try await browser.waitUntil("document.readyState === 'complete' && location.search.startsWith('?notice=resubmitted')")
+                    let notice = try await browser.evaluate("document.querySelector('p.notice').textContent")
+                    await browser.quit()
+                    return notice
+                } catch {
+                    await browser.quit()
+                    throw error
+                }
+            }
+            let stored = try await postgres.query("SELECT c.id, c.net_fee::text AS fee FROM rejected_claims r JOIN claims c ON c.id = r.resubmitted_claim_id").rows
+            let claimID = try #require(try stored.first?.decode("id", as: UUID.self))
+            #expect(notice == "\"The corrected claim was accepted as \(claimID.postgresText).\"")
+            let cents = Self.exportedNetFeeCents(claim: 1)
+            #expect(try stored.first?.decode("fee", as: String.self) == String(format: "%d.%02d", cents / 100, cents % 100))
         }
     }
 

@@ -12,7 +12,9 @@ public final class ChildProcess: Sendable {
     private let stderrPath: String
 
     /// Starts `executable` with `arguments`; `environment` is laid over the test's environment.
-    public init(_ executable: String, _ arguments: [String], environment: [String: String] = [:]) throws {
+    /// `descriptors` maps a descriptor number in the child to one of this process's descriptors
+    /// it gets there (as Chromium's `--remote-debugging-pipe` expects its pipes at 3 and 4).
+    public init(_ executable: String, _ arguments: [String], environment: [String: String] = [:], descriptors: [Int32: Int32] = [:]) throws {
         let directory = FileManager.default.temporaryDirectory.path
         let stem = "\(directory)/claimsd-child-\(TestEnvironment.uniqueSuffix())"
         stdoutPath = stem + ".out"
@@ -24,6 +26,7 @@ public final class ChildProcess: Sendable {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, stdoutPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
         posix_spawn_file_actions_addopen(&actions, 2, stderrPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        for (child, parent) in descriptors { posix_spawn_file_actions_adddup2(&actions, parent, child) }
 
         // The test runner blocks signals such as SIGTERM and SIGINT on its threads; a child
         // inherits that mask, and servers started by it could then never be stopped. Start

@@ -2,7 +2,8 @@ public import CoreMetrics
 import ClaimStore
 import Claims
 
-/// What intake counts, through POST /api/v1/claims and bulk import (`channel` = `api` or `import`):
+/// What intake counts, through POST /api/v1/claims, bulk import and corrections resubmitted
+/// from the review queue (`channel` = `api`, `import` or `review`):
 /// - `claimsd_claims_received_total{channel,outcome}`: claims accepted or rejected
 /// - `claimsd_claim_lines_accepted_total{channel}`: lines of accepted claims
 /// - `claimsd_claim_validation_failures_total{rule,severity}`: violations, by rule name
@@ -21,7 +22,7 @@ public struct ClaimMetrics: Sendable {
         self.factory = factory
         var received: [String: Counter] = [:]
         var lines: [String: Counter] = [:]
-        for channel in ["api", "import"] {
+        for channel in ["api", "import", "review"] {
             for outcome in ["accepted", "rejected"] {
                 received[channel + " " + outcome] = Counter(
                     label: "claimsd_claims_received_total", dimensions: [("channel", channel), ("outcome", outcome)], factory: factory)
@@ -34,7 +35,7 @@ public struct ClaimMetrics: Sendable {
         negativeCents = Counter(label: "claimsd_net_fee_accepted_cents_total", dimensions: [("sign", "negative")], factory: factory)
     }
 
-    /// Counts accepted claims of one channel (`api` or `import`).
+    /// Counts accepted claims of one channel (`api`, `import` or `review`).
     func accepted(channel: String, claims: Int, lines lineCount: Int, netFees: [Money]) {
         guard claims > 0 else { return }
         received[channel + " accepted"]?.increment(by: claims)
@@ -43,7 +44,7 @@ public struct ClaimMetrics: Sendable {
         negativeCents.increment(by: netFees.reduce(Int64(0)) { $0 - min(0, $1.cents) })
     }
 
-    /// Counts rejected claims of one channel (`api` or `import`).
+    /// Counts rejected claims of one channel (`api`, `import` or `review`).
     func rejected(channel: String, claims: Int) {
         guard claims > 0 else { return }
         received[channel + " rejected"]?.increment(by: claims)

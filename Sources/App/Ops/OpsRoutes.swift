@@ -1,9 +1,11 @@
+import Access
 import AlertDelivery
 import Alerting
 import AuditTrail
 import JSONText
 public import ClaimStore
 import CircuitBreaking
+import Claims
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -25,6 +27,9 @@ struct OpsRoutes<Repository: ClaimRepository>: Sendable {
     /// The review queue of rejected claims, and where reading and acting on it is audited.
     let review: RejectedClaimReview
     let audit: AuditRecorder
+    /// Validates and prices a corrected claim as intake does, and counts it.
+    let validator: ClaimValidator
+    let metrics: ClaimMetrics
     let ranking: RankingCache
     let redisGuard: CallGuard
     let timeSeries: TimeSeriesSettings?
@@ -60,6 +65,12 @@ struct OpsRoutes<Repository: ClaimRepository>: Sendable {
         router.post("ops/review/:id/dismiss", requires: .permission(.operateConsole)) { request, context in
             try await dismiss(request, context: context)
         }
+        router.get("ops/review/:id", requires: .permission(.operateConsole), signIn: "/ops/login") { request, context in
+            try await correction(request, context: context)
+        }
+        router.post("ops/review/:id/resubmit", requires: .permission(.operateConsole)) { request, context in
+            try await resubmit(request, context: context)
+        }
         router.get("ops/assets/ops.css", requires: .open) { _, _ in
             var headers = HTTPFields()
             headers[.contentType] = "text/css; charset=utf-8"
@@ -74,13 +85,9 @@ struct OpsRoutes<Repository: ClaimRepository>: Sendable {
         do {
             let queue = try await review.queue(after: cursor, limit: 20)
             let page = OpsReviewPage(queue: OpsPage.ReviewQueue(
-                claims: queue.claims.map { claim in
-                    OpsPage.RejectedClaim(
-                        id: claim.id.postgresText, receivedAt: claim.receivedAt, source: claim.source, importID: claim.importID.postgresText,
-                        externalClaimNumber: claim.externalClaimNumber, violations: claim.violations.map { ($0.field, $0.rule, $0.message) }, raw: claim.raw)
-                },
+                claims: queue.claims.map(Self.shown),
                 waiting: queue.waiting, olderPage: queue.nextCursor.map { "/ops/review?queue=\($0)" }, isLaterPage: cursor != nil,
-                formToken: ConsoleSession.formToken(requiredBy: request.headers), notice: notice == "dismissed" ? "The claim was dismissed." : nil))
+                formToken: ConsoleSession.formToken(requiredBy: request.headers), notice: Self.notice(notice)))
             if !queue.claims.isEmpty {
                 var detail = JSONWriter(capacity: 64 + 40 * queue.claims.count)
                 detail.open("{")
@@ -140,6 +147,136 @@ struct OpsRoutes<Repository: ClaimRepository>: Sendable {
         }
         context.logger.info("rejected claim dismissed", metadata: ["event": "rejected_claim_dismissed", "rejected_claim_id": "\(id.postgresText)"])
         return Response(status: .seeOther, headers: [.location: "/ops/review?notice=dismissed", .cacheControl: "no-store"])
+    }
+
+    /// What the queue says above itself after an action (`notice` from its redirect).
+    static func notice(_ notice: String?) -> String? {
+        guard let notice else { return nil }
+        if notice == "dismissed" { return "The claim was dismissed." }
+        if notice.hasPrefix("resubmitted:"), let id = UUID(uuidString: String(notice.dropFirst("resubmitted:".count))) {
+            return "The corrected claim was accepted as \(id.postgresText)."
+        }
+        return nil
+    }
+
+    /// The rejected claim `:id` that still waits for review, or the page saying why it cannot
+    /// be acted on (absent, or reviewed already).
+    func waitingClaim(_ context: ClaimsRequestContext) async throws -> Waiting {
+        guard let id = context.parameters.get("id").flatMap(UUID.init(uuidString:)), let claim = try await review.find(id: id) else {
+            return .unavailable(Self.message("Not found", RejectedClaimReviewError.notFound.description, status: .notFound))
+        }
+        if let done = claim.review {
+            let error = RejectedClaimReviewError.alreadyReviewed(by: done.reviewer, outcome: done.outcome)
+            let became = done.resubmittedClaimID.map { " It became claim \($0.postgresText)." } ?? ""
+            return .unavailable(Self.message("Already reviewed", error.description + "." + became, status: .conflict))
+        }
+        return .waiting(claim)
+    }
+
+    /// A rejected claim still in the queue, or the page that says why there is none to act on.
+    enum Waiting {
+        case waiting(StoredRejectedClaim)
+        case unavailable(Response)
+    }
+
+    /// `GET /ops/review/{id}`: the correction form of a rejected claim (its input shown is
+    /// audited, as in the queue).
+    func correction(_ request: Request, context: ClaimsRequestContext) async throws -> Response {
+        let claim: StoredRejectedClaim
+        switch try await waitingClaim(context) {
+        case .waiting(let found): claim = found
+        case .unavailable(let response): return response
+        }
+        audit.record(
+            AuditEvent(
+                actor: AuditActor(request: request, context: context), action: .rejectedClaimList, resourceType: "rejected_claim",
+                resourceID: claim.id.postgresText, detail: #"{"view":"correction"}"#))
+        let input = CorrectableInput(originalJSON: claim.raw, importFormat: claim.importFormat)
+        let page = OpsCorrectionPage(
+            claim: Self.shown(claim), violations: claim.violations.map { ($0.field, $0.rule, $0.message) }, isRetry: false, format: input.format.rawValue,
+            text: input.text, formToken: ConsoleSession.formToken(requiredBy: request.headers))
+        return Self.html(page.html(), status: .ok)
+    }
+
+    /// `POST /ops/review/{id}/resubmit` (form: `format`, `claim`, and `csrf` with a session
+    /// cookie): reads the corrected claim as intake reads a new one, validates and prices it,
+    /// and stores it with the rejected claim's review (see ``RejectedClaimReview/resubmit``).
+    /// A correction that still breaks rules is shown again with its violations (422), the text
+    /// as sent, and nothing stored.
+    func resubmit(_ request: Request, context: ClaimsRequestContext) async throws -> Response {
+        let fields = try await AccountRoutes.fields(request, allowed: ["csrf", "format", "claim"], acceptsForm: true)
+        let formToken = ConsoleSession.formToken(requiredBy: request.headers)
+        if let expected = formToken, fields.string("csrf") != expected {
+            return Self.message(
+                "Form refused", "The form did not come from this console, or the session changed since it was shown: reload the console and try again.",
+                status: .forbidden)
+        }
+        var problems = fields.problems
+        let format = fields.string("format").flatMap(CorrectableInput.Format.init(rawValue:))
+        if format == nil { problems.append("format must be csv or json") }
+        let text = fields.string("claim") ?? ""
+        if text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty { problems.append("the corrected claim is empty (claim)") }
+        if text.utf8.count > 1 << 20 { problems.append("the corrected claim is larger than 1 MiB") }
+        guard problems.isEmpty, let format else { return Self.message("Not resubmitted", problems.joined(separator: "; "), status: .badRequest) }
+        let original: StoredRejectedClaim
+        switch try await waitingClaim(context) {
+        case .waiting(let found): original = found
+        case .unavailable(let response): return response
+        }
+        let input = CorrectableInput(format: format, text: text)
+        func refused(_ violations: [Violation]) -> Response {
+            metrics.rejected(channel: "review", claims: 1)
+            metrics.violations(violations)
+            let page = OpsCorrectionPage(
+                claim: Self.shown(original), violations: violations.map { ($0.field, $0.rule, $0.message) }, isRetry: true, format: format.rawValue,
+                text: text, formToken: formToken)
+            return Self.html(page.html(), status: .unprocessableContent)
+        }
+        let validated: ValidatedClaim
+        do {
+            switch validator.validate(try input.claim(), today: utcToday()) {
+            case .accepted(let claim): validated = claim
+            case .rejected(let violations, _): return refused(violations)
+            }
+        } catch {
+            return refused([Violation(line: nil, field: "claim", rule: "readable", severity: .reject, message: error.description)])
+        }
+        let visibility = context.principal.map(AccessPolicy.claimVisibility(for:)) ?? .nothing
+        if let violation = ClaimsController<Repository>.scopeViolation(validated, visibility: visibility) { return refused([violation]) }
+        let stored = StoredClaim(id: UUIDv7Generator().next(), claim: validated, at: rfc3339Now())
+        let actor = AuditActor(request: request, context: context)
+        var events: [AuditEvent] = []
+        if audit.isEnabled {
+            events = [
+                AuditEvent(
+                    actor: actor, action: .claimCreate, resourceType: "claim", resourceID: stored.id.postgresText,
+                    detail: #"{"resubmitted_from":"\#(original.id.postgresText)"}"#),
+                AuditEvent(
+                    actor: actor, action: .rejectedClaimResubmit, resourceType: "rejected_claim", resourceID: original.id.postgresText,
+                    detail: #"{"claim_id":"\#(stored.id.postgresText)"}"#),
+            ]
+        }
+        do {
+            try await review.resubmit(id: original.id, as: stored, reviewer: context.principal?.id ?? "anonymous", audit: events)
+        } catch let error as RejectedClaimReviewError {
+            return Self.message("Not resubmitted", error.description, status: error == .notFound ? .notFound : .conflict)
+        }
+        metrics.accepted(channel: "review", claims: 1, lines: stored.lines.count, netFees: [stored.netFee])
+        metrics.violations(stored.warnings)
+        context.facts.domainEvent(
+            "claim_accepted", "claim accepted",
+            metadata: [
+                "claim_id": "\(stored.id.postgresText)", "lines": .stringConvertible(stored.lines.count),
+                "resubmitted_from": "\(original.id.postgresText)", "warnings": .array(stored.warnings.map { .string($0.rule) }),
+            ], logger: context.logger)
+        return Response(status: .seeOther, headers: [.location: "/ops/review?notice=resubmitted:\(stored.id.postgresText)", .cacheControl: "no-store"])
+    }
+
+    /// A rejected claim as the console pages show it.
+    static func shown(_ claim: StoredRejectedClaim) -> OpsPage.RejectedClaim {
+        OpsPage.RejectedClaim(
+            id: claim.id.postgresText, receivedAt: claim.receivedAt, source: claim.source, importID: claim.importID.postgresText,
+            externalClaimNumber: claim.externalClaimNumber, violations: claim.violations.map { ($0.field, $0.rule, $0.message) }, raw: claim.raw)
     }
 
     static func message(_ title: String, _ message: String, status: HTTPResponse.Status) -> Response {
