@@ -110,6 +110,7 @@ let package = Package(
                 .embedInCode("sql/V0010__audit_hash_inlined.sql"),
                 .embedInCode("sql/V0011__audit_sealed_in_batches.sql"),
                 .embedInCode("sql/V0012__rejected_claims_review.sql"),
+                .embedInCode("sql/V0013__claim_screening.sql"),
             ],
             swiftSettings: strict
         ),
@@ -146,6 +147,10 @@ let package = Package(
         ),
 
         // Claims in PostgreSQL: repository protocol and its implementation.
+        // Screening of accepted claims for review: the rules, and the trailing averages they
+        // compare fees with, kept in memory. No I/O.
+        .target(name: "Screening", dependencies: ["Claims"], swiftSettings: strict),
+
         .target(name: "ClaimStore", dependencies: ["Claims", "Postgres", "JSONText", "AuditTrail", "DataProtection"], swiftSettings: strict),
 
         // The provider ranking in Redis and the outbox relay that keeps it (and the payments
@@ -241,7 +246,7 @@ let package = Package(
         .target(
             name: "App",
             dependencies: [
-                "Pooling", "Postgres", "Redis", "Journal", "Access", "AccountStore", "AuditTrail", "Claims", "ClaimStore", "DataProtection", "EncryptedColumns", "ServerTLS", "Schema", "Digests", "CircuitBreaking", "JSONText", "Ranking", "RateLimiting", "TimeSeries", "Scraping", "PromQL", "Alerting", "AlertDelivery", "OutboundHTTP", "ServiceManager", "OpsConsole",
+                "Pooling", "Postgres", "Redis", "Journal", "Access", "AccountStore", "AuditTrail", "Claims", "ClaimStore", "DataProtection", "EncryptedColumns", "ServerTLS", "Schema", "Digests", "CircuitBreaking", "JSONText", "Ranking", "RateLimiting", "TimeSeries", "Scraping", "PromQL", "Alerting", "AlertDelivery", "OutboundHTTP", "ServiceManager", "OpsConsole", "Screening",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),

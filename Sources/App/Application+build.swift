@@ -145,7 +145,7 @@ public struct TrafficSettings: Sendable {
 public func buildRouter(
     dependencies: AppDependencies, access: AccessSettings, validator: ClaimValidator = ClaimValidator(), limits: IntakeLimits = IntakeLimits(),
     traffic: TrafficSettings = TrafficSettings(), timeSeries: TimeSeriesSettings? = nil, alerting: AlertingRuntime? = nil,
-    declarations: RouteDeclarations = RouteDeclarations()
+    screening: ClaimScreening? = nil, declarations: RouteDeclarations = RouteDeclarations()
 ) -> Router<ClaimsRequestContext> {
     let router = Router(context: ClaimsRequestContext.self)
     let routes = SecuredRoutes(router: router, declarations: declarations, audit: dependencies.audit)
@@ -179,7 +179,11 @@ public func buildRouter(
     AuditRoutes(store: PostgresAuditStore(client: dependencies.postgres), recorder: dependencies.audit).register(on: routes)
     MetricsRoute(telemetry: dependencies.telemetry, refresher: dependencies.metricsRefresher(store: timeSeries?.store)).register(on: routes)
     let claimMetrics = ClaimMetrics(factory: dependencies.telemetry.factory)
-    ClaimsController(repository: repository, validator: validator, limits: limits, metrics: claimMetrics, audit: dependencies.audit)
+    let flagged = FlaggedClaimReview(client: dependencies.postgres, cipher: dependencies.cipher)
+    // The standard rules unless the caller brings its own (the service, with its settings and
+    // the averages it loaded).
+    let screening = screening ?? ClaimScreening(store: flagged)
+    ClaimsController(repository: repository, validator: validator, limits: limits, metrics: claimMetrics, audit: dependencies.audit, screening: screening)
         .register(on: routes)
     ProvidersController(repository: repository, cache: dependencies.rankingCache(), redisGuard: dependencies.redisGuard, metrics: dependencies.telemetry.factory)
         .register(on: routes)
@@ -191,7 +195,8 @@ public func buildRouter(
     if let alerting { RuleRoutes(runtime: alerting).register(on: routes) }
     OpsRoutes(
         readiness: dependencies.readiness, repository: repository, review: RejectedClaimReview(client: dependencies.postgres, cipher: dependencies.cipher),
-        audit: dependencies.audit, validator: validator, metrics: claimMetrics, ranking: dependencies.rankingCache(), redisGuard: dependencies.redisGuard,
+        audit: dependencies.audit, validator: validator, metrics: claimMetrics, screening: screening, flagged: flagged, ranking: dependencies.rankingCache(),
+        redisGuard: dependencies.redisGuard,
         timeSeries: timeSeries, alerting: alerting, authentication: access.mode
     ).register(on: routes)
     ConsoleSessionRoutes(accounts: accountRoutes, servesTLS: traffic.servesTLS).register(on: routes)
@@ -313,9 +318,12 @@ public func buildApplication(configuration: ServiceConfiguration, logger: Logger
         services.append(reloads)
     }
     let ruleGroups = alerting.manager.groups.count
+    let screening = ClaimScreening(settings: configuration.screening, store: FlaggedClaimReview(client: dependencies.postgres, cipher: dependencies.cipher))
+    try await screening.loadHistory(logger: logger)
     return Application(
         router: buildRouter(
-            dependencies: dependencies, access: access, validator: validator, limits: limits, traffic: traffic, timeSeries: timeSeries, alerting: alerting),
+            dependencies: dependencies, access: access, validator: validator, limits: limits, traffic: traffic, timeSeries: timeSeries, alerting: alerting,
+            screening: screening),
         server: server,
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "claimsd"),
         services: services,

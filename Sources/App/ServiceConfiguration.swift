@@ -10,6 +10,7 @@ public import Postgres
 public import Redis
 public import OutboundHTTP
 public import Scraping
+public import Screening
 import TimeSeries
 
 /// Everything claimsd reads from its environment, validated once at start-up.
@@ -97,6 +98,9 @@ public struct ServiceConfiguration: Sendable {
     public var refreshTokenLifetime: Int64 = 14 * 86_400
     /// Whether audit events are recorded (`CLAIMS_AUDIT`).
     public var auditEnabled = true
+    /// The screening rules and whether flagged claims are held (`CLAIMS_SCREENING*`,
+    /// `CLAIMS_HOLD_FLAGGED`).
+    public var screening = ScreeningSettings()
     /// Seconds audit events are kept (`CLAIMS_AUDIT_RETENTION`).
     public var auditRetention: Int64 = 6 * 365 * 86_400
     /// The certificate chain and key files of native TLS (`CLAIMS_TLS_CERT`, `CLAIMS_TLS_KEY`);
@@ -429,6 +433,39 @@ public struct ServiceConfiguration: Sendable {
         }
         if let setting = value(.dataKeys) {
             configuration.dataKeyring = try loadDataKeyring(setting)
+        }
+        if let text = value(.screening) {
+            do {
+                configuration.screening.rules = try ScreeningSettings.rules(parsing: text)
+            } catch {
+                throw ConfigurationError(setting: .screening, value: text, problem: error.description)
+            }
+        }
+        if let text = value(.screeningFeeFactor) {
+            guard let factor = Double(text), factor.isFinite, factor >= 1, factor <= 1000 else {
+                throw ConfigurationError(setting: .screeningFeeFactor, value: text, problem: "must be a number from 1 to 1000, such as 2 or 2.5")
+            }
+            configuration.screening.feeFactor = factor
+        }
+        if let window = try duration(.screeningFeeWindow) {
+            guard window >= 3_600_000 else {
+                throw ConfigurationError(setting: .screeningFeeWindow, value: value(.screeningFeeWindow) ?? "", problem: "must be at least 1h")
+            }
+            configuration.screening.feeWindow = window
+        }
+        if let samples = try integer(.screeningMinimumSamples, in: 1...1_000_000) { configuration.screening.minimumSamples = samples }
+        if let stale = try duration(.screeningStaleAfter) {
+            guard stale >= 86_400_000, stale % 86_400_000 == 0 else {
+                throw ConfigurationError(setting: .screeningStaleAfter, value: value(.screeningStaleAfter) ?? "", problem: "must be whole days, at least 1d (such as 365d)")
+            }
+            configuration.screening.staleAfterDays = Int(stale / 86_400_000)
+        }
+        if let text = value(.holdFlagged) {
+            switch text.lowercased() {
+            case "on": configuration.screening.holdFlagged = true
+            case "off": configuration.screening.holdFlagged = false
+            default: throw ConfigurationError(setting: .holdFlagged, value: text, problem: "must be on or off")
+            }
         }
         if let lifetime = try duration(.refreshTokenLifetime) {
             guard lifetime >= 60_000 else {

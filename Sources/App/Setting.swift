@@ -66,6 +66,12 @@ extension ServiceConfiguration {
         case audit = "CLAIMS_AUDIT"
         case auditRetention = "CLAIMS_AUDIT_RETENTION"
         case dataKeys = "CLAIMS_DATA_KEYS"
+        case screening = "CLAIMS_SCREENING"
+        case screeningFeeFactor = "CLAIMS_SCREENING_FEE_FACTOR"
+        case screeningFeeWindow = "CLAIMS_SCREENING_FEE_WINDOW"
+        case screeningMinimumSamples = "CLAIMS_SCREENING_MIN_SAMPLES"
+        case screeningStaleAfter = "CLAIMS_SCREENING_STALE_AFTER"
+        case holdFlagged = "CLAIMS_HOLD_FLAGGED"
 
         /// The command-line option that overrides this variable.
         public var option: String {
@@ -145,6 +151,12 @@ extension ServiceConfiguration {
         case .audit: return ("`on`", "`off` records no audit events at all, for benchmarks and local experiments only (warned at every start); `on`: every access and change is audited (`docs/security.md`)")
         case .auditRetention: return ("`6y`", "how long audit events are kept (at least `31d`); a month's partition is dropped once all of it is older (HIPAA keeps records six years)")
         case .dataKeys: return ("none (required)", "keyring of the keys that encrypt member identifiers and names at rest: a file path, or the keyring itself (lines `data <id> <32 bytes, base64url>`, the first encrypting, and one `index <id> <key>`; `;` ends a line). `claimsd keys generate` makes one; see `docs/security.md`. Start-up stops without it, or when it does not fit the database")
+        case .screening: return ("all three", "screening rules that flag accepted claims for review, comma-separated: `net_fee_over_average`, `duplicate_line`, `future_or_stale_service_date`; `off` for none (`docs/claims.md`, \"Screening\")")
+        case .screeningFeeFactor: return ("`2`", "`net_fee_over_average` flags a line or a provider's part of a claim whose net fee is more than this many times the trailing average")
+        case .screeningFeeWindow: return ("`30d`", "the trailing window of those averages (at least `1h`)")
+        case .screeningMinimumSamples: return ("`10`", "amounts an average needs before fees are compared with it")
+        case .screeningStaleAfter: return ("`365d`", "`future_or_stale_service_date` flags a service date older than this (whole days)")
+        case .holdFlagged: return ("`off`", "`on`: a flagged claim is held (status `held`) out of the ranking and the payments feed until an operator releases it in the review queue")
         case .faultInjection: return ("`off`", "`on`: a request carrying `X-Claimsd-Fault: 500…599` is answered with that status on its route (alert drills, `flood-api -t 5xx`); never turn it on where it matters")
             }
         }

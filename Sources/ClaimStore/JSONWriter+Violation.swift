@@ -24,3 +24,19 @@ extension JSONWriter {
         close("}")
     }
 }
+
+extension JSONWriter {
+    /// Screening flags as a JSON array of objects with sorted keys; a flag about the whole
+    /// claim has no `line` key.
+    public mutating func flags(_ flags: [ClaimFlag]) {
+        open("[")
+        for flag in flags {
+            open("{")
+            if let line = flag.line { member("line", line) }
+            member("message", flag.message)
+            member("rule", flag.rule)
+            close("}")
+        }
+        close("]")
+    }
+}

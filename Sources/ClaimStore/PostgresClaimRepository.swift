@@ -165,6 +165,13 @@ public struct PostgresClaimRepository: ClaimRepository {
                 return claim
             case .paid:
                 throw ClaimStoreError.invalidTransition(id: id, from: .paid, action: "voided")
+            case .held:
+                // Never sent on: nothing in the ranking or the feed to take back.
+                try await connection.query("UPDATE claims SET status = 'voided', updated_at = \(timestamp)::timestamptz WHERE id = \(id)")
+                claim.status = .voided
+                claim.updatedAt = timestamp
+                try await Self.appendAudit(audit, on: connection)
+                return claim
             case .submitted, .paymentFailed:
                 // A failed payment already took the claim out of the ranking: nothing to subtract.
                 let counted = claim.status.countsTowardsRanking
@@ -428,8 +435,10 @@ public struct PostgresClaimRepository: ClaimRepository {
         var providerNetFee: Money
 
         /// The events a new claim gets: each provider's part (`shares`) added to that provider.
+        /// A held claim gets none until it is released (see ``FlaggedClaimReview``).
         static func created(_ claim: StoredClaim, _ shares: [ProviderShare]) -> [EventDraft] {
-            shares.map { share in
+            guard claim.status != .held else { return [] }
+            return shares.map { share in
                 EventDraft(
                     claimID: claim.id, type: "claim.created", providerNPI: share.providerNPI, delta: share.netFee, providerClaimsDelta: 1,
                     netFee: claim.netFee, status: .submitted, providerNetFee: share.netFee)
@@ -451,11 +460,11 @@ public struct PostgresClaimRepository: ClaimRepository {
 
     static let claimColumns = """
         id, external_claim_number, status, provider_npi, net_fee, line_count, service_date_from, service_date_to, warnings, \
-        ignored_fields, created_at, updated_at
+        ignored_fields, created_at, updated_at, flags
         """
 
     /// The PostgreSQL types of ``claimColumns``, in order.
-    static let claimTypes = ["uuid", "text", "text", "text", "numeric", "int", "date", "date", "jsonb", "jsonb", "timestamptz", "timestamptz"]
+    static let claimTypes = ["uuid", "text", "text", "text", "numeric", "int", "date", "date", "jsonb", "jsonb", "timestamptz", "timestamptz", "jsonb"]
 
     static let lineColumns = """
         claim_id, line_number, service_date, submitted_procedure, quadrant, group_id, subscriber_id_sealed, subscriber_id_index, \
@@ -483,7 +492,7 @@ public struct PostgresClaimRepository: ClaimRepository {
             claim.id.postgresText, claim.externalClaimNumber, claim.status.rawValue, claim.providerNPI, claim.netFee.description,
             String(claim.lines.count), dates?.lowerBound.description, dates?.upperBound.description,
             violationsJSON(claim.warnings), stringsJSON(claim.ignoredFields),
-            claim.createdAt, claim.updatedAt,
+            claim.createdAt, claim.updatedAt, flagsJSON(claim.flags),
         ]
     }
 
@@ -536,7 +545,7 @@ public struct PostgresClaimRepository: ClaimRepository {
     static func load(id: UUID, on connection: PostgresConnection, lock: Bool, cipher: FieldCipher) async throws -> StoredClaim? {
         let claimRows = try await connection.query(
             PostgresQuery(
-                sql: "SELECT \(summaryColumns), warnings::text AS warnings, ignored_fields::text AS ignored_fields FROM claims WHERE id = $1::uuid"
+                sql: "SELECT \(summaryColumns), warnings::text AS warnings, ignored_fields::text AS ignored_fields, flags::text AS flags FROM claims WHERE id = $1::uuid"
                     + (lock ? " FOR UPDATE" : ""),
                 binds: [id.postgresText])
         ).rows
@@ -567,7 +576,7 @@ public struct PostgresClaimRepository: ClaimRepository {
             netFee: summary.netFee, lines: lines,
             warnings: try StoredJSON.violations(try row.decode("warnings", as: String.self)),
             ignoredFields: try StoredJSON.strings(try row.decode("ignored_fields", as: String.self)),
-            createdAt: summary.createdAt, updatedAt: summary.updatedAt)
+            createdAt: summary.createdAt, updatedAt: summary.updatedAt, flags: try StoredJSON.flags(try row.decode("flags", as: String.self)))
     }
 
     func idempotencyRecord(scope: String, key: String, on connection: PostgresConnection) async throws -> IdempotencyRecord? {
@@ -630,6 +639,15 @@ public struct PostgresClaimRepository: ClaimRepository {
     static func violationsJSON(_ violations: [Violation]) -> String {
         var writer = JSONWriter(capacity: 64 + 160 * violations.count)
         writer.violations(violations)
+        return writer.text
+    }
+
+    /// Flags as the `flags` column stores them: objects with `rule`, `message` and, for a
+    /// line, `line`.
+    static func flagsJSON(_ flags: [ClaimFlag]) -> String {
+        guard !flags.isEmpty else { return "[]" }
+        var writer = JSONWriter(capacity: 128 * flags.count)
+        writer.flags(flags)
         return writer.text
     }
 

@@ -11,6 +11,9 @@ public enum ClaimStatus: String, Sendable, Codable, CaseIterable {
     case voided
     case paid
     case paymentFailed = "payment_failed"
+    /// Flagged by screening with `CLAIMS_HOLD_FLAGGED` on: stored and priced, but not counted in
+    /// the ranking nor sent to payments (no outbox event) until an operator releases it.
+    case held
 
     /// Whether a claim in this status adds its net fee to its provider's ranking total.
     public var countsTowardsRanking: Bool { self == .submitted || self == .paid }
@@ -26,6 +29,8 @@ public struct StoredClaim: Sendable, Equatable {
     public var lines: [ClaimLine]
     public var warnings: [Violation]
     public var ignoredFields: [String]
+    /// Why screening set it aside for review; empty for most claims.
+    public var flags: [ClaimFlag] = []
     /// RFC 3339 UTC with milliseconds.
     public var createdAt: String
     public var updatedAt: String
@@ -46,8 +51,9 @@ public struct StoredClaim: Sendable, Equatable {
 
     public init(
         id: UUID, externalClaimNumber: String?, status: ClaimStatus, providerNPI: String, netFee: Money, lines: [ClaimLine],
-        warnings: [Violation], ignoredFields: [String], createdAt: String, updatedAt: String
+        warnings: [Violation], ignoredFields: [String], createdAt: String, updatedAt: String, flags: [ClaimFlag] = []
     ) {
+        self.flags = flags
         self.id = id
         self.externalClaimNumber = externalClaimNumber
         self.status = status
@@ -317,6 +323,14 @@ public struct ImportBatch: Sendable {
 
     public mutating func reject(_ claim: RejectedClaim) {
         rejected.append(claim)
+        rows = nil
+    }
+
+    /// Replaces the accepted claims with changed copies of themselves (screening's flags and
+    /// status), in the same order.
+    public mutating func replaceAccepted(_ claims: [StoredClaim]) {
+        precondition(claims.map(\.id) == accepted.map(\.id), "replaceAccepted changes claims, not which claims")
+        accepted = claims
         rows = nil
     }
 

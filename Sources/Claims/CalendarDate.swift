@@ -26,6 +26,18 @@ public struct CalendarDate: Hashable, Comparable, Sendable, CustomStringConverti
         year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
     }
 
+    /// Days from 1970-01-01 to this date (negative: before it); the inverse of
+    /// ``init(daysSinceEpoch:)``.
+    public var daysSinceEpoch: Int {
+        // Howard Hinnant's days_from_civil.
+        let shiftedYear = month <= 2 ? year - 1 : year
+        let era = (shiftedYear >= 0 ? shiftedYear : shiftedYear - 399) / 400
+        let yearOfEra = shiftedYear - era * 400
+        let dayOfYear = (153 * (month > 2 ? month - 3 : month + 9) + 2) / 5 + day - 1
+        let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
+        return era * 146_097 + dayOfEra - 719_468
+    }
+
     /// ISO 8601: `2018-03-28`.
     public var description: String {
         func pad(_ value: Int, _ width: Int) -> String {

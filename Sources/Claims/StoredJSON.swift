@@ -43,6 +43,29 @@ public enum StoredJSON {
         return violations
     }
 
+    /// The screening flags in `text`: a JSON array of objects with `rule`, `message` and an
+    /// optional `line`.
+    public static func flags(_ text: String) throws(StoredJSONError) -> [ClaimFlag] {
+        let elements = try array(text, of: "flags")
+        return try elements.map { element throws(StoredJSONError) in
+            guard case .object(let members) = element else { throw StoredJSONError(description: "a stored flag is not a JSON object") }
+            var line: Int?
+            var rule: String?
+            var message: String?
+            for member in members {
+                switch (member.key, member.value) {
+                case ("line", .number(let number)): line = Int(number)
+                case ("line", .null): line = nil
+                case ("rule", .string(let text)): rule = text
+                case ("message", .string(let text)): message = text
+                default: throw StoredJSONError(description: "a stored flag has an unexpected member \"\(member.key)\"")
+                }
+            }
+            guard let rule, let message else { throw StoredJSONError(description: "a stored flag lacks rule or message") }
+            return ClaimFlag(rule: rule, line: line, message: message)
+        }
+    }
+
     /// The strings in `text`, a JSON array of strings.
     public static func strings(_ text: String) throws(StoredJSONError) -> [String] {
         let elements = try array(text, of: "names")

@@ -22,11 +22,14 @@ public struct ClaimImporter<Repository: ClaimRepository>: Sendable {
     let admission: @Sendable (ValidatedClaim) -> Violation?
     /// Who imports: each stored batch is audited as `claim.import` in its transaction.
     let auditActor: AuditActor?
+    /// Screens each batch's accepted claims before it is stored; nil: no screening.
+    let screening: ClaimScreening?
 
     public init(
-        repository: Repository, validator: ClaimValidator, batchSize: Int = 1000, auditActor: AuditActor? = nil,
+        repository: Repository, validator: ClaimValidator, batchSize: Int = 1000, auditActor: AuditActor? = nil, screening: ClaimScreening? = nil,
         admission: @escaping @Sendable (ValidatedClaim) -> Violation? = { _ in nil }
     ) {
+        self.screening = screening
         self.repository = repository
         self.validator = validator
         self.batchSize = max(1, batchSize)
@@ -45,14 +48,39 @@ public struct ClaimImporter<Repository: ClaimRepository>: Sendable {
         for start in stride(from: 0, to: items.count, by: batchSize) {
             let slice = items[start..<min(start + batchSize, items.count)]
             let acceptedBefore = report.accepted.count
+            var validated = await self.batch(slice, importID: importID, today: today, report: &report)
+            if let screening {
+                do {
+                    var claims = validated.accepted
+                    try await screening.screen(&claims)
+                    validated.replaceAccepted(claims)
+                } catch {
+                    throw .interrupted(
+                        importID: importID, storedItems: committed.items, storedAccepted: committed.accepted, storedRejected: committed.rejected,
+                        reason: "screening could not look up claimed lines: \(error)")
+                }
+                let screened = Dictionary(uniqueKeysWithValues: validated.accepted.map { ($0.id, $0) })
+                for index in report.accepted.indices.dropFirst(acceptedBefore) {
+                    guard let claim = screened[report.accepted[index].id], !claim.flags.isEmpty else { continue }
+                    report.accepted[index].flags = Array(Set(claim.flags.map(\.rule))).sorted()
+                    report.accepted[index].held = claim.status == .held
+                }
+            }
             // Encoded (and encrypted) while the previous batch is being stored.
-            let batch = repository.prepared(await self.batch(slice, importID: importID, today: today, report: &report))
+            let batch = repository.prepared(validated)
             if let previous = storing {
                 committed = try await finish(previous, committed: committed, importID: importID, report: &report, progress: progress)
             }
             let storer = RefusalIsolatingStorer(
                 repository: repository, importID: importID, ids: ids, items: slice, accepted: report.accepted[acceptedBefore...])
-            storing = (Task { try await storer.store(batch) }, Committed(items: start + slice.count, accepted: report.accepted.count, rejected: report.rejected.count))
+            let screening = screening
+            storing = (Task {
+                let refused = try await storer.store(batch)
+                // Only what was stored joins the screening averages.
+                let refusedIDs = Set(refused.map(\.claimID))
+                screening?.stored(batch.accepted.filter { !refusedIDs.contains($0.id) })
+                return refused
+            }, Committed(items: start + slice.count, accepted: report.accepted.count, rejected: report.rejected.count))
         }
         if let previous = storing {
             _ = try await finish(previous, committed: committed, importID: importID, report: &report, progress: progress)
@@ -233,6 +261,9 @@ public struct ImportReport: Sendable, Equatable {
         public var netFee: Money
         /// Names of the warning rules recorded on the claim.
         public var warnings: [String]
+        /// Names of the screening rules that flagged it, and whether it is held for review.
+        public var flags: [String] = []
+        public var held = false
     }
 
     public struct Rejected: Sendable, Equatable {

@@ -18,6 +18,8 @@ func claimJSON(_ claim: StoredClaim, maskedIdentifiers: Bool = false) -> [UInt8]
     writer.open("{")
     writer.member("claim_number", orNull: claim.externalClaimNumber)
     writer.member("created_at", claim.createdAt)
+    writer.key("flags")
+    writer.flags(claim.flags)
     writer.member("id", claim.id.postgresText)
     writer.key("ignored_fields")
     writer.strings(claim.ignoredFields)
@@ -136,6 +138,12 @@ public func importReportJSON(_ report: ImportReport) -> [UInt8] {
     for claim in report.accepted {
         writer.open("{")
         writer.member("claim_number", orNull: claim.claimNumber)
+        if !claim.flags.isEmpty {
+            writer.key("flags")
+            writer.strings(claim.flags)
+            writer.key("held")
+            writer.raw(claim.held ? "true" : "false")
+        }
         writer.member("id", claim.id.postgresText)
         writer.member("line_count", claim.lines)
         writer.member("net_fee", claim.netFee.description)

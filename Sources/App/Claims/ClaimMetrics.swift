@@ -7,6 +7,8 @@ import Claims
 /// - `claimsd_claims_received_total{channel,outcome}`: claims accepted or rejected
 /// - `claimsd_claim_lines_accepted_total{channel}`: lines of accepted claims
 /// - `claimsd_claim_validation_failures_total{rule,severity}`: violations, by rule name
+/// - `claimsd_claims_flagged_total{rule}`: accepted claims screening flagged, once per rule
+///   that flagged them; `claimsd_claims_held_total`: those held for review
 /// - `claimsd_net_fee_accepted_cents_total{sign}`: net fee of accepted claims in cents; negative
 ///   fees (allowed fees above what was charged) are counted apart, so both series only grow
 public struct ClaimMetrics: Sendable {
@@ -42,6 +44,22 @@ public struct ClaimMetrics: Sendable {
         lines[channel]?.increment(by: lineCount)
         positiveCents.increment(by: netFees.reduce(Int64(0)) { $0 + max(0, $1.cents) })
         negativeCents.increment(by: netFees.reduce(Int64(0)) { $0 - min(0, $1.cents) })
+    }
+
+    /// Counts the flags of accepted claims by rule, and the claims held.
+    func flagged(_ claims: [StoredClaim]) {
+        flagged(rules: claims.map { Array(Set($0.flags.map(\.rule))) }, held: claims.filter { $0.status == .held }.count)
+    }
+
+    /// Counts claims flagged by each rule (`rules`: per claim, the rules that flagged it), and
+    /// the claims held.
+    func flagged(rules: [[String]], held: Int) {
+        var counts: [String: Int] = [:]
+        for claimRules in rules { for rule in claimRules { counts[rule, default: 0] += 1 } }
+        for (rule, count) in counts {
+            Counter(label: "claimsd_claims_flagged_total", dimensions: [("rule", rule)], factory: factory).increment(by: count)
+        }
+        if held > 0 { Counter(label: "claimsd_claims_held_total", factory: factory).increment(by: held) }
     }
 
     /// Counts rejected claims of one channel (`api`, `import` or `review`).

@@ -20,12 +20,15 @@ public struct ClaimsController<Repository: ClaimRepository>: Sendable {
     let metrics: ClaimMetrics
     /// Reads, denials and imports; creations, updates and voids are audited in their transaction.
     let audit: AuditRecorder
+    /// Screens accepted claims for review after pricing (see ``ClaimScreening``); nil: none.
+    let screening: ClaimScreening?
     let ids = UUIDv7Generator()
 
     public init(
         repository: Repository, validator: ClaimValidator, limits: IntakeLimits, metrics: ClaimMetrics = ClaimMetrics(),
-        audit: AuditRecorder = AuditRecorder(metrics: NOOPMetricsHandler.instance)
+        audit: AuditRecorder = AuditRecorder(metrics: NOOPMetricsHandler.instance), screening: ClaimScreening? = nil
     ) {
+        self.screening = screening
         self.repository = repository
         self.validator = validator
         self.limits = limits
@@ -122,7 +125,12 @@ public struct ClaimsController<Repository: ClaimRepository>: Sendable {
 
         let claim = try validated(try decode(body, kind: kind), context: context)
         try requireInScope(claim, id: nil, action: .claimCreate, request: request, context: context)
-        let stored = StoredClaim(id: ids.next(), claim: claim, at: rfc3339Now())
+        var stored = StoredClaim(id: ids.next(), claim: claim, at: rfc3339Now())
+        if let screening {
+            var screened = [stored]
+            try await screening.screen(&screened)
+            stored = screened[0]
+        }
         let responseBody = claimJSON(stored)
         // Only a request with a key needs its body's digest: a retry under the key is told from
         // a different request by it.
@@ -137,8 +145,10 @@ public struct ClaimsController<Repository: ClaimRepository>: Sendable {
             // A concurrent request with the same key stored its claim first.
             return try replay(earlier, body: body, kind: kind.rawValue)
         }
+        screening?.stored([stored])
         metrics.accepted(channel: "api", claims: 1, lines: stored.lines.count, netFees: [stored.netFee])
         metrics.violations(stored.warnings)
+        metrics.flagged([stored])
         context.facts.domainEvent(
             "claim_accepted", "claim accepted",
             metadata: [
@@ -207,7 +217,10 @@ public struct ClaimsController<Repository: ClaimRepository>: Sendable {
     func runImport(_ items: [ImportItem], format: ImportFormat, request: Request, context: ClaimsRequestContext) async throws(ImportError) -> ImportReport {
         let importID = ids.next()
         let visibility = Self.visibility(context)
-        let importer = ClaimImporter(repository: repository, validator: validator, auditActor: audit.isEnabled ? AuditActor(request: request, context: context) : nil) {
+        let importer = ClaimImporter(
+            repository: repository, validator: validator, auditActor: audit.isEnabled ? AuditActor(request: request, context: context) : nil,
+            screening: screening
+        ) {
             Self.scopeViolation($0, visibility: visibility)
         }
         let report: ImportReport
@@ -220,6 +233,7 @@ public struct ClaimsController<Repository: ClaimRepository>: Sendable {
         metrics.accepted(
             channel: "import", claims: report.accepted.count, lines: report.acceptedLines, netFees: report.accepted.map(\.netFee))
         metrics.rejected(channel: "import", claims: report.rejected.count)
+        metrics.flagged(rules: report.accepted.map(\.flags), held: report.accepted.filter(\.held).count)
         metrics.violations(report.rejected.flatMap(\.errors))
         context.logger.info(
             "import completed",

@@ -30,6 +30,9 @@ struct OpsRoutes<Repository: ClaimRepository>: Sendable {
     /// Validates and prices a corrected claim as intake does, and counts it.
     let validator: ClaimValidator
     let metrics: ClaimMetrics
+    /// Screens a corrected claim as intake does; and the queue of flagged claims.
+    let screening: ClaimScreening?
+    let flagged: FlaggedClaimReview
     let ranking: RankingCache
     let redisGuard: CallGuard
     let timeSeries: TimeSeriesSettings?
@@ -243,7 +246,12 @@ struct OpsRoutes<Repository: ClaimRepository>: Sendable {
         }
         let visibility = context.principal.map(AccessPolicy.claimVisibility(for:)) ?? .nothing
         if let violation = ClaimsController<Repository>.scopeViolation(validated, visibility: visibility) { return refused([violation]) }
-        let stored = StoredClaim(id: UUIDv7Generator().next(), claim: validated, at: rfc3339Now())
+        var stored = StoredClaim(id: UUIDv7Generator().next(), claim: validated, at: rfc3339Now())
+        if let screening {
+            var screened = [stored]
+            try await screening.screen(&screened)
+            stored = screened[0]
+        }
         let actor = AuditActor(request: request, context: context)
         var events: [AuditEvent] = []
         if audit.isEnabled {
@@ -261,8 +269,10 @@ struct OpsRoutes<Repository: ClaimRepository>: Sendable {
         } catch let error as RejectedClaimReviewError {
             return Self.message("Not resubmitted", error.description, status: error == .notFound ? .notFound : .conflict)
         }
+        screening?.stored([stored])
         metrics.accepted(channel: "review", claims: 1, lines: stored.lines.count, netFees: [stored.netFee])
         metrics.violations(stored.warnings)
+        metrics.flagged([stored])
         context.facts.domainEvent(
             "claim_accepted", "claim accepted",
             metadata: [

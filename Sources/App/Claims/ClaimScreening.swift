@@ -1,0 +1,71 @@
+public import ClaimStore
+import Claims
+import Foundation
+import Logging
+public import Screening
+
+/// Screening at intake: the rules of ``Screener`` with what they need from PostgreSQL (which
+/// lines are claimed already), and the decision to hold a flagged claim. Every channel (API,
+/// import, resubmission from the review queue) screens through it after pricing and before
+/// storage, and reports what it stored so the trailing averages follow.
+public struct ClaimScreening: Sendable {
+    public let screener: Screener
+    let store: FlaggedClaimReview?
+
+    /// `store` answers `duplicate_line`; without it (no database) that rule sees only the
+    /// submission itself.
+    public init(settings: ScreeningSettings = ScreeningSettings(), store: FlaggedClaimReview?) {
+        screener = Screener(settings: settings)
+        self.store = store
+    }
+
+    /// Screens `claims` in order as one submission (an import batch, or one claim), with one
+    /// lookup of the lines already claimed, and sets each one's flags and, when flagged claims
+    /// are held, its status.
+    func screen(_ claims: inout [StoredClaim], now: Date = Date()) async throws {
+        let settings = screener.settings
+        guard !settings.rules.isEmpty, !claims.isEmpty else { return }
+        var claimedLines: [Set<Int>] = Array(repeating: [], count: claims.count)
+        if screener.needsClaimedLines, let store {
+            var keys: [ClaimedLineKey] = []
+            var owners: [(claim: Int, line: Int)] = []
+            for (index, claim) in claims.enumerated() {
+                for line in claim.lines {
+                    keys.append(ClaimedLineKey(subscriberID: line.subscriberID, procedure: line.submittedProcedure, quadrant: line.quadrant, serviceDate: line.serviceDate))
+                    owners.append((index, line.lineNumber))
+                }
+            }
+            for position in try await store.claimed(keys) { claimedLines[owners[position].claim].insert(owners[position].line) }
+        }
+        let milliseconds = Int64((now.timeIntervalSince1970 * 1000).rounded())
+        let today = utcToday(now)
+        var seen = Set<ServiceKey>()
+        for index in claims.indices {
+            let flags = screener.flags(for: claims[index].lines, today: today, now: milliseconds, claimed: claimedLines[index], seen: &seen)
+            claims[index].flags = flags
+            if settings.holdFlagged, !flags.isEmpty { claims[index].status = .held }
+        }
+    }
+
+    /// Adds claims that were stored to the trailing averages.
+    func stored(_ claims: [StoredClaim], now: Date = Date()) {
+        let milliseconds = Int64((now.timeIntervalSince1970 * 1000).rounded())
+        for claim in claims { screener.record(claim.lines, at: milliseconds) }
+    }
+
+    /// Loads the fees of the last window from PostgreSQL into the averages (start-up).
+    func loadHistory(now: Date = Date(), logger: Logger) async throws {
+        guard screener.settings.rules.contains(.netFeeOverAverage), let store else { return }
+        let milliseconds = Int64((now.timeIntervalSince1970 * 1000).rounded())
+        let window = screener.settings.feeWindow
+        let history = try await store.feeHistory(since: milliseconds - window, sliceWidth: max(1, window / 60))
+        for slice in history.procedures { screener.procedureFees.load(slice.key, sum: slice.sumCents, count: slice.count, at: slice.at) }
+        for slice in history.providers { screener.providerFees.load(slice.key, sum: slice.sumCents, count: slice.count, at: slice.at) }
+        logger.info(
+            "screening averages loaded",
+            metadata: [
+                "event": "screening_history_loaded", "procedures": .stringConvertible(screener.procedureFees.keyCount),
+                "providers": .stringConvertible(screener.providerFees.keyCount),
+            ])
+    }
+}
