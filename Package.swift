@@ -308,6 +308,7 @@ let package = Package(
         ),
         .testTarget(name: "PoolingTests", dependencies: ["Pooling"], swiftSettings: strict),
         .testTarget(name: "ClaimsTests", dependencies: ["Claims", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "ScreeningTests", dependencies: ["Screening", "Claims", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "JSONTextTests", dependencies: ["JSONText"], swiftSettings: strict),
         .testTarget(name: "OpsConsoleTests", dependencies: ["OpsConsole"], swiftSettings: strict),
         .testTarget(name: "TimeSeriesTests", dependencies: ["TimeSeries", "TestSupport"], swiftSettings: strict),

@@ -40,6 +40,9 @@ public struct AuditAction: RawRepresentable, Sendable, Hashable, ExpressibleBySt
     public static let rejectedClaimDismiss: Self = "rejected_claim.dismiss"
     /// A rejected claim was corrected and stored as a new claim (its id in the detail).
     public static let rejectedClaimResubmit: Self = "rejected_claim.resubmit"
+    /// A claim screening flagged was reviewed (the reason in the detail); a held one was
+    /// released to payments.
+    public static let claimReview: Self = "claim.review"
     /// A request refused before its handler ran (401 or 403): the route is in the detail.
     public static let accessDenied: Self = "access.denied"
 }

@@ -144,11 +144,17 @@ public struct FlaggedClaimReview: Sendable {
             claims: claims, waiting: try rows.first?.decode("waiting") ?? 0, held: try rows.first?.decode("held") ?? 0, nextCursor: next)
     }
 
-    /// How many flagged claims wait for review.
-    public func waiting() async throws -> Int {
-        try await client.query(
-            "SELECT count(*)::int AS n FROM claims WHERE flags <> '[]' AND flags_reviewed_at IS NULL AND status <> 'voided'"
-        ).rows.first?.decode("n") ?? 0
+    /// How many flagged claims wait for review, and how many of them are held.
+    public func waiting() async throws -> (waiting: Int, held: Int) {
+        guard
+            let row = try await client.query(
+                """
+                SELECT count(*)::int AS n, (count(*) FILTER (WHERE status = 'held'))::int AS held
+                FROM claims WHERE flags <> '[]' AND flags_reviewed_at IS NULL AND status <> 'voided'
+                """
+            ).rows.first
+        else { return (0, 0) }
+        return (try row.decode("n"), try row.decode("held"))
     }
 
     /// Marks flagged claim `id` reviewed by `reviewer` with `reason`; a held claim is released:

@@ -200,6 +200,105 @@ public struct OpsPage: Sendable {
         }
     }
 
+    /// A claim screening flagged, as the review queue lists it.
+    public struct FlaggedClaim: Sendable {
+        public var id: String
+        public var createdAt: String
+        public var externalClaimNumber: String?
+        public var providerNPI: String
+        public var netFee: String
+        public var lineCount: Int
+        /// Whether it is held from payments until released.
+        public var held: Bool
+        /// Each flag's rule, line (nil: the whole claim) and message.
+        public var flags: [(rule: String, line: Int?, message: String)]
+
+        public init(
+            id: String, createdAt: String, externalClaimNumber: String?, providerNPI: String, netFee: String, lineCount: Int, held: Bool,
+            flags: [(rule: String, line: Int?, message: String)]
+        ) {
+            self.id = id
+            self.createdAt = createdAt
+            self.externalClaimNumber = externalClaimNumber
+            self.providerNPI = providerNPI
+            self.netFee = netFee
+            self.lineCount = lineCount
+            self.held = held
+            self.flags = flags
+        }
+    }
+
+    /// A page of the flagged claims waiting for review.
+    public struct FlaggedQueue: Sendable {
+        public var claims: [FlaggedClaim]
+        public var waiting: Int
+        public var held: Int
+        /// The link to the next older page, and whether this is a later page.
+        public var olderPage: String?
+        public var isLaterPage: Bool
+        /// The token the forms carry (for a session cookie); nil when none is needed.
+        public var formToken: String?
+
+        public init(claims: [FlaggedClaim], waiting: Int, held: Int, olderPage: String?, isLaterPage: Bool, formToken: String?) {
+            self.claims = claims
+            self.waiting = waiting
+            self.held = held
+            self.olderPage = olderPage
+            self.isLaterPage = isLaterPage
+            self.formToken = formToken
+        }
+    }
+
+    /// The flagged claims' section of the review page: each claim with its flags and the form
+    /// that clears it (and releases it to payments when it is held).
+    static func flaggedSection(_ queue: FlaggedQueue, into page: inout HTMLText) {
+        page.raw("<section data-section=\"flagged\"><h2>Flagged claims</h2><p class=\"summary\">")
+        page.text(
+            (queue.waiting == 1 ? "1 flagged claim waits for review" : "\(queue.waiting) flagged claims wait for review")
+                + (queue.held > 0 ? ", \(queue.held) held from payments" : ""))
+        page.raw("</p>")
+        for claim in queue.claims {
+            page.raw("<article class=\"flagged\"")
+            page.attribute("data-flagged", claim.id)
+            page.raw("><h3>")
+            page.text("claim \(claim.id)" + (claim.externalClaimNumber.map { " · \($0)" } ?? "") + (claim.held ? " · held" : ""))
+            page.raw("</h3><p class=\"summary\">")
+            page.text("stored \(claim.createdAt) · provider \(claim.providerNPI) · net fee \(claim.netFee) · \(claim.lineCount) line(s)")
+            page.raw("</p><ul class=\"violations\">")
+            for flag in claim.flags {
+                page.raw("<li>")
+                if let line = flag.line { page.element("code", "line \(line)") }
+                page.raw(" ")
+                page.text(flag.message)
+                page.raw(" <span class=\"rule\">")
+                page.text(flag.rule)
+                page.raw("</span></li>")
+            }
+            page.raw("</ul><form class=\"dismiss\" method=\"post\"")
+            page.attribute("action", "/ops/flagged/\(claim.id)/clear")
+            page.raw(">")
+            if let token = queue.formToken {
+                page.raw("<input type=\"hidden\" name=\"csrf\"")
+                page.attribute("value", token)
+                page.raw(">")
+            }
+            page.raw("<input name=\"reason\" required maxlength=\"500\" placeholder=\"What the review found\" aria-label=\"Reason\">")
+            page.raw(claim.held ? "<button type=\"submit\">Clear and release to payments</button>" : "<button type=\"submit\">Clear</button>")
+            page.raw("</form></article>")
+        }
+        if queue.olderPage != nil || queue.isLaterPage {
+            page.raw("<nav class=\"pages\">")
+            if queue.isLaterPage { page.raw("<a href=\"/ops/review\">Newest</a> ") }
+            if let older = queue.olderPage {
+                page.raw("<a")
+                page.attribute("href", older)
+                page.raw(">Older</a>")
+            }
+            page.raw("</nav>")
+        }
+        page.raw("</section>")
+    }
+
     /// Which claimsd, since when, and how it authenticates.
     public var build: Build
     /// Each dependency's readiness, by name.
@@ -226,6 +325,9 @@ public struct OpsPage: Sendable {
     /// ``problems``). The queue itself is its own page (``OpsReviewPage``), which does not
     /// reload itself under an operator typing a reason.
     public var reviewWaiting: Int?
+    /// How many claims screening flagged wait for review, and how many of them are held; nil
+    /// when that could not be read.
+    public var flaggedWaiting: (waiting: Int, held: Int)?
     /// Who is signed in to the console by its session cookie; shown with a sign-out button.
     /// nil for a request that carried its own credential.
     public var viewer: String?
@@ -261,7 +363,15 @@ public struct OpsPage: Sendable {
         if let waiting = reviewWaiting {
             page.raw("<section data-section=\"review\"><h2>Review queue</h2><p>")
             page.text(waiting == 1 ? "1 rejected claim waits for review. " : "\(waiting) rejected claims wait for review. ")
-            page.raw("<a href=\"/ops/review\">Review</a></p></section>")
+            page.raw("<a href=\"/ops/review\">Review</a></p>")
+            if let flagged = flaggedWaiting {
+                page.raw("<p data-flagged-waiting>")
+                page.text(
+                    (flagged.waiting == 1 ? "1 flagged claim waits" : "\(flagged.waiting) flagged claims wait")
+                        + (flagged.held > 0 ? ", \(flagged.held) of them held from payments." : "."))
+                page.raw("</p>")
+            }
+            page.raw("</section>")
         }
         ranking(into: &page)
         return page.finish()

@@ -190,7 +190,7 @@ import TimeSeries
         "GET /ops": .permission(.operateConsole), "GET /ops/assets/ops.css": .open, "GET /ops/login": .open, "POST /ops/login": .open,
         "POST /ops/logout": .open, "POST /ops/review/:id/dismiss": .permission(.operateConsole),
         "GET /ops/review": .permission(.operateConsole), "GET /ops/review/:id": .permission(.operateConsole),
-        "POST /ops/review/:id/resubmit": .permission(.operateConsole),
+        "POST /ops/review/:id/resubmit": .permission(.operateConsole), "POST /ops/flagged/:id/clear": .permission(.operateConsole),
     ]
 
     /// Query-API routes: every one reads monitoring data.

@@ -147,7 +147,8 @@ import TimeSeries
             // is 4 units a minute.
             let routes = OpsRoutes(
                 readiness: dependencies.readiness, repository: PostgresClaimRepository(client: postgres, cipher: TestEnvironment.cipher),
-                review: RejectedClaimReview(client: postgres, cipher: TestEnvironment.cipher), audit: dependencies.audit, validator: ClaimValidator(), metrics: ClaimMetrics(),
+                review: RejectedClaimReview(client: postgres, cipher: TestEnvironment.cipher), audit: dependencies.audit, validator: ClaimValidator(), metrics: ClaimMetrics(), screening: nil,
+                flagged: FlaggedClaimReview(client: postgres, cipher: TestEnvironment.cipher),
                 ranking: dependencies.rankingCache(), redisGuard: dependencies.redisGuard, timeSeries: timeSeries, alerting: alerting, authentication: .required)
             let page = await routes.page(now: now)
             let requests = try #require(page.indicators.first { $0.id == "request_rate" })

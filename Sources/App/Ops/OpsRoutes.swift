@@ -62,7 +62,12 @@ struct OpsRoutes<Repository: ClaimRepository>: Sendable {
         }
         router.get("ops/review", requires: .permission(.operateConsole), signIn: "/ops/login") { request, context in
             let parameters = request.uri.queryParameters
-            let page = await reviewPage(cursor: parameters.get("queue"), notice: parameters.get("notice"), request: request, context: context)
+            var page = await reviewPage(cursor: parameters.get("queue"), notice: parameters.get("notice"), request: request, context: context)
+            do {
+                page.flagged = try await flaggedQueue(cursor: parameters.get("flagged"), request: request, context: context)
+            } catch {
+                page.problems.append("flagged claims: \(error)")
+            }
             return Self.html(page.html(), status: .ok)
         }
         router.post("ops/review/:id/dismiss", requires: .permission(.operateConsole)) { request, context in
@@ -73,6 +78,9 @@ struct OpsRoutes<Repository: ClaimRepository>: Sendable {
         }
         router.post("ops/review/:id/resubmit", requires: .permission(.operateConsole)) { request, context in
             try await resubmit(request, context: context)
+        }
+        router.post("ops/flagged/:id/clear", requires: .permission(.operateConsole)) { request, context in
+            try await clearFlagged(request, context: context)
         }
         router.get("ops/assets/ops.css", requires: .open) { _, _ in
             var headers = HTTPFields()
@@ -123,12 +131,7 @@ struct OpsRoutes<Repository: ClaimRepository>: Sendable {
                 "Form refused", "The form did not come from this console, or the session changed since it was shown: reload the console and try again.",
                 status: .forbidden)
         }
-        let given = fields.string("reason") ?? ""
-        let trimmed = given.trimmingCharacters(in: .whitespacesAndNewlines)
-        let reason = trimmed.isEmpty ? given : trimmed
-        var problems = fields.problems
-        if given.isEmpty { problems.append("say why the claim needs no correction (reason)") }
-        if given.unicodeScalars.count > 500 { problems.append("the reason is at most 500 characters") }
+        let (reason, problems) = Self.reason(in: fields, missing: "say why the claim needs no correction (reason)")
         guard problems.isEmpty else { return Self.message("Not dismissed", problems.joined(separator: "; "), status: .badRequest) }
         guard let id = context.parameters.get("id").flatMap(UUID.init(uuidString:)) else {
             return Self.message("Not found", RejectedClaimReviewError.notFound.description, status: .notFound)
@@ -152,10 +155,88 @@ struct OpsRoutes<Repository: ClaimRepository>: Sendable {
         return Response(status: .seeOther, headers: [.location: "/ops/review?notice=dismissed", .cacheControl: "no-store"])
     }
 
+    /// The form's `reason`, trimmed (kept as given when it is only white space), and what is
+    /// wrong with the form: `missing` when there is no reason, or one over 500 characters.
+    static func reason(in fields: AccountRoutes.Fields, missing: String) -> (String, [String]) {
+        let given = fields.string("reason") ?? ""
+        let trimmed = given.trimmingCharacters(in: .whitespacesAndNewlines)
+        var problems = fields.problems
+        if given.isEmpty { problems.append(missing) }
+        if given.unicodeScalars.count > 500 { problems.append("the reason is at most 500 characters") }
+        return (trimmed.isEmpty ? given : trimmed, problems)
+    }
+
+    /// A page of the flagged claims waiting for review (older than `cursor`); which claims
+    /// were shown is audited.
+    func flaggedQueue(cursor: String?, request: Request, context: ClaimsRequestContext) async throws -> OpsPage.FlaggedQueue {
+        let page: FlaggedClaimPage
+        do {
+            page = try await flagged.queue(after: cursor, limit: 20)
+        } catch RejectedClaimReviewError.invalidCursor where cursor != nil {
+            page = try await flagged.queue(after: nil, limit: 20)
+        }
+        if !page.claims.isEmpty {
+            var detail = JSONWriter(capacity: 64 + 40 * page.claims.count)
+            detail.open("{")
+            detail.member("view", "flagged")
+            detail.member("count", page.claims.count)
+            detail.key("ids")
+            detail.strings(page.claims.map { $0.id.postgresText })
+            detail.close("}")
+            audit.record(
+                AuditEvent(actor: AuditActor(request: request, context: context), action: .claimList, resourceType: "claim", resourceID: nil, detail: detail.text))
+        }
+        return OpsPage.FlaggedQueue(
+            claims: page.claims.map { claim in
+                OpsPage.FlaggedClaim(
+                    id: claim.id.postgresText, createdAt: claim.createdAt, externalClaimNumber: claim.externalClaimNumber, providerNPI: claim.providerNPI,
+                    netFee: claim.netFee.description, lineCount: claim.lineCount, held: claim.status == .held,
+                    flags: claim.flags.map { ($0.rule, $0.line, $0.message) })
+            },
+            waiting: page.waiting, held: page.held, olderPage: page.nextCursor.map { "/ops/review?flagged=\($0)" }, isLaterPage: cursor != nil,
+            formToken: ConsoleSession.formToken(requiredBy: request.headers))
+    }
+
+    /// `POST /ops/flagged/{id}/clear` (form: `reason`, and `csrf` with a session cookie): the
+    /// flagged claim is reviewed and leaves the queue; a held one is released to the ranking
+    /// and the payments feed in the same transaction, audited as `claim.review`.
+    func clearFlagged(_ request: Request, context: ClaimsRequestContext) async throws -> Response {
+        let fields = try await AccountRoutes.fields(request, allowed: ["csrf", "reason"], acceptsForm: true)
+        if let expected = ConsoleSession.formToken(requiredBy: request.headers), fields.string("csrf") != expected {
+            return Self.message(
+                "Form refused", "The form did not come from this console, or the session changed since it was shown: reload the console and try again.",
+                status: .forbidden)
+        }
+        let (reason, problems) = Self.reason(in: fields, missing: "say what the review found (reason)")
+        guard problems.isEmpty else { return Self.message("Not cleared", problems.joined(separator: "; "), status: .badRequest) }
+        guard let id = context.parameters.get("id").flatMap(UUID.init(uuidString:)) else {
+            return Self.message("Not found", "no flagged claim has this id", status: .notFound)
+        }
+        var detail = JSONWriter(capacity: 64 + reason.utf8.count)
+        detail.open("{")
+        detail.member("reason", reason)
+        detail.close("}")
+        let event = audit.inTransaction(
+            AuditEvent(actor: AuditActor(request: request, context: context), action: .claimReview, resourceType: "claim", resourceID: id.postgresText, detail: detail.text))
+        let released: Bool
+        do {
+            released = try await flagged.clear(id: id, reason: reason, reviewer: context.principal?.id ?? "anonymous", at: rfc3339Now(), audit: event)
+        } catch let error as RejectedClaimReviewError {
+            return error == .notFound
+                ? Self.message("Not found", "no flagged claim has this id", status: .notFound)
+                : Self.message("Not cleared", error.description, status: .conflict)
+        }
+        context.logger.info(
+            "flagged claim cleared", metadata: ["event": "flagged_claim_cleared", "claim_id": "\(id.postgresText)", "released": .stringConvertible(released)])
+        return Response(status: .seeOther, headers: [.location: "/ops/review?notice=\(released ? "released" : "cleared")", .cacheControl: "no-store"])
+    }
+
     /// What the queue says above itself after an action (`notice` from its redirect).
     static func notice(_ notice: String?) -> String? {
         guard let notice else { return nil }
         if notice == "dismissed" { return "The claim was dismissed." }
+        if notice == "cleared" { return "The flagged claim was cleared." }
+        if notice == "released" { return "The flagged claim was cleared and released to payments." }
         if notice.hasPrefix("resubmitted:"), let id = UUID(uuidString: String(notice.dropFirst("resubmitted:".count))) {
             return "The corrected claim was accepted as \(id.postgresText)."
         }
@@ -319,20 +400,24 @@ struct OpsRoutes<Repository: ClaimRepository>: Sendable {
         }
         if rows.isEmpty, source.hasPrefix("unavailable") { problems.append("top providers: \(source)") }
         var reviewWaiting: Int?
+        var flaggedWaiting: (waiting: Int, held: Int)?
         do {
             reviewWaiting = try await review.waiting()
+            flaggedWaiting = try await flagged.waiting()
         } catch {
             problems.append("review queue: \(error)")
         }
         let dependencies = await checks.sorted { $0.key < $1.key }.map { name, status in
             OpsPage.Dependency(name: name, isUp: status.isUp, isRequired: status.required, latencyMs: status.latencyMs, error: status.error)
         }
-        return OpsPage(
+        var opsPage = OpsPage(
             build: .init(
                 version: ClaimsdBuild.version, revision: ClaimsdBuild.revision, instance: ProcessInfo.processInfo.hostName,
                 startedAt: Self.milliseconds(started), now: now, authentication: authentication.rawValue),
             dependencies: dependencies, indicators: indicators, relay: relay, alerts: alerts, alertsNote: alertsNote, providers: rows,
             providersSource: source, feedHead: head, problems: problems, refreshSeconds: refreshSeconds, reviewWaiting: reviewWaiting)
+        opsPage.flaggedWaiting = flaggedWaiting
+        return opsPage
     }
 
     /// The indicators' last hour and the relay's state, from the built-in store.
