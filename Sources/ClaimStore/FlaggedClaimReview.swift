@@ -53,29 +53,6 @@ public struct FlaggedClaimReview: Sendable {
         self.cipher = cipher
     }
 
-    /// The positions in `keys` of lines a stored claim that is not voided already holds: one
-    /// statement for any number of keys, each an index lookup.
-    public func claimed(_ keys: [ClaimedLineKey]) async throws -> Set<Int> {
-        guard !keys.isEmpty else { return [] }
-        var binds = PostgresBindList()
-        let rows = binds.unnest(
-            keys.map {
-                [PostgresBytes(cipher.blindIndex($0.subscriberID)).postgresText, $0.procedure, $0.quadrant, $0.serviceDate.description]
-            }, types: ["bytea", "text", "text", "date"])
-        let found = try await client.query(
-            PostgresQuery(
-                sql: """
-                    SELECT k.position::int AS position
-                    FROM \(rows) WITH ORDINALITY AS k(subscriber, procedure, quadrant, day, position)
-                    WHERE EXISTS (
-                        SELECT 1 FROM claim_lines l JOIN claims c ON c.id = l.claim_id
-                        WHERE l.subscriber_id_index = k.subscriber AND l.service_date = k.day AND l.submitted_procedure = k.procedure
-                          AND l.quadrant IS NOT DISTINCT FROM k.quadrant AND c.status <> 'voided')
-                    """, binds: binds.values)
-        ).rows
-        return Set(try found.map { try $0.decode("position", as: Int.self) - 1 })
-    }
-
     /// The fees of claims stored since `since` (milliseconds since the epoch), summed per
     /// procedure code and per provider in slices of `sliceWidth` milliseconds: what the
     /// trailing averages start from.

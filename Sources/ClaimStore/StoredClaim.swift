@@ -232,6 +232,9 @@ public protocol ClaimRepository: Sendable {
     func rankingSnapshot() async throws -> RankingSnapshot
     /// The newest outbox sequence, and how long the first event after `sequence` has waited.
     func outboxPosition(after sequence: Int64) async throws -> OutboxPosition
+    /// The positions in `keys` of lines a stored claim that is not voided already holds
+    /// (screening's `duplicate_line`).
+    func claimedLines(_ keys: [ClaimedLineKey]) async throws -> Set<Int>
 }
 
 extension ClaimRepository {

@@ -103,10 +103,10 @@ public struct Screener: Sendable {
                 let age = todayNumber - line.serviceDate.daysSinceEpoch
                 if age < 0 {
                     flags.append(ClaimFlag(rule: ScreeningSettings.Rule.futureOrStaleServiceDate.rawValue, line: line.lineNumber,
-                        message: "the service date \(line.serviceDate) is in the future (today is \(today))"))
+                        message: "the service date \(line.serviceDate) is in the future"))
                 } else if age > settings.staleAfterDays {
                     flags.append(ClaimFlag(rule: ScreeningSettings.Rule.futureOrStaleServiceDate.rawValue, line: line.lineNumber,
-                        message: "the service date \(line.serviceDate) is \(age) days ago, more than \(settings.staleAfterDays)"))
+                        message: "the service date \(line.serviceDate) is more than \(settings.staleAfterDays) days ago"))
                 }
             }
         }

@@ -22,7 +22,7 @@ import TestSupport
 
     @Test func theBodyHasEveryFieldWithMoneyAsStrings() throws {
         let body = try #require(try JSONSerialization.jsonObject(with: Data(claimJSON(Self.claim(number: "C-1", quadrant: nil)))) as? [String: Any])
-        #expect(body.keys.sorted() == ["claim_number", "created_at", "id", "ignored_fields", "line_count", "lines", "net_fee", "provider_npi", "status", "updated_at", "warnings"])
+        #expect(body.keys.sorted() == ["claim_number", "created_at", "flags", "id", "ignored_fields", "line_count", "lines", "net_fee", "provider_npi", "status", "updated_at", "warnings"])
         #expect(body["id"] as? String == "01a20277-ad4e-71df-9f5d-684a4fdda57e")
         #expect(body["net_fee"] as? String == "81.25")
         #expect(body["line_count"] as? Int == 1)

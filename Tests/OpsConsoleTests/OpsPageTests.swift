@@ -128,6 +128,33 @@ import Testing
         #expect(console.html().contains("3 rejected claims wait for review. <a href=\"/ops/review\">Review</a>"))
     }
 
+    @Test func flaggedClaimsAndTheCorrectionFormEscapeTheirText() {
+        let held = OpsPage.FlaggedClaim(
+            id: "0193-h", createdAt: "2026-12-01T22:00:00.000Z", externalClaimNumber: "<i>H</i>", providerNPI: "1000000001", netFee: "250.00",
+            lineCount: 2, held: true, flags: [(rule: "net_fee_over_average", line: 2, message: "the net fee 250.00 is over 2× the average \"<x>\"")])
+        let cleared = OpsPage.FlaggedClaim(
+            id: "0193-c", createdAt: "2026-12-01T21:00:00.000Z", externalClaimNumber: nil, providerNPI: "1000000002", netFee: "80.00", lineCount: 1,
+            held: false, flags: [(rule: "duplicate_line", line: nil, message: "a claim already holds D0180")])
+        let flagged = OpsPage.FlaggedQueue(claims: [held, cleared], waiting: 2, held: 1, olderPage: nil, isLaterPage: false, formToken: "tok")
+        let page = OpsReviewPage(queue: .init(claims: [], waiting: 0, olderPage: nil, isLaterPage: false, formToken: "tok"), flagged: flagged).html()
+        #expect(page.contains("2 flagged claims wait for review, 1 held from payments") && !page.contains("<i>") && !page.contains("<x>"))
+        #expect(page.contains("action=\"/ops/flagged/0193-h/clear\"") && page.contains("Clear and release to payments</button>"))
+        #expect(page.contains("action=\"/ops/flagged/0193-c/clear\"") && page.contains(">Clear</button>") && page.contains("<code>line 2</code>"))
+        var console = OpsPageTests.page()
+        console.reviewWaiting = 0
+        console.flaggedWaiting = (1, 0)
+        #expect(console.html().contains("1 flagged claim waits."))
+
+        let claim = OpsPage.RejectedClaim(
+            id: "0193-a", receivedAt: "2026-12-01T22:00:00.000Z", source: "ndjson line 1", importID: "0193-i", externalClaimNumber: nil,
+            violations: [(field: "claim", rule: "readable", message: "bad")], raw: "")
+        let form = OpsCorrectionPage(
+            claim: claim, violations: [(field: "member_copay", rule: "money", message: "not money: \"<b>\"")], isRetry: true, format: "json",
+            text: "</textarea><script>x</script>", formToken: nil).html()
+        #expect(!form.contains("<script>") && !form.contains("<b>") && form.contains("&lt;/textarea&gt;&lt;script&gt;"))
+        #expect(form.contains("The correction was not accepted:") && form.contains("name=\"format\" value=\"json\"") && !form.contains("name=\"csrf\""))
+    }
+
     @Test func timesDurationsAndDecimals() {
         #expect(OpsPage.utc(0) == "1970-01-01 00:00:00 UTC")
         #expect(OpsPage.utc(-1_000) == "1969-12-31 23:59:59 UTC")

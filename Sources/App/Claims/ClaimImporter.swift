@@ -52,7 +52,7 @@ public struct ClaimImporter<Repository: ClaimRepository>: Sendable {
             if let screening {
                 do {
                     var claims = validated.accepted
-                    try await screening.screen(&claims)
+                    try await screening.screen(&claims, lookingUpIn: repository)
                     validated.replaceAccepted(claims)
                 } catch {
                     throw .interrupted(

@@ -10,10 +10,11 @@ public import Screening
 /// storage, and reports what it stored so the trailing averages follow.
 public struct ClaimScreening: Sendable {
     public let screener: Screener
+    /// Where the averages' history is loaded from at start-up.
     let store: FlaggedClaimReview?
 
-    /// `store` answers `duplicate_line`; without it (no database) that rule sees only the
-    /// submission itself.
+    /// `store` holds the fee history the averages start from (``loadHistory(now:logger:)``);
+    /// the claim repository a submission is screened with answers `duplicate_line`.
     public init(settings: ScreeningSettings = ScreeningSettings(), store: FlaggedClaimReview?) {
         screener = Screener(settings: settings)
         self.store = store
@@ -22,11 +23,11 @@ public struct ClaimScreening: Sendable {
     /// Screens `claims` in order as one submission (an import batch, or one claim), with one
     /// lookup of the lines already claimed, and sets each one's flags and, when flagged claims
     /// are held, its status.
-    func screen(_ claims: inout [StoredClaim], now: Date = Date()) async throws {
+    func screen(_ claims: inout [StoredClaim], lookingUpIn repository: some ClaimRepository, now: Date = Date()) async throws {
         let settings = screener.settings
         guard !settings.rules.isEmpty, !claims.isEmpty else { return }
         var claimedLines: [Set<Int>] = Array(repeating: [], count: claims.count)
-        if screener.needsClaimedLines, let store {
+        if screener.needsClaimedLines {
             var keys: [ClaimedLineKey] = []
             var owners: [(claim: Int, line: Int)] = []
             for (index, claim) in claims.enumerated() {
@@ -35,7 +36,7 @@ public struct ClaimScreening: Sendable {
                     owners.append((index, line.lineNumber))
                 }
             }
-            for position in try await store.claimed(keys) { claimedLines[owners[position].claim].insert(owners[position].line) }
+            for position in try await repository.claimedLines(keys) { claimedLines[owners[position].claim].insert(owners[position].line) }
         }
         let milliseconds = Int64((now.timeIntervalSince1970 * 1000).rounded())
         let today = utcToday(now)

@@ -128,7 +128,7 @@ public struct ClaimsController<Repository: ClaimRepository>: Sendable {
         var stored = StoredClaim(id: ids.next(), claim: claim, at: rfc3339Now())
         if let screening {
             var screened = [stored]
-            try await screening.screen(&screened)
+            try await screening.screen(&screened, lookingUpIn: repository)
             stored = screened[0]
         }
         let responseBody = claimJSON(stored)

@@ -330,7 +330,7 @@ struct OpsRoutes<Repository: ClaimRepository>: Sendable {
         var stored = StoredClaim(id: UUIDv7Generator().next(), claim: validated, at: rfc3339Now())
         if let screening {
             var screened = [stored]
-            try await screening.screen(&screened)
+            try await screening.screen(&screened, lookingUpIn: repository)
             stored = screened[0]
         }
         let actor = AuditActor(request: request, context: context)

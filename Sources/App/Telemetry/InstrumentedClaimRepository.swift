@@ -20,7 +20,7 @@ public struct InstrumentedClaimRepository<Base: ClaimRepository>: ClaimRepositor
         [
             "create", "find", "list", "replace", "void", "idempotency_record", "idempotency_reserve", "idempotency_complete",
             "idempotency_release", "idempotency_purge", "events", "import_batch", "record_payment", "top_providers",
-            "ranking_snapshot", "outbox_position",
+            "ranking_snapshot", "outbox_position", "claimed_lines",
         ]
     }
 
@@ -49,6 +49,10 @@ public struct InstrumentedClaimRepository<Base: ClaimRepository>: ClaimRepositor
 
     public func create(_ claim: StoredClaim, idempotency: IdempotencyRecord?, audit: AuditEvent?) async throws -> IdempotencyRecord? {
         try await measure("create") { try await base.create(claim, idempotency: idempotency, audit: audit) }
+    }
+
+    public func claimedLines(_ keys: [ClaimedLineKey]) async throws -> Set<Int> {
+        try await measure("claimed_lines") { try await base.claimedLines(keys) }
     }
 
     public func find(id: UUID) async throws -> StoredClaim? {
