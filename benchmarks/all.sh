@@ -3,7 +3,7 @@
 # 20): figure, target, met or not. Run it on a quiet machine: each benchmark measures claimsd
 # beside its reference in the same run, but a busy neighbour still moves every figure.
 #
-#   benchmarks/all.sh                          all of them, about 50 minutes
+#   benchmarks/all.sh                          all of them, about an hour
 #   BENCH_ONLY="observability intake top-providers memory" benchmarks/all.sh
 #                                              the four of issue 20, about 20 minutes
 #
@@ -13,7 +13,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 OUT=.local/bench/all
 mkdir -p "$OUT"
-ALL="observability intake top-providers memory audit auth journal query alerting tsdb"
+ALL="observability intake top-providers memory audit screening auth journal query alerting tsdb ops"
 ONLY="${BENCH_ONLY:-$ALL}"
 failed=()
 for name in $ONLY; do

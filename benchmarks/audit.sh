@@ -20,22 +20,7 @@ REQUESTS="${BENCH_REQUESTS:-post get}"
 export CLAIMS_RATE_LIMITS=off CLAIMS_AUTH=required
 
 # Runs one phase: $1 on/off, $2 the wrk script; prints "requests/s p50 p99 cpu-µs-per-request".
-phase() {
-  CLAIMS_AUDIT="$1" start_claimsd
-  wrk -t2 -c"$CONNECTIONS" -d"${WARMUP_SECONDS}s" -s "$2" "http://127.0.0.1:$HTTP_PORT" >/dev/null
-  echo "bench: $(basename "$2" .lua), audit $1, $CONNECTIONS connections, ${SECONDS_PER_PHASE}s" >&2
-  local busy_before busy_after
-  busy_before=$(busy_ticks)
-  wrk -t2 -c"$CONNECTIONS" -d"${SECONDS_PER_PHASE}s" --latency -s "$2" "http://127.0.0.1:$HTTP_PORT" >"$WORK/wrk-audit.txt"
-  # The audit writer's last flush and seal of the phase's events count too.
-  sleep 1.5
-  busy_after=$(busy_ticks)
-  stop_claimsd
-  if grep -q "Non-2xx" "$WORK/wrk-audit.txt"; then cat "$WORK/wrk-audit.txt" >&2; echo "bench: some requests failed" >&2; exit 1; fi
-  awk -v busy=$((busy_after - busy_before)) -v hz="$TICKS_PER_SECOND" \
-    '/requests in/ { n = $1 } /^Requests\/sec/ { r = $2 } $1 == "50%" { p50 = $2 } $1 == "99%" { p99 = $2 }
-     END { printf "%.0f %s %s %.0f\n", r, p50, p99, busy / hz * 1e6 / n }' "$WORK/wrk-audit.txt"
-}
+phase() { measure_phase CLAIMS_AUDIT "$1" "$2" "$SECONDS_PER_PHASE"; }
 
 reset_tables
 # The trail is append-only even for its owner: the benchmark database lifts the guard to empty it.

@@ -114,3 +114,25 @@ stop_claimsd() {
   trap 'eval "$BENCH_CLEANUP"' EXIT
 }
 : >"$WORK/claimsd.out"
+
+# One measured phase with one setting changed: $1 the variable, $2 its value, $3 the wrk script,
+# $4 the phase's seconds. claimsd starts with it, is warmed up, and runs the phase with wrk;
+# prints "requests/s p50 p99 cpu-µs-per-request" (the machine's busy CPU time per request, which
+# the VM's drift disturbs less than throughput). Stops the run when a request failed.
+measure_phase() {
+  declare -x "$1=$2"
+  start_claimsd
+  wrk -t2 -c"$CONNECTIONS" -d"${WARMUP_SECONDS}s" -s "$3" "http://127.0.0.1:$HTTP_PORT" >/dev/null
+  echo "bench: $(basename "$3" .lua), $1=$2, $CONNECTIONS connections, ${4}s" >&2
+  local busy_before busy_after
+  busy_before=$(busy_ticks)
+  wrk -t2 -c"$CONNECTIONS" -d"${4}s" --latency -s "$3" "http://127.0.0.1:$HTTP_PORT" >"$WORK/wrk-phase.txt"
+  # What the phase left to write in the background (audit events, their seal) counts too.
+  sleep 1.5
+  busy_after=$(busy_ticks)
+  stop_claimsd
+  if grep -q "Non-2xx" "$WORK/wrk-phase.txt"; then cat "$WORK/wrk-phase.txt" >&2; echo "bench: some requests failed" >&2; exit 1; fi
+  awk -v busy=$((busy_after - busy_before)) -v hz="$TICKS_PER_SECOND" \
+    '/requests in/ { n = $1 } /^Requests\/sec/ { r = $2 } $1 == "50%" { p50 = $2 } $1 == "99%" { p99 = $2 }
+     END { printf "%.0f %s %s %.0f\n", r, p50, p99, busy / hz * 1e6 / n }' "$WORK/wrk-phase.txt"
+}

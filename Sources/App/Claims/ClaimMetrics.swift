@@ -1,6 +1,7 @@
 public import CoreMetrics
 import ClaimStore
 import Claims
+import Screening
 
 /// What intake counts, through POST /api/v1/claims, bulk import and corrections resubmitted
 /// from the review queue (`channel` = `api`, `import` or `review`):
@@ -19,6 +20,9 @@ public struct ClaimMetrics: Sendable {
     let lines: [String: Counter]
     let positiveCents: Counter
     let negativeCents: Counter
+    /// Screening's series, made at start so they read 0 until something is flagged.
+    let flaggedByRule: [String: Counter]
+    let held: Counter
 
     public init(factory: any MetricsFactory = NOOPMetricsHandler.instance) {
         self.factory = factory
@@ -35,6 +39,11 @@ public struct ClaimMetrics: Sendable {
         self.lines = lines
         positiveCents = Counter(label: "claimsd_net_fee_accepted_cents_total", dimensions: [("sign", "positive")], factory: factory)
         negativeCents = Counter(label: "claimsd_net_fee_accepted_cents_total", dimensions: [("sign", "negative")], factory: factory)
+        flaggedByRule = Dictionary(
+            uniqueKeysWithValues: ScreeningSettings.Rule.allCases.map {
+                ($0.rawValue, Counter(label: "claimsd_claims_flagged_total", dimensions: [("rule", $0.rawValue)], factory: factory))
+            })
+        held = Counter(label: "claimsd_claims_held_total", factory: factory)
     }
 
     /// Counts accepted claims of one channel (`api`, `import` or `review`).
@@ -56,10 +65,8 @@ public struct ClaimMetrics: Sendable {
     func flagged(rules: [[String]], held: Int) {
         var counts: [String: Int] = [:]
         for claimRules in rules { for rule in claimRules { counts[rule, default: 0] += 1 } }
-        for (rule, count) in counts {
-            Counter(label: "claimsd_claims_flagged_total", dimensions: [("rule", rule)], factory: factory).increment(by: count)
-        }
-        if held > 0 { Counter(label: "claimsd_claims_held_total", factory: factory).increment(by: held) }
+        for (rule, count) in counts { flaggedByRule[rule]?.increment(by: count) }
+        if held > 0 { self.held.increment(by: held) }
     }
 
     /// Counts rejected claims of one channel (`api`, `import` or `review`).
