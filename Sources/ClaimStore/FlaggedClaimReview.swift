@@ -82,16 +82,7 @@ public struct FlaggedClaimReview: Sendable {
 
     /// Up to `limit` flagged claims not reviewed or voided, older than `cursor`, newest first.
     public func queue(after cursor: String? = nil, limit: Int = 20) async throws -> FlaggedClaimPage {
-        var condition = ""
-        var binds: [String?] = []
-        if let cursor {
-            let parts = cursor.split(separator: "_", maxSplits: 1)
-            guard parts.count == 2, let micros = Int64(parts[0]), let id = UUID(uuidString: String(parts[1])) else {
-                throw RejectedClaimReviewError.invalidCursor
-            }
-            binds = [String(micros), id.postgresText]
-            condition = "AND (created_at, id) < ('epoch'::timestamptz + $1::bigint * interval '1 microsecond', $2::uuid)"
-        }
+        let (condition, binds) = try ReviewQueueCursor.olderThan(cursor)
         let waiting = "flags <> '[]' AND flags_reviewed_at IS NULL AND status <> 'voided'"
         let rows = try await client.query(
             PostgresQuery(
@@ -116,7 +107,7 @@ public struct FlaggedClaimReview: Sendable {
                     lineCount: try row.decode("line_count"), flags: try StoredJSON.flags(try row.decode("flags")), createdAt: try row.decode("created_at")))
             last = (try row.decode("micros"), id)
         }
-        let next = rows.count > max(1, limit) ? last.map { "\($0.micros)_\($0.id.postgresText)" } : nil
+        let next = rows.count > max(1, limit) ? last.map { ReviewQueueCursor.text(micros: $0.micros, id: $0.id) } : nil
         return FlaggedClaimPage(
             claims: claims, waiting: try rows.first?.decode("waiting") ?? 0, held: try rows.first?.decode("held") ?? 0, nextCursor: next)
     }

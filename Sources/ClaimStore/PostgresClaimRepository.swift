@@ -86,21 +86,15 @@ public struct PostgresClaimRepository: ClaimRepository {
     /// statement for any number of keys, each an index lookup.
     public func claimedLines(_ keys: [ClaimedLineKey]) async throws -> Set<Int> {
         guard !keys.isEmpty else { return [] }
-        var binds = PostgresBindList()
-        let rows = binds.unnest(
-            keys.map {
-                [PostgresBytes(cipher.blindIndex($0.subscriberID)).postgresText, $0.procedure, $0.quadrant, $0.serviceDate.description]
-            }, types: ["bytea", "text", "text", "date"])
+        // One statement for any number of keys (migration 13's function: an index probe each).
         let found = try await client.query(
             PostgresQuery(
-                sql: """
-                    SELECT k.position::int AS position
-                    FROM \(rows) WITH ORDINALITY AS k(subscriber, procedure, quadrant, day, position)
-                    WHERE EXISTS (
-                        SELECT 1 FROM claim_lines l JOIN claims c ON c.id = l.claim_id
-                        WHERE l.subscriber_id_index = k.subscriber AND l.service_date = k.day AND l.submitted_procedure = k.procedure
-                          AND l.quadrant IS NOT DISTINCT FROM k.quadrant AND c.status <> 'voided')
-                    """, binds: binds.values)
+                sql: "SELECT claimed_line_positions($1::bytea[], $2::text[], $3::text[], $4::date[]) AS position",
+                binds: [
+                    postgresArrayLiteral(keys.map { PostgresBytes(cipher.blindIndex($0.subscriberID)).postgresText }),
+                    postgresArrayLiteral(keys.map(\.procedure)), postgresArrayLiteral(keys.map(\.quadrant)),
+                    postgresArrayLiteral(keys.map { $0.serviceDate.description }),
+                ])
         ).rows
         return Set(try found.map { try $0.decode("position", as: Int.self) - 1 })
     }

@@ -86,16 +86,7 @@ public struct RejectedClaimReview: Sendable {
 
     /// Up to `limit` unreviewed claims older than `cursor` (nil: the newest), newest first.
     public func queue(after cursor: String? = nil, limit: Int = 20) async throws -> RejectedClaimPage {
-        var condition = ""
-        var binds: [String?] = []
-        if let cursor {
-            let parts = cursor.split(separator: "_", maxSplits: 1)
-            guard parts.count == 2, let micros = Int64(parts[0]), let id = UUID(uuidString: String(parts[1])) else {
-                throw RejectedClaimReviewError.invalidCursor
-            }
-            binds = [String(micros), id.postgresText]
-            condition = "AND (created_at, id) < ('epoch'::timestamptz + $1::bigint * interval '1 microsecond', $2::uuid)"
-        }
+        let (condition, binds) = try ReviewQueueCursor.olderThan(cursor)
         let rows = try await client.query(
             PostgresQuery(
                 sql: """
@@ -120,7 +111,7 @@ public struct RejectedClaimReview: Sendable {
             last = (try row.decode("micros"), id)
         }
         let waiting: Int = try rows.first?.decode("waiting") ?? 0
-        let next = rows.count > max(1, limit) ? last.map { "\($0.micros)_\($0.id.postgresText)" } : nil
+        let next = rows.count > max(1, limit) ? last.map { ReviewQueueCursor.text(micros: $0.micros, id: $0.id) } : nil
         return RejectedClaimPage(claims: claims, waiting: waiting, nextCursor: next)
     }
 
@@ -193,4 +184,22 @@ public struct RejectedClaimReview: Sendable {
                 by: try row.decodeIfPresent("reviewed_by") ?? "?", outcome: try row.decodeIfPresent("review_outcome") ?? "?")
         }
     }
+}
+
+/// A position in a review queue ordered newest first by `(created_at, id)`: `<microseconds since
+/// the epoch>_<id>`, handed out as a page's link to the next older page.
+enum ReviewQueueCursor {
+    /// The condition (`AND …`, on `$1` and `$2`) for the rows older than `cursor`, with its
+    /// binds; none for the first page. A cursor no queue made is ``RejectedClaimReviewError/invalidCursor``.
+    static func olderThan(_ cursor: String?) throws(RejectedClaimReviewError) -> (condition: String, binds: [String?]) {
+        guard let cursor else { return ("", []) }
+        let parts = cursor.split(separator: "_", maxSplits: 1)
+        guard parts.count == 2, let micros = Int64(parts[0]), let id = UUID(uuidString: String(parts[1])) else { throw .invalidCursor }
+        return (
+            "AND (created_at, id) < ('epoch'::timestamptz + $1::bigint * interval '1 microsecond', $2::uuid)", [String(micros), id.postgresText]
+        )
+    }
+
+    /// The cursor of the row created at `micros` with `id`.
+    static func text(micros: Int64, id: UUID) -> String { "\(micros)_\(id.postgresText)" }
 }

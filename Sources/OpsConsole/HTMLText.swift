@@ -61,6 +61,41 @@ public struct HTMLText: Sendable {
         raw("</ul></section>")
     }
 
+    /// A form's hidden `csrf` field holding `token`; nothing when no token is needed.
+    public mutating func formToken(_ token: String?) {
+        guard let token else { return }
+        raw("<input type=\"hidden\" name=\"csrf\"")
+        attribute("value", token)
+        raw(">")
+    }
+
+    /// The items of a `<ul class="violations">`: each violation's field, message and rule.
+    public mutating func violations(_ violations: [(field: String, rule: String, message: String)]) {
+        for violation in violations {
+            raw("<li><code>")
+            text(violation.field)
+            raw("</code> ")
+            text(violation.message)
+            raw(" <span class=\"rule\">")
+            text(violation.rule)
+            raw("</span></li>")
+        }
+    }
+
+    /// The review queue's paging links: back to the newest page, and on to `older`; nothing
+    /// when there is neither.
+    public mutating func pager(older: String?, showsNewest: Bool) {
+        guard older != nil || showsNewest else { return }
+        raw("<nav class=\"pages\">")
+        if showsNewest { raw("<a href=\"/ops/review\">Newest</a> ") }
+        if let older {
+            raw("<a")
+            attribute("href", older)
+            raw(">Older</a>")
+        }
+        raw("</nav>")
+    }
+
     /// `value` with `&`, `<`, `>`, `"` and `'` replaced by character references, safe in text
     /// and in a quoted attribute value.
     public static func escape(_ value: String) -> String {

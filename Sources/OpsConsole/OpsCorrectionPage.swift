@@ -37,23 +37,11 @@ public struct OpsCorrectionPage: Sendable {
         page.raw("</p>")
         page.element("p", isRetry ? "The correction was not accepted:" : "Rejected because:", class: isRetry ? "notice refused" : "notice")
         page.raw("<ul class=\"violations\">")
-        for violation in violations {
-            page.raw("<li><code>")
-            page.text(violation.field)
-            page.raw("</code> ")
-            page.text(violation.message)
-            page.raw(" <span class=\"rule\">")
-            page.text(violation.rule)
-            page.raw("</span></li>")
-        }
+        page.violations(violations)
         page.raw("</ul><form class=\"correction\" method=\"post\"")
         page.attribute("action", "/ops/review/\(claim.id)/resubmit")
         page.raw(">")
-        if let token = formToken {
-            page.raw("<input type=\"hidden\" name=\"csrf\"")
-            page.attribute("value", token)
-            page.raw(">")
-        }
+        page.formToken(formToken)
         page.raw("<input type=\"hidden\" name=\"format\"")
         page.attribute("value", format)
         page.raw("><label for=\"claim\">")

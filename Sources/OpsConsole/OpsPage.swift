@@ -277,25 +277,12 @@ public struct OpsPage: Sendable {
             page.raw("</ul><form class=\"dismiss\" method=\"post\"")
             page.attribute("action", "/ops/flagged/\(claim.id)/clear")
             page.raw(">")
-            if let token = queue.formToken {
-                page.raw("<input type=\"hidden\" name=\"csrf\"")
-                page.attribute("value", token)
-                page.raw(">")
-            }
+            page.formToken(queue.formToken)
             page.raw("<input name=\"reason\" required maxlength=\"500\" placeholder=\"What the review found\" aria-label=\"Reason\">")
             page.raw(claim.held ? "<button type=\"submit\">Clear and release to payments</button>" : "<button type=\"submit\">Clear</button>")
             page.raw("</form></article>")
         }
-        if queue.olderPage != nil || queue.isLaterPage {
-            page.raw("<nav class=\"pages\">")
-            if queue.isLaterPage { page.raw("<a href=\"/ops/review\">Newest</a> ") }
-            if let older = queue.olderPage {
-                page.raw("<a")
-                page.attribute("href", older)
-                page.raw(">Older</a>")
-            }
-            page.raw("</nav>")
-        }
+        page.pager(older: queue.olderPage, showsNewest: queue.isLaterPage)
         page.raw("</section>")
     }
 
@@ -496,15 +483,7 @@ public struct OpsPage: Sendable {
             page.raw("</h3><p class=\"summary\">")
             page.text("received \(claim.receivedAt) · import \(claim.importID)")
             page.raw("</p><ul class=\"violations\">")
-            for violation in claim.violations {
-                page.raw("<li><code>")
-                page.text(violation.field)
-                page.raw("</code> ")
-                page.text(violation.message)
-                page.raw(" <span class=\"rule\">")
-                page.text(violation.rule)
-                page.raw("</span></li>")
-            }
+            page.violations(claim.violations)
             page.raw("</ul><details><summary>Input as received</summary><pre>")
             page.text(claim.raw)
             page.raw("</pre></details><p><a")
@@ -512,24 +491,11 @@ public struct OpsPage: Sendable {
             page.raw(">Correct and resubmit</a></p><form class=\"dismiss\" method=\"post\"")
             page.attribute("action", "/ops/review/\(claim.id)/dismiss")
             page.raw(">")
-            if let token = review.formToken {
-                page.raw("<input type=\"hidden\" name=\"csrf\"")
-                page.attribute("value", token)
-                page.raw(">")
-            }
+            page.formToken(review.formToken)
             page.raw("<input name=\"reason\" required maxlength=\"500\" placeholder=\"Why it needs no correction\" aria-label=\"Reason\">")
             page.raw("<button type=\"submit\">Dismiss</button></form></article>")
         }
-        if review.olderPage != nil || review.isLaterPage {
-            page.raw("<nav class=\"pages\">")
-            if review.isLaterPage { page.raw("<a href=\"/ops/review\">Newest</a> ") }
-            if let older = review.olderPage {
-                page.raw("<a")
-                page.attribute("href", older)
-                page.raw(">Older</a>")
-            }
-            page.raw("</nav>")
-        }
+        page.pager(older: review.olderPage, showsNewest: review.isLaterPage)
         page.raw("</section>")
     }
 

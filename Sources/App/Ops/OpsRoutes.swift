@@ -126,11 +126,7 @@ struct OpsRoutes<Repository: ClaimRepository>: Sendable {
     /// the claim out of the queue, audited, and sends the browser back to the queue.
     func dismiss(_ request: Request, context: ClaimsRequestContext) async throws -> Response {
         let fields = try await AccountRoutes.fields(request, allowed: ["csrf", "reason"], acceptsForm: true)
-        if let expected = ConsoleSession.formToken(requiredBy: request.headers), fields.string("csrf") != expected {
-            return Self.message(
-                "Form refused", "The form did not come from this console, or the session changed since it was shown: reload the console and try again.",
-                status: .forbidden)
-        }
+        if let refusal = Self.refusedForm(fields, request: request) { return refusal }
         let (reason, problems) = Self.reason(in: fields, missing: "say why the claim needs no correction (reason)")
         guard problems.isEmpty else { return Self.message("Not dismissed", problems.joined(separator: "; "), status: .badRequest) }
         guard let id = context.parameters.get("id").flatMap(UUID.init(uuidString:)) else {
@@ -153,6 +149,15 @@ struct OpsRoutes<Repository: ClaimRepository>: Sendable {
         }
         context.logger.info("rejected claim dismissed", metadata: ["event": "rejected_claim_dismissed", "rejected_claim_id": "\(id.postgresText)"])
         return Response(status: .seeOther, headers: [.location: "/ops/review?notice=dismissed", .cacheControl: "no-store"])
+    }
+
+    /// The 403 page for a form posted with the console's session cookie but without the token
+    /// the console put in it (another site's form); nil when the form may be acted on.
+    static func refusedForm(_ fields: AccountRoutes.Fields, request: Request) -> Response? {
+        guard let expected = ConsoleSession.formToken(requiredBy: request.headers), fields.string("csrf") != expected else { return nil }
+        return message(
+            "Form refused", "The form did not come from this console, or the session changed since it was shown: reload the console and try again.",
+            status: .forbidden)
     }
 
     /// The form's `reason`, trimmed (kept as given when it is only white space), and what is
@@ -202,11 +207,7 @@ struct OpsRoutes<Repository: ClaimRepository>: Sendable {
     /// and the payments feed in the same transaction, audited as `claim.review`.
     func clearFlagged(_ request: Request, context: ClaimsRequestContext) async throws -> Response {
         let fields = try await AccountRoutes.fields(request, allowed: ["csrf", "reason"], acceptsForm: true)
-        if let expected = ConsoleSession.formToken(requiredBy: request.headers), fields.string("csrf") != expected {
-            return Self.message(
-                "Form refused", "The form did not come from this console, or the session changed since it was shown: reload the console and try again.",
-                status: .forbidden)
-        }
+        if let refusal = Self.refusedForm(fields, request: request) { return refusal }
         let (reason, problems) = Self.reason(in: fields, missing: "say what the review found (reason)")
         guard problems.isEmpty else { return Self.message("Not cleared", problems.joined(separator: "; "), status: .badRequest) }
         guard let id = context.parameters.get("id").flatMap(UUID.init(uuidString:)) else {
@@ -290,11 +291,7 @@ struct OpsRoutes<Repository: ClaimRepository>: Sendable {
     func resubmit(_ request: Request, context: ClaimsRequestContext) async throws -> Response {
         let fields = try await AccountRoutes.fields(request, allowed: ["csrf", "format", "claim"], acceptsForm: true)
         let formToken = ConsoleSession.formToken(requiredBy: request.headers)
-        if let expected = formToken, fields.string("csrf") != expected {
-            return Self.message(
-                "Form refused", "The form did not come from this console, or the session changed since it was shown: reload the console and try again.",
-                status: .forbidden)
-        }
+        if let refusal = Self.refusedForm(fields, request: request) { return refusal }
         var problems = fields.problems
         let format = fields.string("format").flatMap(CorrectableInput.Format.init(rawValue:))
         if format == nil { problems.append("format must be csv or json") }
