@@ -31,7 +31,8 @@ public final class ClaimInsertQueue: Sendable {
     private struct Waiting {
         let claim: StoredClaim
         let audit: AuditEvent?
-        let continuation: CheckedContinuation<Void, any Error>
+        let screening: (any BatchScreening)?
+        let continuation: CheckedContinuation<StoredClaim, any Error>
     }
 
     private struct State {
@@ -52,10 +53,14 @@ public final class ClaimInsertQueue: Sendable {
     }
 
     /// Stores `claim`, its lines, its creation event and `audit`; returns once they are committed.
-    public func insert(_ claim: StoredClaim, audit: AuditEvent? = nil) async throws {
-        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+    ///
+    /// With `screening`, the claim is screened in its batch before it is stored, with one lookup
+    /// of claimed lines for the whole batch; the claim is returned as stored (flags, status).
+    @discardableResult
+    public func insert(_ claim: StoredClaim, audit: AuditEvent? = nil, screening: (any BatchScreening)? = nil) async throws -> StoredClaim {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<StoredClaim, any Error>) in
             let startsWriter = state.withLock { state in
-                state.waiting.append(Waiting(claim: claim, audit: audit, continuation: continuation))
+                state.waiting.append(Waiting(claim: claim, audit: audit, screening: screening, continuation: continuation))
                 guard state.writers < limits.maxWriters else { return false }
                 state.writers += 1
                 return true
@@ -96,16 +101,23 @@ public final class ClaimInsertQueue: Sendable {
     }
 
     private func write(_ batch: [Waiting]) async {
+        let claims: [StoredClaim]
         do {
-            try await client.query(PostgresClaimRepository.insertStatement(for: batch.map(\.claim), audit: batch.compactMap(\.audit), cipher: cipher))
-            for waiting in batch { waiting.continuation.resume() }
+            claims = try await screen(batch)
+        } catch {
+            for waiting in batch { waiting.continuation.resume(throwing: error) }
+            return
+        }
+        do {
+            try await client.query(PostgresClaimRepository.insertStatement(for: claims, audit: batch.compactMap(\.audit), cipher: cipher))
+            for (waiting, claim) in zip(batch, claims) { waiting.continuation.resume(returning: claim) }
         } catch let error as PostgresError where error.code == .server && batch.count > 1 {
             // The server refused the statement, so nothing of it was stored. One claim it cannot
             // take must not fail the others: each is written again on its own, with its own answer.
-            for waiting in batch {
+            for (waiting, claim) in zip(batch, claims) {
                 do {
-                    try await client.query(PostgresClaimRepository.insertStatement(for: [waiting.claim], audit: waiting.audit.map { [$0] } ?? [], cipher: cipher))
-                    waiting.continuation.resume()
+                    try await client.query(PostgresClaimRepository.insertStatement(for: [claim], audit: waiting.audit.map { [$0] } ?? [], cipher: cipher))
+                    waiting.continuation.resume(returning: claim)
                 } catch {
                     waiting.continuation.resume(throwing: error)
                 }
@@ -115,4 +127,30 @@ public final class ClaimInsertQueue: Sendable {
             for waiting in batch { waiting.continuation.resume(throwing: error) }
         }
     }
+
+    /// The batch's claims, those that asked for screening screened together, in order: one
+    /// lookup of claimed lines for all of them.
+    private func screen(_ batch: [Waiting]) async throws -> [StoredClaim] {
+        var claims = batch.map(\.claim)
+        guard let screening = batch.lazy.compactMap(\.screening).first else { return claims }
+        let indices = batch.indices.filter { batch[$0].screening != nil }
+        var screened = indices.map { claims[$0] }
+        let claimed =
+            screening.needsClaimedLines
+            ? try await PostgresClaimRepository.claimedLines(of: screened, client: client, cipher: cipher)
+            : Array(repeating: [], count: screened.count)
+        screening.apply(to: &screened, claimed: claimed)
+        for (position, index) in indices.enumerated() { claims[index] = screened[position] }
+        return claims
+    }
+}
+
+/// Screening the writer of new claims runs on each batch before storing it (see
+/// ``ClaimInsertQueue/insert(_:audit:screening:)``).
+public protocol BatchScreening: Sendable {
+    /// Whether it needs to know which lines are claimed already.
+    var needsClaimedLines: Bool { get }
+    /// Sets the flags and status of `claims`, screened one after another as one submission;
+    /// `claimed[i]` holds the numbers of claim `i`'s lines a stored claim holds already.
+    func apply(to claims: inout [StoredClaim], claimed: [Set<Int>])
 }

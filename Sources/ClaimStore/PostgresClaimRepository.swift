@@ -85,6 +85,11 @@ public struct PostgresClaimRepository: ClaimRepository {
     /// The positions in `keys` of lines a stored claim that is not voided already holds: one
     /// statement for any number of keys, each an index lookup.
     public func claimedLines(_ keys: [ClaimedLineKey]) async throws -> Set<Int> {
+        try await Self.claimedLines(keys, client: client, cipher: cipher)
+    }
+
+    /// ``claimedLines(_:)`` on `client`.
+    static func claimedLines(_ keys: [ClaimedLineKey], client: PostgresClient, cipher: FieldCipher) async throws -> Set<Int> {
         guard !keys.isEmpty else { return [] }
         // One statement for any number of keys (migration 13's function: an index probe each).
         let found = try await client.query(
@@ -97,6 +102,25 @@ public struct PostgresClaimRepository: ClaimRepository {
                 ])
         ).rows
         return Set(try found.map { try $0.decode("position", as: Int.self) - 1 })
+    }
+
+    /// For each of `claims`, the numbers of its lines a stored claim holds already: one lookup.
+    static func claimedLines(of claims: [StoredClaim], client: PostgresClient, cipher: FieldCipher) async throws -> [Set<Int>] {
+        var keys: [ClaimedLineKey] = []
+        var owners: [(claim: Int, line: Int)] = []
+        for (index, claim) in claims.enumerated() {
+            for line in claim.lines {
+                keys.append(ClaimedLineKey(subscriberID: line.subscriberID, procedure: line.submittedProcedure, quadrant: line.quadrant, serviceDate: line.serviceDate))
+                owners.append((index, line.lineNumber))
+            }
+        }
+        var claimed: [Set<Int>] = Array(repeating: [], count: claims.count)
+        for position in try await claimedLines(keys, client: client, cipher: cipher) { claimed[owners[position].claim].insert(owners[position].line) }
+        return claimed
+    }
+
+    public func createScreened(_ claim: StoredClaim, audit: AuditEvent?, screening: any BatchScreening) async throws -> StoredClaim {
+        try await insertQueue.insert(claim, audit: audit, screening: screening)
     }
 
     public func find(id: UUID) async throws -> StoredClaim? {

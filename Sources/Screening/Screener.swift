@@ -8,7 +8,8 @@ public struct ScreeningSettings: Sendable, Equatable {
         /// or a provider's part of the claim above `feeFactor` times that provider's average.
         case netFeeOverAverage = "net_fee_over_average"
         /// A line with the same subscriber, procedure, quadrant and service date as a line
-        /// already claimed (and not voided), or as an earlier line of the same claim or import.
+        /// already claimed (and not voided), or as an earlier line of the same claim, import
+        /// batch, or statement of claims stored together.
         case duplicateLine = "duplicate_line"
         /// A service date in the future, or older than `staleAfterDays`.
         case futureOrStaleServiceDate = "future_or_stale_service_date"
@@ -118,7 +119,7 @@ public struct Screener: Sendable {
                         message: "a claim already holds \(line.submittedProcedure)\(line.quadrant.map { " (\($0))" } ?? "") for this subscriber on \(line.serviceDate)"))
                 } else if !seen.insert(key).inserted {
                     flags.append(ClaimFlag(rule: ScreeningSettings.Rule.duplicateLine.rawValue, line: line.lineNumber,
-                        message: "an earlier line of this submission holds \(line.submittedProcedure)\(line.quadrant.map { " (\($0))" } ?? "") for this subscriber on \(line.serviceDate)"))
+                        message: "an earlier line of this claim, or of one stored with it, holds \(line.submittedProcedure)\(line.quadrant.map { " (\($0))" } ?? "") for this subscriber on \(line.serviceDate)"))
                 }
             }
         }

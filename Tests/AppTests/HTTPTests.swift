@@ -117,8 +117,7 @@ func json(_ buffer: ByteBuffer) throws -> [String: Any] {
             #expect((problem["detail"] as? String)?.contains("nothing was stored") == true)
             #expect(problem["instance"] as? String == response.headers[.requestID])
             let text = String(buffer: try await client.execute(uri: "/metrics", method: .get).body)
-            // The first statement of a new claim is screening's lookup of lines claimed already.
-            #expect(sample(text, #"claimsd_postgres_errors_total{operation="claimed_lines",sqlstate_class="connection"}"#) == 1)
+            #expect(sample(text, #"claimsd_postgres_errors_total{operation="create",sqlstate_class="connection"}"#) == 1)
         }
         await dependencies.postgres.shutdown()
         await dependencies.redis.shutdown()

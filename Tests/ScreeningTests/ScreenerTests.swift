@@ -111,7 +111,7 @@ import Testing
                 Self.line(2, procedure: "D0180", npi: "1000000002", subscriber: "A", date: date, cents: 100),
             ], today: Self.today, now: Self.now, seen: &seen)
         #expect(flags.map(\.message) == [
-            "an earlier line of this submission holds D0180 for this subscriber on \(date)",
+            "an earlier line of this claim, or of one stored with it, holds D0180 for this subscriber on \(date)",
             "the net fee 250.00 is over 2× the average 100.00 of 2 D0180 lines in the last 30 days",
         ])
     }

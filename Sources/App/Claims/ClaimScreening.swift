@@ -8,7 +8,7 @@ public import Screening
 /// lines are claimed already), and the decision to hold a flagged claim. Every channel (API,
 /// import, resubmission from the review queue) screens through it after pricing and before
 /// storage, and reports what it stored so the trailing averages follow.
-public struct ClaimScreening: Sendable {
+public struct ClaimScreening: BatchScreening {
     public let screener: Screener
     /// Where the averages' history is loaded from at start-up.
     let store: FlaggedClaimReview?
@@ -21,11 +21,10 @@ public struct ClaimScreening: Sendable {
     }
 
     /// Screens `claims` in order as one submission (an import batch, or one claim), with one
-    /// lookup of the lines already claimed, and sets each one's flags and, when flagged claims
-    /// are held, its status.
+    /// lookup of the lines already claimed in `repository`, and sets each one's flags and, when
+    /// flagged claims are held, its status.
     func screen(_ claims: inout [StoredClaim], lookingUpIn repository: some ClaimRepository, now: Date = Date()) async throws {
-        let settings = screener.settings
-        guard !settings.rules.isEmpty, !claims.isEmpty else { return }
+        guard !screener.settings.rules.isEmpty, !claims.isEmpty else { return }
         var claimedLines: [Set<Int>] = Array(repeating: [], count: claims.count)
         if screener.needsClaimedLines {
             var keys: [ClaimedLineKey] = []
@@ -38,14 +37,28 @@ public struct ClaimScreening: Sendable {
             }
             for position in try await repository.claimedLines(keys) { claimedLines[owners[position].claim].insert(owners[position].line) }
         }
+        apply(to: &claims, claimed: claimedLines, now: now)
+    }
+
+    /// Sets the flags (and, when held, the status) of `claims`, one submission, given which of
+    /// each one's lines are claimed already.
+    func apply(to claims: inout [StoredClaim], claimed: [Set<Int>], now: Date) {
+        let settings = screener.settings
+        guard !settings.rules.isEmpty else { return }
         let milliseconds = Int64((now.timeIntervalSince1970 * 1000).rounded())
         let today = utcToday(now)
         var seen = Set<ServiceKey>()
         for index in claims.indices {
-            let flags = screener.flags(for: claims[index].lines, today: today, now: milliseconds, claimed: claimedLines[index], seen: &seen)
+            let flags = screener.flags(for: claims[index].lines, today: today, now: milliseconds, claimed: claimed[index], seen: &seen)
             claims[index].flags = flags
             if settings.holdFlagged, !flags.isEmpty { claims[index].status = .held }
         }
+    }
+
+    public var needsClaimedLines: Bool { !screener.settings.rules.isEmpty && screener.needsClaimedLines }
+
+    public func apply(to claims: inout [StoredClaim], claimed: [Set<Int>]) {
+        apply(to: &claims, claimed: claimed, now: Date())
     }
 
     /// Adds claims that were stored to the trailing averages.

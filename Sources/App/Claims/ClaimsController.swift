@@ -126,24 +126,35 @@ public struct ClaimsController<Repository: ClaimRepository>: Sendable {
         let claim = try validated(try decode(body, kind: kind), context: context)
         try requireInScope(claim, id: nil, action: .claimCreate, request: request, context: context)
         var stored = StoredClaim(id: ids.next(), claim: claim, at: rfc3339Now())
-        if let screening {
-            var screened = [stored]
-            try await screening.screen(&screened, lookingUpIn: repository)
-            stored = screened[0]
-        }
-        let responseBody = claimJSON(stored)
-        // Only a request with a key needs its body's digest: a retry under the key is told from
-        // a different request by it.
-        let record = key.map {
-            IdempotencyRecord(
-                scope: context.caller, key: $0, requestHash: Self.fingerprint(body, kind: kind.rawValue), status: 201,
+        let auditEvent = audit.inTransaction(Self.auditEvent(.claimCreate, id: stored.id, request: request, context: context))
+        let responseBody: [UInt8]
+        if let key {
+            // Screened first (its own lookup of claimed lines): the response stored under the
+            // key must say how.
+            if let screening {
+                var screened = [stored]
+                try await screening.screen(&screened, lookingUpIn: repository)
+                stored = screened[0]
+            }
+            responseBody = claimJSON(stored)
+            // Only a request with a key needs its body's digest: a retry under the key is told
+            // from a different request by it.
+            let record = IdempotencyRecord(
+                scope: context.caller, key: key, requestHash: Self.fingerprint(body, kind: kind.rawValue), status: 201,
                 body: String(decoding: responseBody, as: UTF8.self))
-        }
-        if let earlier = try await repository.create(
-            stored, idempotency: record, audit: audit.inTransaction(Self.auditEvent(.claimCreate, id: stored.id, request: request, context: context)))
-        {
-            // A concurrent request with the same key stored its claim first.
-            return try replay(earlier, body: body, kind: kind.rawValue)
+            if let earlier = try await repository.create(stored, idempotency: record, audit: auditEvent) {
+                // A concurrent request with the same key stored its claim first.
+                return try replay(earlier, body: body, kind: kind.rawValue)
+            }
+        } else {
+            // Screened by the writer with the other claims of its statement: one lookup of
+            // claimed lines for all of them.
+            if let screening {
+                stored = try await repository.createScreened(stored, audit: auditEvent, screening: screening)
+            } else {
+                _ = try await repository.create(stored, idempotency: nil, audit: auditEvent)
+            }
+            responseBody = claimJSON(stored)
         }
         screening?.stored([stored])
         metrics.accepted(channel: "api", claims: 1, lines: stored.lines.count, netFees: [stored.netFee])

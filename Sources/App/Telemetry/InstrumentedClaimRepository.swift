@@ -51,6 +51,10 @@ public struct InstrumentedClaimRepository<Base: ClaimRepository>: ClaimRepositor
         try await measure("create") { try await base.create(claim, idempotency: idempotency, audit: audit) }
     }
 
+    public func createScreened(_ claim: StoredClaim, audit: AuditEvent?, screening: any BatchScreening) async throws -> StoredClaim {
+        try await measure("create") { try await base.createScreened(claim, audit: audit, screening: screening) }
+    }
+
     public func claimedLines(_ keys: [ClaimedLineKey]) async throws -> Set<Int> {
         try await measure("claimed_lines") { try await base.claimedLines(keys) }
     }
