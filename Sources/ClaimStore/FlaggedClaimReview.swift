@@ -42,6 +42,29 @@ public struct ClaimedLineKey: Sendable, Hashable {
     }
 }
 
+extension ClaimedLineKey {
+    /// The keys of every line of `claims`, and for each key which claim (index) and line
+    /// (number) it is.
+    public static func lines(of claims: [StoredClaim]) -> (keys: [ClaimedLineKey], owners: [(claim: Int, line: Int)]) {
+        var keys: [ClaimedLineKey] = []
+        var owners: [(claim: Int, line: Int)] = []
+        for (index, claim) in claims.enumerated() {
+            for line in claim.lines {
+                keys.append(ClaimedLineKey(subscriberID: line.subscriberID, procedure: line.submittedProcedure, quadrant: line.quadrant, serviceDate: line.serviceDate))
+                owners.append((index, line.lineNumber))
+            }
+        }
+        return (keys, owners)
+    }
+
+    /// The positions of claimed keys (of ``lines(of:)``) as each claim's claimed line numbers.
+    public static func claimed(_ positions: Set<Int>, owners: [(claim: Int, line: Int)], claims count: Int) -> [Set<Int>] {
+        var claimed: [Set<Int>] = Array(repeating: [], count: count)
+        for position in positions { claimed[owners[position].claim].insert(owners[position].line) }
+        return claimed
+    }
+}
+
 /// Screening's view of PostgreSQL: which lines are claimed already, the fee history the
 /// averages start from, and the review queue of flagged claims with its actions.
 public struct FlaggedClaimReview: Sendable {
@@ -83,7 +106,7 @@ public struct FlaggedClaimReview: Sendable {
     /// Up to `limit` flagged claims not reviewed or voided, older than `cursor`, newest first.
     public func queue(after cursor: String? = nil, limit: Int = 20) async throws -> FlaggedClaimPage {
         let (condition, binds) = try ReviewQueueCursor.olderThan(cursor)
-        let waiting = "flags <> '[]' AND flags_reviewed_at IS NULL AND status <> 'voided'"
+        let waiting = "flags_pending"
         let rows = try await client.query(
             PostgresQuery(
                 sql: """
@@ -118,7 +141,7 @@ public struct FlaggedClaimReview: Sendable {
             let row = try await client.query(
                 """
                 SELECT count(*)::int AS n, (count(*) FILTER (WHERE status = 'held'))::int AS held
-                FROM claims WHERE flags <> '[]' AND flags_reviewed_at IS NULL AND status <> 'voided'
+                FROM claims WHERE flags_pending
                 """
             ).rows.first
         else { return (0, 0) }
@@ -142,7 +165,7 @@ public struct FlaggedClaimReview: Sendable {
             let wasHeld = claim.status == .held
             try await connection.query(
                 """
-                UPDATE claims SET flags_reviewed_at = now(), flags_reviewed_by = \(reviewer), flags_review_reason = \(reason),
+                UPDATE claims SET flags_reviewed_at = now(), flags_reviewed_by = \(reviewer), flags_review_reason = \(reason), flags_pending = false,
                        status = CASE WHEN status = 'held' THEN 'submitted' ELSE status END,
                        updated_at = CASE WHEN status = 'held' THEN \(timestamp)::timestamptz ELSE updated_at END
                 WHERE id = \(id)

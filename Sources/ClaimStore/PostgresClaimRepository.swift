@@ -106,17 +106,8 @@ public struct PostgresClaimRepository: ClaimRepository {
 
     /// For each of `claims`, the numbers of its lines a stored claim holds already: one lookup.
     static func claimedLines(of claims: [StoredClaim], client: PostgresClient, cipher: FieldCipher) async throws -> [Set<Int>] {
-        var keys: [ClaimedLineKey] = []
-        var owners: [(claim: Int, line: Int)] = []
-        for (index, claim) in claims.enumerated() {
-            for line in claim.lines {
-                keys.append(ClaimedLineKey(subscriberID: line.subscriberID, procedure: line.submittedProcedure, quadrant: line.quadrant, serviceDate: line.serviceDate))
-                owners.append((index, line.lineNumber))
-            }
-        }
-        var claimed: [Set<Int>] = Array(repeating: [], count: claims.count)
-        for position in try await claimedLines(keys, client: client, cipher: cipher) { claimed[owners[position].claim].insert(owners[position].line) }
-        return claimed
+        let (keys, owners) = ClaimedLineKey.lines(of: claims)
+        return ClaimedLineKey.claimed(try await claimedLines(keys, client: client, cipher: cipher), owners: owners, claims: claims.count)
     }
 
     public func createScreened(_ claim: StoredClaim, audit: AuditEvent?, screening: any BatchScreening) async throws -> StoredClaim {
@@ -208,7 +199,7 @@ public struct PostgresClaimRepository: ClaimRepository {
                 throw ClaimStoreError.invalidTransition(id: id, from: .paid, action: "voided")
             case .held:
                 // Never sent on: nothing in the ranking or the feed to take back.
-                try await connection.query("UPDATE claims SET status = 'voided', updated_at = \(timestamp)::timestamptz WHERE id = \(id)")
+                try await connection.query("UPDATE claims SET status = 'voided', updated_at = \(timestamp)::timestamptz, flags_pending = false WHERE id = \(id)")
                 claim.status = .voided
                 claim.updatedAt = timestamp
                 try await Self.appendAudit(audit, on: connection)
@@ -216,7 +207,7 @@ public struct PostgresClaimRepository: ClaimRepository {
             case .submitted, .paymentFailed:
                 // A failed payment already took the claim out of the ranking: nothing to subtract.
                 let counted = claim.status.countsTowardsRanking
-                try await connection.query("UPDATE claims SET status = 'voided', updated_at = \(timestamp)::timestamptz WHERE id = \(id)")
+                try await connection.query("UPDATE claims SET status = 'voided', updated_at = \(timestamp)::timestamptz, flags_pending = false WHERE id = \(id)")
                 if counted { try await connection.query("UPDATE claim_provider_shares SET counts = false WHERE claim_id = \(id)") }
                 claim.status = .voided
                 claim.updatedAt = timestamp
@@ -501,11 +492,11 @@ public struct PostgresClaimRepository: ClaimRepository {
 
     static let claimColumns = """
         id, external_claim_number, status, provider_npi, net_fee, line_count, service_date_from, service_date_to, warnings, \
-        ignored_fields, created_at, updated_at, flags
+        ignored_fields, created_at, updated_at, flags, flags_pending
         """
 
     /// The PostgreSQL types of ``claimColumns``, in order.
-    static let claimTypes = ["uuid", "text", "text", "text", "numeric", "int", "date", "date", "jsonb", "jsonb", "timestamptz", "timestamptz", "jsonb"]
+    static let claimTypes = ["uuid", "text", "text", "text", "numeric", "int", "date", "date", "jsonb", "jsonb", "timestamptz", "timestamptz", "jsonb", "boolean"]
 
     static let lineColumns = """
         claim_id, line_number, service_date, submitted_procedure, quadrant, group_id, subscriber_id_sealed, subscriber_id_index, \
@@ -533,7 +524,7 @@ public struct PostgresClaimRepository: ClaimRepository {
             claim.id.postgresText, claim.externalClaimNumber, claim.status.rawValue, claim.providerNPI, claim.netFee.description,
             String(claim.lines.count), dates?.lowerBound.description, dates?.upperBound.description,
             violationsJSON(claim.warnings), stringsJSON(claim.ignoredFields),
-            claim.createdAt, claim.updatedAt, flagsJSON(claim.flags),
+            claim.createdAt, claim.updatedAt, flagsJSON(claim.flags), claim.flags.isEmpty ? "f" : "t",
         ]
     }
 

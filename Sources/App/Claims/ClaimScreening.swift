@@ -27,15 +27,8 @@ public struct ClaimScreening: BatchScreening {
         guard !screener.settings.rules.isEmpty, !claims.isEmpty else { return }
         var claimedLines: [Set<Int>] = Array(repeating: [], count: claims.count)
         if screener.needsClaimedLines {
-            var keys: [ClaimedLineKey] = []
-            var owners: [(claim: Int, line: Int)] = []
-            for (index, claim) in claims.enumerated() {
-                for line in claim.lines {
-                    keys.append(ClaimedLineKey(subscriberID: line.subscriberID, procedure: line.submittedProcedure, quadrant: line.quadrant, serviceDate: line.serviceDate))
-                    owners.append((index, line.lineNumber))
-                }
-            }
-            for position in try await repository.claimedLines(keys) { claimedLines[owners[position].claim].insert(owners[position].line) }
+            let (keys, owners) = ClaimedLineKey.lines(of: claims)
+            claimedLines = ClaimedLineKey.claimed(try await repository.claimedLines(keys), owners: owners, claims: claims.count)
         }
         apply(to: &claims, claimed: claimedLines, now: now)
     }

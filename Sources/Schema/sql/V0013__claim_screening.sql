@@ -3,6 +3,9 @@
 -- claim is stored and priced like any other.
 ALTER TABLE claims
     ADD COLUMN flags jsonb NOT NULL DEFAULT '[]',
+    -- Flagged and waiting for review: not reviewed, not voided. Kept by claimsd beside the flags
+    -- so the queue and its counts read a small partial index, never the flags themselves.
+    ADD COLUMN flags_pending boolean NOT NULL DEFAULT false,
     ADD COLUMN flags_reviewed_at timestamptz,
     ADD COLUMN flags_reviewed_by text,
     ADD COLUMN flags_review_reason text,
@@ -10,9 +13,8 @@ ALTER TABLE claims
     ADD CONSTRAINT claims_status_check CHECK (status IN ('submitted', 'voided', 'paid', 'payment_failed', 'held')),
     ADD CONSTRAINT claims_flags_review_recorded CHECK ((flags_reviewed_at IS NULL) = (flags_reviewed_by IS NULL));
 
--- The review queue of flagged claims: unreviewed, not voided, newest first.
-CREATE INDEX claims_flagged_queue ON claims (created_at DESC, id DESC)
-    WHERE flags <> '[]' AND flags_reviewed_at IS NULL AND status <> 'voided';
+-- The review queue of flagged claims, newest first.
+CREATE INDEX claims_flagged_queue ON claims (created_at DESC, id DESC) WHERE flags_pending;
 
 -- duplicate_line looks for a stored line with the same subscriber (its blind index), service
 -- date, procedure and quadrant (none as '').
