@@ -111,12 +111,12 @@ public struct FlaggedClaimReview: Sendable {
             PostgresQuery(
                 sql: """
                     SELECT id, external_claim_number, status, provider_npi, net_fee::text AS net_fee, line_count, flags::text AS flags,
-                           \(PostgresClaimRepository.rfc3339("created_at")) AS created_at,
+                           \(PostgresClaimRepository.rfc3339("created_at")) AS stored_at,
                            (extract(epoch FROM created_at) * 1000000)::bigint AS micros,
                            (SELECT count(*) FROM claims WHERE \(waiting))::int AS waiting,
                            (SELECT count(*) FROM claims WHERE \(waiting) AND status = 'held')::int AS held
                     FROM claims WHERE \(waiting) \(condition)
-                    ORDER BY created_at DESC, id DESC LIMIT \(max(1, limit) + 1)
+                    ORDER BY claims.created_at DESC, claims.id DESC LIMIT \(max(1, limit) + 1)
                     """, binds: binds)
         ).rows
         var claims: [FlaggedClaim] = []
@@ -127,7 +127,7 @@ public struct FlaggedClaimReview: Sendable {
                 FlaggedClaim(
                     id: id, externalClaimNumber: try row.decodeIfPresent("external_claim_number"), status: try PostgresClaimRepository.status(row),
                     providerNPI: try row.decode("provider_npi"), netFee: try PostgresClaimRepository.money(row, "net_fee"),
-                    lineCount: try row.decode("line_count"), flags: try StoredJSON.flags(try row.decode("flags")), createdAt: try row.decode("created_at")))
+                    lineCount: try row.decode("line_count"), flags: try StoredJSON.flags(try row.decode("flags")), createdAt: try row.decode("stored_at")))
             last = (try row.decode("micros"), id)
         }
         let next = rows.count > max(1, limit) ? last.map { ReviewQueueCursor.text(micros: $0.micros, id: $0.id) } : nil
