@@ -101,14 +101,9 @@ public struct RejectedClaimReview: Sendable {
         var claims: [StoredRejectedClaim] = []
         var last: (micros: Int64, id: UUID)?
         for row in rows.prefix(max(1, limit)) {
-            let id: UUID = try row.decode("id")
-            let sealed: PostgresBytes = try row.decode("raw_sealed")
-            claims.append(
-                StoredRejectedClaim(
-                    id: id, importID: try row.decode("import_id"), externalClaimNumber: try row.decodeIfPresent("external_claim_number"),
-                    source: try row.decode("source"), raw: try cipher.openString(sealed.bytes, context: ProtectedColumn.rejectedClaimRaw.context(id.postgresText)),
-                    violations: try StoredJSON.violations(try row.decode("violations")), receivedAt: try row.decode("received_at"), review: nil))
-            last = (try row.decode("micros"), id)
+            let claim = try rejectedClaim(row, review: nil)
+            claims.append(claim)
+            last = (try row.decode("micros"), claim.id)
         }
         let waiting: Int = try rows.first?.decode("waiting") ?? 0
         let next = rows.count > max(1, limit) ? last.map { ReviewQueueCursor.text(micros: $0.micros, id: $0.id) } : nil
@@ -127,16 +122,24 @@ public struct RejectedClaimReview: Sendable {
                 """
             ).rows.first
         else { return nil }
-        let sealed: PostgresBytes = try row.decode("raw_sealed")
         let outcome: String? = try row.decodeIfPresent("review_outcome")
-        return StoredRejectedClaim(
-            id: id, importID: try row.decode("import_id"), externalClaimNumber: try row.decodeIfPresent("external_claim_number"),
-            source: try row.decode("source"), raw: try cipher.openString(sealed.bytes, context: ProtectedColumn.rejectedClaimRaw.context(id.postgresText)),
-            violations: try StoredJSON.violations(try row.decode("violations")), receivedAt: try row.decode("received_at"),
+        return try rejectedClaim(
+            row,
             review: try outcome.map {
                 StoredRejectedClaim.Review(
                     reviewer: try row.decodeIfPresent("reviewed_by") ?? "?", outcome: $0, resubmittedClaimID: try row.decodeIfPresent("resubmitted_claim_id"))
             })
+    }
+
+    /// A rejected claim from a row with its columns (`received_at` as RFC 3339 text), its input
+    /// decrypted.
+    func rejectedClaim(_ row: PostgresRow, review: StoredRejectedClaim.Review?) throws -> StoredRejectedClaim {
+        let id: UUID = try row.decode("id")
+        let sealed: PostgresBytes = try row.decode("raw_sealed")
+        return StoredRejectedClaim(
+            id: id, importID: try row.decode("import_id"), externalClaimNumber: try row.decodeIfPresent("external_claim_number"),
+            source: try row.decode("source"), raw: try cipher.openString(sealed.bytes, context: ProtectedColumn.rejectedClaimRaw.context(id.postgresText)),
+            violations: try StoredJSON.violations(try row.decode("violations")), receivedAt: try row.decode("received_at"), review: review)
     }
 
     /// Stores `claim`, the corrected form of rejected claim `id`, and takes `id` out of the

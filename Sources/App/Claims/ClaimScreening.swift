@@ -33,6 +33,13 @@ public struct ClaimScreening: BatchScreening {
         apply(to: &claims, claimed: claimedLines, now: now)
     }
 
+    /// `claim` screened on its own (see ``screen(_:lookingUpIn:now:)``).
+    func screen(_ claim: StoredClaim, lookingUpIn repository: some ClaimRepository) async throws -> StoredClaim {
+        var claims = [claim]
+        try await screen(&claims, lookingUpIn: repository)
+        return claims[0]
+    }
+
     /// Sets the flags (and, when held, the status) of `claims`, one submission, given which of
     /// each one's lines are claimed already.
     func apply(to claims: inout [StoredClaim], claimed: [Set<Int>], now: Date) {

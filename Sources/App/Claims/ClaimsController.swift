@@ -131,11 +131,7 @@ public struct ClaimsController<Repository: ClaimRepository>: Sendable {
         if let key {
             // Screened first (its own lookup of claimed lines): the response stored under the
             // key must say how.
-            if let screening {
-                var screened = [stored]
-                try await screening.screen(&screened, lookingUpIn: repository)
-                stored = screened[0]
-            }
+            if let screening { stored = try await screening.screen(stored, lookingUpIn: repository) }
             responseBody = claimJSON(stored)
             // Only a request with a key needs its body's digest: a retry under the key is told
             // from a different request by it.
@@ -156,16 +152,7 @@ public struct ClaimsController<Repository: ClaimRepository>: Sendable {
             }
             responseBody = claimJSON(stored)
         }
-        screening?.stored([stored])
-        metrics.accepted(channel: "api", claims: 1, lines: stored.lines.count, netFees: [stored.netFee])
-        metrics.violations(stored.warnings)
-        metrics.flagged([stored])
-        context.facts.domainEvent(
-            "claim_accepted", "claim accepted",
-            metadata: [
-                "claim_id": "\(stored.id.uuidString.lowercased())", "lines": .stringConvertible(stored.lines.count),
-                "warnings": .array(stored.warnings.map { .string($0.rule) }),
-            ], logger: context.logger)
+        Self.accepted(stored, channel: "api", metrics: metrics, screening: screening, context: context)
         var headers = HTTPFields()
         headers[.contentType] = "application/json"
         headers[.location] = "/api/v1/claims/\(stored.id.uuidString.lowercased())"
@@ -254,6 +241,24 @@ public struct ClaimsController<Repository: ClaimRepository>: Sendable {
                 "lines": .stringConvertible(report.acceptedLines),
             ])
         return report
+    }
+
+    /// What follows storing a new claim on every channel (`api`, `review`): its fees join the
+    /// screening averages, it is counted, and `claim_accepted` is logged (with `metadata` too).
+    static func accepted(
+        _ stored: StoredClaim, channel: String, metrics: ClaimMetrics, screening: ClaimScreening?, context: ClaimsRequestContext,
+        metadata extra: Logger.Metadata = [:]
+    ) {
+        screening?.stored([stored])
+        metrics.accepted(channel: channel, claims: 1, lines: stored.lines.count, netFees: [stored.netFee])
+        metrics.violations(stored.warnings)
+        metrics.flagged([stored])
+        var metadata: Logger.Metadata = [
+            "claim_id": "\(stored.id.postgresText)", "lines": .stringConvertible(stored.lines.count),
+            "warnings": .array(stored.warnings.map { .string($0.rule) }),
+        ]
+        for (key, value) in extra { metadata[key] = value }
+        context.facts.domainEvent("claim_accepted", "claim accepted", metadata: metadata, logger: context.logger)
     }
 
     /// The import format from `Content-Type`.

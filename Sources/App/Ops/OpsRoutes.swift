@@ -325,11 +325,7 @@ struct OpsRoutes<Repository: ClaimRepository>: Sendable {
         let visibility = context.principal.map(AccessPolicy.claimVisibility(for:)) ?? .nothing
         if let violation = ClaimsController<Repository>.scopeViolation(validated, visibility: visibility) { return refused([violation]) }
         var stored = StoredClaim(id: UUIDv7Generator().next(), claim: validated, at: rfc3339Now())
-        if let screening {
-            var screened = [stored]
-            try await screening.screen(&screened, lookingUpIn: repository)
-            stored = screened[0]
-        }
+        if let screening { stored = try await screening.screen(stored, lookingUpIn: repository) }
         let actor = AuditActor(request: request, context: context)
         var events: [AuditEvent] = []
         if audit.isEnabled {
@@ -347,16 +343,9 @@ struct OpsRoutes<Repository: ClaimRepository>: Sendable {
         } catch let error as RejectedClaimReviewError {
             return Self.message("Not resubmitted", error.description, status: error == .notFound ? .notFound : .conflict)
         }
-        screening?.stored([stored])
-        metrics.accepted(channel: "review", claims: 1, lines: stored.lines.count, netFees: [stored.netFee])
-        metrics.violations(stored.warnings)
-        metrics.flagged([stored])
-        context.facts.domainEvent(
-            "claim_accepted", "claim accepted",
-            metadata: [
-                "claim_id": "\(stored.id.postgresText)", "lines": .stringConvertible(stored.lines.count),
-                "resubmitted_from": "\(original.id.postgresText)", "warnings": .array(stored.warnings.map { .string($0.rule) }),
-            ], logger: context.logger)
+        ClaimsController<Repository>.accepted(
+            stored, channel: "review", metrics: metrics, screening: screening, context: context,
+            metadata: ["resubmitted_from": "\(original.id.postgresText)"])
         return Response(status: .seeOther, headers: [.location: "/ops/review?notice=resubmitted:\(stored.id.postgresText)", .cacheControl: "no-store"])
     }
 
