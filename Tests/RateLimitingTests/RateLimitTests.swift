@@ -84,37 +84,40 @@ import TestSupport
     /// A fixed window aligned to the clock (the usual cheap limiter) would let a request just after
     /// a window boundary through; a sliding window still counts the requests made just before it.
     /// The scenario needs its timing: an attempt whose requests a busy machine delayed too much
-    /// proves nothing and is repeated (up to five times; one must keep its timing).
+    /// proves nothing and is repeated (up to five times; one must keep its timing). The window is
+    /// 6 s so that a request may be late by two seconds and the attempt still count.
     @Test func theRedisWindowSlidesAcrossABoundaryRatherThanResetting() async throws {
         let (limiter, redis) = try limiter()
-        let policy = RateLimitPolicy(limit: 2, window: .seconds(2))
-        func millisecondsIntoWindow() -> Int { Int(Date().timeIntervalSince1970 * 1000) % 2000 }
+        let windowMs = 6_000
+        let policy = RateLimitPolicy(limit: 2, window: .milliseconds(windowMs))
+        func window(of date: Date) -> Int { Int(date.timeIntervalSince1970 * 1000) / windowMs }
+        func millisecondsIntoWindow() -> Int { Int(Date().timeIntervalSince1970 * 1000) % windowMs }
         func sleep(untilInto target: Int) async throws {
-            let wait = (target - millisecondsIntoWindow() + 2000) % 2000
+            let wait = (target - millisecondsIntoWindow() + windowMs) % windowMs
             try await Task.sleep(for: .milliseconds(wait))
         }
         var conclusive = false
         for attempt in 0..<5 where !conclusive {
             let client = "c\(attempt)"
-            // Two requests 1.3 s into a clock-aligned 2 s window…
-            try await sleep(untilInto: 1300)
+            // Two requests 3.9 s into a clock-aligned 6 s window…
+            try await sleep(untilInto: 3_900)
             let first = Date()
             for _ in 0..<2 {
                 #expect(try decision(await limiter.check(scope: "GET /b", client: client, policy: policy, requestID: UUID().uuidString)).allowed)
             }
-            let firstWindow = Int(first.timeIntervalSince1970 * 1000) / 2000
+            let firstWindow = window(of: first)
             // Both answered before the boundary, or a fixed window would refuse the next one too.
-            let bothBeforeBoundary = Int(Date().timeIntervalSince1970 * 1000) / 2000 == firstWindow
-            // …and one 0.2 s into the next, while both are still within the last 2 s.
-            try await sleep(untilInto: 200)
+            let bothBeforeBoundary = window(of: Date()) == firstWindow
+            // …and one 0.6 s into the next, while both are still within the last 6 s.
+            try await sleep(untilInto: 600)
             let sent = Date()
             let afterBoundary = try decision(await limiter.check(scope: "GET /b", client: client, policy: policy, requestID: UUID().uuidString))
             let answered = Date()
-            guard bothBeforeBoundary, Int(sent.timeIntervalSince1970 * 1000) / 2000 == firstWindow + 1, answered.timeIntervalSince(first) < 1.7 else { continue }
+            guard bothBeforeBoundary, window(of: sent) == firstWindow + 1, answered.timeIntervalSince(first) < 5.1 else { continue }
             conclusive = true
             #expect(!afterBoundary.allowed, "a request \(answered.timeIntervalSince(first)) s after two others got through: the window reset at the boundary")
             // Free again once the first two have slid out of the window.
-            #expect(afterBoundary.resetSeconds > 0 && afterBoundary.resetSeconds <= 2, "\(afterBoundary.resetSeconds)")
+            #expect(afterBoundary.resetSeconds > 0 && afterBoundary.resetSeconds <= 6, "\(afterBoundary.resetSeconds)")
             try await Task.sleep(for: .milliseconds(Int(afterBoundary.resetSeconds * 1000) + 150))
             #expect(try decision(await limiter.check(scope: "GET /b", client: client, policy: policy, requestID: UUID().uuidString)).allowed)
         }
