@@ -7,13 +7,16 @@ import Synchronization
 /// Turns a presented credential into a ``Access/Principal``: API keys are looked up (and kept a
 /// few seconds), access tokens are verified and their user's current state checked (kept the same
 /// few seconds), so a revoked key or a disabled user stops working at once on this instance and
-/// within ``AccessSettings/cacheLifetime`` on others.
+/// within ``AccessSettings/cacheLifetime`` on others. A key or user in use is read again by one
+/// lookup before it expires (``Access/CredentialCache``), not by every request in flight at once.
 public final class Authenticator: Sendable {
     let store: PostgresAccountStore
     let tokens: AccessTokens
     let cacheLifetime: Duration
-    private let keys = Mutex<[String: CachedKey]>([:])
-    private let users = Mutex<[UUID: CachedUser]>([:])
+    private let keys: CredentialCache<String, APIKeyRecord?>
+    private let users: CredentialCache<UUID, UserAccount?>
+    /// When each key's use was last recorded.
+    private let touched = Mutex<[String: ContinuousClock.Instant]>([:])
     /// Access tokens whose signature verified, until they expire: a client sends the same token
     /// with every request for its lifetime, and an Ed25519 check per request is the largest part
     /// of authentication's cost. Keyed by the whole token, so only that exact token is let in.
@@ -25,21 +28,12 @@ public final class Authenticator: Sendable {
         var userID: UUID?
     }
 
-    struct CachedKey {
-        var record: APIKeyRecord?
-        var fetched: ContinuousClock.Instant
-        var touched: ContinuousClock.Instant?
-    }
-
-    struct CachedUser {
-        var user: UserAccount?
-        var fetched: ContinuousClock.Instant
-    }
-
     public init(store: PostgresAccountStore, tokens: AccessTokens, cacheLifetime: Duration) {
         self.store = store
         self.tokens = tokens
         self.cacheLifetime = cacheLifetime
+        self.keys = CredentialCache(lifetime: cacheLifetime, staleDuringOutage: Self.staleDuringOutage)
+        self.users = CredentialCache(lifetime: cacheLifetime, staleDuringOutage: Self.staleDuringOutage)
     }
 
     /// The principal `credential` proves, or why it proves none.
@@ -82,12 +76,12 @@ public final class Authenticator: Sendable {
 
     /// Forgets what is kept about a key, so a revocation through this instance holds at once.
     public func forgetAPIKey(id: String) {
-        _ = keys.withLock { $0.removeValue(forKey: id) }
+        keys.remove(id)
     }
 
     /// Forgets what is kept about a user (after a change through this instance).
     public func forgetUser(id: UUID) {
-        _ = users.withLock { $0.removeValue(forKey: id) }
+        users.remove(id)
     }
 
     /// How long a key or user read before PostgreSQL became unreachable is still trusted: while
@@ -96,49 +90,27 @@ public final class Authenticator: Sendable {
     static let staleDuringOutage: Duration = .seconds(3600)
 
     func apiKey(id: String) async throws -> APIKeyRecord? {
-        let now = ContinuousClock.now
-        let cached = keys.withLock { $0[id] }
-        if let cached, now - cached.fetched < cacheLifetime { return cached.record }
-        let record: APIKeyRecord?
-        do {
-            record = try await store.apiKey(id: id)
-        } catch where ProblemMiddleware.outageDetail(error) != nil {
-            guard let cached, now - cached.fetched < Self.staleDuringOutage else { throw error }
-            return cached.record
-        }
-        keys.withLock { cache in
-            if cache.count > 10_000 { cache.removeAll(keepingCapacity: true) }
-            cache[id] = CachedKey(record: record, fetched: now, touched: cache[id]?.touched)
-        }
-        return record
+        let store = self.store
+        return try await keys.value(for: id, now: .now, isOutage: Self.isOutage) { try await store.apiKey(id: id) }
     }
 
     func user(id: UUID) async throws -> UserAccount? {
-        let now = ContinuousClock.now
-        let cached = users.withLock { $0[id] }
-        if let cached, now - cached.fetched < cacheLifetime { return cached.user }
-        let user: UserAccount?
-        do {
-            user = try await store.user(id: id)
-        } catch where ProblemMiddleware.outageDetail(error) != nil {
-            guard let cached, now - cached.fetched < Self.staleDuringOutage else { throw error }
-            return cached.user
-        }
-        users.withLock { cache in
-            if cache.count > 10_000 { cache.removeAll(keepingCapacity: true) }
-            cache[id] = CachedUser(user: user, fetched: now)
-        }
-        return user
+        let store = self.store
+        return try await users.value(for: id, now: .now, isOutage: Self.isOutage) { try await store.user(id: id) }
+    }
+
+    /// Whether `error` means PostgreSQL is unreachable (so kept credentials stay trusted).
+    @Sendable private static func isOutage(_ error: any Error) -> Bool {
+        ProblemMiddleware.outageDetail(error) != nil
     }
 
     /// Records the key's use, at most once a minute per key and never on the request's time.
     func touch(id: String) {
         let now = ContinuousClock.now
-        let due = keys.withLock { cache -> Bool in
-            guard var entry = cache[id] else { return false }
-            if let touched = entry.touched, now - touched < .seconds(60) { return false }
-            entry.touched = now
-            cache[id] = entry
+        let due = touched.withLock { touched -> Bool in
+            if let last = touched[id], now - last < .seconds(60) { return false }
+            if touched.count >= 10_000 { touched.removeAll(keepingCapacity: true) }
+            touched[id] = now
             return true
         }
         guard due else { return }
