@@ -40,7 +40,8 @@ if ran intake; then
   line=$(grep '^| POST /api/v1/claims,' "$OUT/intake.md")
   p99=$(sed -E 's/.*p99 ([0-9.]+[a-z]+);.*/\1/' <<<"$line")
   ratio=$(awk -F'|' '{ gsub(/[ %]/, "", $5); print $5 }' <<<"$line")
-  rows+=("| POST /api/v1/claims p99, 16 connections, $(sed -E 's/.*connections, ([0-9]+ s).*/\1/' <<<"$line") phase | $p99 | < 20 ms | $(met "$(ms "$p99") < 20") |")
+  raw_p99=$(sed -E 's/.*INSERT\+COMMIT .*p99 ([0-9.]+ ms)\).*/\1/' <<<"$line")
+  rows+=("| POST /api/v1/claims p99, 16 connections, $(sed -E 's/.*connections, ([0-9]+ s).*/\1/' <<<"$line") phase (raw INSERT+COMMIT p99 in the same run) | $p99 ($raw_p99) | < 20 ms | $(met "$(ms "$p99") < 20") |")
   rows+=("| POST /api/v1/claims rate against raw PostgreSQL INSERT+COMMIT of the same rows | $ratio % | ≥ 70 % | $(met "$ratio >= 70") |")
 fi
 if ran top-providers; then

@@ -19,7 +19,9 @@ start_claimsd
 wrk -t2 -c"$CONNECTIONS" -d"${WARMUP_SECONDS}s" -s benchmarks/post-claim.lua "http://127.0.0.1:$HTTP_PORT" >/dev/null
 before=$(psql -c "SELECT count(*) FROM claims")
 echo "bench: POST /api/v1/claims, $CONNECTIONS connections, ${SECONDS_PER_PHASE}s" >&2
+mark=$(pg_activity_mark)
 wrk -t2 -c"$CONNECTIONS" -d"${SECONDS_PER_PHASE}s" --latency -s benchmarks/post-claim.lua "http://127.0.0.1:$HTTP_PORT" >"$WORK/wrk.txt"
+post_background=$(pg_activity_since "$mark")
 stop_claimsd
 if grep -q "Non-2xx" "$WORK/wrk.txt"; then cat "$WORK/wrk.txt" >&2; echo "bench: some POSTs failed" >&2; exit 1; fi
 post_rate=$(awk '/^Requests\/sec/ { printf "%.0f", $2 }' "$WORK/wrk.txt")
@@ -31,9 +33,13 @@ stored=$(( $(psql -c "SELECT count(*) FROM claims") - before ))
 reset_tables
 echo "bench: pgbench INSERT+COMMIT, $CONNECTIONS clients, ${SECONDS_PER_PHASE}s" >&2
 "$PG_BIN/pgbench" -n -M prepared -c "$CONNECTIONS" -j 2 -T "$WARMUP_SECONDS" -f benchmarks/raw-insert.sql >/dev/null 2>&1
-"$PG_BIN/pgbench" -n -M prepared -c "$CONNECTIONS" -j 2 -T "$SECONDS_PER_PHASE" -f benchmarks/raw-insert.sql >"$WORK/pgbench.txt" 2>&1
+mark=$(pg_activity_mark)
+"$PG_BIN/pgbench" -n -M prepared -c "$CONNECTIONS" -j 2 -T "$SECONDS_PER_PHASE" -l --log-prefix="$WORK/pgbench-log" \
+  -f benchmarks/raw-insert.sql >"$WORK/pgbench.txt" 2>&1
+raw_background=$(pg_activity_since "$mark")
 raw_rate=$(awk '/^tps = / { printf "%.0f", $3 }' "$WORK/pgbench.txt")
 raw_latency=$(awk '/^latency average/ { print $4 " " $5 }' "$WORK/pgbench.txt")
+raw_percentiles=$(pgbench_percentiles "$WORK/pgbench-log")
 
 # --- bulk import -------------------------------------------------------------------------------
 reset_tables
@@ -77,7 +83,8 @@ Intake benchmark, $(date -u +%Y-%m-%d), $(nproc) cores, $(free -g | awk '/^Mem/ 
 
 | what | claimsd | raw PostgreSQL, same rows | claimsd / raw |
 | --- | --- | --- | --- |
-| POST /api/v1/claims, 4-line claims, $CONNECTIONS connections, ${SECONDS_PER_PHASE} s | $post_rate claims/s (p50 $post_p50, p99 $post_p99; $stored stored) | $raw_rate tx/s INSERT+COMMIT (avg $raw_latency) | $(pct "$post_rate" "$raw_rate") |
+| POST /api/v1/claims, 4-line claims, $CONNECTIONS connections, ${SECONDS_PER_PHASE} s | $post_rate claims/s (p50 $post_p50, p99 $post_p99; $stored stored) | $raw_rate tx/s INSERT+COMMIT (avg $raw_latency; $raw_percentiles) | $(pct "$post_rate" "$raw_rate") |
+| PostgreSQL in the background of those two phases | $post_background | $raw_background | |
 | claimsd import FILE, $IMPORT_CLAIMS claims / $lines lines | $cli_rate lines/s | $copy_rate lines/s COPY | $(pct "$cli_rate" "$copy_rate") |
 | POST /api/v1/claims/import, same file | $http_rate lines/s | $copy_rate lines/s COPY | $(pct "$http_rate" "$copy_rate") |
 TABLE

@@ -73,6 +73,32 @@ capture_self_scrape() {
     | python3 -c 'import json, sys; m = json.load(sys.stdin)["data"]["result"][0]["metric"]; print(m["job"], m["instance"])')
 }
 now_ns() { date +%s%N; }
+# What PostgreSQL did in the background so far: "checkpoints vacuums analyzes wal-bytes"
+# (checkpoints of the server, autovacuum and autoanalyze runs of claimsd's tables, WAL written).
+# pg_activity_since MARK prints what happened after MARK was taken, as "N checkpoints, N
+# autovacuums, N autoanalyzes, X MiB of WAL".
+pg_activity_mark() {
+  psql -F ' ' -c "SELECT (SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter),
+      (SELECT sum(autovacuum_count) FROM pg_stat_user_tables), (SELECT sum(autoanalyze_count) FROM pg_stat_user_tables),
+      pg_current_wal_lsn() - '0/0'"
+}
+pg_activity_since() {
+  # Statistics reach the views within a second of a run ending.
+  sleep 1
+  local before=($1) after
+  read -ra after < <(pg_activity_mark)
+  awk -v c=$((after[0] - before[0])) -v v=$((after[1] - before[1])) -v a=$((after[2] - before[2])) -v w="${after[3]}" -v w0="${before[3]}" \
+    'BEGIN { printf "%d checkpoints, %d autovacuums, %d autoanalyzes, %.0f MiB of WAL", c, v, a, (w - w0) / 1048576 }'
+}
+# p50 and p99 of the transactions in pgbench's per-transaction logs PREFIX.* (the third field
+# is the latency in µs), as "p50 X ms, p99 Y ms".
+pgbench_percentiles() {
+  cat "$1".* | awk '{ print $3 }' | sort -n | awk '{ v[NR] = $1 } END {
+    median = int(NR * 0.50); if (median < 1) median = 1
+    tail = int(NR * 0.99); if (tail < 1) tail = 1
+    printf "p50 %.2f ms, p99 %.2f ms", v[median] / 1000, v[tail] / 1000 }'
+  rm -f "$1".*
+}
 # CPU time the whole machine spent busy (user, nice, system, irq, softirq, steal) so far, in
 # clock ticks of /proc/stat. The difference over a phase divided by its requests is the CPU cost
 # of one request (claimsd, PostgreSQL, Redis and wrk together), which a shared VM's drift

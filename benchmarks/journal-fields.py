@@ -1,0 +1,126 @@
+#!/usr/bin/env python3
+"""What journald spends per entry, by the fields an entry carries.
+
+Sends entries shaped like claimsd's access record of a claim's POST to the native journal
+socket (sd_journal_sendv through ctypes, one process, so journald's own trusted fields are the
+same for every variant) and reads journald's CPU time from /proc before and after each batch.
+Variants differ only in which fields are sent beside MESSAGE; the batches alternate so the
+machine's drift weighs on every variant alike. Prints a Markdown table: journald µs per entry.
+
+    benchmarks/journal-fields.py JOURNALD_PID [ENTRIES_PER_BATCH] [ROUNDS]
+
+benchmarks/journal-fields.sh starts journald (scripts/services.sh) and runs this.
+"""
+import ctypes
+import os
+import sys
+import time
+import uuid
+
+journald_pid = int(sys.argv[1])
+entries = int(sys.argv[2]) if len(sys.argv) > 2 else 20000
+rounds = int(sys.argv[3]) if len(sys.argv) > 3 else 3
+ticks = os.sysconf("SC_CLK_TCK")
+systemd = ctypes.CDLL("libsystemd.so.0")
+
+
+class IOVec(ctypes.Structure):
+    _fields_ = [("base", ctypes.c_char_p), ("length", ctypes.c_size_t)]
+
+
+def journald_cpu_seconds():
+    with open(f"/proc/{journald_pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    # utime and stime are fields 14 and 15 of the whole line, 12 and 13 after "(comm)".
+    return (int(fields[11]) + int(fields[12])) / ticks
+
+
+def message(request_id, claim_id):
+    return (
+        '{"timestamp":"%s","level":"info","logger":"claimsd","message":"request completed",'
+        '"event":"request_completed","request_id":"%s","method":"POST","route":"/api/v1/claims",'
+        '"status":201,"duration_ms":4.312,"response_bytes":1893,"principal":"api_key:f7lw3e6zpqvy",'
+        '"domain_event":"claim_accepted","claim_id":"%s","lines":4,"warnings":[]}'
+        % (time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()), request_id, claim_id)
+    )
+
+
+CONSTANT = ["PRIORITY=6", "SYSLOG_IDENTIFIER=claimsd-fields-bench"]
+LOCATION = [
+    "CODE_FILE=Hummingbird/Middleware/LogRequestMiddleware.swift",
+    "CODE_LINE=88",
+    "CODE_FUNC=handle(_:context:next:)",
+    "LOGGER=claimsd",
+]
+REQUEST = [
+    "EVENT=request_completed",
+    "HTTP_METHOD=POST",
+    "HTTP_ROUTE=/api/v1/claims",
+    "HTTP_STATUS=201",
+    "PRINCIPAL=api_key:f7lw3e6zpqvy",
+    "DOMAIN_EVENT=claim_accepted",
+    "LINES=4",
+    "WARNINGS=[]",
+]
+
+
+def variant_fields(variant, request_id, claim_id):
+    unique = [f"REQUEST_ID={request_id}", f"CLAIM_ID={claim_id}"]
+    if variant == "as claimsd sends (all fields)":
+        return CONSTANT + LOCATION + REQUEST + unique
+    if variant == "without REQUEST_ID and CLAIM_ID":
+        return CONSTANT + LOCATION + REQUEST
+    if variant == "without CODE_FILE, CODE_LINE, CODE_FUNC, LOGGER":
+        return CONSTANT + REQUEST + unique
+    if variant == "MESSAGE, PRIORITY, SYSLOG_IDENTIFIER only":
+        return CONSTANT
+    raise ValueError(variant)
+
+
+VARIANTS = [
+    "as claimsd sends (all fields)",
+    "without REQUEST_ID and CLAIM_ID",
+    "without CODE_FILE, CODE_LINE, CODE_FUNC, LOGGER",
+    "MESSAGE, PRIORITY, SYSLOG_IDENTIFIER only",
+]
+
+
+def send_batch(variant):
+    for _ in range(entries):
+        request_id, claim_id = str(uuid.uuid4()), str(uuid.uuid4())
+        fields = [("MESSAGE=" + message(request_id, claim_id)).encode()]
+        fields += [field.encode() for field in variant_fields(variant, request_id, claim_id)]
+        vectors = (IOVec * len(fields))(*[IOVec(field, len(field)) for field in fields])
+        if systemd.sd_journal_sendv(vectors, len(fields)) < 0:
+            sys.exit("journal-fields: journald refused an entry")
+
+
+def settle():
+    """Waits until journald has worked through what it was sent (its CPU time stops moving)."""
+    last = journald_cpu_seconds()
+    while True:
+        time.sleep(0.5)
+        now = journald_cpu_seconds()
+        if now == last:
+            return now
+        last = now
+
+
+spent = {variant: 0.0 for variant in VARIANTS}
+settle()
+for round_number in range(rounds):
+    order = VARIANTS if round_number % 2 == 0 else list(reversed(VARIANTS))
+    for variant in order:
+        before = settle()
+        send_batch(variant)
+        spent[variant] += settle() - before
+
+print()
+print(f"journald CPU per entry, {rounds} rounds of {entries} entries per variant, alternating")
+print()
+print("| fields beside MESSAGE | journald µs per entry | against all fields |")
+print("| --- | --- | --- |")
+base = spent[VARIANTS[0]]
+for variant in VARIANTS:
+    per_entry = spent[variant] / (rounds * entries) * 1e6
+    print(f"| {variant} | {per_entry:.1f} | {100 * spent[variant] / base:.0f} % |")
