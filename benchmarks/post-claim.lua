@@ -11,6 +11,9 @@ local counter = 0
 local thread_id = 0
 local flagged = os.getenv("BENCH_CLAIMS") == "flagged"
 local today = os.time()
+-- Seconds of the clock at start, in the subscriber ids: a warm-up run and the measured run after
+-- it (each counting from 1) send different subscribers.
+local run = today % 1000
 
 function setup(thread)
   thread_id = thread_id + 1
@@ -35,8 +38,8 @@ function request()
   local npi = string.format("1%09d", (counter * 7 + (id or 0)) % 300)
   local subscriber, date = "3730189502", "2018-03-28"
   if not flagged then
-    -- Thread and counter make the subscriber unique to the claim.
-    subscriber = string.format("%d%09d", id or 0, counter % 1000000000)
+    -- Thread, run and counter make the subscriber unique to the claim.
+    subscriber = string.format("%d%03d%06d", id or 0, run, counter % 1000000)
     date = os.date("!%Y-%m-%d", today - (counter % 300 + 1) * 86400)
   end
   local lines = {}
