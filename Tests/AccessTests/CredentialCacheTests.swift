@@ -54,6 +54,15 @@ private struct Refused: Error {}
     func at(seconds: Double) -> ContinuousClock.Instant { start.advanced(by: .milliseconds(Int(seconds * 1000))) }
     static let isOutage: @Sendable (any Error) -> Bool = { $0 is Unreachable }
 
+    /// A cache of 10 s entries (60 s during an outage) whose key "k" was read as 1 at 0 s.
+    fileprivate func cacheHoldingOne() async throws -> (CredentialCache<String, Int>, ScriptedLookup) {
+        let cache = CredentialCache<String, Int>(lifetime: .seconds(10), staleDuringOutage: .seconds(60))
+        let lookup = ScriptedLookup()
+        lookup.answer(1)
+        #expect(try await read(cache, lookup, at: 0) == 1)
+        return (cache, lookup)
+    }
+
     fileprivate func read(_ cache: CredentialCache<String, Int>, _ lookup: ScriptedLookup, at seconds: Double, key: String = "k") async throws -> Int {
         try await cache.value(for: key, now: at(seconds: seconds), isOutage: Self.isOutage) { try await lookup() }
     }
@@ -78,10 +87,7 @@ private struct Refused: Error {}
     }
 
     @Test func anEntryIsRenewedInTheBackgroundInTheSecondHalfOfItsLife() async throws {
-        let cache = CredentialCache<String, Int>(lifetime: .seconds(10), staleDuringOutage: .seconds(60))
-        let lookup = ScriptedLookup()
-        lookup.answer(1)
-        #expect(try await read(cache, lookup, at: 0) == 1)
+        let (cache, lookup) = try await cacheHoldingOne()
         lookup.answer(2)
         // First half: kept, no lookup.
         #expect(try await read(cache, lookup, at: 4.9) == 1)
@@ -99,10 +105,7 @@ private struct Refused: Error {}
     }
 
     @Test func anExpiredEntryIsNeverServed() async throws {
-        let cache = CredentialCache<String, Int>(lifetime: .seconds(10), staleDuringOutage: .seconds(60))
-        let lookup = ScriptedLookup()
-        lookup.answer(1)
-        #expect(try await read(cache, lookup, at: 0) == 1)
+        let (cache, lookup) = try await cacheHoldingOne()
         lookup.answer(2)
         lookup.hold()
         let late = Task { try await read(cache, lookup, at: 10) }
@@ -112,26 +115,18 @@ private struct Refused: Error {}
     }
 
     @Test func duringAnOutageAKeptEntryServesUntilItsOutageLimit() async throws {
-        let cache = CredentialCache<String, Int>(lifetime: .seconds(10), staleDuringOutage: .seconds(60))
-        let lookup = ScriptedLookup()
-        lookup.answer(1)
-        #expect(try await read(cache, lookup, at: 0) == 1)
+        let (cache, lookup) = try await cacheHoldingOne()
         lookup.fail(with: Unreachable())
         #expect(try await read(cache, lookup, at: 30) == 1)
         await #expect(throws: Unreachable.self) { try await read(cache, lookup, at: 61) }
         // A lookup that is wrong, not unreachable, is never covered by a kept entry.
-        let other = CredentialCache<String, Int>(lifetime: .seconds(10), staleDuringOutage: .seconds(60))
-        lookup.answer(1)
-        #expect(try await read(other, lookup, at: 0) == 1)
-        lookup.fail(with: Refused())
-        await #expect(throws: Refused.self) { try await read(other, lookup, at: 11) }
+        let (other, otherLookup) = try await cacheHoldingOne()
+        otherLookup.fail(with: Refused())
+        await #expect(throws: Refused.self) { try await read(other, otherLookup, at: 11) }
     }
 
     @Test func aRemovedKeyIsReadAgainAndALookupInFlightStoresNothing() async throws {
-        let cache = CredentialCache<String, Int>(lifetime: .seconds(10), staleDuringOutage: .seconds(60))
-        let lookup = ScriptedLookup()
-        lookup.answer(1)
-        #expect(try await read(cache, lookup, at: 0) == 1)
+        let (cache, lookup) = try await cacheHoldingOne()
         // A renewal starts, reads the old value, and the key is removed (say, revoked) meanwhile.
         lookup.hold()
         #expect(try await read(cache, lookup, at: 6) == 1)
