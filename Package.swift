@@ -111,6 +111,7 @@ let package = Package(
                 .embedInCode("sql/V0011__audit_sealed_in_batches.sql"),
                 .embedInCode("sql/V0012__rejected_claims_review.sql"),
                 .embedInCode("sql/V0013__claim_screening.sql"),
+                .embedInCode("sql/V0014__claimed_lines_generic_plan.sql"),
             ],
             swiftSettings: strict
         ),

@@ -95,6 +95,19 @@ import TestSupport
         }
     }
 
+    /// claimsd's sessions plan every statement afresh; the screening lookup, called once per
+    /// group of claims, keeps its plan (its settings fix it to index probes anyway).
+    @Test func theClaimedLinesLookupKeepsItsPlanAcrossCalls() async throws {
+        try await ScratchDatabase.with { client, _ in
+            try await Migrator(client: client, logger: TestEnvironment.quietLogger).migrate()
+            let rows = try await client.query(
+                "SELECT array_to_string(proconfig, ',') AS settings FROM pg_proc WHERE proname = 'claimed_line_positions'").rows
+            let settings = try rows.first?.decode("settings", as: String.self) ?? ""
+            #expect(settings.contains("plan_cache_mode=force_generic_plan"), "\(settings)")
+            #expect(settings.contains("enable_seqscan=off"), "\(settings)")
+        }
+    }
+
     @Test func everyBundledMigrationFileIsRegisteredInOrder() throws {
         let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../Sources/Schema/sql").standardized
         let files = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.hasSuffix(".sql") }.sorted()
