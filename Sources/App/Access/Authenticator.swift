@@ -12,7 +12,6 @@ import Synchronization
 public final class Authenticator: Sendable {
     let store: PostgresAccountStore
     let tokens: AccessTokens
-    let cacheLifetime: Duration
     private let keys: CredentialCache<String, APIKeyRecord?>
     private let users: CredentialCache<UUID, UserAccount?>
     /// When each key's use was last recorded.
@@ -31,7 +30,6 @@ public final class Authenticator: Sendable {
     public init(store: PostgresAccountStore, tokens: AccessTokens, cacheLifetime: Duration) {
         self.store = store
         self.tokens = tokens
-        self.cacheLifetime = cacheLifetime
         self.keys = CredentialCache(lifetime: cacheLifetime, staleDuringOutage: Self.staleDuringOutage)
         self.users = CredentialCache(lifetime: cacheLifetime, staleDuringOutage: Self.staleDuringOutage)
     }
