@@ -112,6 +112,7 @@ let package = Package(
                 .embedInCode("sql/V0012__rejected_claims_review.sql"),
                 .embedInCode("sql/V0013__claim_screening.sql"),
                 .embedInCode("sql/V0014__claimed_lines_generic_plan.sql"),
+                .embedInCode("sql/V0015__claimed_lines_lookup_by_one_index.sql"),
             ],
             swiftSettings: strict
         ),

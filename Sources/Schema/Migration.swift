@@ -37,5 +37,8 @@ extension Migration {
         Migration(version: 12, name: "rejected_claims_review", sql: String(decoding: PackageResources.V0012__rejected_claims_review_sql, as: UTF8.self)),
         Migration(version: 13, name: "claim_screening", sql: String(decoding: PackageResources.V0013__claim_screening_sql, as: UTF8.self)),
         Migration(version: 14, name: "claimed_lines_generic_plan", sql: String(decoding: PackageResources.V0014__claimed_lines_generic_plan_sql, as: UTF8.self)),
+        Migration(
+            version: 15, name: "claimed_lines_lookup_by_one_index",
+            sql: String(decoding: PackageResources.V0015__claimed_lines_lookup_by_one_index_sql, as: UTF8.self)),
     ]
 }

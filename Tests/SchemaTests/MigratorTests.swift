@@ -108,6 +108,49 @@ import TestSupport
         }
     }
 
+    /// A session plans the screening lookup once (a generic plan) and keeps the plan. Planned
+    /// while the tables are empty (a new database, or one truncated and analyzed), it must still
+    /// probe one index per line: here the plan is made on empty tables, 20,000 lines are added
+    /// (statistics not refreshed), and the next call must touch far fewer buffers than there are
+    /// lines (a walk touches at least one per line). Measured: 273 with this lookup, 82,778 with
+    /// migration 13's.
+    @Test func theClaimedLinesLookupPlannedOnEmptyTablesStillProbesAnIndex() async throws {
+        try await ScratchDatabase.with { client, _ in
+            try await Migrator(client: client, logger: TestEnvironment.quietLogger).migrate()
+            try await client.query("ALTER TABLE claims SET (autovacuum_enabled = false)")
+            try await client.query("ALTER TABLE claim_lines SET (autovacuum_enabled = false)")
+            try await client.query("VACUUM ANALYZE claims, claim_lines")
+            // Subscriber 7's line will be stored; nobody's is under 'x'; subscriber 8's claim is voided.
+            let lookup = """
+                claimed_line_positions(ARRAY[sha256('x'::bytea), sha256('7'::bytea), sha256('8'::bytea)], ARRAY['D0180', 'D0180', 'D0180'],
+                                       ARRAY['', '', ''], ARRAY['2018-03-28', '2018-03-28', '2018-03-28']::date[])
+                """
+            try await client.withConnection { connection in
+                let positions = { try await connection.query(PostgresQuery(sql: "SELECT \(lookup) AS position")).rows.map { try $0.decode("position", as: Int.self) } }
+                #expect(try await positions() == [])
+                try await connection.query(
+                    """
+                    INSERT INTO claims (id, status, provider_npi, net_fee, line_count, service_date_from, service_date_to)
+                    SELECT md5(n::text)::uuid, CASE WHEN n = 8 THEN 'voided' ELSE 'submitted' END, '1000000001', 10, 1, '2018-03-28', '2018-03-28'
+                    FROM generate_series(1, 20000) AS n
+                    """)
+                try await connection.query(
+                    """
+                    INSERT INTO claim_lines (claim_id, line_number, service_date, submitted_procedure, group_id, subscriber_id_sealed,
+                                             subscriber_id_index, provider_npi, provider_fees, allowed_fees, member_coinsurance, member_copay, net_fee)
+                    SELECT md5(n::text)::uuid, 1, '2018-03-28', 'D0180', 'GRP-1', '\\x00', sha256(n::text::bytea), '1000000001', 10, 10, 0, 0, 10
+                    FROM generate_series(1, 20000) AS n
+                    """)
+                #expect(try await positions() == [2])
+                let plan = try await connection.query(PostgresQuery(sql: "EXPLAIN (ANALYZE, BUFFERS, FORMAT TEXT) SELECT \(lookup)")).rows
+                    .map { try $0.decode("QUERY PLAN", as: String.self) }
+                let buffers = plan.first { $0.contains("Buffers:") } ?? ""
+                let touched = buffers.split(whereSeparator: { !$0.isNumber }).compactMap { Int($0) }.reduce(0, +)
+                #expect(touched > 0 && touched < 2_000, "\(plan.joined(separator: "\n"))")
+            }
+        }
+    }
+
     @Test func everyBundledMigrationFileIsRegisteredInOrder() throws {
         let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../Sources/Schema/sql").standardized
         let files = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.hasSuffix(".sql") }.sorted()
