@@ -290,6 +290,9 @@ let package = Package(
         .executableTarget(name: "flood-api", dependencies: ["Flooding"], swiftSettings: strict),
         .executableTarget(name: "generate-error-logs", dependencies: ["Flooding"], swiftSettings: strict),
 
+        // The bare HTTP stack the top-providers benchmark measures claimsd against.
+        .executableTarget(name: "http-reference", dependencies: [.product(name: "Hummingbird", package: "hummingbird")], swiftSettings: strict),
+
         // Benchmarks of the time-series store (benchmarks/tsdb.sh runs them in release mode).
         .executableTarget(
             name: "tsdb-bench",

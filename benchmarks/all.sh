@@ -51,6 +51,7 @@ if ran top-providers; then
     rows+=("| the same with a rate limit (one Redis call per request) | $(sed -E 's/^ *//; s/ *$//' <<<"$on") | reported | — |")
     rows+=("| GET /health on the same server (static answer, the reference) | $(sed -E 's/^ *//; s/ *$//' <<<"$static") | reference | — |")
   done < <(grep -E '^\| [0-9]+ lines' "$OUT/top-providers.md")
+  rows+=("| GET /health on a bare Hummingbird server (http-reference: the HTTP stack alone) | $(sed -E 's/.*[0-9] s: (.*)\.$/\1/' <<<"$(grep '^Bare HTTP stack' "$OUT/top-providers.md")") | reference | — |")
 fi
 if ran memory; then
   line=$(grep '^| 24 h' "$OUT/memory.md")

@@ -2,6 +2,7 @@
 # Top-providers benchmark: GET /api/v1/providers/top at several claim-line counts — with the
 # rate limit off, with a limit (one Redis script call per request, as every user's request
 # makes), beside GET /health (a static answer: the same server, no ranking) in the same run —,
+# GET /health on http-reference (a bare Hummingbird server: what the HTTP stack alone serves here),
 # the PostgreSQL GROUP BY the sorted set replaces, the relay's rebuild time, and the relay's
 # steady throughput in events/s. Prints a Markdown table for docs/performance.md.
 #
@@ -20,11 +21,18 @@ export CLAIMS_RATE_LIMITS=off
 # The limit of the "limiter on" phase: the default rule's route with a limit no run reaches, so
 # every request pays for the decision and none is refused.
 LIMITED="GET /api/v1/providers/top=1000000000/60s"
-# One phase of wrk against $1 (extra wrk arguments after it); sets rate, p50 and p99.
+# The bare HTTP stack: http-reference, a Hummingbird server with one static route and nothing
+# else (Sources/http-reference), measured in the same run as the ceiling of any route here.
+REFERENCE_PORT="${BENCH_REFERENCE_PORT:-28090}"
+REFERENCE_BINARY="${BENCH_REFERENCE_BINARY:-$(swift build -c release --show-bin-path)/http-reference}"
+[ -n "${BENCH_REFERENCE_BINARY:-}" ] || swift build -c release --product http-reference >&2
+# One phase of wrk against $1 (extra wrk arguments after it) on $port (claimsd's unless set);
+# sets rate, p50 and p99.
+port="$HTTP_PORT"
 load_phase() {
   local path="$1"; shift
-  wrk -t2 -c"$CONNECTIONS" -d"${WARMUP_SECONDS}s" "$@" "http://127.0.0.1:$HTTP_PORT$path" >/dev/null
-  wrk -t2 -c"$CONNECTIONS" -d"${SECONDS_PER_PHASE}s" --latency "$@" "http://127.0.0.1:$HTTP_PORT$path" >"$WORK/wrk-top.txt"
+  wrk -t2 -c"$CONNECTIONS" -d"${WARMUP_SECONDS}s" "$@" "http://127.0.0.1:$port$path" >/dev/null
+  wrk -t2 -c"$CONNECTIONS" -d"${SECONDS_PER_PHASE}s" --latency "$@" "http://127.0.0.1:$port$path" >"$WORK/wrk-top.txt"
   if grep -q "Non-2xx" "$WORK/wrk-top.txt"; then cat "$WORK/wrk-top.txt" >&2; echo "bench: some requests to $path failed" >&2; exit 1; fi
   phase="$(awk '/^Requests\/sec/ { printf "%.0f", $2 }' "$WORK/wrk-top.txt") req/s (p50 $(awk '$1 == "50%" { print $2 }' "$WORK/wrk-top.txt"), p99 $(awk '$1 == "99%" { print $2 }' "$WORK/wrk-top.txt"))"
 }
@@ -63,6 +71,13 @@ wait_for_marker() {
   done
   echo $(( $(now_ns) - start ))
 }
+
+echo "bench: GET /health on http-reference, $CONNECTIONS connections, ${SECONDS_PER_PHASE}s" >&2
+"$REFERENCE_BINARY" "$REFERENCE_PORT" >"$WORK/http-reference.out" 2>&1 &
+REFERENCE=$!
+until curl -fsS -o /dev/null "http://127.0.0.1:$REFERENCE_PORT/health" 2>/dev/null; do sleep 0.1; done
+port="$REFERENCE_PORT" load_phase /health; reference="$phase"
+kill "$REFERENCE"; wait "$REFERENCE" 2>/dev/null || true
 
 rows=()
 for lines in $LINE_COUNTS; do
@@ -119,6 +134,8 @@ Top-providers benchmark, $(date -u +%Y-%m-%d), $(nproc) cores, $(free -g | awk '
 | data | GET /api/v1/providers/top, limiter off, $CONNECTIONS connections, ${SECONDS_PER_PHASE} s | the same, limiter on | GET /health (static answer), the same | same answer by GROUP BY in PostgreSQL | relay rebuild from PostgreSQL |
 | --- | --- | --- | --- | --- | --- |
 $(printf '%s\n' "${rows[@]}")
+
+Bare HTTP stack (http-reference, Hummingbird with one static route, no middleware), GET /health, $CONNECTIONS connections, ${SECONDS_PER_PHASE} s: $reference.
 
 Relay: $RELAY_EVENTS events applied to Redis (ranking + payments stream) in $(awk -v ns="$relay_ns" 'BEGIN { printf "%.2f s", ns / 1e9 }'): $relay_rate events/s, batches of ${CLAIMS_RELAY_BATCH_SIZE:-500}.
 TABLE
