@@ -113,6 +113,7 @@ let package = Package(
                 .embedInCode("sql/V0013__claim_screening.sql"),
                 .embedInCode("sql/V0014__claimed_lines_generic_plan.sql"),
                 .embedInCode("sql/V0015__claimed_lines_lookup_by_one_index.sql"),
+                .embedInCode("sql/V0016__no_line_claimed_guard.sql"),
             ],
             swiftSettings: strict
         ),

@@ -38,7 +38,15 @@ public final class ClaimInsertQueue: Sendable {
     private struct State {
         var waiting: [Waiting] = []
         var writers = 0
+        /// Batches still to be screened with a lookup before their insert: set after a batch
+        /// held a claimed line, so a stream of duplicates does not pay for a refused insert each.
+        var lookupFirst = 0
+        /// Lookups of claimed lines made before an insert (see ``lookupsBeforeInsert``).
+        var lookups = 0
     }
+
+    /// How many batches after one that held a claimed line are looked up before their insert.
+    static let lookupFirstAfterAClaimedLine = 16
 
     private let client: PostgresClient
     private let cipher: FieldCipher
@@ -72,6 +80,10 @@ public final class ClaimInsertQueue: Sendable {
     /// Claims waiting for a writer (not those being written).
     var waitingCount: Int { state.withLock { $0.waiting.count } }
 
+    /// Lookups of claimed lines made in a statement of their own, before an insert: none while
+    /// the screened claims' lines are new.
+    var lookupsBeforeInsert: Int { state.withLock { $0.lookups } }
+
     /// One writer: stores batches until nothing waits, then ends.
     private func writeUntilEmpty() async {
         while let batch = nextBatch() {
@@ -100,7 +112,42 @@ public final class ClaimInsertQueue: Sendable {
         }
     }
 
+    /// Stores `batch`. When it is screened for claimed lines, it is first screened as if none
+    /// were claimed and stored by one statement that checks that (one round trip); if a line is
+    /// claimed after all, that statement stores nothing and the batch is looked up and stored
+    /// as below.
     private func write(_ batch: [Waiting]) async {
+        if let screening = batch.lazy.compactMap(\.screening).first, screening.needsClaimedLines, !takeLookupFirst() {
+            let (claims, screened) = Self.screen(batch, with: screening, claimed: nil)
+            let statement = PostgresClaimRepository.insertStatement(
+                for: claims, audit: batch.compactMap(\.audit), cipher: cipher, unclaimed: ClaimedLineKey.lines(of: screened).keys)
+            do {
+                try await client.query(statement)
+                for (waiting, claim) in zip(batch, claims) { waiting.continuation.resume(returning: claim) }
+                return
+            } catch let error as PostgresError where error.sqlState == PostgresClaimRepository.claimedLineFoundState {
+                state.withLock { $0.lookupFirst = Self.lookupFirstAfterAClaimedLine }
+            } catch let error as PostgresError where error.code == .server {
+                // Refused for another reason: the path below finds which claim, if one is at fault.
+            } catch {
+                for waiting in batch { waiting.continuation.resume(throwing: error) }
+                return
+            }
+        }
+        await writeLookingUp(batch)
+    }
+
+    /// Whether this batch is to be looked up before its insert (counting it off if so).
+    private func takeLookupFirst() -> Bool {
+        state.withLock { state in
+            guard state.lookupFirst > 0 else { return false }
+            state.lookupFirst -= 1
+            return true
+        }
+    }
+
+    /// Stores `batch` after looking up its claimed lines in a statement of their own.
+    private func writeLookingUp(_ batch: [Waiting]) async {
         let claims: [StoredClaim]
         do {
             claims = try await screen(batch)
@@ -131,17 +178,24 @@ public final class ClaimInsertQueue: Sendable {
     /// The batch's claims, those that asked for screening screened together, in order: one
     /// lookup of claimed lines for all of them.
     private func screen(_ batch: [Waiting]) async throws -> [StoredClaim] {
+        guard let screening = batch.lazy.compactMap(\.screening).first else { return batch.map(\.claim) }
+        guard screening.needsClaimedLines else { return Self.screen(batch, with: screening, claimed: nil).claims }
+        let screened = batch.compactMap { $0.screening == nil ? nil : $0.claim }
+        state.withLock { $0.lookups += 1 }
+        let claimed = try await PostgresClaimRepository.claimedLines(of: screened, client: client, cipher: cipher)
+        return Self.screen(batch, with: screening, claimed: claimed).claims
+    }
+
+    /// The batch's claims with those that asked for screening screened together, in order, and
+    /// those screened alone; `claimed` gives which lines of each screened claim are stored
+    /// already (`nil`: none).
+    private static func screen(_ batch: [Waiting], with screening: any BatchScreening, claimed: [Set<Int>]?) -> (claims: [StoredClaim], screened: [StoredClaim]) {
         var claims = batch.map(\.claim)
-        guard let screening = batch.lazy.compactMap(\.screening).first else { return claims }
         let indices = batch.indices.filter { batch[$0].screening != nil }
         var screened = indices.map { claims[$0] }
-        let claimed =
-            screening.needsClaimedLines
-            ? try await PostgresClaimRepository.claimedLines(of: screened, client: client, cipher: cipher)
-            : Array(repeating: [], count: screened.count)
-        screening.apply(to: &screened, claimed: claimed)
+        screening.apply(to: &screened, claimed: claimed ?? Array(repeating: [], count: screened.count))
         for (position, index) in indices.enumerated() { claims[index] = screened[position] }
-        return claims
+        return (claims, screened)
     }
 }
 

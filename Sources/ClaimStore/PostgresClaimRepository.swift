@@ -54,8 +54,13 @@ public struct PostgresClaimRepository: ClaimRepository {
     ///
     /// `alongside`, when given, adds one more data-modifying step to the statement (before the
     /// ordering lock is taken); it receives the bind list and returns its SQL.
+    ///
+    /// `unclaimed`, when given, makes the statement store nothing unless no stored claim (not
+    /// voided) holds any of those lines: it fails with ``claimedLineFoundState`` instead (see
+    /// migration 16, `no_line_claimed`).
     static func insertStatement(
-        for claims: [StoredClaim], audit: [AuditEvent], cipher: FieldCipher, alongside: ((inout PostgresBindList) -> String)? = nil
+        for claims: [StoredClaim], audit: [AuditEvent], cipher: FieldCipher, unclaimed: [ClaimedLineKey] = [],
+        alongside: ((inout PostgresBindList) -> String)? = nil
     ) -> PostgresQuery {
         let claimRows = claims.map(claimRow)
         let lineRows = claims.flatMap { claim in claim.lines.map { lineRow(claim.id, $0, cipher: cipher) } }
@@ -64,6 +69,10 @@ public struct PostgresClaimRepository: ClaimRepository {
         let eventRows = zip(claims, shares).flatMap { EventDraft.created($0, $1).map(\.row) }
         var binds = PostgresBindList()
         let claimValues = binds.unnest(claimRows, types: claimTypes)
+        // An uncorrelated subquery: evaluated once, before the first claim is written.
+        let guardClause =
+            unclaimed.isEmpty
+            ? "" : " WHERE (SELECT no_line_claimed(\(claimedLineArrays(unclaimed, cipher: cipher).map { binds.value($0.array, type: $0.type) }.joined(separator: ", "))))"
         let lineValues = binds.unnest(lineRows, types: lineTypes)
         let shareValues = binds.unnest(shareValueRows, types: shareTypes)
         let lock = binds.value(String(outboxLockKey), type: "bigint")
@@ -71,7 +80,7 @@ public struct PostgresClaimRepository: ClaimRepository {
         let auditInsert = PostgresAuditStore.insert(audit, binds: &binds)
         let extra = alongside.map { "alongside AS (\($0(&binds)))," } ?? ""
         let sql = """
-            WITH new_claims AS (INSERT INTO claims (\(claimColumns)) SELECT * FROM \(claimValues)),
+            WITH new_claims AS (INSERT INTO claims (\(claimColumns)) SELECT * FROM \(claimValues)\(guardClause)),
             new_audit AS (\(auditInsert)),\(extra)
             new_lines AS (INSERT INTO claim_lines (\(lineColumns)) SELECT * FROM \(lineValues)),
             new_shares AS (INSERT INTO claim_provider_shares (\(shareColumns)) SELECT * FROM \(shareValues)),
@@ -92,16 +101,24 @@ public struct PostgresClaimRepository: ClaimRepository {
     static func claimedLines(_ keys: [ClaimedLineKey], client: PostgresClient, cipher: FieldCipher) async throws -> Set<Int> {
         guard !keys.isEmpty else { return [] }
         // One statement for any number of keys (migration 13's function: an index probe each).
-        let found = try await client.query(
-            PostgresQuery(
-                sql: "SELECT claimed_line_positions($1::bytea[], $2::text[], $3::text[], $4::date[]) AS position",
-                binds: [
-                    postgresArrayLiteral(keys.map { PostgresBytes(cipher.blindIndex($0.subscriberID)).postgresText }),
-                    postgresArrayLiteral(keys.map(\.procedure)), postgresArrayLiteral(keys.map(\.quadrant)),
-                    postgresArrayLiteral(keys.map { $0.serviceDate.description }),
-                ])
-        ).rows
+        var binds = PostgresBindList()
+        let arguments = claimedLineArrays(keys, cipher: cipher).map { binds.value($0.array, type: $0.type) }.joined(separator: ", ")
+        let found = try await client.query(PostgresQuery(sql: "SELECT claimed_line_positions(\(arguments)) AS position", binds: binds.values)).rows
         return Set(try found.map { try $0.decode("position", as: Int.self) - 1 })
+    }
+
+    /// The SQLSTATE of a statement made with ``insertStatement(for:audit:cipher:unclaimed:alongside:)``'s
+    /// `unclaimed` that found one of those lines stored: it stored nothing.
+    public static let claimedLineFoundState = "CL001"
+
+    /// The four array arguments of `claimed_line_positions` and `no_line_claimed` for `keys`: the
+    /// subscribers' blind indexes, procedures, quadrants and service dates.
+    static func claimedLineArrays(_ keys: [ClaimedLineKey], cipher: FieldCipher) -> [(array: String, type: String)] {
+        [
+            (postgresArrayLiteral(keys.map { PostgresBytes(cipher.blindIndex($0.subscriberID)).postgresText }), "bytea[]"),
+            (postgresArrayLiteral(keys.map(\.procedure)), "text[]"), (postgresArrayLiteral(keys.map(\.quadrant)), "text[]"),
+            (postgresArrayLiteral(keys.map { $0.serviceDate.description }), "date[]"),
+        ]
     }
 
     /// For each of `claims`, the numbers of its lines a stored claim holds already: one lookup.

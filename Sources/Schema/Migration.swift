@@ -40,5 +40,6 @@ extension Migration {
         Migration(
             version: 15, name: "claimed_lines_lookup_by_one_index",
             sql: String(decoding: PackageResources.V0015__claimed_lines_lookup_by_one_index_sql, as: UTF8.self)),
+        Migration(version: 16, name: "no_line_claimed_guard", sql: String(decoding: PackageResources.V0016__no_line_claimed_guard_sql, as: UTF8.self)),
     ]
 }

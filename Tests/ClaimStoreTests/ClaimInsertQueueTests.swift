@@ -89,4 +89,49 @@ import Schema
             #expect(events == 9)
         }
     }
+
+    /// Flags each line a stored claim holds already, as `duplicate_line` does.
+    struct FlagsClaimedLines: BatchScreening {
+        var needsClaimedLines: Bool { true }
+        func apply(to claims: inout [StoredClaim], claimed: [Set<Int>]) {
+            for index in claims.indices {
+                claims[index].flags = claimed[index].sorted().map { ClaimFlag(rule: "duplicate_line", line: $0, message: "claimed") }
+            }
+        }
+    }
+
+    /// A claim whose lines are new is screened and stored by one statement, with no lookup of
+    /// its own; a claim with a stored line is refused by that statement, looked up, flagged and
+    /// stored; and the batches right after it are looked up first.
+    @Test func screenedClaimsAreLookedUpInTheirInsertUnlessALineIsClaimed() async throws {
+        try await ScratchDatabase.with(maxConnections: 4) { client, _ in
+            try await Migrator(client: client, logger: TestEnvironment.quietLogger).migrate()
+            let repository = PostgresClaimRepository(client: client, cipher: TestEnvironment.cipher, insertLimits: .init(maxWriters: 1))
+            func claim(subscriber: String) -> StoredClaim {
+                var claim = factory.stored(factory.claim(npi: "1000000001", dollars: 10))
+                claim.lines[0].subscriberID = subscriber
+                return claim
+            }
+            let first = try await repository.createScreened(claim(subscriber: "S-1"), audit: nil, screening: FlagsClaimedLines())
+            let second = try await repository.createScreened(claim(subscriber: "S-2"), audit: nil, screening: FlagsClaimedLines())
+            #expect(first.flags.isEmpty && second.flags.isEmpty)
+            #expect(repository.insertQueue.lookupsBeforeInsert == 0)
+
+            let duplicate = claim(subscriber: "S-1")
+            let flagged = try await repository.createScreened(duplicate, audit: nil, screening: FlagsClaimedLines())
+            #expect(flagged.flags == [ClaimFlag(rule: "duplicate_line", line: 1, message: "claimed")])
+            #expect(repository.insertQueue.lookupsBeforeInsert == 1)
+            let third = try await repository.createScreened(claim(subscriber: "S-3"), audit: nil, screening: FlagsClaimedLines())
+            #expect(third.flags.isEmpty)
+            #expect(repository.insertQueue.lookupsBeforeInsert == 2)
+
+            // Each stored once, the duplicate with its flag, each with its creation event.
+            let rows = try await client.query("SELECT id, flags::text AS flags FROM claims").rows
+            let stored = try rows.map { try ($0.decode("id", as: UUID.self), $0.decode("flags", as: String.self)) }
+            #expect(stored.count == 4 && Set(stored.map(\.0)) == [first.id, second.id, duplicate.id, third.id])
+            #expect(stored.filter { $0.1 != "[]" }.map(\.0) == [duplicate.id])
+            let events = try await client.query("SELECT count(*)::int AS n FROM outbox_events").rows[0].decode("n", as: Int.self)
+            #expect(events == 4)
+        }
+    }
 }
