@@ -142,6 +142,27 @@ import TestSupport
         }
     }
 
+    /// The idle timeout counts from the end of the last response, not from the connection's
+    /// start: a connection that keeps asking for longer than the timeout stays open.
+    @Test func aConnectionInUseOutlivesTheIdleTimeout() async throws {
+        try await withServer(idle: .seconds(2), body: .seconds(120)) { port in
+            let busy = try RawConnection(port: port)
+            let start = ContinuousClock.now
+            var answered = 0
+            while ContinuousClock.now - start < .seconds(5) {
+                busy.send("GET /hello HTTP/1.1\r\nHost: x\r\n\r\n")
+                let answer = busy.receive(until: "hello")
+                #expect(answer.text.hasSuffix("hello") && !answer.closed, "request \(answered + 1): \(answer)")
+                guard !answer.closed else { return }
+                answered += 1
+                Thread.sleep(forTimeInterval: 0.3)
+            }
+            #expect(answered >= 5, "\(answered) answered in 5 s")
+            // Then idle: closed as before.
+            #expect(busy.receiveUntilClosed(within: 20).closed)
+        }
+    }
+
     @Test func aBodyThatStopsArrivingIsCutOffAfterTheBodyTimeout() async throws {
         try await withServer(idle: .seconds(120), body: .seconds(1)) { port in
             let complete = try RawConnection(port: port)

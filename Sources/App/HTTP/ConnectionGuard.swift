@@ -31,11 +31,23 @@ final class HTTPConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     typealias OutboundIn = HTTPServerResponsePart
     typealias OutboundOut = HTTPServerResponsePart
 
+    /// The stage a connection is in, when one is timed, and when it must be over.
+    private struct Deadline {
+        let stage: String
+        let limit: Duration
+        let at: NIODeadline
+    }
+
     private let timeouts: HTTPTimeouts
     private let logger: Logger
     private var keepAlive = true
-    private var headDeadline: Scheduled<Void>?
-    private var bodyDeadline: Scheduled<Void>?
+    /// The stage being timed; nil while the application owns the answer.
+    private var deadline: Deadline?
+    /// The one timer of the connection and when it fires: never after ``deadline``, often
+    /// before it. A request moves the deadline without touching the timer; when the timer fires
+    /// early it is set again for the deadline then current, so a busy keep-alive connection
+    /// schedules a timer about once per idle timeout rather than two per request.
+    private var timer: (task: Scheduled<Void>, at: NIODeadline)?
     /// Between a request's head and the end of its response: the application owns the answer.
     private var requestInProgress = false
 
@@ -65,16 +77,13 @@ final class HTTPConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
         case .head(let head):
-            headDeadline?.cancel()
-            headDeadline = nil
             keepAlive = head.isKeepAlive
             requestInProgress = true
-            bodyDeadline = schedule(after: timeouts.body, context, stage: "body")
+            time("body", limit: timeouts.body, context)
         case .body:
             break
         case .end:
-            bodyDeadline?.cancel()
-            bodyDeadline = nil
+            deadline = nil
         }
         context.fireChannelRead(data)
     }
@@ -135,27 +144,44 @@ final class HTTPConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     private func armHeadDeadline(_ context: ChannelHandlerContext) {
-        headDeadline?.cancel()
-        headDeadline = schedule(after: timeouts.idle, context, stage: "head")
+        time("head", limit: timeouts.idle, context)
     }
 
     private func cancelDeadlines() {
-        headDeadline?.cancel()
-        bodyDeadline?.cancel()
-        headDeadline = nil
-        bodyDeadline = nil
+        deadline = nil
+        timer?.task.cancel()
+        timer = nil
     }
 
-    /// Closes the connection when `stage` has not finished within `limit`.
-    private func schedule(after limit: Duration, _ context: ChannelHandlerContext, stage: String) -> Scheduled<Void> {
-        let channel = context.channel
-        let logger = logger
-        return context.eventLoop.scheduleTask(in: TimeAmount(limit)) {
-            logger.debug(
-                "connection closed: the request's \(stage) did not arrive in time",
-                metadata: ["event": "connection_timed_out", "stage": "\(stage)", "timeout": "\(limit)"])
-            channel.close(promise: nil)
+    /// Times `stage`: the connection is closed unless it is over within `limit`.
+    private func time(_ stage: String, limit: Duration, _ context: ChannelHandlerContext) {
+        let at = NIODeadline.now() + TimeAmount(limit)
+        deadline = Deadline(stage: stage, limit: limit, at: at)
+        if let timer, timer.at <= at { return }
+        timer?.task.cancel()
+        setTimer(at: at, context)
+    }
+
+    private func setTimer(at: NIODeadline, _ context: ChannelHandlerContext) {
+        let task = context.eventLoop.assumeIsolated().scheduleTask(deadline: at) { [weak self] () -> Void in
+            self?.timerFired(context)
         }
+        timer = (task, at)
+    }
+
+    /// Closes the connection if its stage is overdue; otherwise sets the timer again for the
+    /// deadline now current, if there is one.
+    private func timerFired(_ context: ChannelHandlerContext) {
+        timer = nil
+        guard let deadline else { return }
+        guard NIODeadline.now() >= deadline.at else {
+            setTimer(at: deadline.at, context)
+            return
+        }
+        logger.debug(
+            "connection closed: the request's \(deadline.stage) did not arrive in time",
+            metadata: ["event": "connection_timed_out", "stage": "\(deadline.stage)", "timeout": "\(deadline.limit)"])
+        context.channel.close(promise: nil)
     }
 }
 
