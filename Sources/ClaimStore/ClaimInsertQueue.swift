@@ -62,8 +62,9 @@ public final class ClaimInsertQueue: Sendable {
 
     /// Stores `claim`, its lines, its creation event and `audit`; returns once they are committed.
     ///
-    /// With `screening`, the claim is screened in its batch before it is stored, with one lookup
-    /// of claimed lines for the whole batch; the claim is returned as stored (flags, status).
+    /// With `screening`, the claim is screened in its batch before it is stored, the batch's
+    /// claimed lines checked by the insert statement itself (looked up apart only when one is
+    /// claimed); the claim is returned as stored (flags, status).
     @discardableResult
     public func insert(_ claim: StoredClaim, audit: AuditEvent? = nil, screening: (any BatchScreening)? = nil) async throws -> StoredClaim {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<StoredClaim, any Error>) in

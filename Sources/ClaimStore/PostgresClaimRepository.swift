@@ -69,13 +69,15 @@ public struct PostgresClaimRepository: ClaimRepository {
         let eventRows = zip(claims, shares).flatMap { EventDraft.created($0, $1).map(\.row) }
         var binds = PostgresBindList()
         let claimValues = binds.unnest(claimRows, types: claimTypes)
-        // An uncorrelated subquery: evaluated once, before the first claim is written.
-        let guardClause =
-            unclaimed.isEmpty
-            ? "" : " WHERE (SELECT no_line_claimed(\(claimedLineArrays(unclaimed, cipher: cipher).map { binds.value($0.array, type: $0.type) }.joined(separator: ", "))))"
         let lineValues = binds.unnest(lineRows, types: lineTypes)
         let shareValues = binds.unnest(shareValueRows, types: shareTypes)
         let lock = binds.value(String(outboxLockKey), type: "bigint")
+        // On the claims' insert, which always has rows (the events' may have none, when every
+        // claim is held): an uncorrelated subquery, checked once, before the first claim is
+        // written. Should it raise, nothing of the statement is kept.
+        let guardClause =
+            unclaimed.isEmpty
+            ? "" : " WHERE (SELECT no_line_claimed(\(claimedLineArrays(unclaimed, cipher: cipher).map { binds.value($0.array, type: $0.type) }.joined(separator: ", "))))"
         let eventValues = binds.unnest(eventRows, types: EventDraft.types)
         let auditInsert = PostgresAuditStore.insert(audit, binds: &binds)
         let extra = alongside.map { "alongside AS (\($0(&binds)))," } ?? ""

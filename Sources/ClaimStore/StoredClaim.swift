@@ -236,7 +236,7 @@ public protocol ClaimRepository: Sendable {
     /// (screening's `duplicate_line`).
     func claimedLines(_ keys: [ClaimedLineKey]) async throws -> Set<Int>
     /// Stores a new claim without an idempotency key, screened with the other claims stored in
-    /// the same statement (one lookup of claimed lines for all of them); the claim as stored.
+    /// the same statement (their claimed lines checked once, for all of them); the claim as stored.
     func createScreened(_ claim: StoredClaim, audit: AuditEvent?, screening: any BatchScreening) async throws -> StoredClaim
 }
 

@@ -13,16 +13,18 @@ import Schema
 
     /// Holds the outbox ordering lock in a transaction of its own, so that the queue's first
     /// statement blocks and the claims sent meanwhile wait in the queue; releases it on return.
-    func withOrderingLockHeld(
-        _ client: PostgresClient, repository: PostgresClaimRepository, first: StoredClaim, then rest: [StoredClaim]
-    ) async throws -> [Task<IdempotencyRecord?, any Error>] {
+    /// `store` sends one claim (plain `create` unless given).
+    func withOrderingLockHeld<Stored: Sendable>(
+        _ client: PostgresClient, repository: PostgresClaimRepository, first: StoredClaim, then rest: [StoredClaim],
+        storing store: @escaping @Sendable (StoredClaim) async throws -> Stored
+    ) async throws -> [Task<Stored, any Error>] {
         try await client.withTransaction { connection in
             try await connection.query("SELECT pg_advisory_xact_lock(\(PostgresClaimRepository.outboxLockKey))")
-            let blocked = Task { try await repository.create(first, idempotency: nil) }
+            let blocked = Task { try await store(first) }
             try await waitUntil {
                 try await client.query("SELECT count(*)::int AS n FROM pg_locks l JOIN pg_database d ON d.oid = l.database WHERE d.datname = current_database() AND l.locktype = 'advisory' AND NOT l.granted").rows[0].decode("n", as: Int.self) == 1
             }
-            let waiting = rest.map { claim in Task { try await repository.create(claim, idempotency: nil) } }
+            let waiting = rest.map { claim in Task { try await store(claim) } }
             try await waitUntil { repository.insertQueue.waitingCount == rest.count }
             return [blocked] + waiting
         }
@@ -39,7 +41,9 @@ import Schema
                 claim.netFee = claim.lines[0].netFee + claim.lines[1].netFee
                 return claim
             }
-            let tasks = try await withOrderingLockHeld(client, repository: repository, first: claims[0], then: Array(claims.dropFirst()))
+            let tasks = try await withOrderingLockHeld(client, repository: repository, first: claims[0], then: Array(claims.dropFirst())) {
+                try await repository.create($0, idempotency: nil)
+            }
             for task in tasks { #expect(try await task.value == nil) }
 
             // One transaction for the first claim, then the 50 that waited in batches of 20, 20, 10.
@@ -75,7 +79,9 @@ import Schema
             var claims = (0..<10).map { factory.stored(factory.claim(npi: "1000000001", dollars: Int64($0 + 1))) }
             // NUMERIC(14, 2) holds less than 10^12 dollars: the server refuses this one.
             claims[6] = factory.stored(factory.claim(npi: "1000000002", dollars: 2_000_000_000_000))
-            let tasks = try await withOrderingLockHeld(client, repository: repository, first: claims[0], then: Array(claims.dropFirst()))
+            let tasks = try await withOrderingLockHeld(client, repository: repository, first: claims[0], then: Array(claims.dropFirst())) {
+                try await repository.create($0, idempotency: nil)
+            }
             for (index, task) in tasks.enumerated() {
                 if index == 6 {
                     await #expect { try await task.value } throws: { ($0 as? PostgresError)?.sqlState == "22003" }
@@ -87,6 +93,37 @@ import Schema
             #expect(stored == claims.enumerated().filter { $0.offset != 6 }.map(\.element.id))
             let events = try await client.query("SELECT count(*)::int AS n FROM outbox_events").rows[0].decode("n", as: Int.self)
             #expect(events == 9)
+        }
+    }
+
+    /// A screened batch the server refuses for another reason than a claimed line is looked up
+    /// and written again the usual way: the one claim at fault fails alone, the others are stored.
+    @Test func aScreenedBatchTheServerRefusesIsStoredClaimByClaim() async throws {
+        try await ScratchDatabase.with(maxConnections: 4) { client, _ in
+            try await Migrator(client: client, logger: TestEnvironment.quietLogger).migrate()
+            let repository = PostgresClaimRepository(client: client, cipher: TestEnvironment.cipher, insertLimits: .init(maxWriters: 1))
+            var claims = (1...6).map { index in
+                var claim = factory.stored(factory.claim(npi: "1000000001", dollars: Int64(index)))
+                claim.lines[0].subscriberID = "S-\(index)"
+                return claim
+            }
+            // NUMERIC(14, 2) holds less than 10^12 dollars: the server refuses this one.
+            claims[2] = factory.stored(factory.claim(npi: "1000000002", dollars: 2_000_000_000_000))
+            claims[2].lines[0].subscriberID = "S-3"
+            let tasks = try await withOrderingLockHeld(client, repository: repository, first: claims[0], then: Array(claims.dropFirst())) {
+                try await repository.createScreened($0, audit: nil, screening: FlagsClaimedLines())
+            }
+            for (index, task) in tasks.enumerated() {
+                if index == 2 {
+                    await #expect { try await task.value } throws: { ($0 as? PostgresError)?.sqlState == "22003" }
+                } else {
+                    #expect(try await task.value.flags.isEmpty)
+                }
+            }
+            // The refused batch of five was looked up once before being written claim by claim.
+            #expect(repository.insertQueue.lookupsBeforeInsert == 1)
+            let stored = try await client.query("SELECT id FROM claims").rows.map { try $0.decode("id", as: UUID.self) }
+            #expect(stored.count == 5 && Set(stored) == Set(claims.enumerated().filter { $0.offset != 2 }.map(\.element.id)))
         }
     }
 
