@@ -171,6 +171,7 @@ func sample(_ exposition: String, _ series: String) -> Double? {
             #expect(health.metadata["route"] == "/health")
             #expect(health.metadata["status"]?.description == "200")
             #expect(health.metadata["request_id"] == ok.headers[.requestID].map { .string($0) })
+            #expect(health.metadata["hb.request.id"] == nil, "request_id names the request, not Hummingbird's id beside it")
             #expect(Double(health.metadata["duration_ms"]?.description ?? "") != nil)
             #expect((Int(health.metadata["response_bytes"]?.description ?? "") ?? 0) > 0)
             let bad = try #require(records.last)
