@@ -72,21 +72,24 @@ public struct PostgresClaimRepository: ClaimRepository {
         let lineValues = binds.unnest(lineRows, types: lineTypes)
         let shareValues = binds.unnest(shareValueRows, types: shareTypes)
         let lock = binds.value(String(outboxLockKey), type: "bigint")
-        // On the claims' insert, which always has rows (the events' may have none, when every
-        // claim is held): an uncorrelated subquery, checked once, before the first claim is
-        // written. Should it raise, nothing of the statement is kept.
-        let guardClause =
+        // The check of `unclaimed`, computed once (a materialized step) and read by both the
+        // ordering lock's step and the claims' insert: whichever runs first runs it, so it comes
+        // before the lock is taken, before a sequence number is drawn and before anything is
+        // written, even when no event is (every claim held). Should it raise, nothing is kept.
+        let check =
             unclaimed.isEmpty
-            ? "" : " WHERE (SELECT no_line_claimed(\(claimedLineArrays(unclaimed, cipher: cipher).map { binds.value($0.array, type: $0.type) }.joined(separator: ", "))))"
+            ? "" : "checked AS MATERIALIZED (SELECT no_line_claimed(\(claimedLineArrays(unclaimed, cipher: cipher).map { binds.value($0.array, type: $0.type) }.joined(separator: ", "))) AS unclaimed),\n"
+        let claimsFilter = unclaimed.isEmpty ? "" : " WHERE (SELECT unclaimed FROM checked)"
+        let orderingSource = unclaimed.isEmpty ? "" : " FROM checked"
         let eventValues = binds.unnest(eventRows, types: EventDraft.types)
         let auditInsert = PostgresAuditStore.insert(audit, binds: &binds)
         let extra = alongside.map { "alongside AS (\($0(&binds)))," } ?? ""
         let sql = """
-            WITH new_claims AS (INSERT INTO claims (\(claimColumns)) SELECT * FROM \(claimValues)\(guardClause)),
+            WITH \(check)new_claims AS (INSERT INTO claims (\(claimColumns)) SELECT * FROM \(claimValues)\(claimsFilter)),
             new_audit AS (\(auditInsert)),\(extra)
             new_lines AS (INSERT INTO claim_lines (\(lineColumns)) SELECT * FROM \(lineValues)),
             new_shares AS (INSERT INTO claim_provider_shares (\(shareColumns)) SELECT * FROM \(shareValues)),
-            ordering AS (SELECT pg_advisory_xact_lock(\(lock)))
+            ordering AS (SELECT pg_advisory_xact_lock(\(lock))\(orderingSource))
             INSERT INTO outbox_events (\(EventDraft.columns))
             SELECT event.* FROM ordering, \(eventValues) AS event
             """

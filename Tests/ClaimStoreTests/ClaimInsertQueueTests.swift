@@ -127,13 +127,33 @@ import Schema
         }
     }
 
-    /// Flags each line a stored claim holds already, as `duplicate_line` does.
+    /// Flags each line a stored claim holds already, as `duplicate_line` does; with `holdsAll`,
+    /// holds every claim (as a flag of another rule would with flagged claims held).
     struct FlagsClaimedLines: BatchScreening {
+        var holdsAll = false
         var needsClaimedLines: Bool { true }
         func apply(to claims: inout [StoredClaim], claimed: [Set<Int>]) {
             for index in claims.indices {
                 claims[index].flags = claimed[index].sorted().map { ClaimFlag(rule: "duplicate_line", line: $0, message: "claimed") }
+                if holdsAll { claims[index].status = .held }
             }
+        }
+    }
+
+    /// A held claim writes no event, so the insert has no event row to take the ordering lock
+    /// for: the check of claimed lines still runs, and a duplicate is still flagged.
+    @Test func aHeldClaimIsCheckedForClaimedLinesToo() async throws {
+        try await ScratchDatabase.with(maxConnections: 4) { client, _ in
+            try await Migrator(client: client, logger: TestEnvironment.quietLogger).migrate()
+            let repository = PostgresClaimRepository(client: client, cipher: TestEnvironment.cipher, insertLimits: .init(maxWriters: 1))
+            let holding = FlagsClaimedLines(holdsAll: true)
+            let first = try await repository.createScreened(factory.stored(factory.claim(npi: "1000000001", dollars: 10)), audit: nil, screening: holding)
+            let again = try await repository.createScreened(factory.stored(factory.claim(npi: "1000000001", dollars: 10)), audit: nil, screening: holding)
+            #expect(first.status == .held && first.flags.isEmpty)
+            #expect(again.status == .held && again.flags == [ClaimFlag(rule: "duplicate_line", line: 1, message: "claimed")])
+            #expect(repository.insertQueue.lookupsBeforeInsert == 1)
+            let events = try await client.query("SELECT count(*)::int AS n FROM outbox_events").rows[0].decode("n", as: Int.self)
+            #expect(events == 0)
         }
     }
 
@@ -167,8 +187,9 @@ import Schema
             let stored = try rows.map { try ($0.decode("id", as: UUID.self), $0.decode("flags", as: String.self)) }
             #expect(stored.count == 4 && Set(stored.map(\.0)) == [first.id, second.id, duplicate.id, third.id])
             #expect(stored.filter { $0.1 != "[]" }.map(\.0) == [duplicate.id])
-            let events = try await client.query("SELECT count(*)::int AS n FROM outbox_events").rows[0].decode("n", as: Int.self)
-            #expect(events == 4)
+            // The refused statement drew no sequence number: the feed's sequences have no gap.
+            let sequences = try await client.query("SELECT sequence FROM outbox_events ORDER BY sequence").rows.map { try $0.decode("sequence", as: Int.self) }
+            #expect(sequences == [1, 2, 3, 4])
         }
     }
 }
