@@ -78,7 +78,7 @@ public struct PostgresClaimRepository: ClaimRepository {
         // written, even when no event is (every claim held). Should it raise, nothing is kept.
         let check =
             unclaimed.isEmpty
-            ? "" : "checked AS MATERIALIZED (SELECT no_line_claimed(\(claimedLineArrays(unclaimed, cipher: cipher).map { binds.value($0.array, type: $0.type) }.joined(separator: ", "))) AS unclaimed),\n"
+            ? "" : "checked AS MATERIALIZED (SELECT no_line_claimed(\(claimedLineArguments(unclaimed, cipher: cipher, binds: &binds))) AS unclaimed),\n"
         let claimsFilter = unclaimed.isEmpty ? "" : " WHERE (SELECT unclaimed FROM checked)"
         let orderingSource = unclaimed.isEmpty ? "" : " FROM checked"
         let eventValues = binds.unnest(eventRows, types: EventDraft.types)
@@ -107,7 +107,7 @@ public struct PostgresClaimRepository: ClaimRepository {
         guard !keys.isEmpty else { return [] }
         // One statement for any number of keys (migration 13's function: an index probe each).
         var binds = PostgresBindList()
-        let arguments = claimedLineArrays(keys, cipher: cipher).map { binds.value($0.array, type: $0.type) }.joined(separator: ", ")
+        let arguments = claimedLineArguments(keys, cipher: cipher, binds: &binds)
         let found = try await client.query(PostgresQuery(sql: "SELECT claimed_line_positions(\(arguments)) AS position", binds: binds.values)).rows
         return Set(try found.map { try $0.decode("position", as: Int.self) - 1 })
     }
@@ -116,14 +116,16 @@ public struct PostgresClaimRepository: ClaimRepository {
     /// `unclaimed` that found one of those lines stored: it stored nothing.
     public static let claimedLineFoundState = "CL001"
 
-    /// The four array arguments of `claimed_line_positions` and `no_line_claimed` for `keys`: the
-    /// subscribers' blind indexes, procedures, quadrants and service dates.
-    static func claimedLineArrays(_ keys: [ClaimedLineKey], cipher: FieldCipher) -> [(array: String, type: String)] {
+    /// Binds the four array arguments of `claimed_line_positions` and `no_line_claimed` for
+    /// `keys` (the subscribers' blind indexes, procedures, quadrants and service dates) and
+    /// returns their placeholders, comma-separated.
+    static func claimedLineArguments(_ keys: [ClaimedLineKey], cipher: FieldCipher, binds: inout PostgresBindList) -> String {
         [
-            (postgresArrayLiteral(keys.map { PostgresBytes(cipher.blindIndex($0.subscriberID)).postgresText }), "bytea[]"),
-            (postgresArrayLiteral(keys.map(\.procedure)), "text[]"), (postgresArrayLiteral(keys.map(\.quadrant)), "text[]"),
-            (postgresArrayLiteral(keys.map { $0.serviceDate.description }), "date[]"),
-        ]
+            binds.value(postgresArrayLiteral(keys.map { PostgresBytes(cipher.blindIndex($0.subscriberID)).postgresText }), type: "bytea[]"),
+            binds.value(postgresArrayLiteral(keys.map(\.procedure)), type: "text[]"),
+            binds.value(postgresArrayLiteral(keys.map(\.quadrant)), type: "text[]"),
+            binds.value(postgresArrayLiteral(keys.map { $0.serviceDate.description }), type: "date[]"),
+        ].joined(separator: ", ")
     }
 
     /// For each of `claims`, the numbers of its lines a stored claim holds already: one lookup.
