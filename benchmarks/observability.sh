@@ -3,16 +3,19 @@
 # and domain events in journald, every metric recorded, the self-scrape into the built-in store
 # every 15 s, the shipped rules in alerts/*.yml evaluated, the notifier idle with nowhere to
 # send) against all of it off (CLAIMS_TELEMETRY=off, no self-scrape, no rule files), in one
-# run. Phases alternate on, off, off, on, on, off so that the table growing and the VM's drift
+# run. Phases alternate on, off, off, on, on, off, … so that the table growing and the VM's drift
 # weigh on both sides alike. Prints a Markdown table for docs/performance.md.
 #
-#   benchmarks/observability.sh                 30 s per phase
+#   benchmarks/observability.sh                 3 rounds (an on and an off phase each), 30 s per phase
 #   BENCH_SECONDS=10 benchmarks/observability.sh
+#   BENCH_ROUNDS=8 benchmarks/observability.sh  more rounds: the phases of one run differ by ±15 %
+#                                               on this VM, as much as the effect measured
 #
 # Set-up (own PostgreSQL/Redis, release build, wrk) is in benchmarks/lib.sh.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 SECONDS_PER_PHASE="${BENCH_SECONDS:-30}"
+ROUNDS="${BENCH_ROUNDS:-3}"
 bash "$SERVICES" start journald bench
 export CLAIMS_LOG_TARGET=journal CLAIMS_RATE_LIMITS=off
 
@@ -42,10 +45,24 @@ phase() {
 reset_tables
 rows=""
 on_total=0; off_total=0; on_cpu=0; off_cpu=0
-for mode in on off off on on off; do
+# Each round's own overhead (its on phase against its off phase), to show the spread.
+rounds=""; round_on=0; round_off=0
+modes=()
+for ((round = 1; round <= ROUNDS; round++)); do
+  if ((round % 2)); then modes+=(on off); else modes+=(off on); fi
+done
+for mode in "${modes[@]}"; do
   read -r rate p50 p99 cpu < <(phase "$mode")
   rows+="| $mode | $rate claims/s | $p50 | $p99 | $cpu µs |"$'\n'
-  if [ "$mode" = on ]; then on_total=$((on_total + rate)); on_cpu=$((on_cpu + cpu)); else off_total=$((off_total + rate)); off_cpu=$((off_cpu + cpu)); fi
+  if [ "$mode" = on ]; then
+    on_total=$((on_total + rate)); on_cpu=$((on_cpu + cpu)); round_on=$rate
+  else
+    off_total=$((off_total + rate)); off_cpu=$((off_cpu + cpu)); round_off=$rate
+  fi
+  if [ "$round_on" -gt 0 ] && [ "$round_off" -gt 0 ]; then
+    rounds+="${rounds:+, }$(awk -v on="$round_on" -v off="$round_off" 'BEGIN { printf "%.1f %%", 100 * (1 - on / off) }')"
+    round_on=0; round_off=0
+  fi
 done
 
 cat <<TABLE
@@ -55,5 +72,5 @@ Observability overhead, $(date -u +%Y-%m-%d), $(nproc) cores, PostgreSQL $("$PG_
 | telemetry | POST /api/v1/claims, 4-line claims, $CONNECTIONS connections, ${SECONDS_PER_PHASE} s | p50 | p99 | machine CPU per claim |
 | --- | --- | --- | --- | --- |
 ${rows}
-On: mean $((on_total / 3)) claims/s; off: mean $((off_total / 3)) claims/s; overhead $(awk -v on="$on_total" -v off="$off_total" 'BEGIN { printf "%.1f %%", 100 * (1 - on / off) }'). CPU per claim: on $((on_cpu / 3)) µs, off $((off_cpu / 3)) µs; overhead in CPU $(awk -v on="$on_cpu" -v off="$off_cpu" 'BEGIN { printf "%.1f %%", 100 * (1 - off / on) }') (the throughput a CPU-bound machine would lose).
+On: mean $((on_total / ROUNDS)) claims/s; off: mean $((off_total / ROUNDS)) claims/s; overhead $(awk -v on="$on_total" -v off="$off_total" 'BEGIN { printf "%.1f %%", 100 * (1 - on / off) }'). CPU per claim: on $((on_cpu / ROUNDS)) µs, off $((off_cpu / ROUNDS)) µs; overhead in CPU $(awk -v on="$on_cpu" -v off="$off_cpu" 'BEGIN { printf "%.1f %%", 100 * (1 - off / on) }') (the throughput a CPU-bound machine would lose). Overhead of each round: $rounds.
 TABLE

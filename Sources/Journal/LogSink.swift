@@ -3,6 +3,7 @@ import Glibc
 import JSONText
 import Logging
 import Synchronization
+import Dispatch
 
 /// Where finished log records go.
 public protocol LogSink: Sendable {
@@ -11,18 +12,69 @@ public protocol LogSink: Sendable {
 
 /// Writes each record as one JSON object per line to standard output (or another descriptor),
 /// lines never interleaved.
+///
+/// Lines are gathered and written together, as a web server buffers its access log: one
+/// `write` per `capacity` bytes or per `flushDelay`, whichever comes first, rather than one per
+/// record. A record at `error` or above is written at once, with every line before it, and
+/// whatever is waiting is written when the process exits normally (`atexit`); only a crash can
+/// lose the lines of the last `flushDelay`. `flushDelay: nil` writes every record as it comes.
 public final class StdoutJSONSink: LogSink {
-    private let lock = Mutex<Void>(())
-    private let descriptor: Int32
+    private struct Pending {
+        var bytes: [UInt8] = []
+        /// Whether a delayed write of `bytes` is scheduled.
+        var flushScheduled = false
+    }
 
-    public init(descriptor: Int32 = 1) {
+    private let pending = Mutex(Pending())
+    private let descriptor: Int32
+    private let capacity: Int
+    private let flushDelay: Duration?
+
+    /// The default gathering: 32 KiB or 50 ms.
+    public static let defaultCapacity = 32 * 1024
+    public static let defaultFlushDelay: Duration = .milliseconds(50)
+
+    public init(descriptor: Int32 = 1, capacity: Int = StdoutJSONSink.defaultCapacity, flushDelay: Duration? = StdoutJSONSink.defaultFlushDelay) {
         self.descriptor = descriptor
+        self.capacity = max(capacity, 1)
+        self.flushDelay = flushDelay
+        if flushDelay != nil { PendingLogLines.flushAtExit(self) }
     }
 
     public func write(_ record: LogRecord) {
-        var line = record.json
-        line.append(UInt8(ascii: "\n"))
-        lock.withLock { _ in Self.writeAll(line, to: descriptor) }
+        let json = record.json
+        guard let flushDelay else {
+            var line = json
+            line.append(UInt8(ascii: "\n"))
+            pending.withLock { _ in Self.writeAll(line, to: descriptor) }
+            return
+        }
+        let schedule = pending.withLock { pending -> Bool in
+            pending.bytes.append(contentsOf: json)
+            pending.bytes.append(UInt8(ascii: "\n"))
+            if record.level >= .error || pending.bytes.count >= capacity {
+                Self.writeAll(pending.bytes, to: descriptor)
+                pending.bytes.removeAll(keepingCapacity: true)
+                return false
+            }
+            guard !pending.flushScheduled else { return false }
+            pending.flushScheduled = true
+            return true
+        }
+        if schedule {
+            let nanoseconds = Int(clamping: flushDelay.components.seconds * 1_000_000_000 + flushDelay.components.attoseconds / 1_000_000_000)
+            PendingLogLines.queue.asyncAfter(deadline: .now() + .nanoseconds(nanoseconds)) { [weak self] in self?.flush() }
+        }
+    }
+
+    /// Writes every line still waiting.
+    public func flush() {
+        pending.withLock { pending in
+            pending.flushScheduled = false
+            guard !pending.bytes.isEmpty else { return }
+            Self.writeAll(pending.bytes, to: descriptor)
+            pending.bytes.removeAll(keepingCapacity: true)
+        }
     }
 
     static func writeAll(_ bytes: [UInt8], to descriptor: Int32) {
@@ -176,4 +228,35 @@ public struct JournaldSink: LogSink {
 
     /// Fields this sink sets itself; metadata keys with these names are renamed, not dropped.
     private static let ownFields: Set<String> = ["MESSAGE", "PRIORITY", "SYSLOG_IDENTIFIER", "CODE_FILE", "CODE_LINE", "CODE_FUNC", "LOGGER"]
+}
+
+/// The delayed writes of every gathering ``StdoutJSONSink``, and the sinks written out when the
+/// process exits.
+enum PendingLogLines {
+    static let queue = DispatchQueue(label: "claimsd.log-lines")
+
+    private struct WeakSink {
+        weak var sink: StdoutJSONSink?
+    }
+
+    private struct Registry {
+        var sinks: [WeakSink] = []
+        var exitHandlerInstalled = false
+    }
+
+    private static let registry = Mutex(Registry())
+
+    static func flushAtExit(_ sink: StdoutJSONSink) {
+        let install = registry.withLock { registry in
+            registry.sinks.removeAll { $0.sink == nil }
+            registry.sinks.append(WeakSink(sink: sink))
+            defer { registry.exitHandlerInstalled = true }
+            return !registry.exitHandlerInstalled
+        }
+        if install { atexit { PendingLogLines.flushAll() } }
+    }
+
+    static func flushAll() {
+        for entry in registry.withLock({ $0.sinks }) { entry.sink?.flush() }
+    }
 }

@@ -50,6 +50,7 @@ import TestSupport
         DispatchQueue.concurrentPerform(iterations: 200) { index in
             logger.info("record \(index)", metadata: ["index": .stringConvertible(index), "text": "multi\nline"])
         }
+        sink.flush()
         close(descriptors[1])
         let output = FileHandle(fileDescriptor: descriptors[0], closeOnDealloc: true).readDataToEndOfFile()
         let lines = String(decoding: output, as: UTF8.self).split(separator: "\n")
@@ -60,6 +61,56 @@ import TestSupport
             return try #require(object["index"] as? Int)
         }
         #expect(Set(indices) == Set(0..<200))
+    }
+
+    @Test func stdoutSinkGathersLinesUntilItsDelayAnErrorOrAFullBuffer() async throws {
+        var descriptors: [Int32] = [0, 0]
+        #expect(pipe(&descriptors) == 0)
+        defer { close(descriptors[0]); close(descriptors[1]) }
+        #expect(fcntl(descriptors[0], F_SETFL, O_NONBLOCK) == 0)
+        let delayed = StdoutJSONSink(descriptor: descriptors[1], capacity: 4096, flushDelay: .milliseconds(300))
+        let logger = Logger(label: "claimsd") { JournalLogHandler(label: $0, sink: delayed) }
+
+        logger.info("first")
+        #expect(Self.readLines(descriptors[0]).isEmpty, "an info record waits for the delay")
+        var waited: [String] = []
+        let deadline = ContinuousClock.now + .seconds(10)
+        while waited.isEmpty, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(20))
+            waited = Self.readLines(descriptors[0])
+        }
+        #expect(waited.count == 1 && waited.first?.contains("\"message\":\"first\"") == true, "written once the delay passed: \(waited)")
+
+        logger.info("second")
+        logger.error("third")
+        let urgent = Self.readLines(descriptors[0])
+        #expect(urgent.count == 2, "an error is written at once, with the line before it: \(urgent)")
+        #expect(urgent.first?.contains("\"message\":\"second\"") == true && urgent.last?.contains("\"message\":\"third\"") == true)
+
+        let small = StdoutJSONSink(descriptor: descriptors[1], capacity: 1000, flushDelay: .seconds(3600))
+        let filling = Logger(label: "claimsd") { JournalLogHandler(label: $0, sink: small) }
+        var logged = 0
+        var written: [String] = []
+        while written.isEmpty, logged < 100 {
+            filling.info("filling \(logged)")
+            logged += 1
+            written = Self.readLines(descriptors[0])
+        }
+        #expect(written.count == logged && logged > 1, "a full buffer is written at once, every line of it: \(written.count) of \(logged)")
+        let totalBytes = written.reduce(0) { $0 + $1.utf8.count + 1 }
+        #expect(totalBytes >= 1000 && totalBytes - (written.last?.utf8.count ?? 0) - 1 < 1000)
+    }
+
+    /// The complete lines that can be read from `descriptor` (non-blocking) now.
+    static func readLines(_ descriptor: Int32) -> [String] {
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let count = chunk.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
+            guard count > 0 else { break }
+            bytes.append(contentsOf: chunk[0..<count])
+        }
+        return String(decoding: bytes, as: UTF8.self).split(separator: "\n").map(String.init)
     }
 
     /// The newest journal entry whose `field` equals `value`, waiting for journald to store it.

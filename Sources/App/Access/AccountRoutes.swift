@@ -588,5 +588,5 @@ enum PasswordWork {
 }
 
 extension HTTPField.Name {
-    static var pragma: Self { Self("Pragma")! }
+    static let pragma = Self("Pragma")!
 }

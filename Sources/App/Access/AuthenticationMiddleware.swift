@@ -51,6 +51,6 @@ public struct AuthenticationMiddleware: RouterMiddleware {
 }
 
 extension HTTPField.Name {
-    static var xAPIKey: Self { Self("X-API-Key")! }
-    static var wwwAuthenticate: Self { Self("WWW-Authenticate")! }
+    static let xAPIKey = Self("X-API-Key")!
+    static let wwwAuthenticate = Self("WWW-Authenticate")!
 }

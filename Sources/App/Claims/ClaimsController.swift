@@ -496,6 +496,6 @@ enum ProblemType {
 }
 
 extension HTTPField.Name {
-    static var idempotencyKey: Self { Self("Idempotency-Key")! }
-    static var idempotentReplayed: Self { Self("Idempotent-Replayed")! }
+    static let idempotencyKey = Self("Idempotency-Key")!
+    static let idempotentReplayed = Self("Idempotent-Replayed")!
 }

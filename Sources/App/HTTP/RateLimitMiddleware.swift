@@ -75,8 +75,8 @@ public struct RateLimitMiddleware: RouterMiddleware {
 }
 
 extension HTTPField.Name {
-    static var rateLimitLimit: Self { Self("RateLimit-Limit")! }
-    static var rateLimitRemaining: Self { Self("RateLimit-Remaining")! }
-    static var rateLimitReset: Self { Self("RateLimit-Reset")! }
-    static var xForwardedFor: Self { Self("X-Forwarded-For")! }
+    static let rateLimitLimit = Self("RateLimit-Limit")!
+    static let rateLimitRemaining = Self("RateLimit-Remaining")!
+    static let rateLimitReset = Self("RateLimit-Reset")!
+    static let xForwardedFor = Self("X-Forwarded-For")!
 }

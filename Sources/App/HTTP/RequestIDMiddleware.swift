@@ -65,5 +65,5 @@ public struct RequestIDMiddleware: RouterMiddleware {
 
 extension HTTPField.Name {
     /// `X-Request-Id`: the id correlating a request with its logs.
-    public static var requestID: Self { Self("X-Request-Id")! }
+    public static let requestID = Self("X-Request-Id")!
 }

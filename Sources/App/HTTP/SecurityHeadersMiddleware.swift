@@ -38,5 +38,5 @@ public struct SecurityHeadersMiddleware: RouterMiddleware {
 }
 
 extension HTTPField.Name {
-    static var xFrameOptions: Self { Self("X-Frame-Options")! }
+    static let xFrameOptions = Self("X-Frame-Options")!
 }

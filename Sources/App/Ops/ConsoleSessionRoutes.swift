@@ -126,5 +126,5 @@ struct ConsoleSessionRoutes: Sendable {
 }
 
 extension HTTPField.Name {
-    static var xForwardedProto: Self { Self("X-Forwarded-Proto")! }
+    static let xForwardedProto = Self("X-Forwarded-Proto")!
 }

@@ -125,7 +125,7 @@ public struct ProvidersController<Repository: ClaimRepository>: Sendable {
 
 extension HTTPField.Name {
     /// Where a ranking answer came from: `redis` or `postgresql`.
-    static var rankingSource: Self { Self("X-Ranking-Source")! }
+    static let rankingSource = Self("X-Ranking-Source")!
     /// The outbox sequence a Redis answer reflects.
-    static var rankingSequence: Self { Self("X-Ranking-Sequence")! }
+    static let rankingSequence = Self("X-Ranking-Sequence")!
 }
