@@ -45,8 +45,8 @@ def message(request_id, claim_id, extra=""):
     )
 
 
-# What the benchmarks' claims add to the record: four warnings (their NPIs fail the check digit)
-# and Hummingbird's own request id, which take the message past 512 bytes, the size above which
+# What the benchmarks' claims added to the record before their NPIs had valid check digits (four
+# warnings) and before Hummingbird's own request id left the records, which take the message past 512 bytes, the size above which
 # journald compresses a field (Compress= in journald.conf).
 LONG = (
     ',"hb.request.id":"f9675199cf3435aecb4dea196ad35417",'
