@@ -5,7 +5,7 @@
 #
 #   benchmarks/all.sh                          all of them, about an hour
 #   BENCH_ONLY="observability intake top-providers memory" benchmarks/all.sh
-#                                              the four of issue 20, about 20 minutes
+#                                              the four of issue 20, about 25 minutes
 #
 # Each benchmark's own Markdown goes to .local/bench/all/<name>.md (its log to <name>.err); the
 # summary is printed last and written to .local/bench/all/summary.md.

@@ -6,16 +6,16 @@
 # run. Phases alternate on, off, off, on, on, off, … so that the table growing and the VM's drift
 # weigh on both sides alike. Prints a Markdown table for docs/performance.md.
 #
-#   benchmarks/observability.sh                 3 rounds (an on and an off phase each), 30 s per phase
+#   benchmarks/observability.sh                 6 rounds (an on and an off phase each), 30 s per phase
 #   BENCH_SECONDS=10 benchmarks/observability.sh
-#   BENCH_ROUNDS=8 benchmarks/observability.sh  more rounds: the phases of one run differ by ±15 %
+#   BENCH_ROUNDS=3 benchmarks/observability.sh  fewer rounds: the phases of one run differ by ±15 %
 #                                               on this VM, as much as the effect measured
 #
 # Set-up (own PostgreSQL/Redis, release build, wrk) is in benchmarks/lib.sh.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 SECONDS_PER_PHASE="${BENCH_SECONDS:-30}"
-ROUNDS="${BENCH_ROUNDS:-3}"
+ROUNDS="${BENCH_ROUNDS:-6}"
 bash "$SERVICES" start journald bench
 export CLAIMS_LOG_TARGET=journal CLAIMS_RATE_LIMITS=off
 
