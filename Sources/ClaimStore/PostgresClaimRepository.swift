@@ -79,13 +79,13 @@ public struct PostgresClaimRepository: ClaimRepository {
         let check =
             unclaimed.isEmpty
             ? "" : "checked AS MATERIALIZED (SELECT no_line_claimed(\(claimedLineArguments(unclaimed, cipher: cipher, binds: &binds))) AS unclaimed),\n"
-        let claimsFilter = unclaimed.isEmpty ? "" : " WHERE (SELECT unclaimed FROM checked)"
+        let claimsFilter = " WHERE (SELECT ready FROM plans)" + (unclaimed.isEmpty ? "" : " AND (SELECT unclaimed FROM checked)")
         let orderingSource = unclaimed.isEmpty ? "" : " FROM checked"
         let eventValues = binds.unnest(eventRows, types: EventDraft.types)
         let auditInsert = PostgresAuditStore.insert(audit, binds: &binds)
         let extra = alongside.map { "alongside AS (\($0(&binds)))," } ?? ""
         let sql = """
-            WITH \(check)new_claims AS (INSERT INTO claims (\(claimColumns)) SELECT * FROM \(claimValues)\(claimsFilter)),
+            WITH \(Self.keptForeignKeyPlans)\(check)new_claims AS (INSERT INTO claims (\(claimColumns)) SELECT * FROM \(claimValues)\(claimsFilter)),
             new_audit AS (\(auditInsert)),\(extra)
             new_lines AS (INSERT INTO claim_lines (\(lineColumns)) SELECT * FROM \(lineValues)),
             new_shares AS (INSERT INTO claim_provider_shares (\(shareColumns)) SELECT * FROM \(shareValues)),
@@ -95,6 +95,20 @@ public struct PostgresClaimRepository: ClaimRepository {
             """
         return PostgresQuery(sql: sql, binds: binds.values)
     }
+
+    /// A step of the insert statement that makes the foreign-key checks of its lines cheap.
+    ///
+    /// claimsd's sessions plan every statement afresh (`plan_cache_mode = force_custom_plan`,
+    /// see `ServiceConfiguration.postgres`): a plan kept from when `claims` was nearly empty would
+    /// scan the whole table on every later call. That also re-planned each line's foreign-key
+    /// check, which PostgreSQL runs at the end of the statement: a quarter of PostgreSQL's CPU on
+    /// `POST /api/v1/claims` went to planning (docs/performance.md). For the rest of the
+    /// statement's transaction (nothing follows it where it is used) this step lets plans be
+    /// kept and rules out sequential scans, so each session plans the check once, as a probe of
+    /// `claims`' primary key, whatever the table's size then. The claims' insert reads it, so it
+    /// runs before any check.
+    static let keptForeignKeyPlans =
+        "plans AS MATERIALIZED (SELECT set_config('plan_cache_mode', 'auto', true) IS NOT NULL AND set_config('enable_seqscan', 'off', true) IS NOT NULL AS ready),\n"
 
     /// The positions in `keys` of lines a stored claim that is not voided already holds: one
     /// statement for any number of keys, each an index lookup.
@@ -430,7 +444,9 @@ public struct PostgresClaimRepository: ClaimRepository {
         try await client.withTransaction { connection in
             // COPY checks the lines' foreign key once per row: a plan made per check (the
             // session default, see ServiceConfiguration) would cost more than the row itself.
-            try await connection.query("SELECT set_config('plan_cache_mode', 'auto', true)")
+            // Kept plans never scan `claims` whole, as in the insert (``keptForeignKeyPlans``):
+            // the check's plan this session keeps may serve its inserts later.
+            try await connection.query("SELECT set_config('plan_cache_mode', 'auto', true), set_config('enable_seqscan', 'off', true)")
             if !rows.claims.isEmpty {
                 try await connection.copyFrom("COPY claims (\(Self.claimColumns)) FROM STDIN", rows: rows.claims)
                 try await connection.copyFrom("COPY claim_lines (\(Self.lineColumns)) FROM STDIN", rows: rows.lines)

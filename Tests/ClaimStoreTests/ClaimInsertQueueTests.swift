@@ -72,6 +72,52 @@ import Schema
         }
     }
 
+    /// claimsd's sessions plan every statement afresh (`force_custom_plan`). On a `claims` table
+    /// of one page PostgreSQL then checks each line's claim by a sequential scan, and planned
+    /// once per line that cost a quarter of PostgreSQL's CPU under load. The insert statement
+    /// lets the check's plan be kept and rules sequential scans out: storing claims into a
+    /// nearly empty, analyzed table must probe `claims` by index only (the statement without
+    /// `keptForeignKeyPlans` made one sequential scan per line here).
+    @Test func theLinesForeignKeyIsCheckedByIndexEvenOnANearlyEmptyTable() async throws {
+        try await ScratchDatabase.with(maxConnections: 2) { client, database in
+            try await Migrator(client: client, logger: TestEnvironment.quietLogger).migrate()
+            try await client.query("ALTER TABLE claims SET (autovacuum_enabled = false)")
+            // A session set up as claimsd's own are (ServiceConfiguration.postgres).
+            let session = try PostgresClient(
+                configuration: .init(conninfo: database.url, maxConnections: 1, sessionSettings: ["plan_cache_mode": "force_custom_plan"]),
+                logger: TestEnvironment.quietLogger)
+            do {
+                let repository = PostgresClaimRepository(client: session, cipher: TestEnvironment.cipher, insertLimits: .init(maxWriters: 1))
+                _ = try await repository.create(factory.stored(factory.claim(npi: "1000000001", dollars: 1)), idempotency: nil)
+                try await client.query("VACUUM ANALYZE claims")
+                @Sendable func scans() async throws -> (sequential: Int, indexed: Int) {
+                    let row = try await client.query(
+                        "SELECT seq_scan::int AS sequential, coalesce(idx_scan, 0)::int AS indexed FROM pg_stat_user_tables WHERE relname = 'claims'"
+                    ).rows[0]
+                    return (sequential: try row.decode("sequential", as: Int.self), indexed: try row.decode("indexed", as: Int.self))
+                }
+                let before = try await scans()
+                for index in 0..<12 {
+                    _ = try await repository.create(factory.stored(factory.claim(npi: "1000000001", dollars: Int64(index + 2))), idempotency: nil)
+                }
+                // The session's counters reach the shared view at its next statement's end.
+                try await session.query("SELECT pg_stat_force_next_flush()")
+                try await session.query("SELECT 1")
+                // Twelve checks at least, however they were made.
+                try await waitUntil(timeout: .seconds(20)) {
+                    let now = try await scans()
+                    return now.indexed + now.sequential - before.indexed - before.sequential >= 12
+                }
+                let after = try await scans()
+                #expect(after.sequential == before.sequential, "sequential scans of claims: \(after.sequential - before.sequential)")
+                await session.shutdown()
+            } catch {
+                await session.shutdown()
+                throw error
+            }
+        }
+    }
+
     @Test func aClaimTheServerRefusesFailsAloneAndTheRestOfItsBatchIsStored() async throws {
         try await ScratchDatabase.with(maxConnections: 4) { client, _ in
             try await Migrator(client: client, logger: TestEnvironment.quietLogger).migrate()
