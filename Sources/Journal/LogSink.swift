@@ -30,8 +30,9 @@ public final class StdoutJSONSink: LogSink {
     private let capacity: Int
     private let flushDelay: Duration?
 
-    /// The default gathering: 32 KiB or 50 ms.
+    /// The default size at which gathered lines are written: 32 KiB.
     public static let defaultCapacity = 32 * 1024
+    /// The default longest wait of a gathered line: 50 ms.
     public static let defaultFlushDelay: Duration = .milliseconds(50)
 
     public init(descriptor: Int32 = 1, capacity: Int = StdoutJSONSink.defaultCapacity, flushDelay: Duration? = StdoutJSONSink.defaultFlushDelay) {
