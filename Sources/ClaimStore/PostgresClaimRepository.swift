@@ -107,8 +107,12 @@ public struct PostgresClaimRepository: ClaimRepository {
     /// kept and rules out sequential scans, so each session plans the check once, as a probe of
     /// `claims`' primary key, whatever the table's size then. The claims' insert reads it, so it
     /// runs before any check.
-    static let keptForeignKeyPlans =
-        "plans AS MATERIALIZED (SELECT set_config('plan_cache_mode', 'auto', true) IS NOT NULL AND set_config('enable_seqscan', 'off', true) IS NOT NULL AS ready),\n"
+    static let keptForeignKeyPlans = "plans AS MATERIALIZED (SELECT \(keepPlansWithoutSequentialScans) AS ready),\n"
+
+    /// Sets, for the rest of the transaction, `plan_cache_mode = auto` and `enable_seqscan = off`;
+    /// true. Used by the insert (``keptForeignKeyPlans``) and by imports.
+    static let keepPlansWithoutSequentialScans =
+        "set_config('plan_cache_mode', 'auto', true) IS NOT NULL AND set_config('enable_seqscan', 'off', true) IS NOT NULL"
 
     /// The positions in `keys` of lines a stored claim that is not voided already holds: one
     /// statement for any number of keys, each an index lookup.
@@ -446,7 +450,7 @@ public struct PostgresClaimRepository: ClaimRepository {
             // session default, see ServiceConfiguration) would cost more than the row itself.
             // Kept plans never scan `claims` whole, as in the insert (``keptForeignKeyPlans``):
             // the check's plan this session keeps may serve its inserts later.
-            try await connection.query("SELECT set_config('plan_cache_mode', 'auto', true), set_config('enable_seqscan', 'off', true)")
+            try await connection.query(PostgresQuery(sql: "SELECT \(Self.keepPlansWithoutSequentialScans)"))
             if !rows.claims.isEmpty {
                 try await connection.copyFrom("COPY claims (\(Self.claimColumns)) FROM STDIN", rows: rows.claims)
                 try await connection.copyFrom("COPY claim_lines (\(Self.lineColumns)) FROM STDIN", rows: rows.lines)

@@ -23,6 +23,13 @@ public final class StdoutJSONSink: LogSink {
         var bytes: [UInt8] = []
         /// Whether a delayed write of `bytes` is scheduled.
         var flushScheduled = false
+
+        /// Writes the gathered lines, if any, and empties the buffer (keeping its storage).
+        mutating func writeOut(to descriptor: Int32) {
+            guard !bytes.isEmpty else { return }
+            StdoutJSONSink.writeAll(bytes, to: descriptor)
+            bytes.removeAll(keepingCapacity: true)
+        }
     }
 
     private let pending = Mutex(Pending())
@@ -54,8 +61,7 @@ public final class StdoutJSONSink: LogSink {
             pending.bytes.append(contentsOf: json)
             pending.bytes.append(UInt8(ascii: "\n"))
             if record.level >= .error || pending.bytes.count >= capacity {
-                Self.writeAll(pending.bytes, to: descriptor)
-                pending.bytes.removeAll(keepingCapacity: true)
+                pending.writeOut(to: descriptor)
                 return false
             }
             guard !pending.flushScheduled else { return false }
@@ -72,9 +78,7 @@ public final class StdoutJSONSink: LogSink {
     public func flush() {
         pending.withLock { pending in
             pending.flushScheduled = false
-            guard !pending.bytes.isEmpty else { return }
-            Self.writeAll(pending.bytes, to: descriptor)
-            pending.bytes.removeAll(keepingCapacity: true)
+            pending.writeOut(to: descriptor)
         }
     }
 
@@ -240,24 +244,19 @@ enum PendingLogLines {
         weak var sink: StdoutJSONSink?
     }
 
-    private struct Registry {
-        var sinks: [WeakSink] = []
-        var exitHandlerInstalled = false
-    }
-
-    private static let registry = Mutex(Registry())
+    private static let sinks = Mutex<[WeakSink]>([])
+    /// Installed once, by the first sink that gathers.
+    private static let exitHandler: Void = { atexit { PendingLogLines.flushAll() } }()
 
     static func flushAtExit(_ sink: StdoutJSONSink) {
-        let install = registry.withLock { registry in
-            registry.sinks.removeAll { $0.sink == nil }
-            registry.sinks.append(WeakSink(sink: sink))
-            defer { registry.exitHandlerInstalled = true }
-            return !registry.exitHandlerInstalled
+        _ = exitHandler
+        sinks.withLock { sinks in
+            sinks.removeAll { $0.sink == nil }
+            sinks.append(WeakSink(sink: sink))
         }
-        if install { atexit { PendingLogLines.flushAll() } }
     }
 
     static func flushAll() {
-        for entry in registry.withLock({ $0.sinks }) { entry.sink?.flush() }
+        for entry in sinks.withLock({ $0 }) { entry.sink?.flush() }
     }
 }
