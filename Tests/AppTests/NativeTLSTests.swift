@@ -15,15 +15,19 @@ import TestSupport
     }
 
     /// A certificate for 127.0.0.1 named `name`, signed by the test authority, with its key, in `directory`.
+    ///
+    /// Its serial number is random, not drawn from the authority's serial file: the suite's
+    /// tests run at once, and two `openssl x509 -CAcreateserial` rewriting the same `ca.srl`
+    /// make one of them fail ("Unable to load number from ca.srl").
     static func makeCertificate(_ name: String, in directory: String) async throws -> (certificate: String, key: String) {
         let stem = directory + "/" + name.replacingOccurrences(of: " ", with: "-")
         let (status, output) = try await shell(
             """
             set -e
-            openssl req -newkey rsa:2048 -nodes -subj '/CN=\(name)' -keyout '\(stem).key' -out '\(stem).csr' 2>/dev/null
+            openssl req -newkey rsa:2048 -nodes -subj '/CN=\(name)' -keyout '\(stem).key' -out '\(stem).csr'
             printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\\n' > '\(stem).ext'
-            openssl x509 -req -in '\(stem).csr' -CA '\(authority)/ca.crt' -CAkey '\(authority)/ca.key' -CAcreateserial -days 30 \
-              -extfile '\(stem).ext' -out '\(stem).crt' 2>/dev/null
+            openssl x509 -req -in '\(stem).csr' -CA '\(authority)/ca.crt' -CAkey '\(authority)/ca.key' \
+              -set_serial "0x$(openssl rand -hex 16)" -days 30 -extfile '\(stem).ext' -out '\(stem).crt'
             """)
         #expect(status == 0, "\(output)")
         return (stem + ".crt", stem + ".key")
