@@ -9,10 +9,6 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/env.sh"
 bash "$SERVICES" start journald bench
 trap 'bash "$SERVICES" stop journald bench' EXIT
-pid=""
-for stat in /proc/[0-9]*/comm; do
-  [ "$(cat "$stat" 2>/dev/null)" = "systemd-journal" ] && { pid=$(basename "$(dirname "$stat")"); break; }
-done
-[ -n "$pid" ] || { echo "bench: no systemd-journald process found" >&2; exit 1; }
+pid="$(bash "$SERVICES" journald-pid)"
 echo "bench: journald pid $pid" >&2
 python3 "$REPO/benchmarks/journal-fields.py" "$pid" "${BENCH_ENTRIES:-20000}" "${BENCH_ROUNDS:-3}"

@@ -105,6 +105,28 @@ pgbench_percentiles() {
 # disturbs far less than throughput.
 busy_ticks() { awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 + $9; exit }' /proc/stat; }
 TICKS_PER_SECOND="$(getconf CLK_TCK)"
+# CPU time (user and system, in clock ticks) process $1 has used so far; 0 when it is gone.
+process_ticks() { { sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null || echo; } | awk '{ print $12 + $13 }'; }
+# CPU ticks used so far by every process of the benchmarks' PostgreSQL (its postmaster's
+# children and itself; backends that ended during a phase are not counted, which claimsd's
+# long-lived connections make rare).
+postgres_ticks() {
+  local postmaster total=0 pid
+  postmaster="$(head -n 1 "$REPO/.local/bench/postgres/data/postmaster.pid" 2>/dev/null)" || { echo 0; return; }
+  for pid in "$postmaster" $(cat "/proc/$postmaster/task/$postmaster/children" 2>/dev/null); do
+    total=$((total + $(process_ticks "$pid")))
+  done
+  echo "$total"
+}
+# Bytes process $1 has sent towards the disk so far (/proc/PID/io write_bytes: pages it dirtied,
+# through mmap too, counted when dirtied, not when the kernel writes them back); 0 if unreadable.
+process_write_bytes() { awk '$1 == "write_bytes:" { print $2; found = 1 } END { if (!found) print 0 }' "/proc/$1/io" 2>/dev/null || echo 0; }
+# Bytes written to the machine's disks so far (/proc/diskstats; whole disks, not partitions or
+# device-mapper volumes, so nothing counts twice).
+disk_written_bytes() {
+  awk 'FNR == NR { disk[$1]; next } ($3 in disk) { sectors += $10 } END { printf "%.0f\n", sectors * 512 }' \
+    <(ls /sys/block | grep -vE '^(loop|ram|zram|dm-|sr)') /proc/diskstats
+}
 rate() { awk -v n="$1" -v ns="$2" 'BEGIN { printf "%.0f", n / (ns / 1e9) }'; }
 pct() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.0f %%", 100 * a / b }'; }
 

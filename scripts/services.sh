@@ -15,6 +15,8 @@
 #   scripts/services.sh stop   postgres|redis|journald|<kind>-exporter|prometheus|all INSTANCE
 #   scripts/services.sh pause|resume redis INSTANCE   (SIGSTOP / SIGCONT: a Redis that hangs rather than refuses)
 #   scripts/services.sh status INSTANCE
+#   scripts/services.sh journald-pid                 the pid of the systemd-journald that runs
+#   scripts/services.sh empty-journal                empties the journal of a journald these scripts started
 #
 # Works as root (PostgreSQL then runs as the unprivileged 'postgres' user) and as a normal
 # user (root-only steps go through sudo). Stopping only ever stops what this script started,
@@ -363,13 +365,35 @@ stop_alertmanager() { stop_server alertmanager "$1"; }
 
 JOURNAL_SOCKET=/run/systemd/journal/socket
 
-# Whether a systemd-journald process exists (its comm is truncated to 15 characters).
-journald_running() {
+# The pid of the systemd-journald that runs, if one does (its comm is truncated to 15
+# characters, so `pgrep journald` finds nothing).
+journald_pid() {
   local comm
   for comm in /proc/[0-9]*/comm; do
-    [ "$(cat "$comm" 2>/dev/null)" = "systemd-journal" ] && return 0
+    if [ "$(cat "$comm" 2>/dev/null)" = "systemd-journal" ]; then
+      basename "$(dirname "$comm")"
+      return 0
+    fi
   done
   return 1
+}
+
+journald_running() { journald_pid >/dev/null; }
+
+# Empties the journal of the journald these scripts started (its archived files removed, the
+# active ones rotated first), so a benchmark starts from the same journal each time. A journald
+# these scripts did not start (a system's) is left alone.
+empty_journal() {
+  local pid recorded
+  pid="$(journald_pid)" || die "no systemd-journald runs"
+  for recorded in "$STATE"/*/journald.pid; do
+    [ -f "$recorded" ] && [ "$(cat "$recorded")" = "$pid" ] || continue
+    log "emptying the journal of systemd-journald (pid $pid, $(as_root du -sh /run/log/journal 2>/dev/null | cut -f1))"
+    as_root journalctl --rotate >/dev/null 2>&1 || die "journalctl --rotate failed"
+    as_root journalctl --vacuum-size=1 >/dev/null 2>&1 || die "journalctl --vacuum-size failed"
+    return 0
+  done
+  log "journald (pid $pid) was not started by these scripts: its journal is left alone"
 }
 
 # journald runs standalone (no systemd as PID 1 needed) and is started only when no journal
@@ -396,7 +420,9 @@ start_journald() {
   # journald's default rate limit (10,000 records per 30 s per service) would drop access
   # records under load. The journald started here gets the budget deploy/claimsd.service gives
   # claimsd (LogRateLimitIntervalSec/LogRateLimitBurst); a system journald is never touched.
-  as_root bash -c "mkdir -p /run/systemd/journald.conf.d && printf '%s\\n' '# Written by claimsd scripts/services.sh for the journald it starts.' '[Journal]' 'RateLimitIntervalSec=10s' 'RateLimitBurst=300000' >/run/systemd/journald.conf.d/claimsd.conf"
+  # Its journal in /run is capped at 1 GiB: /run is not a tmpfs everywhere (it is on the root
+  # disk of the VM the benchmarks ran on), and journald's default cap there is 10 % of the disk.
+  as_root bash -c "mkdir -p /run/systemd/journald.conf.d && printf '%s\\n' '# Written by claimsd scripts/services.sh for the journald it starts.' '[Journal]' 'RateLimitIntervalSec=10s' 'RateLimitBurst=300000' 'RuntimeMaxUse=1G' >/run/systemd/journald.conf.d/claimsd.conf"
   as_root bash -c "nohup '$binary' >/dev/null 2>&1 & echo \$! >'$STATE/$instance/journald.pid'"
   local attempt
   for attempt in $(seq 1 100); do
@@ -478,6 +504,8 @@ case "$command" in
     log "${command/%e/}ing redis ($2, pid $(cat "$STATE/$2/redis.pid"))"
     kill -"$signal" "$(cat "$STATE/$2/redis.pid")" ;;
   status) status "${1:?usage: services.sh status INSTANCE}" ;;
+  journald-pid) journald_pid || die "no systemd-journald runs" ;;
+  empty-journal) empty_journal ;;
   pg-bindir) pg_bindir ;;
   *) die "usage: services.sh install | start … | stop … | status INSTANCE | pg-bindir" ;;
 esac
