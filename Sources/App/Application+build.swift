@@ -26,6 +26,9 @@ public import Schema
 /// The dependencies the HTTP layer needs, made in exactly one place (``buildApplication``).
 public struct AppDependencies: Sendable {
     public let postgres: PostgresClient
+    /// The connections that store new claims (``ClaimInsertQueue``'s writers), one per writer, set
+    /// up to keep their statements' plans (``ClaimInsertQueue/sessionSettings``).
+    public let claimWriters: PostgresClient
     public let redis: RedisClient
     /// Prefix of every Redis key claimsd writes.
     public let redisKeyPrefix: String
@@ -44,11 +47,15 @@ public struct AppDependencies: Sendable {
     /// ``RankingChangeListener`` (``rankingChangeListener(logger:)``) runs.
     public let rankingMemo = TopProvidersMemo()
 
+    /// `claimWriters` defaults to a client of `postgres`'s own with the default number of writers.
     public init(
         postgres: PostgresClient, redis: RedisClient, cipher: FieldCipher, redisKeyPrefix: String = "claimsd:", redisBudget: Duration = .milliseconds(50),
-        telemetry: Telemetry = Telemetry(), auditEnabled: Bool = true
+        telemetry: Telemetry = Telemetry(), auditEnabled: Bool = true, claimWriters: PostgresClient? = nil
     ) {
         self.postgres = postgres
+        self.claimWriters =
+            claimWriters
+            ?? postgres.separateClient(maxConnections: ClaimInsertQueue.Limits().maxWriters, sessionSettings: ClaimInsertQueue.sessionSettings)
         self.cipher = cipher
         self.redis = redis
         self.redisKeyPrefix = redisKeyPrefix
@@ -59,11 +66,21 @@ public struct AppDependencies: Sendable {
 
     /// The clients for `configuration`; no connection is opened yet.
     public init(configuration: ServiceConfiguration, logger: Logger, telemetry: Telemetry = Telemetry()) throws {
+        let postgres = try PostgresClient(configuration: configuration.postgres, logger: logger)
         self.init(
-            postgres: try PostgresClient(configuration: configuration.postgres, logger: logger),
+            postgres: postgres,
             redis: RedisClient(configuration: try configuration.redis, logger: logger, observer: telemetry.isEnabled ? RedisMetrics(factory: telemetry.factory) : nil),
             cipher: FieldCipher(keyring: try configuration.requiredDataKeyring), redisKeyPrefix: configuration.redisKeyPrefix, redisBudget: .milliseconds(configuration.redisBudget), telemetry: telemetry,
-            auditEnabled: configuration.auditEnabled)
+            auditEnabled: configuration.auditEnabled,
+            claimWriters: postgres.separateClient(maxConnections: configuration.insertLimits.maxWriters, sessionSettings: ClaimInsertQueue.sessionSettings))
+    }
+
+    /// Closes the PostgreSQL and Redis clients (for commands; the service closes them through
+    /// ``DependencyClientsService``).
+    public func shutdown() async {
+        await postgres.shutdown()
+        await claimWriters.shutdown()
+        await redis.shutdown()
     }
 
     /// The migrator of this binary's migrations, which encrypts plain values with ``cipher``
@@ -170,7 +187,8 @@ public func buildRouter(
     router.add(middleware: RateLimitMiddleware(limiter: limiter, rules: traffic.rateLimits, aliases: RouteAliases.all))
     let repository = InstrumentedClaimRepository(
         PostgresClaimRepository(
-            client: dependencies.postgres, cipher: dependencies.cipher, insertLimits: limits.insert, idempotencyRetention: limits.idempotencyRetention),
+            client: dependencies.postgres, cipher: dependencies.cipher, insertLimits: limits.insert, writers: dependencies.claimWriters,
+            idempotencyRetention: limits.idempotencyRetention),
         factory: dependencies.telemetry.factory)
     OperationalRoutes(readiness: dependencies.readiness, authMode: access.mode).register(on: routes)
     APIDocumentRoutes().register(on: routes)
@@ -243,7 +261,7 @@ public func buildApplication(configuration: ServiceConfiguration, logger: Logger
     // request is waiting for, and a request never delays the trail.
     let auditClient = dependencies.postgres.separateClient(maxConnections: 1)
     var services: [any Service] = [
-        DependencyClientsService(postgres: dependencies.postgres, redis: dependencies.redis, backgroundClients: [auditClient])
+        DependencyClientsService(postgres: dependencies.postgres, redis: dependencies.redis, backgroundClients: [dependencies.claimWriters, auditClient])
     ]
     if configuration.relayEnabled {
         services.append(

@@ -48,6 +48,18 @@ public final class ClaimInsertQueue: Sendable {
     /// How many batches after one that held a claimed line are looked up before their insert.
     static let lookupFirstAfterAClaimedLine = 16
 
+    /// What the sessions of the queue's own client should set, over the service's settings.
+    ///
+    /// claimsd's sessions plan each statement at every execution (`force_custom_plan`,
+    /// docs/claims.md), and the insert statement's plan was then most of what PostgreSQL still
+    /// spent planning on `POST /api/v1/claims`. Its generic plan is the same as any custom one:
+    /// it inserts rows expanded from array parameters and reads no table, whatever their sizes.
+    /// So the writers' sessions plan each statement of theirs once and keep the plan. What else
+    /// they run keeps its plans safe on its own: the lines' foreign-key checks through
+    /// ``PostgresClaimRepository``'s plan step, the claimed-line lookup inside its function
+    /// (migration 14).
+    public static let sessionSettings = ["plan_cache_mode": "force_generic_plan"]
+
     private let client: PostgresClient
     private let cipher: FieldCipher
     private let limits: Limits

@@ -18,14 +18,17 @@ public struct PostgresClaimRepository: ClaimRepository {
     public static let outboxLockKey: Int64 = 0x636C_6169_6D6F_7574  // "claimout"
 
     /// `cipher` encrypts what ``ProtectedColumn`` lists; `insertLimits` bound how many new claims
-    /// one statement stores (see ``ClaimInsertQueue``); an idempotency key older than
-    /// `idempotencyRetention` is forgotten.
+    /// one statement stores (see ``ClaimInsertQueue``), and `writers`, when given, is the client
+    /// of the queue's statements (its sessions set up with ``ClaimInsertQueue/sessionSettings``;
+    /// by default they share `client`); an idempotency key older than `idempotencyRetention` is
+    /// forgotten.
     public init(
-        client: PostgresClient, cipher: FieldCipher, insertLimits: ClaimInsertQueue.Limits = .init(), idempotencyRetention: Duration = .seconds(86_400)
+        client: PostgresClient, cipher: FieldCipher, insertLimits: ClaimInsertQueue.Limits = .init(), writers: PostgresClient? = nil,
+        idempotencyRetention: Duration = .seconds(86_400)
     ) {
         self.client = client
         self.cipher = cipher
-        self.insertQueue = ClaimInsertQueue(client: client, cipher: cipher, limits: insertLimits)
+        self.insertQueue = ClaimInsertQueue(client: writers ?? client, cipher: cipher, limits: insertLimits)
         self.idempotencyRetentionSeconds = max(1, idempotencyRetention.components.seconds)
     }
 

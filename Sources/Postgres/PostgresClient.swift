@@ -103,11 +103,13 @@ public final class PostgresClient: Sendable {
     }
 
     /// A client of its own to the same database, with at most `maxConnections` connections, for
-    /// background work that must neither wait behind requests for a connection nor make them
-    /// wait. Nothing is opened until it is used; shut it down like any client.
-    public func separateClient(maxConnections: Int) -> PostgresClient {
+    /// work that must neither wait behind requests for a connection nor make them wait. Its
+    /// sessions get this client's settings with `sessionSettings` laid over them. Nothing is
+    /// opened until it is used; shut it down like any client.
+    public func separateClient(maxConnections: Int, sessionSettings: [String: String] = [:]) -> PostgresClient {
         var configuration = configuration
         configuration.maxConnections = max(1, maxConnections)
+        configuration.sessionSettings.merge(sessionSettings) { _, laid in laid }
         return PostgresClient(validated: configuration, logger: logger)
     }
 

@@ -108,8 +108,7 @@ struct Migrate: AsyncParsableCommand {
         } catch {
             failure = error
         }
-        await dependencies.postgres.shutdown()
-        await dependencies.redis.shutdown()
+        await dependencies.shutdown()
         if let failure {
             FileHandle.standardError.write(Data("claimsd: migration failed: \(failure)\n".utf8))
             throw ExitCode.failure

@@ -131,7 +131,6 @@ func withDatabase(_ configuration: ServiceConfiguration, _ body: (PostgresClient
     } catch {
         failure = error
     }
-    await dependencies.postgres.shutdown()
-    await dependencies.redis.shutdown()
+    await dependencies.shutdown()
     if let failure { throw failure }
 }

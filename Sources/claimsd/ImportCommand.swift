@@ -71,8 +71,7 @@ struct Import: AsyncParsableCommand {
         } catch {
             outcome = .failure(error)
         }
-        await dependencies.postgres.shutdown()
-        await dependencies.redis.shutdown()
+        await dependencies.shutdown()
 
         let result: ImportReport
         switch outcome {

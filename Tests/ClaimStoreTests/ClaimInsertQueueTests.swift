@@ -72,6 +72,28 @@ import Schema
         }
     }
 
+    /// Runs `body` with clients set up as claimsd's own (`ServiceConfiguration.postgres`: every
+    /// statement planned afresh) and its insert writers' (``ClaimInsertQueue/sessionSettings``
+    /// over them), one connection each, and a repository storing through them; shuts both down.
+    func withClaimsdSessions(
+        _ database: ScratchDatabase, _ body: (PostgresClient, PostgresClient, PostgresClaimRepository) async throws -> Void
+    ) async throws {
+        let session = try PostgresClient(
+            configuration: .init(conninfo: database.url, maxConnections: 1, sessionSettings: ["plan_cache_mode": "force_custom_plan"]),
+            logger: TestEnvironment.quietLogger)
+        let writers = session.separateClient(maxConnections: 1, sessionSettings: ClaimInsertQueue.sessionSettings)
+        let repository = PostgresClaimRepository(client: session, cipher: TestEnvironment.cipher, insertLimits: .init(maxWriters: 1), writers: writers)
+        do {
+            try await body(session, writers, repository)
+        } catch {
+            await session.shutdown()
+            await writers.shutdown()
+            throw error
+        }
+        await session.shutdown()
+        await writers.shutdown()
+    }
+
     /// claimsd's sessions plan every statement afresh (`force_custom_plan`). On a `claims` table
     /// of one page PostgreSQL then checks each line's claim by a sequential scan, and planned
     /// once per line that cost a quarter of PostgreSQL's CPU under load. The insert statement
@@ -82,12 +104,7 @@ import Schema
         try await ScratchDatabase.with(maxConnections: 2) { client, database in
             try await Migrator(client: client, logger: TestEnvironment.quietLogger).migrate()
             try await client.query("ALTER TABLE claims SET (autovacuum_enabled = false)")
-            // A session set up as claimsd's own are (ServiceConfiguration.postgres).
-            let session = try PostgresClient(
-                configuration: .init(conninfo: database.url, maxConnections: 1, sessionSettings: ["plan_cache_mode": "force_custom_plan"]),
-                logger: TestEnvironment.quietLogger)
-            do {
-                let repository = PostgresClaimRepository(client: session, cipher: TestEnvironment.cipher, insertLimits: .init(maxWriters: 1))
+            try await withClaimsdSessions(database) { _, writers, repository in
                 _ = try await repository.create(factory.stored(factory.claim(npi: "1000000001", dollars: 1)), idempotency: nil)
                 try await client.query("VACUUM ANALYZE claims")
                 @Sendable func scans() async throws -> (sequential: Int, indexed: Int) {
@@ -100,9 +117,9 @@ import Schema
                 for index in 0..<12 {
                     _ = try await repository.create(factory.stored(factory.claim(npi: "1000000001", dollars: Int64(index + 2))), idempotency: nil)
                 }
-                // The session's counters reach the shared view at its next statement's end.
-                try await session.query("SELECT pg_stat_force_next_flush()")
-                try await session.query("SELECT 1")
+                // The writer session's counters reach the shared view at its next statement's end.
+                try await writers.query("SELECT pg_stat_force_next_flush()")
+                try await writers.query("SELECT 1")
                 // Twelve checks at least, however they were made.
                 try await waitUntil(timeout: .seconds(20)) {
                     let now = try await scans()
@@ -110,10 +127,26 @@ import Schema
                 }
                 let after = try await scans()
                 #expect(after.sequential == before.sequential, "sequential scans of claims: \(after.sequential - before.sequential)")
-                await session.shutdown()
-            } catch {
-                await session.shutdown()
-                throw error
+            }
+        }
+    }
+
+    /// The insert statement is planned once per writer session and its plan kept: PostgreSQL
+    /// counts a generic plan for each execution and no custom one (a writer session set up as
+    /// the others, planning afresh, counts a custom plan per execution).
+    @Test func theInsertStatementIsPlannedOncePerWriterSession() async throws {
+        try await ScratchDatabase.with(maxConnections: 2) { client, database in
+            try await Migrator(client: client, logger: TestEnvironment.quietLogger).migrate()
+            try await withClaimsdSessions(database) { _, writers, repository in
+                for index in 0..<8 {
+                    _ = try await repository.create(factory.stored(factory.claim(npi: "1000000001", dollars: Int64(index + 1))), idempotency: nil)
+                }
+                let plans = try await writers.query(
+                    "SELECT generic_plans::int AS generic, custom_plans::int AS custom FROM pg_prepared_statements WHERE statement LIKE '%INSERT INTO outbox_events%' AND statement NOT LIKE '%pg_prepared_statements%'"
+                ).rows
+                try #require(plans.count == 1, "prepared insert statements in the writer session: \(plans.count)")
+                #expect(try plans[0].decode("custom", as: Int.self) == 0)
+                #expect(try plans[0].decode("generic", as: Int.self) == 8)
             }
         }
     }
