@@ -97,6 +97,11 @@ extension ClaimsAPITests {
             #expect(latin1.status == .unsupportedMediaType)
             #expect((problem["detail"] as? String)?.contains("latin1") == true)
             #expect(try await post(client, Self.claimJSON(), type: "application/json; charset=UTF-8").0.status == .created)
+            // Spaces and tabs around the parts (HTTP's optional whitespace) and a quoted charset.
+            #expect(try await post(client, Self.claimJSON(group: "GRP-1001"), type: " Application/JSON \t;\tcharset = \"utf-8\" ").0.status == .created)
+            let (quoted, quotedProblem) = try await post(client, Self.claimJSON(group: "GRP-1002"), type: "application/json; charset=\"ISO-8859-1\"")
+            #expect(quoted.status == .unsupportedMediaType)
+            #expect((quotedProblem["detail"] as? String)?.contains("\"iso-8859-1\"") == true, "\(quotedProblem)")
             let importResponse = try await client.execute(
                 uri: "/api/v1/claims/import", method: .post, headers: [.contentType: "text/csv; charset=windows-1252"], body: ByteBuffer(string: Self.header + "\n"))
             #expect(importResponse.status == .unsupportedMediaType)

@@ -41,15 +41,26 @@ enum RouteSupport {
         let parts = header.split(separator: ";")
         for parameter in parts.dropFirst() {
             let pair = parameter.split(separator: "=", maxSplits: 1)
-            guard pair.count == 2, pair[0].trimmingCharacters(in: .whitespaces).lowercased() == "charset" else { continue }
-            let charset = pair[1].trimmingCharacters(in: .whitespaces).trimmingCharacters(in: CharacterSet(charactersIn: "\"")).lowercased()
+            guard pair.count == 2, trimming(pair[0], where: isOptionalWhitespace).lowercased() == "charset" else { continue }
+            let charset = trimming(trimming(pair[1], where: isOptionalWhitespace), where: { $0 == "\"" }).lowercased()
             guard ["utf-8", "utf8", "us-ascii"].contains(charset) else {
                 throw Problem(
                     status: .unsupportedMediaType,
                     detail: "bodies are read as UTF-8; got charset \"\(charset)\" (convert the body to UTF-8, or leave the charset parameter out)")
             }
         }
-        return parts.first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+        return parts.first.map { trimming($0, where: isOptionalWhitespace).lowercased() }
+    }
+
+    /// HTTP's optional whitespace in header values: spaces and tabs (RFC 9110, section 5.6.3).
+    private static func isOptionalWhitespace(_ character: Character) -> Bool { character == " " || character == "\t" }
+
+    /// `text` without the characters at either end that `drop` selects. Done here rather than
+    /// with Foundation's `trimmingCharacters(in:)`, which cost about 1 % of claimsd's CPU on
+    /// `POST /api/v1/claims`, where every body's `Content-Type` passes through it.
+    private static func trimming(_ text: Substring, where drop: (Character) -> Bool) -> Substring {
+        guard let first = text.firstIndex(where: { !drop($0) }), let last = text.lastIndex(where: { !drop($0) }) else { return "" }
+        return text[first...last]
     }
 
     /// The whole body, or a 413 problem saying `tooLarge` once it passes `limit` bytes.
