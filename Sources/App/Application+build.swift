@@ -113,7 +113,7 @@ public struct AppDependencies: Sendable {
     func metricsRefresher(store: TimeSeriesStore?) -> MetricsRefresher {
         MetricsRefresher(
             enabled: telemetry.isEnabled,
-            dependencies: DependencyMetrics(postgres: postgres, redis: redis, readiness: readiness, factory: telemetry.factory),
+            dependencies: DependencyMetrics(postgres: postgres, claimWriters: claimWriters, redis: redis, readiness: readiness, factory: telemetry.factory),
             timeSeries: store.map { TimeSeriesMetrics(store: $0, factory: telemetry.factory) })
     }
 

@@ -276,6 +276,9 @@ func topProviders(_ client: any TestClientProtocol, _ query: String = "") async 
             #expect(sample(text, #"claimsd_dependency_up{dependency="redis"}"#) == 1)
             #expect((sample(text, #"claimsd_pool_connections{dependency="postgresql",state="idle"}"#) ?? 0) >= 1)
             #expect(sample(text, #"claimsd_pool_waiters{dependency="postgresql"}"#) == 0)
+            // The claims were stored through the insert writers' own connections.
+            #expect((sample(text, #"claimsd_pool_connections{dependency="postgresql_writers",state="idle"}"#) ?? 0) >= 1)
+            #expect(sample(text, #"claimsd_pool_waiters{dependency="postgresql_writers"}"#) == 0)
         }
     }
 
