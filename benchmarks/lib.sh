@@ -107,12 +107,12 @@ busy_ticks() { awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 + $9; exit }' /pr
 TICKS_PER_SECOND="$(getconf CLK_TCK)"
 # CPU time (user and system, in clock ticks) process $1 has used so far; 0 when it is gone.
 process_ticks() { { sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null || echo; } | awk '{ print $12 + $13 }'; }
-# CPU ticks used so far by every process of the benchmarks' PostgreSQL (its postmaster's
-# children and itself; backends that ended during a phase are not counted, which claimsd's
-# long-lived connections make rare).
+# CPU ticks used so far by every process of the benchmarks' PostgreSQL (the postmaster
+# services.sh recorded, and its children; backends that ended during a phase are not counted,
+# which claimsd's long-lived connections make rare).
 postgres_ticks() {
   local postmaster total=0 pid
-  postmaster="$(head -n 1 "$REPO/.local/bench/postgres/data/postmaster.pid" 2>/dev/null)" || { echo 0; return; }
+  postmaster="$(cat "${CLAIMS_STATE_DIR:-$REPO/.local}/bench/postgres.pid" 2>/dev/null)" || { echo 0; return; }
   for pid in "$postmaster" $(cat "/proc/$postmaster/task/$postmaster/children" 2>/dev/null); do
     total=$((total + $(process_ticks "$pid")))
   done

@@ -31,10 +31,10 @@ export CLAIMS_LOG_TARGET=journal CLAIMS_RATE_LIMITS=off
 # the phase (claimsd, PostgreSQL, journald, wrk) divided by the claims: throughput here is bound
 # by PostgreSQL's commits as much as by CPU, and it swings with this VM's disk, while the CPU
 # each claim costs does not. claimsd's, PostgreSQL's (all its processes) and journald's shares
-# are their own CPU time; journald's also and the bytes it dirtied (its
-# journal files are written through mmap); the disk's is every byte written to the machine's
-# disks, with the kernel's dirty pages written out (sync) before and after the phase, so what the
-# phase dirtied counts in it and nothing from the phase before does.
+# are their own CPU time. journald's bytes are the pages it dirtied (its journal files are
+# written through mmap); the disk's are every byte written to the machine's disks, with the
+# kernel's dirty pages written out (sync) before and after the phase, so what the phase dirtied
+# counts in it and nothing from the phase before does.
 phase() {
   local scrape=off rules=""
   [ "$1" = on ] && scrape=15s rules="alerts/*.yml"

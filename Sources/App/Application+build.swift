@@ -75,7 +75,7 @@ public struct AppDependencies: Sendable {
             claimWriters: postgres.separateClient(maxConnections: configuration.insertLimits.maxWriters, sessionSettings: ClaimInsertQueue.sessionSettings))
     }
 
-    /// Closes the PostgreSQL and Redis clients (for commands; the service closes them through
+    /// Closes the PostgreSQL and Redis clients (commands call it; the service through
     /// ``DependencyClientsService``).
     public func shutdown() async {
         await postgres.shutdown()
@@ -261,7 +261,7 @@ public func buildApplication(configuration: ServiceConfiguration, logger: Logger
     // request is waiting for, and a request never delays the trail.
     let auditClient = dependencies.postgres.separateClient(maxConnections: 1)
     var services: [any Service] = [
-        DependencyClientsService(postgres: dependencies.postgres, redis: dependencies.redis, backgroundClients: [dependencies.claimWriters, auditClient])
+        DependencyClientsService(dependencies: dependencies, backgroundClients: [auditClient])
     ]
     if configuration.relayEnabled {
         services.append(

@@ -25,7 +25,7 @@ import FoundationNetworking
         let listening = AsyncStream<Void>.makeStream()
         let app = Application(
             router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-            services: [DependencyClientsService(postgres: dependencies.postgres, redis: dependencies.redis)],
+            services: [DependencyClientsService(dependencies: dependencies)],
             onServerRunning: { channel in
                 port.withLock { $0 = channel.localAddress?.port }
                 listening.continuation.yield()
